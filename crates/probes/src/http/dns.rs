@@ -1,0 +1,106 @@
+//! Name resolution with hickory-resolver. A new resolver is built for every check, so no
+//! answer is cached between checks: each check measures a real lookup.
+
+use super::error::{ErrorKind, Phase, ProbeError, RequestError};
+use hickory_resolver::config::{
+    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::Resolver;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
+
+/// Where lookups go: the system configuration (read once, lazily) or explicit name servers.
+pub(crate) struct Dns {
+    nameservers: Option<Vec<SocketAddr>>,
+    system: OnceLock<Result<(ResolverConfig, ResolverOpts), String>>,
+}
+
+impl Dns {
+    pub fn new(nameservers: Option<Vec<SocketAddr>>) -> Self {
+        Dns {
+            nameservers,
+            system: OnceLock::new(),
+        }
+    }
+
+    fn setup(&self) -> Result<(ResolverConfig, ResolverOpts), RequestError> {
+        if let Some(servers) = &self.nameservers {
+            let configs = servers
+                .iter()
+                .map(|addr| {
+                    let mut udp = ConnectionConfig::udp();
+                    udp.port = addr.port();
+                    let mut tcp = ConnectionConfig::tcp();
+                    tcp.port = addr.port();
+                    NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
+                })
+                .collect();
+            return Ok((
+                ResolverConfig::from_parts(None, Vec::new(), configs),
+                ResolverOpts::default(),
+            ));
+        }
+        self.system
+            .get_or_init(|| {
+                hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(RequestError::Resolver)
+    }
+
+    /// Resolve `host` to its addresses (A first, then AAAA, queried in parallel).
+    pub async fn lookup(&self, host: &str) -> Result<Vec<IpAddr>, ProbeError> {
+        let (config, mut opts) = self
+            .setup()
+            .map_err(|e| ProbeError::new(Phase::Dns, ErrorKind::Resolver, e.to_string()))?;
+        opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+        opts.cache_size = 0;
+        let mut builder = Resolver::builder_with_config(config, TokioRuntimeProvider::default());
+        *builder.options_mut() = opts;
+        let resolver = builder
+            .build()
+            .map_err(|e| ProbeError::new(Phase::Dns, ErrorKind::Resolver, e.to_string()))?;
+        // A trailing dot makes the name absolute: no search-domain queries, one lookup.
+        let fqdn = if host.ends_with('.') {
+            host.to_string()
+        } else {
+            format!("{host}.")
+        };
+        match resolver.lookup_ip(fqdn.as_str()).await {
+            Ok(answer) => {
+                let ips: Vec<IpAddr> = answer.iter().collect();
+                if ips.is_empty() {
+                    Err(ProbeError::new(
+                        Phase::Dns,
+                        ErrorKind::NoAddress,
+                        format!("{host} has no A or AAAA record"),
+                    ))
+                } else {
+                    Ok(ips)
+                }
+            }
+            Err(e) => Err(classify(host, &e)),
+        }
+    }
+}
+
+fn classify(host: &str, err: &NetError) -> ProbeError {
+    let (kind, message) = match err {
+        NetError::Dns(DnsError::NoRecordsFound(no)) if no.response_code == ResponseCode::NXDomain => {
+            (ErrorKind::Nxdomain, format!("{host}: no such domain (NXDOMAIN)"))
+        }
+        NetError::Dns(DnsError::NoRecordsFound(_)) => (
+            ErrorKind::NoAddress,
+            format!("{host} has no A or AAAA record"),
+        ),
+        NetError::Timeout => (
+            ErrorKind::Timeout,
+            format!("{host}: the name servers did not answer in time"),
+        ),
+        other => (ErrorKind::Resolver, format!("{host}: {other}")),
+    };
+    ProbeError::new(Phase::Dns, kind, message)
+}

@@ -1,0 +1,579 @@
+//! The HTTP probe: one check = a fresh connection, every phase timed.
+//!
+//! ```text
+//! start ─dns─► resolved ─connect─► TCP up ─tls─► handshake done ─wait─► first byte ─download─► last byte
+//! ```
+//! Phases are cut at these instants (see [`timing`]). Each phase runs under the smaller of its
+//! own timeout and what is left of the overall deadline, so a check never outlives its
+//! deadline, and a timeout names the phase it hit. Nothing is pooled or cached between checks:
+//! a new resolver per check, a new TCP connection, a full TLS handshake (resumption disabled).
+
+mod config;
+mod dns;
+mod error;
+mod io;
+mod report;
+pub mod timing;
+mod tls;
+
+pub use config::{HttpRequest, ResolveOverride, Timeouts, DEFAULT_MAX_BODY, MAX_REDIRECTS};
+pub use error::{ErrorKind, Phase, ProbeError, RequestError};
+pub use report::CheckReport;
+pub use timing::Timings;
+pub use tls::{load_ca_file, TlsInfo};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, HOST, LOCATION, USER_AGENT};
+use http::{Method, Request, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+use timing::Marks;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use url::{Host, Url};
+
+/// Settings shared by many checks (built once, reused).
+#[derive(Debug, Clone, Default)]
+pub struct ProberOptions {
+    /// CA certificates trusted in addition to the webpki roots (private CAs, tests).
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Name servers to ask instead of the system's (`/etc/resolv.conf`).
+    pub nameservers: Option<Vec<SocketAddr>>,
+}
+
+/// Runs HTTP checks. Cheap to share (`&self`): holds the TLS configs and the DNS setup.
+pub struct HttpProber {
+    tls: tls::TlsConfigs,
+    dns: dns::Dns,
+}
+
+/// Everything one check observed. `error` is `None` when a complete response was received
+/// (whatever its status: judging the status is the conditions' job).
+#[derive(Debug, Clone)]
+pub struct HttpResult {
+    pub url: String,
+    /// The URL of the last hop (differs from `url` after redirects).
+    pub final_url: String,
+    pub status: Option<u16>,
+    pub http_version: Option<&'static str>,
+    pub remote_addr: Option<SocketAddr>,
+    pub redirects: u32,
+    pub timings: Timings,
+    pub size_bytes: u64,
+    /// Response headers, lower-case names, repeated headers joined with ", ".
+    pub headers: BTreeMap<String, String>,
+    /// The body as read (at most `max_body` bytes).
+    pub body: Bytes,
+    pub tls: Option<TlsInfo>,
+    pub error: Option<ProbeError>,
+}
+
+impl HttpResult {
+    /// Bytes per second over the download phase (over the total when the body arrived in one
+    /// read and download is zero).
+    pub fn speed_bytes_per_sec(&self) -> f64 {
+        let secs = match self.timings.download {
+            Some(d) if !d.is_zero() => d.as_secs_f64(),
+            _ => self.timings.total.as_secs_f64(),
+        };
+        if secs > 0.0 {
+            (self.size_bytes as f64 / secs * 10.0).round() / 10.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// One hop's outcome (one request/response on one connection).
+#[derive(Default)]
+struct Hop {
+    status: Option<StatusCode>,
+    version: Option<&'static str>,
+    remote_addr: Option<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+    size: u64,
+    tls: Option<TlsInfo>,
+}
+
+impl HttpProber {
+    pub fn new(options: ProberOptions) -> Result<Self, RequestError> {
+        Ok(HttpProber {
+            tls: tls::TlsConfigs::new(&options.extra_roots)?,
+            dns: dns::Dns::new(options.nameservers),
+        })
+    }
+
+    /// Run one check. Never panics on network input and never outlives `timeouts.total`.
+    pub async fn check(&self, req: &HttpRequest) -> HttpResult {
+        let start = Instant::now();
+        let deadline = start + req.timeouts.total;
+        let mut url = req.url.clone();
+        let mut method = req.method.clone();
+        let mut body = req.body.clone();
+        let mut headers = req.headers.clone();
+        let mut timings = Timings::default();
+        let mut redirects = 0;
+        loop {
+            let mut marks = Marks::new(Instant::now());
+            let mut hop = Hop::default();
+            let outcome = self
+                .hop(&url, &method, &headers, &body, req, deadline, &mut marks, &mut hop)
+                .await;
+            let end = Instant::now();
+            timings.add_hop(&marks.timings(url.scheme() == "https", end));
+            timings.total = marks.last_byte.unwrap_or(end).saturating_duration_since(start);
+            let mut error = outcome.err();
+            let next = match (&error, hop.status) {
+                (None, Some(status)) if req.follow_redirects && status.is_redirection() => {
+                    redirect_target(&url, &hop.headers)
+                }
+                _ => None,
+            };
+            match next {
+                Some(Ok(next_url)) if redirects < MAX_REDIRECTS => {
+                    redirects += 1;
+                    if status_changes_to_get(hop.status, &method) {
+                        method = Method::GET;
+                        body = Bytes::new();
+                    }
+                    if next_url.host_str() != url.host_str() {
+                        // Credentials are for the host they were written for.
+                        headers.retain(|(name, _)| {
+                            name != http::header::AUTHORIZATION && name != http::header::COOKIE
+                        });
+                    }
+                    url = next_url;
+                    continue;
+                }
+                Some(Ok(_)) => {
+                    error = Some(ProbeError::new(
+                        Phase::Wait,
+                        ErrorKind::TooManyRedirects,
+                        format!("more than {MAX_REDIRECTS} redirects"),
+                    ))
+                }
+                Some(Err(e)) => error = Some(e),
+                None => {}
+            }
+            return HttpResult {
+                url: req.url.to_string(),
+                final_url: url.to_string(),
+                status: hop.status.map(|s| s.as_u16()),
+                http_version: hop.version,
+                remote_addr: hop.remote_addr,
+                redirects,
+                timings,
+                size_bytes: hop.size,
+                headers: header_map(&hop.headers),
+                body: hop.body,
+                tls: hop.tls,
+                error,
+            };
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn hop(
+        &self,
+        url: &Url,
+        method: &Method,
+        headers: &[(http::HeaderName, HeaderValue)],
+        body: &Bytes,
+        req: &HttpRequest,
+        deadline: Instant,
+        marks: &mut Marks,
+        hop: &mut Hop,
+    ) -> Result<(), ProbeError> {
+        let host = url.host().ok_or_else(|| {
+            ProbeError::new(Phase::Dns, ErrorKind::BadRedirect, format!("{url} has no host"))
+        })?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let ips: Vec<IpAddr> = match &host {
+            Host::Ipv4(ip) => vec![(*ip).into()],
+            Host::Ipv6(ip) => vec![(*ip).into()],
+            Host::Domain(name) => {
+                let name = name.to_ascii_lowercase();
+                match req
+                    .resolve
+                    .iter()
+                    .find(|o| o.host == name && o.port == port)
+                {
+                    Some(pinned) => vec![pinned.addr],
+                    None => {
+                        within(Phase::Dns, req.timeouts.dns, deadline, self.dns.lookup(&name))
+                            .await??
+                    }
+                }
+            }
+        };
+        marks.dns_done = Some(Instant::now());
+
+        let (tcp, addr) =
+            within(Phase::Connect, req.timeouts.connect, deadline, connect_any(&ips, port))
+                .await??;
+        marks.connected = Some(Instant::now());
+        hop.remote_addr = Some(addr);
+        let _ = tcp.set_nodelay(true);
+
+        if url.scheme() == "https" {
+            let config = if req.insecure {
+                self.tls.insecure.clone()
+            } else {
+                self.tls.verified.clone()
+            };
+            let server_name = match &host {
+                Host::Ipv4(ip) => ServerName::IpAddress(IpAddr::from(*ip).into()),
+                Host::Ipv6(ip) => ServerName::IpAddress(IpAddr::from(*ip).into()),
+                Host::Domain(name) => ServerName::try_from(name.to_string()).map_err(|e| {
+                    ProbeError::new(Phase::Tls, ErrorKind::Handshake, format!("bad SNI name: {e}"))
+                })?,
+            };
+            let connector = tokio_rustls::TlsConnector::from(config);
+            let stream = within(
+                Phase::Tls,
+                req.timeouts.tls,
+                deadline,
+                connector.connect(server_name, tcp),
+            )
+            .await?
+            .map_err(|e| tls::classify_handshake_error(&e))?;
+            marks.tls_done = Some(Instant::now());
+            let session = stream.get_ref().1;
+            hop.tls = Some(tls::session_info(session));
+            let h2 = session.alpn_protocol() == Some(b"h2");
+            exchange(stream, h2, url, method, headers, body, req, deadline, marks, hop).await
+        } else {
+            exchange(tcp, false, url, method, headers, body, req, deadline, marks, hop).await
+        }
+    }
+}
+
+/// Run `fut` under the phase's limit (bounded by the deadline); a timeout names the phase.
+async fn within<F: Future>(
+    phase: Phase,
+    limit: Option<Duration>,
+    deadline: Instant,
+    fut: F,
+) -> Result<F::Output, ProbeError> {
+    let now = Instant::now();
+    let (until, what) = match limit {
+        Some(l) if now + l < deadline => (now + l, format!("its {} limit", human(l))),
+        _ => (deadline, "the overall deadline".to_string()),
+    };
+    tokio::time::timeout_at(until.into(), fut)
+        .await
+        .map_err(|_| {
+            ProbeError::new(
+                phase,
+                ErrorKind::Timeout,
+                format!(
+                    "{phase} timed out after {} ({what})",
+                    human(Instant::now().saturating_duration_since(now))
+                ),
+            )
+        })
+}
+
+fn human(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Try each address in order; the first that accepts wins. The connect phase includes the
+/// failed attempts (reported in the error when all fail).
+async fn connect_any(ips: &[IpAddr], port: u16) -> Result<(TcpStream, SocketAddr), ProbeError> {
+    let mut last = None;
+    for ip in ips {
+        let addr = SocketAddr::new(*ip, port);
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok((stream, addr)),
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    let (addr, err) = last.expect("at least one address");
+    let kind = error::io_kind(&err);
+    let what = match kind {
+        ErrorKind::Refused => "connection refused".to_string(),
+        _ => err.to_string(),
+    };
+    Err(ProbeError::new(Phase::Connect, kind, format!("{addr}: {what}")))
+}
+
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+/// Aborts the spawned connection driver when the check is over, so no socket outlives it.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Send the request on an established stream and read the response, timing `wait` and
+/// `download`.
+#[allow(clippy::too_many_arguments)]
+async fn exchange<S>(
+    stream: S,
+    h2: bool,
+    url: &Url,
+    method: &Method,
+    headers: &[(http::HeaderName, HeaderValue)],
+    body: &Bytes,
+    req: &HttpRequest,
+    deadline: Instant,
+    marks: &mut Marks,
+    hop: &mut Hop,
+) -> Result<(), ProbeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (stream, first_read) = io::Recorder::new(stream);
+    let io = TokioIo::new(stream);
+    let request = build_request(url, method, headers, body, h2)?;
+    let wait_err = |e: hyper::Error| classify_hyper(Phase::Wait, &e);
+    let (mut sender, _driver) = if h2 {
+        let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(wait_err)?;
+        let driver = AbortOnDrop(tokio::spawn(async move {
+            let _ = conn.await;
+        }));
+        (Sender::H2(sender), driver)
+    } else {
+        let (sender, conn) = http1::handshake(io).await.map_err(wait_err)?;
+        let driver = AbortOnDrop(tokio::spawn(async move {
+            let _ = conn.await;
+        }));
+        (Sender::H1(sender), driver)
+    };
+    let send = async {
+        match &mut sender {
+            Sender::H1(s) => s.send_request(request).await,
+            Sender::H2(s) => s.send_request(request).await,
+        }
+    };
+    let response = within(Phase::Wait, req.timeouts.wait, deadline, send)
+        .await?
+        .map_err(wait_err)?;
+    let head_at = Instant::now();
+    // HTTP/1: the first byte read on the socket is the response's first byte. HTTP/2 reads
+    // SETTINGS frames before the response, so the parsed head is the better mark there.
+    marks.first_byte = Some(match first_read.get() {
+        Some(t) if !h2 && *t <= head_at => *t,
+        _ => head_at,
+    });
+    hop.status = Some(response.status());
+    hop.version = Some(match response.version() {
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    });
+    let (parts, mut incoming) = response.into_parts();
+    hop.headers = parts.headers;
+
+    let cap = req.max_body;
+    let declared = hop
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|len| *len > cap) {
+        return Err(ProbeError::new(
+            Phase::Download,
+            ErrorKind::TooLarge,
+            format!("Content-Length {len} exceeds the body cap of {cap} bytes"),
+        ));
+    }
+    let mut buf = BytesMut::new();
+    let mut size: u64 = 0;
+    let read = async {
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| classify_hyper(Phase::Download, &e))?;
+            if let Ok(data) = frame.into_data() {
+                size += data.len() as u64;
+                if size > cap {
+                    return Err(ProbeError::new(
+                        Phase::Download,
+                        ErrorKind::TooLarge,
+                        format!("body exceeds the cap of {cap} bytes"),
+                    ));
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(())
+    };
+    let read_result = within(Phase::Download, req.timeouts.download, deadline, read).await;
+    hop.size = size;
+    hop.body = buf.freeze();
+    read_result??;
+    marks.last_byte = Some(Instant::now());
+    Ok(())
+}
+
+fn build_request(
+    url: &Url,
+    method: &Method,
+    headers: &[(http::HeaderName, HeaderValue)],
+    body: &Bytes,
+    h2: bool,
+) -> Result<Request<Full<Bytes>>, ProbeError> {
+    let bad = |e: String| ProbeError::new(Phase::Wait, ErrorKind::Malformed, e);
+    let target = if h2 {
+        url.as_str().to_string()
+    } else {
+        let mut t = url.path().to_string();
+        if let Some(q) = url.query() {
+            t.push('?');
+            t.push_str(q);
+        }
+        t
+    };
+    let mut request = Request::builder()
+        .method(method.clone())
+        .uri(target)
+        .body(Full::new(body.clone()))
+        .map_err(|e| bad(format!("cannot build the request: {e}")))?;
+    let h = request.headers_mut();
+    if !h2 {
+        let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
+        h.insert(
+            HOST,
+            HeaderValue::from_str(authority).map_err(|e| bad(e.to_string()))?,
+        );
+    }
+    h.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("watchpost/", env!("CARGO_PKG_VERSION"))),
+    );
+    h.insert(ACCEPT, HeaderValue::from_static("*/*"));
+    let mut replaced = Vec::new();
+    for (name, value) in headers {
+        if h2 && name == HOST {
+            continue;
+        }
+        // A header the user gives replaces ours; repeated user headers are all sent.
+        if !replaced.contains(name) {
+            h.remove(name);
+            replaced.push(name.clone());
+        }
+        h.append(name.clone(), value.clone());
+    }
+    Ok(request)
+}
+
+/// Map a hyper error to a kind, looking through its source chain for the I/O cause.
+fn classify_hyper(phase: Phase, err: &hyper::Error) -> ProbeError {
+    let text = error_chain(err);
+    let kind = if err.is_parse() || err.is_parse_status() {
+        ErrorKind::Malformed
+    } else if err.is_incomplete_message() {
+        ErrorKind::Closed
+    } else if err.is_timeout() {
+        ErrorKind::Timeout
+    } else if let Some(io_err) = find_io(err) {
+        error::io_kind(io_err)
+    } else if text.contains("reset") {
+        ErrorKind::Reset
+    } else if text.contains("IncompleteBody") || text.contains("end of file") {
+        ErrorKind::Closed
+    } else if err.is_body_write_aborted() || err.is_canceled() || err.is_closed() {
+        ErrorKind::Closed
+    } else {
+        ErrorKind::Malformed
+    };
+    let message = match kind {
+        ErrorKind::Closed if phase == Phase::Wait => {
+            "the server closed the connection before sending a response".to_string()
+        }
+        ErrorKind::Closed => "the server closed the connection before the body was complete".into(),
+        ErrorKind::Reset if phase == Phase::Download => {
+            format!("connection reset during the body: {text}")
+        }
+        ErrorKind::Malformed => format!("malformed HTTP response: {text}"),
+        _ => text,
+    };
+    ProbeError::new(phase, kind, message)
+}
+
+fn find_io<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io_err) = e.downcast_ref::<std::io::Error>() {
+            return Some(io_err);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        cur = e.source();
+    }
+    text
+}
+
+fn redirect_target(base: &Url, headers: &HeaderMap) -> Option<Result<Url, ProbeError>> {
+    let bad = |m: String| ProbeError::new(Phase::Wait, ErrorKind::BadRedirect, m);
+    let location = headers.get(LOCATION)?;
+    Some(
+        location
+            .to_str()
+            .map_err(|_| bad("the Location header is not valid text".into()))
+            .and_then(|loc| {
+                base.join(loc)
+                    .map_err(|e| bad(format!("bad Location {loc:?}: {e}")))
+            })
+            .and_then(|next| match next.scheme() {
+                "http" | "https" => Ok(next),
+                other => Err(bad(format!("redirect to unsupported scheme {other:?}"))),
+            }),
+    )
+}
+
+/// 303 always becomes GET; 301/302 turn a POST into GET (as browsers do); 307/308 keep it.
+fn status_changes_to_get(status: Option<StatusCode>, method: &Method) -> bool {
+    match status.map(|s| s.as_u16()) {
+        Some(303) => method != Method::HEAD,
+        Some(301 | 302) => method == Method::POST,
+        _ => false,
+    }
+}
+
+fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        out.entry(name.as_str().to_string())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    out
+}

@@ -1,1 +1,29 @@
+//! Real local servers for watchpost's tests and benchmarks. Everything listens on 127.0.0.1
+//! (port 0 = an ephemeral port) and runs until the returned handle is dropped.
+//!
+//! - [`TestCa`]: a certificate authority made at run time with rcgen, issuing valid, expired,
+//!   wrong-host certificates.
+//! - [`HttpServer`]: a raw HTTP/1.1 server (optionally TLS) whose behaviour is chosen per
+//!   request by the path and query: header delay, body trickle, garbage, reset mid-body,
+//!   redirects, huge bodies.
+//! - [`H2Server`]: HTTP/2 over TLS (ALPN h2) with hyper's server.
+//! - [`DnsServer`]: a UDP DNS responder with an answer delay, NXDOMAIN for unknown names, and a
+//!   silent mode.
 
+mod ca;
+mod dns;
+mod http;
+
+pub use ca::TestCa;
+pub use dns::DnsServer;
+pub use http::{H2Server, HttpServer, TlsOptions};
+
+/// Stops a background server task when dropped.
+#[derive(Debug)]
+pub struct Guard(tokio::task::JoinHandle<()>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,114 @@
+//! Durations and sizes as people write them: `250ms`, `1.5s`, `2m`, `10KB`, `1MiB`.
+
+use std::time::Duration;
+
+/// Parse a duration: a number followed by `us`, `ms`, `s`, `m`, `h` or `d` (`1.5s`, `250ms`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (num, unit) = split_number(text).ok_or_else(|| {
+        format!("{text:?} is not a duration (write it like 250ms, 1.5s, 2m)")
+    })?;
+    let factor = duration_unit_ms(unit).ok_or_else(|| {
+        if unit.is_empty() {
+            format!("{text:?} needs a unit (ms, s, m, h): e.g. {text}ms")
+        } else {
+            format!("{text:?}: unknown duration unit {unit:?} (use us, ms, s, m, h, d)")
+        }
+    })?;
+    let ms = num * factor;
+    if !(ms.is_finite() && ms >= 0.0) {
+        return Err(format!("{text:?} is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(ms / 1000.0))
+}
+
+/// Milliseconds per unit.
+pub(crate) fn duration_unit_ms(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "us" | "µs" => 0.001,
+        "ms" => 1.0,
+        "s" => 1000.0,
+        "m" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return None,
+    })
+}
+
+/// Bytes per unit: SI (`KB` = 1000) and IEC (`KiB` = 1024); case-insensitive.
+pub(crate) fn bytes_unit(unit: &str) -> Option<f64> {
+    Some(match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    })
+}
+
+/// Split `12.5ms` into (12.5, "ms").
+pub(crate) fn split_number(text: &str) -> Option<(f64, &str)> {
+    let text = text.trim();
+    let end = text
+        .char_indices()
+        .find(|(i, c)| !(c.is_ascii_digit() || *c == '.' || (*i == 0 && (*c == '-' || *c == '+'))))
+        .map(|(i, _)| i)
+        .unwrap_or(text.len());
+    let num: f64 = text[..end].parse().ok()?;
+    Some((num, text[end..].trim()))
+}
+
+/// `1430ms`, `12.4ms`, `0.081ms`, `2.50s`.
+pub fn format_ms(ms: f64) -> String {
+    if ms >= 10_000.0 {
+        format!("{:.2}s", ms / 1000.0)
+    } else if ms >= 100.0 {
+        format!("{ms:.0}ms")
+    } else if ms >= 1.0 {
+        format!("{ms:.1}ms")
+    } else {
+        format!("{ms:.3}ms")
+    }
+}
+
+/// `512B`, `10.0KB`, `1.5MB` (SI, like the units accepted).
+pub fn format_bytes(b: f64) -> String {
+    if b >= 1e9 {
+        format!("{:.1}GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1}MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1}KB", b / 1e3)
+    } else {
+        format!("{b:.0}B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("100us").unwrap(), Duration::from_micros(100));
+        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("10 parsecs").unwrap_err().contains("unknown duration unit"));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(format_ms(1430.2), "1430ms");
+        assert_eq!(format_ms(12.44), "12.4ms");
+        assert_eq!(format_ms(0.0812), "0.081ms");
+        assert_eq!(format_bytes(10240.0), "10.2KB");
+        assert_eq!(bytes_unit("KiB"), Some(1024.0));
+        assert_eq!(bytes_unit("kb"), Some(1000.0));
+    }
+}

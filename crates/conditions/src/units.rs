@@ -112,3 +112,16 @@ mod tests {
         assert_eq!(bytes_unit("kb"), Some(1000.0));
     }
 }
+
+/// Parse a size: `10MiB`, `512KB`, `1000` (bytes).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let (num, unit) = split_number(text)
+        .ok_or_else(|| format!("{text:?} is not a size (write it like 512KB, 10MiB)"))?;
+    let factor = bytes_unit(unit)
+        .ok_or_else(|| format!("{text:?}: unknown size unit {unit:?} (use B, KB, MB, GB, KiB, MiB, GiB)"))?;
+    let bytes = num * factor;
+    if !(bytes.is_finite() && bytes >= 0.0) {
+        return Err(format!("{text:?} is not a valid size"));
+    }
+    Ok(bytes as u64)
+}

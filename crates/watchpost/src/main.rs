@@ -1,1 +1,48 @@
-fn main(){}
+//! The `watchpost` binary: argument parsing and the glue between the library crates. Exit
+//! codes are a contract: 0 ok, 1 a check failing, 2 usage or config error.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "watchpost",
+    version,
+    about = "Monitoring and alerting: precise HTTP checks with a per-phase timing breakdown",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check one URL now and show where the time went (DNS, connect, TLS, wait, download).
+    Check(commands::check::CheckArgs),
+}
+
+/// Exit code for bad usage or bad config.
+pub const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                e.exit();
+            }
+            // One line naming what was wrong (clap's first line), then a pointer to --help.
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!("watchpost: {} (see --help)", first.trim_start_matches("error: "));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match cli.command {
+        Command::Check(args) => commands::check::run(args),
+    }
+}

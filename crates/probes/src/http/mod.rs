@@ -195,6 +195,7 @@ impl HttpProber {
             ProbeError::new(Phase::Dns, ErrorKind::BadRedirect, format!("{url} has no host"))
         })?;
         let port = url.port_or_known_default().unwrap_or(80);
+        let mut looked_up = false;
         let ips: Vec<IpAddr> = match &host {
             Host::Ipv4(ip) => vec![(*ip).into()],
             Host::Ipv6(ip) => vec![(*ip).into()],
@@ -207,13 +208,15 @@ impl HttpProber {
                 {
                     Some(pinned) => vec![pinned.addr],
                     None => {
+                        looked_up = true;
                         within(Phase::Dns, req.timeouts.dns, deadline, self.dns.lookup(&name))
                             .await??
                     }
                 }
             }
         };
-        marks.dns_done = Some(Instant::now());
+        // No lookup happened for an IP literal or a pinned address: dns is exactly 0.
+        marks.dns_done = Some(if looked_up { Instant::now() } else { marks.start });
 
         let (tcp, addr) =
             within(Phase::Connect, req.timeouts.connect, deadline, connect_any(&ips, port))

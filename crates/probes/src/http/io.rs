@@ -1,27 +1,66 @@
-//! A transparent stream wrapper that notes when the first response byte arrives. hyper only
-//! tells us when the whole response head is parsed; the wrapper sees the socket read itself.
+//! A transparent stream wrapper that notes when response bytes arrive. hyper only tells us
+//! when the whole head is parsed and when the body is complete (after its own bookkeeping);
+//! the wrapper sees the reads themselves, so `wait` ends at the first byte read and
+//! `download` at the last one.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// When the first and the latest non-empty reads happened (nanoseconds after `base`, 0 = none).
+pub(crate) struct ReadMarks {
+    base: Instant,
+    first: AtomicU64,
+    last: AtomicU64,
+}
+
+impl ReadMarks {
+    fn get(&self, slot: &AtomicU64) -> Option<Instant> {
+        match slot.load(Ordering::Acquire) {
+            0 => None,
+            n => Some(self.base + Duration::from_nanos(n)),
+        }
+    }
+
+    pub fn first(&self) -> Option<Instant> {
+        self.get(&self.first)
+    }
+
+    pub fn last(&self) -> Option<Instant> {
+        self.get(&self.last)
+    }
+
+    fn record(&self) {
+        let n = (self.base.elapsed().as_nanos() as u64).max(1);
+        let _ = self
+            .first
+            .compare_exchange(0, n, Ordering::AcqRel, Ordering::Acquire);
+        self.last.store(n, Ordering::Release);
+    }
+}
 
 pub(crate) struct Recorder<S> {
     inner: S,
-    first_read: Arc<OnceLock<Instant>>,
+    marks: Arc<ReadMarks>,
 }
 
 impl<S> Recorder<S> {
-    pub fn new(inner: S) -> (Self, Arc<OnceLock<Instant>>) {
-        let first_read = Arc::new(OnceLock::new());
+    pub fn new(inner: S) -> (Self, Arc<ReadMarks>) {
+        let marks = Arc::new(ReadMarks {
+            base: Instant::now(),
+            first: AtomicU64::new(0),
+            last: AtomicU64::new(0),
+        });
         (
             Recorder {
                 inner,
-                first_read: first_read.clone(),
+                marks: marks.clone(),
             },
-            first_read,
+            marks,
         )
     }
 }
@@ -35,7 +74,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Recorder<S> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            let _ = self.first_read.set(Instant::now());
+            self.marks.record();
         }
         res
     }

@@ -121,7 +121,8 @@ impl HttpProber {
         let mut timings = Timings::default();
         let mut redirects = 0;
         loop {
-            let mut marks = Marks::new(Instant::now());
+            // The first hop starts with the check, so total == ttfb + download exactly.
+            let mut marks = Marks::new(if redirects == 0 { start } else { Instant::now() });
             let mut hop = Hop::default();
             let outcome = self
                 .hop(&url, &method, &headers, &body, req, deadline, &mut marks, &mut hop)
@@ -344,7 +345,7 @@ async fn exchange<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (stream, first_read) = io::Recorder::new(stream);
+    let (stream, reads) = io::Recorder::new(stream);
     let io = TokioIo::new(stream);
     let request = build_request(url, method, headers, body, h2)?;
     let wait_err = |e: hyper::Error| classify_hyper(Phase::Wait, &e);
@@ -375,8 +376,8 @@ where
     let head_at = Instant::now();
     // HTTP/1: the first byte read on the socket is the response's first byte. HTTP/2 reads
     // SETTINGS frames before the response, so the parsed head is the better mark there.
-    marks.first_byte = Some(match first_read.get() {
-        Some(t) if !h2 && *t <= head_at => *t,
+    marks.first_byte = Some(match reads.first() {
+        Some(t) if !h2 && t <= head_at => t,
         _ => head_at,
     });
     hop.status = Some(response.status());
@@ -426,7 +427,13 @@ where
     hop.size = size;
     hop.body = buf.freeze();
     read_result??;
-    marks.last_byte = Some(Instant::now());
+    let body_done = Instant::now();
+    // HTTP/1: the body ended with the last bytes read from the socket. HTTP/2 may read control
+    // frames after the data, so its end is when the body stream finished.
+    marks.last_byte = Some(match (reads.last(), marks.first_byte) {
+        (Some(t), Some(first)) if !h2 && t <= body_done && t >= first => t,
+        _ => body_done,
+    });
     Ok(())
 }
 

@@ -1,0 +1,255 @@
+//! `watchpost check` end to end: the real binary against real local servers.
+
+use serde_json::Value;
+use std::net::IpAddr;
+use std::process::Output;
+use std::time::Duration;
+use watchpost_testkit::{DnsServer, HttpServer, TestCa, TlsOptions};
+
+async fn watchpost(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args(&args)
+            .output()
+            .expect("run watchpost")
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_has_the_product_shape_and_attributes_the_wait() {
+    let server = HttpServer::start(None).await;
+    let out = watchpost(&["check", "--json", &server.url("/?wait=200&size=1024")]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(
+        keys(&v),
+        [
+            "url", "ok", "status", "http_version", "remote_addr", "redirects", "timings_ms",
+            "size_bytes", "speed_bytes_per_sec", "headers", "tls", "error"
+        ]
+    );
+    assert_eq!(
+        keys(&v["timings_ms"]),
+        ["dns", "connect", "tls", "wait", "download", "ttfb", "total"]
+    );
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["http_version"], "HTTP/1.1");
+    assert_eq!(v["remote_addr"], server.addr.to_string());
+    assert_eq!(v["redirects"], 0);
+    assert_eq!(v["size_bytes"], 1024);
+    assert_eq!(v["headers"]["content-type"], "text/plain");
+    assert!(v["tls"].is_null() && v["error"].is_null());
+    let t = &v["timings_ms"];
+    assert_eq!(t["dns"], 0.0, "an IP literal needs no DNS");
+    assert!(t["tls"].is_null(), "plain HTTP has no TLS phase");
+    let wait = t["wait"].as_f64().unwrap();
+    assert!((190.0..2000.0).contains(&wait), "wait {wait}");
+    assert!(t["download"].as_f64().unwrap() < 50.0);
+    let sum = ["dns", "connect", "wait"].iter().map(|k| t[*k].as_f64().unwrap()).sum::<f64>();
+    assert!((sum - t["ttfb"].as_f64().unwrap()).abs() < 0.01, "ttfb = dns+connect+wait");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_trickle_lands_in_download() {
+    let server = HttpServer::start(None).await;
+    let out = watchpost(&["check", "--json", &server.url("/?download=300&size=4000")]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let t = &json(&out)["timings_ms"];
+    let download = t["download"].as_f64().unwrap();
+    assert!((280.0..2000.0).contains(&download), "download {download}");
+    assert!(t["wait"].as_f64().unwrap() < 50.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connection_exits_1_with_a_classified_error() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = watchpost(&["check", "--json", &url]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["error"]["phase"], "connect");
+    assert_eq!(v["error"]["kind"], "refused");
+    assert!(v["status"].is_null());
+    assert_eq!(keys(&v["error"]), ["phase", "kind", "message"]);
+
+    let human = watchpost(&["check", &url]).await;
+    assert_eq!(human.status.code(), Some(1));
+    assert!(stdout(&human).contains("FAIL  connect refused"), "{}", stdout(&human));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expectations_decide_the_exit_code() {
+    let server = HttpServer::start(None).await;
+    let url = server.url("/?wait=120");
+    let pass = watchpost(&[
+        "check", &url, "--expect", "status == 200", "--expect", "wait >= 100ms",
+        "--expect", "body contains \"hello\"",
+    ])
+    .await;
+    assert_eq!(pass.status.code(), Some(0), "{}", stdout(&pass));
+    assert!(stdout(&pass).contains("PASS"));
+
+    let fail = watchpost(&[
+        "check", &url, "--expect", "total < 50ms", "--expect", "body contains \"nope\"",
+    ])
+    .await;
+    assert_eq!(fail.status.code(), Some(1));
+    let text = stdout(&fail);
+    assert!(text.contains("FAIL  total "), "{text}");
+    assert!(text.contains("> 50.0ms"), "{text}");
+    assert!(text.contains("FAIL  body does not contain \"nope\""), "{text}");
+
+    // The default expectation is status 200-399.
+    let server_error = watchpost(&["check", &server.url("/?status=500")]).await;
+    assert_eq!(server_error.status.code(), Some(1));
+    assert!(stdout(&server_error).contains("status 500 > 399"));
+    let redirect = watchpost(&["check", &server.url("/redirect/1")]).await;
+    assert_eq!(redirect.status.code(), Some(0), "302 is within 200-399");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn human_output_is_a_phase_table_with_bars() {
+    let server = HttpServer::start(None).await;
+    let out = watchpost(&["check", &server.url("/?wait=100&download=100&size=2000")]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    for phase in ["dns", "connect", "tls", "wait", "download", "ttfb", "total"] {
+        assert!(text.lines().any(|l| l.trim_start().starts_with(phase)), "{phase} in {text}");
+    }
+    let bar = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .map(|l| l.matches('█').count())
+            .unwrap()
+    };
+    // wait and download are each about half of the total: bars of similar, large length.
+    assert!(bar("wait") >= 15 && bar("download") >= 15, "{text}");
+    assert!(text.contains("HTTP/1.1 200"));
+    assert!(text.contains("size 2.0KB"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_usage_exits_2_with_one_line() {
+    let cases: [&[&str]; 8] = [
+        &["check", "not a url"],
+        &["check", "ftp://example.test/"],
+        &["check", "http://127.0.0.1:1/", "--expect", "total < 800"],
+        &["check", "http://127.0.0.1:1/", "--expect", "colour == red"],
+        &["check", "http://127.0.0.1:1/", "--resolve", "nonsense"],
+        &["check", "http://127.0.0.1:1/", "--timeout", "soon"],
+        &["check", "http://127.0.0.1:1/", "-H", "no colon"],
+        &["check", "http://127.0.0.1:1/", "--no-such-flag"],
+    ];
+    for args in cases {
+        let out = watchpost(args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("watchpost: "), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(stdout(&out).is_empty());
+    }
+    let out = watchpost(&["check", "http://127.0.0.1:1/", "--expect", "total < 800"]).await;
+    assert!(stderr(&out).contains("add a unit"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_cacert_resolve_and_insecure() {
+    let ca = TestCa::new("cli test CA");
+    let dir = std::env::temp_dir().join(format!("watchpost-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca.cert_pem).unwrap();
+    let leaf = ca.leaf(&["site.test"]);
+    let server = HttpServer::start(Some(TlsOptions {
+        config: leaf.server_config(&[b"http/1.1"]),
+        handshake_delay: Duration::from_millis(150),
+        stall: false,
+    }))
+    .await;
+    let port = server.addr.port();
+    let url = format!("https://site.test:{port}/");
+    let pin = format!("site.test:{port}:127.0.0.1");
+
+    let out = watchpost(&[
+        "check", "--json", &url, "--resolve", &pin, "--cacert", ca_file.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let v = json(&out);
+    assert_eq!(v["tls"]["version"], "TLSv1.3");
+    assert_eq!(keys(&v["tls"]), ["version", "cert_not_after", "cert_days_left"]);
+    let days = v["tls"]["cert_days_left"].as_f64().unwrap();
+    assert!((88.0..91.0).contains(&days), "{days}");
+    let tls = v["timings_ms"]["tls"].as_f64().unwrap();
+    assert!((140.0..2000.0).contains(&tls), "tls {tls}");
+    assert_eq!(v["timings_ms"]["dns"], 0.0, "--resolve skips DNS");
+
+    // Without the CA: an unknown issuer, in the tls phase; --insecure accepts it.
+    let untrusted = watchpost(&["check", "--json", &url, "--resolve", &pin]).await;
+    assert_eq!(untrusted.status.code(), Some(1));
+    let v = json(&untrusted);
+    assert_eq!(v["error"]["phase"], "tls");
+    assert_eq!(v["error"]["kind"], "certificate");
+    assert!(v["error"]["message"].as_str().unwrap().contains("unknown issuer"));
+    let insecure = watchpost(&["check", "--json", "--insecure", &url, "--resolve", &pin]).await;
+    assert_eq!(insecure.status.code(), Some(0), "{}", stdout(&insecure));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn method_headers_body_redirects_and_dns_server() {
+    let server = HttpServer::start(None).await;
+    let out = watchpost(&[
+        "check", &server.url("/echo"), "-H", "X-Probe: yes", "-d", "payload=1",
+        "--expect", "body contains \"POST /echo\"", "--expect", "body contains \"x-probe: yes\"",
+        "--expect", "body contains \"payload=1\"",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let put = watchpost(&["check", &server.url("/echo"), "-X", "PUT", "--expect", "body contains \"PUT /echo\""]).await;
+    assert_eq!(put.status.code(), Some(0), "{}", stdout(&put));
+
+    let followed = watchpost(&["check", "--json", "--follow-redirects", &server.url("/redirect/3")]).await;
+    let v = json(&followed);
+    assert_eq!(v["redirects"], 3);
+    assert_eq!(v["status"], 200);
+
+    let ip: IpAddr = "127.0.0.1".parse().unwrap();
+    let dns = DnsServer::start(&[("shop.test", ip)], Duration::from_millis(120), false).await;
+    let url = format!("http://shop.test:{}/", server.addr.port());
+    let out = watchpost(&["check", "--json", &url, "--dns-server", &dns.addr.to_string()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let v = json(&out);
+    let d = v["timings_ms"]["dns"].as_f64().unwrap();
+    assert!((110.0..2000.0).contains(&d), "dns {d}");
+    assert_eq!(v["remote_addr"], server.addr.to_string());
+    let missing = format!("http://nope.test:{}/", server.addr.port());
+    let out = watchpost(&["check", "--json", &missing, "--dns-server", &dns.addr.to_string()]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"]["kind"], "nxdomain");
+}

@@ -94,6 +94,7 @@ async fn refused_connection_exits_1_with_a_classified_error() {
     assert_eq!(v["error"]["phase"], "connect");
     assert_eq!(v["error"]["kind"], "refused");
     assert!(v["status"].is_null());
+    assert_eq!(v["remote_addr"], format!("127.0.0.1:{port}"), "the address tried is reported");
     assert_eq!(keys(&v["error"]), ["phase", "kind", "message"]);
 
     let human = watchpost(&["check", &url]).await;

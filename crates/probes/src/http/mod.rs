@@ -219,6 +219,8 @@ impl HttpProber {
         // No lookup happened for an IP literal or a pinned address: dns is exactly 0.
         marks.dns_done = Some(if looked_up { Instant::now() } else { marks.start });
 
+        // Report where we tried to go even if the connection fails.
+        hop.remote_addr = ips.first().map(|ip| SocketAddr::new(*ip, port));
         let (tcp, addr) =
             within(Phase::Connect, req.timeouts.connect, deadline, connect_any(&ips, port))
                 .await??;
@@ -501,9 +503,12 @@ fn classify_hyper(phase: Phase, err: &hyper::Error) -> ProbeError {
         error::io_kind(io_err)
     } else if text.contains("reset") {
         ErrorKind::Reset
-    } else if text.contains("IncompleteBody") || text.contains("end of file") {
-        ErrorKind::Closed
-    } else if err.is_body_write_aborted() || err.is_canceled() || err.is_closed() {
+    } else if text.contains("IncompleteBody")
+        || text.contains("end of file")
+        || err.is_body_write_aborted()
+        || err.is_canceled()
+        || err.is_closed()
+    {
         ErrorKind::Closed
     } else {
         ErrorKind::Malformed

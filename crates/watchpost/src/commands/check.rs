@@ -234,10 +234,11 @@ fn render(
     }
     let _ = writeln!(out, "  {:<9}{:>11.3} ms\n", "total", ms(t.total));
 
-    let mut facts = vec![
-        format!("size {}", format_bytes(result.size_bytes as f64)),
-        format!("speed {}/s", format_bytes(result.speed_bytes_per_sec())),
-    ];
+    let mut facts = Vec::new();
+    if result.status.is_some() {
+        facts.push(format!("size {}", format_bytes(result.size_bytes as f64)));
+        facts.push(format!("speed {}/s", format_bytes(result.speed_bytes_per_sec())));
+    }
     if let Some(tls) = &result.tls {
         let mut s = tls.version.clone();
         if let (Some(at), Some(days)) = (&tls.cert_not_after, tls.cert_days_left) {
@@ -245,7 +246,9 @@ fn render(
         }
         facts.push(s);
     }
-    let _ = writeln!(out, "  {}\n", facts.join("   "));
+    if !facts.is_empty() {
+        let _ = writeln!(out, "  {}\n", facts.join("   "));
+    }
 
     if failures.is_empty() {
         let list: Vec<&str> = conditions.iter().map(|c| c.source.as_str()).collect();

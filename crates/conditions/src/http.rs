@@ -2,14 +2,26 @@
 
 use crate::{Actual, Condition, OperandKind, Subject};
 use std::borrow::Cow;
-use watchpost_probes::http::{timing::ms, HttpResult};
+use watchpost_probes::http::{HttpResult, timing::ms};
 
 /// The expectation when none is given: a response arrived and its status is 200-399.
 pub const DEFAULT_HTTP_CONDITIONS: [&str; 2] = ["status >= 200", "status <= 399"];
 
 const NAMES: &[&str] = &[
-    "status", "dns", "connect", "tls", "wait", "download", "ttfb", "total", "size", "speed",
-    "body", "header.NAME", "json.PATH", "cert_days",
+    "status",
+    "dns",
+    "connect",
+    "tls",
+    "wait",
+    "download",
+    "ttfb",
+    "total",
+    "size",
+    "speed",
+    "body",
+    "header.NAME",
+    "json.PATH",
+    "cert_days",
 ];
 
 /// An [`HttpResult`] seen by conditions.
@@ -38,9 +50,12 @@ impl Subject for HttpSubject<'_> {
     fn actual(&self, operand: &str) -> Actual<'_> {
         let r = self.0;
         let t = &r.timings;
-        let dur = |d: Option<std::time::Duration>| d.map_or(Actual::Missing, |d| Actual::Duration(ms(d)));
+        let dur =
+            |d: Option<std::time::Duration>| d.map_or(Actual::Missing, |d| Actual::Duration(ms(d)));
         match operand {
-            "status" => r.status.map_or(Actual::Missing, |s| Actual::Number(s.into())),
+            "status" => r
+                .status
+                .map_or(Actual::Missing, |s| Actual::Number(s.into())),
             "dns" => dur(t.dns),
             "connect" => dur(t.connect),
             "tls" => dur(t.tls),

@@ -10,7 +10,7 @@ mod http;
 mod parse;
 pub mod units;
 
-pub use http::{evaluate_http, HttpSubject, DEFAULT_HTTP_CONDITIONS};
+pub use http::{DEFAULT_HTTP_CONDITIONS, HttpSubject, evaluate_http};
 pub use parse::ConditionError;
 
 use regex::Regex;
@@ -158,7 +158,7 @@ impl Condition {
             | (Actual::Rate(a), Value::Rate(b)) => self.op.compare(*a, *b),
             (Actual::Number(a), Value::Text(b)) => match self.op {
                 Op::Eq => b.parse::<f64>().is_ok_and(|b| *a == b),
-                Op::Ne => b.parse::<f64>().map_or(true, |b| *a != b),
+                Op::Ne => b.parse::<f64>().ok().is_none_or(|b| *a != b),
                 _ => false,
             },
             _ => false,
@@ -170,7 +170,12 @@ impl Condition {
         let name = &self.operand;
         let expected = self.expected_text();
         let shown = match actual {
-            Actual::Missing => return format!("{name} is missing (expected {} {expected})", self.op.as_str()),
+            Actual::Missing => {
+                return format!(
+                    "{name} is missing (expected {} {expected})",
+                    self.op.as_str()
+                );
+            }
             Actual::Number(n) => format_number(*n),
             Actual::Duration(ms) => format_ms(*ms),
             Actual::Bytes(b) => format_bytes(*b),
@@ -180,7 +185,11 @@ impl Condition {
                     Op::Contains => format!("{name} does not contain {expected}"),
                     Op::NotContains => format!("{name} contains {expected}"),
                     Op::Matches => format!("{name} does not match {expected}"),
-                    _ => format!("{name} {} {} {expected}", quote_short(t), violated(self.op, t.as_ref(), &self.value)),
+                    _ => format!(
+                        "{name} {} {} {expected}",
+                        quote_short(t),
+                        violated(self.op, t.as_ref(), &self.value)
+                    ),
                 };
             }
         };

@@ -105,7 +105,9 @@ fn unquote(text: &str) -> Result<Option<String>, String> {
             c if c == first => {
                 let trailing: String = chars.collect();
                 if !trailing.trim().is_empty() {
-                    return Err(format!("unexpected text after the closing quote: {trailing:?}"));
+                    return Err(format!(
+                        "unexpected text after the closing quote: {trailing:?}"
+                    ));
                 }
                 return Ok(Some(out));
             }
@@ -119,7 +121,10 @@ fn parse_value(text: &str, kind: OperandKind, op: Op, operand: &str) -> Result<V
     let quoted = unquote(text)?;
     let textual = matches!(op, Op::Contains | Op::NotContains | Op::Matches);
     if textual && kind != OperandKind::Text {
-        return Err(format!("{:?} works on text; {operand} is a number", op.as_str()));
+        return Err(format!(
+            "{:?} works on text; {operand} is a number",
+            op.as_str()
+        ));
     }
     if op == Op::Matches {
         let pattern = match &quoted {
@@ -149,33 +154,41 @@ fn parse_value(text: &str, kind: OperandKind, op: Op, operand: &str) -> Result<V
             match number {
                 Some((n, "")) if !matches!(op, Op::Eq | Op::Ne) => Ok(Value::Number(n)),
                 _ if matches!(op, Op::Eq | Op::Ne) => Ok(Value::Text(text.to_string())),
-                _ => Err(format!("{} needs a number on the right, got {text:?}", op.as_str())),
+                _ => Err(format!(
+                    "{} needs a number on the right, got {text:?}",
+                    op.as_str()
+                )),
             }
         }
         OperandKind::Number => match number {
             Some((n, "")) => Ok(Value::Number(n)),
-            _ => Err(format!("{operand} is compared with a plain number, got {text:?}")),
+            _ => Err(format!(
+                "{operand} is compared with a plain number, got {text:?}"
+            )),
         },
         OperandKind::Duration => match number {
             Some((n, unit)) => match duration_unit_ms(unit) {
                 Some(f) => Ok(Value::Duration(n * f)),
-                None if unit.is_empty() => {
-                    Err(format!("{operand} is a duration: add a unit, e.g. {text}ms"))
-                }
+                None if unit.is_empty() => Err(format!(
+                    "{operand} is a duration: add a unit, e.g. {text}ms"
+                )),
                 None => Err(format!("unknown duration unit {unit:?} (use us, ms, s, m)")),
             },
-            None => Err(format!("{operand} is a duration, got {text:?} (e.g. 800ms)")),
+            None => Err(format!(
+                "{operand} is a duration, got {text:?} (e.g. 800ms)"
+            )),
         },
         OperandKind::Bytes | OperandKind::Rate => {
-            let (n, unit) = number
-                .ok_or_else(|| format!("{operand} is a size, got {text:?} (e.g. 10KB)"))?;
+            let (n, unit) =
+                number.ok_or_else(|| format!("{operand} is a size, got {text:?} (e.g. 10KB)"))?;
             let unit = if kind == OperandKind::Rate {
                 unit.strip_suffix("/s").unwrap_or(unit)
             } else {
                 unit
             };
-            let f = bytes_unit(unit)
-                .ok_or_else(|| format!("unknown size unit {unit:?} (use B, KB, MB, GB, KiB, MiB)"))?;
+            let f = bytes_unit(unit).ok_or_else(|| {
+                format!("unknown size unit {unit:?} (use B, KB, MB, GB, KiB, MiB)")
+            })?;
             Ok(if kind == OperandKind::Rate {
                 Value::Rate(n * f)
             } else {

@@ -4,9 +4,8 @@ use std::time::Duration;
 
 /// Parse a duration: a number followed by `us`, `ms`, `s`, `m`, `h` or `d` (`1.5s`, `250ms`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (num, unit) = split_number(text).ok_or_else(|| {
-        format!("{text:?} is not a duration (write it like 250ms, 1.5s, 2m)")
-    })?;
+    let (num, unit) = split_number(text)
+        .ok_or_else(|| format!("{text:?} is not a duration (write it like 250ms, 1.5s, 2m)"))?;
     let factor = duration_unit_ms(unit).ok_or_else(|| {
         if unit.is_empty() {
             format!("{text:?} needs a unit (ms, s, m, h): e.g. {text}ms")
@@ -86,6 +85,20 @@ pub fn format_bytes(b: f64) -> String {
     }
 }
 
+/// Parse a size: `10MiB`, `512KB`, `1000` (bytes).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let (num, unit) = split_number(text)
+        .ok_or_else(|| format!("{text:?} is not a size (write it like 512KB, 10MiB)"))?;
+    let factor = bytes_unit(unit).ok_or_else(|| {
+        format!("{text:?}: unknown size unit {unit:?} (use B, KB, MB, GB, KiB, MiB, GiB)")
+    })?;
+    let bytes = num * factor;
+    if !(bytes.is_finite() && bytes >= 0.0) {
+        return Err(format!("{text:?} is not a valid size"));
+    }
+    Ok(bytes as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,7 +110,11 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("100us").unwrap(), Duration::from_micros(100));
         assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
-        assert!(parse_duration("10 parsecs").unwrap_err().contains("unknown duration unit"));
+        assert!(
+            parse_duration("10 parsecs")
+                .unwrap_err()
+                .contains("unknown duration unit")
+        );
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("-1s").is_err());
     }
@@ -110,18 +127,9 @@ mod tests {
         assert_eq!(format_bytes(10240.0), "10.2KB");
         assert_eq!(bytes_unit("KiB"), Some(1024.0));
         assert_eq!(bytes_unit("kb"), Some(1000.0));
+        assert_eq!(parse_size("10MiB").unwrap(), 10 * 1024 * 1024);
+        assert_eq!(parse_size("512KB").unwrap(), 512_000);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("lots").is_err());
     }
-}
-
-/// Parse a size: `10MiB`, `512KB`, `1000` (bytes).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let (num, unit) = split_number(text)
-        .ok_or_else(|| format!("{text:?} is not a size (write it like 512KB, 10MiB)"))?;
-    let factor = bytes_unit(unit)
-        .ok_or_else(|| format!("{text:?}: unknown size unit {unit:?} (use B, KB, MB, GB, KiB, MiB, GiB)"))?;
-    let bytes = num * factor;
-    if !(bytes.is_finite() && bytes >= 0.0) {
-        return Err(format!("{text:?} is not a valid size"));
-    }
-    Ok(bytes as u64)
 }

@@ -18,7 +18,15 @@ impl Subject for Fake {
         })
     }
     fn operand_names() -> &'static [&'static str] {
-        &["status", "total", "connect", "size", "speed", "body", "header.NAME"]
+        &[
+            "status",
+            "total",
+            "connect",
+            "size",
+            "speed",
+            "body",
+            "header.NAME",
+        ]
     }
     fn actual(&self, operand: &str) -> Actual<'_> {
         self.0.get(operand).cloned().unwrap_or(Actual::Missing)
@@ -32,7 +40,10 @@ fn subject() -> Fake {
         ("connect", Actual::Duration(0.08)),
         ("size", Actual::Bytes(20_000.0)),
         ("speed", Actual::Rate(50_000.0)),
-        ("body", Actual::Text(Cow::Borrowed("service degraded: db down"))),
+        (
+            "body",
+            Actual::Text(Cow::Borrowed("service degraded: db down")),
+        ),
         ("header.retry-after", Actual::Text(Cow::Borrowed("120"))),
     ]))
 }
@@ -45,14 +56,30 @@ fn check(text: &str) -> Result<(), String> {
 
 #[test]
 fn failing_conditions_explain_actual_vs_expected() {
-    assert_eq!(check("total < 1000ms").unwrap_err(), "total 1430ms > 1000ms");
+    assert_eq!(
+        check("total < 1000ms").unwrap_err(),
+        "total 1430ms > 1000ms"
+    );
     assert_eq!(check("status == 200").unwrap_err(), "status 500 != 200");
     assert_eq!(check("status != 500").unwrap_err(), "status 500 == 500");
-    assert_eq!(check("body contains \"ok\"").unwrap_err(), "body does not contain \"ok\"");
-    assert_eq!(check("body !contains 'db down'").unwrap_err(), "body contains \"db down\"");
-    assert_eq!(check("body matches /^ok/").unwrap_err(), "body does not match /^ok/");
+    assert_eq!(
+        check("body contains \"ok\"").unwrap_err(),
+        "body does not contain \"ok\""
+    );
+    assert_eq!(
+        check("body !contains 'db down'").unwrap_err(),
+        "body contains \"db down\""
+    );
+    assert_eq!(
+        check("body matches /^ok/").unwrap_err(),
+        "body does not match /^ok/"
+    );
     assert_eq!(check("size < 10KB").unwrap_err(), "size 20.0KB > 10.0KB");
-    assert!(check("header.x-missing == yes").unwrap_err().contains("is missing"));
+    assert!(
+        check("header.x-missing == yes")
+            .unwrap_err()
+            .contains("is missing")
+    );
 }
 
 #[test]

@@ -32,13 +32,21 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 e.exit();
             }
             // One line naming what was wrong (clap's first line), then a pointer to --help.
             let rendered = e.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("watchpost: {} (see --help)", first.trim_start_matches("error: "));
+            eprintln!(
+                "watchpost: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
             return ExitCode::from(EXIT_USAGE);
         }
     };

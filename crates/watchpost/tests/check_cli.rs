@@ -43,8 +43,18 @@ async fn json_has_the_product_shape_and_attributes_the_wait() {
     assert_eq!(
         keys(&v),
         [
-            "url", "ok", "status", "http_version", "remote_addr", "redirects", "timings_ms",
-            "size_bytes", "speed_bytes_per_sec", "headers", "tls", "error"
+            "url",
+            "ok",
+            "status",
+            "http_version",
+            "remote_addr",
+            "redirects",
+            "timings_ms",
+            "size_bytes",
+            "speed_bytes_per_sec",
+            "headers",
+            "tls",
+            "error"
         ]
     );
     assert_eq!(
@@ -65,8 +75,14 @@ async fn json_has_the_product_shape_and_attributes_the_wait() {
     let wait = t["wait"].as_f64().unwrap();
     assert!((190.0..2000.0).contains(&wait), "wait {wait}");
     assert!(t["download"].as_f64().unwrap() < 50.0);
-    let sum = ["dns", "connect", "wait"].iter().map(|k| t[*k].as_f64().unwrap()).sum::<f64>();
-    assert!((sum - t["ttfb"].as_f64().unwrap()).abs() < 0.01, "ttfb = dns+connect+wait");
+    let sum = ["dns", "connect", "wait"]
+        .iter()
+        .map(|k| t[*k].as_f64().unwrap())
+        .sum::<f64>();
+    assert!(
+        (sum - t["ttfb"].as_f64().unwrap()).abs() < 0.01,
+        "ttfb = dns+connect+wait"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,12 +110,20 @@ async fn refused_connection_exits_1_with_a_classified_error() {
     assert_eq!(v["error"]["phase"], "connect");
     assert_eq!(v["error"]["kind"], "refused");
     assert!(v["status"].is_null());
-    assert_eq!(v["remote_addr"], format!("127.0.0.1:{port}"), "the address tried is reported");
+    assert_eq!(
+        v["remote_addr"],
+        format!("127.0.0.1:{port}"),
+        "the address tried is reported"
+    );
     assert_eq!(keys(&v["error"]), ["phase", "kind", "message"]);
 
     let human = watchpost(&["check", &url]).await;
     assert_eq!(human.status.code(), Some(1));
-    assert!(stdout(&human).contains("FAIL  connect refused"), "{}", stdout(&human));
+    assert!(
+        stdout(&human).contains("FAIL  connect refused"),
+        "{}",
+        stdout(&human)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,22 +131,36 @@ async fn expectations_decide_the_exit_code() {
     let server = HttpServer::start(None).await;
     let url = server.url("/?wait=120");
     let pass = watchpost(&[
-        "check", &url, "--expect", "status == 200", "--expect", "wait >= 100ms",
-        "--expect", "body contains \"hello\"",
+        "check",
+        &url,
+        "--expect",
+        "status == 200",
+        "--expect",
+        "wait >= 100ms",
+        "--expect",
+        "body contains \"hello\"",
     ])
     .await;
     assert_eq!(pass.status.code(), Some(0), "{}", stdout(&pass));
     assert!(stdout(&pass).contains("PASS"));
 
     let fail = watchpost(&[
-        "check", &url, "--expect", "total < 50ms", "--expect", "body contains \"nope\"",
+        "check",
+        &url,
+        "--expect",
+        "total < 50ms",
+        "--expect",
+        "body contains \"nope\"",
     ])
     .await;
     assert_eq!(fail.status.code(), Some(1));
     let text = stdout(&fail);
     assert!(text.contains("FAIL  total "), "{text}");
     assert!(text.contains("> 50.0ms"), "{text}");
-    assert!(text.contains("FAIL  body does not contain \"nope\""), "{text}");
+    assert!(
+        text.contains("FAIL  body does not contain \"nope\""),
+        "{text}"
+    );
 
     // The default expectation is status 200-399.
     let server_error = watchpost(&["check", &server.url("/?status=500")]).await;
@@ -139,7 +177,10 @@ async fn human_output_is_a_phase_table_with_bars() {
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     for phase in ["dns", "connect", "tls", "wait", "download", "ttfb", "total"] {
-        assert!(text.lines().any(|l| l.trim_start().starts_with(phase)), "{phase} in {text}");
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(phase)),
+            "{phase} in {text}"
+        );
     }
     let bar = |name: &str| {
         text.lines()
@@ -197,13 +238,22 @@ async fn https_with_cacert_resolve_and_insecure() {
     let pin = format!("site.test:{port}:127.0.0.1");
 
     let out = watchpost(&[
-        "check", "--json", &url, "--resolve", &pin, "--cacert", ca_file.to_str().unwrap(),
+        "check",
+        "--json",
+        &url,
+        "--resolve",
+        &pin,
+        "--cacert",
+        ca_file.to_str().unwrap(),
     ])
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let v = json(&out);
     assert_eq!(v["tls"]["version"], "TLSv1.3");
-    assert_eq!(keys(&v["tls"]), ["version", "cert_not_after", "cert_days_left"]);
+    assert_eq!(
+        keys(&v["tls"]),
+        ["version", "cert_not_after", "cert_days_left"]
+    );
     let days = v["tls"]["cert_days_left"].as_f64().unwrap();
     assert!((88.0..91.0).contains(&days), "{days}");
     let tls = v["timings_ms"]["tls"].as_f64().unwrap();
@@ -216,7 +266,12 @@ async fn https_with_cacert_resolve_and_insecure() {
     let v = json(&untrusted);
     assert_eq!(v["error"]["phase"], "tls");
     assert_eq!(v["error"]["kind"], "certificate");
-    assert!(v["error"]["message"].as_str().unwrap().contains("unknown issuer"));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown issuer")
+    );
     let insecure = watchpost(&["check", "--json", "--insecure", &url, "--resolve", &pin]).await;
     assert_eq!(insecure.status.code(), Some(0), "{}", stdout(&insecure));
     std::fs::remove_dir_all(&dir).ok();
@@ -226,16 +281,39 @@ async fn https_with_cacert_resolve_and_insecure() {
 async fn method_headers_body_redirects_and_dns_server() {
     let server = HttpServer::start(None).await;
     let out = watchpost(&[
-        "check", &server.url("/echo"), "-H", "X-Probe: yes", "-d", "payload=1",
-        "--expect", "body contains \"POST /echo\"", "--expect", "body contains \"x-probe: yes\"",
-        "--expect", "body contains \"payload=1\"",
+        "check",
+        &server.url("/echo"),
+        "-H",
+        "X-Probe: yes",
+        "-d",
+        "payload=1",
+        "--expect",
+        "body contains \"POST /echo\"",
+        "--expect",
+        "body contains \"x-probe: yes\"",
+        "--expect",
+        "body contains \"payload=1\"",
     ])
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let put = watchpost(&["check", &server.url("/echo"), "-X", "PUT", "--expect", "body contains \"PUT /echo\""]).await;
+    let put = watchpost(&[
+        "check",
+        &server.url("/echo"),
+        "-X",
+        "PUT",
+        "--expect",
+        "body contains \"PUT /echo\"",
+    ])
+    .await;
     assert_eq!(put.status.code(), Some(0), "{}", stdout(&put));
 
-    let followed = watchpost(&["check", "--json", "--follow-redirects", &server.url("/redirect/3")]).await;
+    let followed = watchpost(&[
+        "check",
+        "--json",
+        "--follow-redirects",
+        &server.url("/redirect/3"),
+    ])
+    .await;
     let v = json(&followed);
     assert_eq!(v["redirects"], 3);
     assert_eq!(v["status"], 200);
@@ -243,14 +321,28 @@ async fn method_headers_body_redirects_and_dns_server() {
     let ip: IpAddr = "127.0.0.1".parse().unwrap();
     let dns = DnsServer::start(&[("shop.test", ip)], Duration::from_millis(120), false).await;
     let url = format!("http://shop.test:{}/", server.addr.port());
-    let out = watchpost(&["check", "--json", &url, "--dns-server", &dns.addr.to_string()]).await;
+    let out = watchpost(&[
+        "check",
+        "--json",
+        &url,
+        "--dns-server",
+        &dns.addr.to_string(),
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let v = json(&out);
     let d = v["timings_ms"]["dns"].as_f64().unwrap();
     assert!((110.0..2000.0).contains(&d), "dns {d}");
     assert_eq!(v["remote_addr"], server.addr.to_string());
     let missing = format!("http://nope.test:{}/", server.addr.port());
-    let out = watchpost(&["check", "--json", &missing, "--dns-server", &dns.addr.to_string()]).await;
+    let out = watchpost(&[
+        "check",
+        "--json",
+        &missing,
+        "--dns-server",
+        &dns.addr.to_string(),
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["error"]["kind"], "nxdomain");
 }

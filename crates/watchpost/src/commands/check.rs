@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use watchpost_conditions::units::{format_bytes, parse_duration, parse_size};
-use watchpost_conditions::{evaluate_http, Condition, HttpSubject, DEFAULT_HTTP_CONDITIONS};
+use watchpost_conditions::{Condition, DEFAULT_HTTP_CONDITIONS, HttpSubject, evaluate_http};
 use watchpost_probes::http::{
-    load_ca_file, timing::ms, CheckReport, HttpProber, HttpRequest, HttpResult, ProberOptions,
-    ResolveOverride,
+    CheckReport, HttpProber, HttpRequest, HttpResult, ProberOptions, ResolveOverride, load_ca_file,
+    timing::ms,
 };
 
 #[derive(Args, Debug)]
@@ -154,7 +154,10 @@ pub fn run(args: CheckArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return usage(e),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("watchpost: cannot start the runtime: {e}");
@@ -173,9 +176,16 @@ pub fn run(args: CheckArgs) -> ExitCode {
             }
         }
     } else {
-        print!("{}", render(&plan.request, &result, &plan.conditions, &failures));
+        print!(
+            "{}",
+            render(&plan.request, &result, &plan.conditions, &failures)
+        );
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 const BAR_WIDTH: usize = 40;
@@ -199,7 +209,11 @@ fn render(
         let _ = write!(head, "  {v} {s}");
     }
     if result.redirects > 0 {
-        let _ = write!(head, "  ({} redirects, now {})", result.redirects, result.final_url);
+        let _ = write!(
+            head,
+            "  ({} redirects, now {})",
+            result.redirects, result.final_url
+        );
     }
     let _ = writeln!(out, "{head}\n");
 
@@ -237,7 +251,10 @@ fn render(
     let mut facts = Vec::new();
     if result.status.is_some() {
         facts.push(format!("size {}", format_bytes(result.size_bytes as f64)));
-        facts.push(format!("speed {}/s", format_bytes(result.speed_bytes_per_sec())));
+        facts.push(format!(
+            "speed {}/s",
+            format_bytes(result.speed_bytes_per_sec())
+        ));
     }
     if let Some(tls) = &result.tls {
         let mut s = tls.version.clone();

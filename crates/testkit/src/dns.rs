@@ -64,7 +64,11 @@ impl DnsServer {
 }
 
 fn answer(query: &Message, table: &HashMap<String, Vec<IpAddr>>) -> Message {
-    let mut reply = Message::new(query.metadata.id, MessageType::Response, query.metadata.op_code);
+    let mut reply = Message::new(
+        query.metadata.id,
+        MessageType::Response,
+        query.metadata.op_code,
+    );
     reply.metadata.recursion_desired = query.metadata.recursion_desired;
     reply.metadata.recursion_available = true;
     reply.metadata.authoritative = true;

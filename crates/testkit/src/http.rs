@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::{sleep, sleep_until, Instant};
+use tokio::time::{Instant, sleep, sleep_until};
 
 /// TLS for [`HttpServer`]: the certificate, and an optional delay (or a stall) before the
 /// server answers the ClientHello.
@@ -162,7 +162,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Reset>(mut stream: S) {
     let num = |k: &str| req.query.get(k).and_then(|v| v.parse::<u64>().ok());
     match req.path.as_str() {
         "/garbage" => {
-            let _ = stream.write_all(b"SSH-2.0-not-http garbage\r\n\r\n\x00\x01").await;
+            let _ = stream
+                .write_all(b"SSH-2.0-not-http garbage\r\n\r\n\x00\x01")
+                .await;
             return;
         }
         "/close" => return,
@@ -187,8 +189,14 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Reset>(mut stream: S) {
             return;
         }
         "/loop" => {
-            let _ = respond(&mut stream, 302, &[("Location", "/loop".into())], b"", Duration::ZERO)
-                .await;
+            let _ = respond(
+                &mut stream,
+                302,
+                &[("Location", "/loop".into())],
+                b"",
+                Duration::ZERO,
+            )
+            .await;
             return;
         }
         _ => {}

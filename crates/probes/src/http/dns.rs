@@ -2,13 +2,13 @@
 //! answer is cached between checks: each check measures a real lookup.
 
 use super::error::{ErrorKind, Phase, ProbeError, RequestError};
+use hickory_resolver::Resolver;
 use hickory_resolver::config::{
     ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts,
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::Resolver;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 
@@ -89,8 +89,13 @@ impl Dns {
 
 fn classify(host: &str, err: &NetError) -> ProbeError {
     let (kind, message) = match err {
-        NetError::Dns(DnsError::NoRecordsFound(no)) if no.response_code == ResponseCode::NXDomain => {
-            (ErrorKind::Nxdomain, format!("{host}: no such domain (NXDOMAIN)"))
+        NetError::Dns(DnsError::NoRecordsFound(no))
+            if no.response_code == ResponseCode::NXDomain =>
+        {
+            (
+                ErrorKind::Nxdomain,
+                format!("{host}: no such domain (NXDOMAIN)"),
+            )
         }
         NetError::Dns(DnsError::NoRecordsFound(_)) => (
             ErrorKind::NoAddress,

@@ -16,14 +16,14 @@ mod report;
 pub mod timing;
 mod tls;
 
-pub use config::{HttpRequest, ResolveOverride, Timeouts, DEFAULT_MAX_BODY, MAX_REDIRECTS};
+pub use config::{DEFAULT_MAX_BODY, HttpRequest, MAX_REDIRECTS, ResolveOverride, Timeouts};
 pub use error::{ErrorKind, Phase, ProbeError, RequestError};
 pub use report::CheckReport;
 pub use timing::Timings;
-pub use tls::{load_ca_file, TlsInfo};
+pub use tls::{TlsInfo, load_ca_file};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, HOST, LOCATION, USER_AGENT};
+use http::header::{ACCEPT, CONTENT_LENGTH, HOST, HeaderMap, HeaderValue, LOCATION, USER_AGENT};
 use http::{Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
@@ -122,14 +122,23 @@ impl HttpProber {
         let mut redirects = 0;
         loop {
             // The first hop starts with the check, so total == ttfb + download exactly.
-            let mut marks = Marks::new(if redirects == 0 { start } else { Instant::now() });
+            let mut marks = Marks::new(if redirects == 0 {
+                start
+            } else {
+                Instant::now()
+            });
             let mut hop = Hop::default();
             let outcome = self
-                .hop(&url, &method, &headers, &body, req, deadline, &mut marks, &mut hop)
+                .hop(
+                    &url, &method, &headers, &body, req, deadline, &mut marks, &mut hop,
+                )
                 .await;
             let end = Instant::now();
             timings.add_hop(&marks.timings(url.scheme() == "https", end));
-            timings.total = marks.last_byte.unwrap_or(end).saturating_duration_since(start);
+            timings.total = marks
+                .last_byte
+                .unwrap_or(end)
+                .saturating_duration_since(start);
             let mut error = outcome.err();
             let next = match (&error, hop.status) {
                 (None, Some(status)) if req.follow_redirects && status.is_redirection() => {
@@ -193,7 +202,11 @@ impl HttpProber {
         hop: &mut Hop,
     ) -> Result<(), ProbeError> {
         let host = url.host().ok_or_else(|| {
-            ProbeError::new(Phase::Dns, ErrorKind::BadRedirect, format!("{url} has no host"))
+            ProbeError::new(
+                Phase::Dns,
+                ErrorKind::BadRedirect,
+                format!("{url} has no host"),
+            )
         })?;
         let port = url.port_or_known_default().unwrap_or(80);
         let mut looked_up = false;
@@ -210,20 +223,33 @@ impl HttpProber {
                     Some(pinned) => vec![pinned.addr],
                     None => {
                         looked_up = true;
-                        within(Phase::Dns, req.timeouts.dns, deadline, self.dns.lookup(&name))
-                            .await??
+                        within(
+                            Phase::Dns,
+                            req.timeouts.dns,
+                            deadline,
+                            self.dns.lookup(&name),
+                        )
+                        .await??
                     }
                 }
             }
         };
         // No lookup happened for an IP literal or a pinned address: dns is exactly 0.
-        marks.dns_done = Some(if looked_up { Instant::now() } else { marks.start });
+        marks.dns_done = Some(if looked_up {
+            Instant::now()
+        } else {
+            marks.start
+        });
 
         // Report where we tried to go even if the connection fails.
         hop.remote_addr = ips.first().map(|ip| SocketAddr::new(*ip, port));
-        let (tcp, addr) =
-            within(Phase::Connect, req.timeouts.connect, deadline, connect_any(&ips, port))
-                .await??;
+        let (tcp, addr) = within(
+            Phase::Connect,
+            req.timeouts.connect,
+            deadline,
+            connect_any(&ips, port),
+        )
+        .await??;
         marks.connected = Some(Instant::now());
         hop.remote_addr = Some(addr);
         let _ = tcp.set_nodelay(true);
@@ -238,7 +264,11 @@ impl HttpProber {
                 Host::Ipv4(ip) => ServerName::IpAddress(IpAddr::from(*ip).into()),
                 Host::Ipv6(ip) => ServerName::IpAddress(IpAddr::from(*ip).into()),
                 Host::Domain(name) => ServerName::try_from(name.to_string()).map_err(|e| {
-                    ProbeError::new(Phase::Tls, ErrorKind::Handshake, format!("bad SNI name: {e}"))
+                    ProbeError::new(
+                        Phase::Tls,
+                        ErrorKind::Handshake,
+                        format!("bad SNI name: {e}"),
+                    )
                 })?,
             };
             let connector = tokio_rustls::TlsConnector::from(config);
@@ -254,9 +284,15 @@ impl HttpProber {
             let session = stream.get_ref().1;
             hop.tls = Some(tls::session_info(session));
             let h2 = session.alpn_protocol() == Some(b"h2");
-            exchange(stream, h2, url, method, headers, body, req, deadline, marks, hop).await
+            exchange(
+                stream, h2, url, method, headers, body, req, deadline, marks, hop,
+            )
+            .await
         } else {
-            exchange(tcp, false, url, method, headers, body, req, deadline, marks, hop).await
+            exchange(
+                tcp, false, url, method, headers, body, req, deadline, marks, hop,
+            )
+            .await
         }
     }
 }
@@ -312,7 +348,11 @@ async fn connect_any(ips: &[IpAddr], port: u16) -> Result<(TcpStream, SocketAddr
         ErrorKind::Refused => "connection refused".to_string(),
         _ => err.to_string(),
     };
-    Err(ProbeError::new(Phase::Connect, kind, format!("{addr}: {what}")))
+    Err(ProbeError::new(
+        Phase::Connect,
+        kind,
+        format!("{addr}: {what}"),
+    ))
 }
 
 enum Sender {

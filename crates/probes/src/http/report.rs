@@ -1,10 +1,10 @@
 //! The stable JSON shape of one check (`watchpost check --json`, PRODUCT.md). Field order and
 //! names are a contract: other tools parse this.
 
+use super::HttpResult;
 use super::error::ProbeError;
 use super::timing::ms;
 use super::tls::TlsInfo;
-use super::HttpResult;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

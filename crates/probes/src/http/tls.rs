@@ -6,12 +6,14 @@
 //! every check must pay (and measure) a full handshake.
 
 use super::error::{ErrorKind, Phase, ProbeError, RequestError};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::Resumption;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
@@ -155,10 +157,12 @@ pub(crate) fn session_info(conn: &rustls::ClientConnection) -> TlsInfo {
         cert_not_after: not_after.and_then(|ts| {
             time::OffsetDateTime::from_unix_timestamp(ts)
                 .ok()
-                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
         }),
-        cert_days_left: not_after
-            .map(|ts| ((ts as f64 - now) / 86_400.0 * 10.0).round() / 10.0),
+        cert_days_left: not_after.map(|ts| ((ts as f64 - now) / 86_400.0 * 10.0).round() / 10.0),
     }
 }
 
@@ -200,11 +204,7 @@ pub(crate) fn classify_handshake_error(err: &std::io::Error) -> ProbeError {
                 ErrorKind::Closed | ErrorKind::Malformed | ErrorKind::Io => ErrorKind::Handshake,
                 k => k,
             };
-            ProbeError::new(
-                Phase::Tls,
-                kind,
-                format!("TLS handshake failed: {err}"),
-            )
+            ProbeError::new(Phase::Tls, kind, format!("TLS handshake failed: {err}"))
         }
     }
 }

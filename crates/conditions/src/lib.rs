@@ -8,14 +8,13 @@
 
 mod http;
 mod parse;
-pub mod units;
 
 pub use http::{DEFAULT_HTTP_CONDITIONS, HttpSubject, evaluate_http};
 pub use parse::ConditionError;
 
 use regex::Regex;
 use std::borrow::Cow;
-use units::{format_bytes, format_ms};
+use watchpost_units::{format_bytes, format_ms};
 
 /// What an operand holds, which decides the values and operators it accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

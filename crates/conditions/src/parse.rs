@@ -1,6 +1,6 @@
 //! `OPERAND OP VALUE` → [`Condition`](crate::Condition).
 
-use crate::units::{bytes_unit, duration_unit_ms, split_number};
+use watchpost_units::{bytes_unit, duration_unit_ms, split_number};
 use crate::{Condition, Op, OperandKind, Value};
 use regex::Regex;
 

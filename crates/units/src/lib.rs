@@ -1,4 +1,5 @@
-//! Durations and sizes as people write them: `250ms`, `1.5s`, `2m`, `10KB`, `1MiB`.
+//! Durations and sizes as people write them: `250ms`, `1.5s`, `2m`, `10KB`, `1MiB`. Shared by
+//! conditions, cron (`@every 30s`), config and the CLI so every place reads them the same way.
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Milliseconds per unit.
-pub(crate) fn duration_unit_ms(unit: &str) -> Option<f64> {
+pub fn duration_unit_ms(unit: &str) -> Option<f64> {
     Some(match unit {
         "us" | "µs" => 0.001,
         "ms" => 1.0,
@@ -34,7 +35,7 @@ pub(crate) fn duration_unit_ms(unit: &str) -> Option<f64> {
 }
 
 /// Bytes per unit: SI (`KB` = 1000) and IEC (`KiB` = 1024); case-insensitive.
-pub(crate) fn bytes_unit(unit: &str) -> Option<f64> {
+pub fn bytes_unit(unit: &str) -> Option<f64> {
     Some(match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" => 1e3,
@@ -48,7 +49,7 @@ pub(crate) fn bytes_unit(unit: &str) -> Option<f64> {
 }
 
 /// Split `12.5ms` into (12.5, "ms").
-pub(crate) fn split_number(text: &str) -> Option<(f64, &str)> {
+pub fn split_number(text: &str) -> Option<(f64, &str)> {
     let text = text.trim();
     let end = text
         .char_indices()

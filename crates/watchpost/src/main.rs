@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Check one URL now and show where the time went (DNS, connect, TLS, wait, download).
     Check(commands::check::CheckArgs),
+    /// Print the next fire times of a cron expression (Tencent SCF dialect, with seconds).
+    Cron(commands::cron::CronArgs),
 }
 
 /// Exit code for bad usage or bad config.
@@ -52,5 +54,6 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => commands::check::run(args),
+        Command::Cron(args) => commands::cron::run(args),
     }
 }

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use watchpost_units::{format_bytes, parse_duration, parse_size};
 use watchpost_conditions::{Condition, DEFAULT_HTTP_CONDITIONS, HttpSubject, evaluate_http};
 use watchpost_probes::http::{
     CheckReport, HttpProber, HttpRequest, HttpResult, ProberOptions, ResolveOverride, load_ca_file,
     timing::ms,
 };
+use watchpost_units::{format_bytes, parse_duration, parse_size};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {

@@ -68,7 +68,10 @@ impl HttpServer {
                                 }
                                 return;
                             }
-                            sleep(opts.handshake_delay).await;
+                            // tokio rounds any sleep up to the next millisecond: skip a zero one.
+                            if !opts.handshake_delay.is_zero() {
+                                sleep(opts.handshake_delay).await;
+                            }
                             let acceptor = tokio_rustls::TlsAcceptor::from(opts.config);
                             if let Ok(tls) = acceptor.accept(stream).await {
                                 serve(tls).await;

@@ -1,8 +1,8 @@
 //! `OPERAND OP VALUE` → [`Condition`](crate::Condition).
 
-use watchpost_units::{bytes_unit, duration_unit_ms, split_number};
 use crate::{Condition, Op, OperandKind, Value};
 use regex::Regex;
+use watchpost_units::{bytes_unit, duration_unit_ms, split_number};
 
 /// Why a condition did not parse; `column` (0-based, in characters) points at the culprit so
 /// config errors can say `FILE:LINE:COL`.

@@ -708,21 +708,7 @@ fn nested_keys(json: &str, key: &str) -> Vec<String> {
     obj.keys().into_iter().map(String::from).collect()
 }
 
-const TOP_KEYS: [&str; 12] = [
-    "url",
-    "ok",
-    "status",
-    "http_version",
-    "remote_addr",
-    "redirects",
-    "timings_ms",
-    "size_bytes",
-    "speed_bytes_per_sec",
-    "headers",
-    "tls",
-    "error",
-];
-const TIMING_KEYS: [&str; 7] = ["dns", "connect", "tls", "wait", "download", "ttfb", "total"];
+use watchpost_testkit::contract::{CHECK_KEYS as TOP_KEYS, ERROR_KEYS, TIMING_KEYS, TLS_KEYS};
 
 fn report_json(r: &HttpResult, ok: bool) -> (String, Ordered) {
     let json = serde_json::to_string(&CheckReport::new(r, ok)).unwrap();
@@ -790,7 +776,7 @@ async fn json_report_failure_has_error_object() {
         top.get("remote_addr"),
         &Value::from(format!("127.0.0.1:{port}"))
     );
-    assert_eq!(nested_keys(&json, "error"), ["phase", "kind", "message"]);
+    assert_eq!(nested_keys(&json, "error"), ERROR_KEYS);
     let err = top.get("error");
     assert_eq!(err["phase"], Value::from("connect"));
     assert_eq!(err["kind"], Value::from("refused"));
@@ -813,10 +799,7 @@ async fn json_report_https_has_tls_object() {
         .await;
     assert_ok(&r);
     let (json, top) = report_json(&r, true);
-    assert_eq!(
-        nested_keys(&json, "tls"),
-        ["version", "cert_not_after", "cert_days_left"]
-    );
+    assert_eq!(nested_keys(&json, "tls"), TLS_KEYS);
     let tls = top.get("tls");
     assert_eq!(tls["version"], Value::from("TLSv1.3"));
     let not_after = tls["cert_not_after"].as_str().unwrap();

@@ -11,6 +11,7 @@
 //!   silent mode.
 
 mod ca;
+pub mod contract;
 mod dns;
 mod http;
 

@@ -4,6 +4,7 @@ use serde_json::Value;
 use std::net::IpAddr;
 use std::process::Output;
 use std::time::Duration;
+use watchpost_testkit::contract::{CHECK_KEYS, ERROR_KEYS, TIMING_KEYS, TLS_KEYS};
 use watchpost_testkit::{DnsServer, HttpServer, TestCa, TlsOptions};
 
 async fn watchpost(args: &[&str]) -> Output {
@@ -40,27 +41,8 @@ async fn json_has_the_product_shape_and_attributes_the_wait() {
     let out = watchpost(&["check", "--json", &server.url("/?wait=200&size=1024")]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = json(&out);
-    assert_eq!(
-        keys(&v),
-        [
-            "url",
-            "ok",
-            "status",
-            "http_version",
-            "remote_addr",
-            "redirects",
-            "timings_ms",
-            "size_bytes",
-            "speed_bytes_per_sec",
-            "headers",
-            "tls",
-            "error"
-        ]
-    );
-    assert_eq!(
-        keys(&v["timings_ms"]),
-        ["dns", "connect", "tls", "wait", "download", "ttfb", "total"]
-    );
+    assert_eq!(keys(&v), CHECK_KEYS);
+    assert_eq!(keys(&v["timings_ms"]), TIMING_KEYS);
     assert_eq!(v["ok"], true);
     assert_eq!(v["status"], 200);
     assert_eq!(v["http_version"], "HTTP/1.1");
@@ -115,7 +97,7 @@ async fn refused_connection_exits_1_with_a_classified_error() {
         format!("127.0.0.1:{port}"),
         "the address tried is reported"
     );
-    assert_eq!(keys(&v["error"]), ["phase", "kind", "message"]);
+    assert_eq!(keys(&v["error"]), ERROR_KEYS);
 
     let human = watchpost(&["check", &url]).await;
     assert_eq!(human.status.code(), Some(1));
@@ -250,10 +232,7 @@ async fn https_with_cacert_resolve_and_insecure() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let v = json(&out);
     assert_eq!(v["tls"]["version"], "TLSv1.3");
-    assert_eq!(
-        keys(&v["tls"]),
-        ["version", "cert_not_after", "cert_days_left"]
-    );
+    assert_eq!(keys(&v["tls"]), TLS_KEYS);
     let days = v["tls"]["cert_days_left"].as_f64().unwrap();
     assert!((88.0..91.0).contains(&days), "{days}");
     let tls = v["timings_ms"]["tls"].as_f64().unwrap();

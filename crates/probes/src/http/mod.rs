@@ -102,6 +102,17 @@ struct Hop {
     tls: Option<TlsInfo>,
 }
 
+/// What one hop sends: the current URL, method, headers and body (they change along a
+/// redirect chain), with the check's settings and deadline.
+struct Attempt<'a> {
+    url: &'a Url,
+    method: &'a Method,
+    headers: &'a [(http::HeaderName, HeaderValue)],
+    body: &'a Bytes,
+    req: &'a HttpRequest,
+    deadline: Instant,
+}
+
 impl HttpProber {
     pub fn new(options: ProberOptions) -> Result<Self, RequestError> {
         Ok(HttpProber {
@@ -128,11 +139,15 @@ impl HttpProber {
                 Instant::now()
             });
             let mut hop = Hop::default();
-            let outcome = self
-                .hop(
-                    &url, &method, &headers, &body, req, deadline, &mut marks, &mut hop,
-                )
-                .await;
+            let attempt = Attempt {
+                url: &url,
+                method: &method,
+                headers: &headers,
+                body: &body,
+                req,
+                deadline,
+            };
+            let outcome = self.hop(&attempt, &mut marks, &mut hop).await;
             let end = Instant::now();
             timings.add_hop(&marks.timings(url.scheme() == "https", end));
             timings.total = marks
@@ -189,18 +204,13 @@ impl HttpProber {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn hop(
         &self,
-        url: &Url,
-        method: &Method,
-        headers: &[(http::HeaderName, HeaderValue)],
-        body: &Bytes,
-        req: &HttpRequest,
-        deadline: Instant,
+        at: &Attempt<'_>,
         marks: &mut Marks,
         hop: &mut Hop,
     ) -> Result<(), ProbeError> {
+        let (url, req, deadline) = (at.url, at.req, at.deadline);
         let host = url.host().ok_or_else(|| {
             ProbeError::new(
                 Phase::Dns,
@@ -284,15 +294,9 @@ impl HttpProber {
             let session = stream.get_ref().1;
             hop.tls = Some(tls::session_info(session));
             let h2 = session.alpn_protocol() == Some(b"h2");
-            exchange(
-                stream, h2, url, method, headers, body, req, deadline, marks, hop,
-            )
-            .await
+            exchange(stream, h2, at, marks, hop).await
         } else {
-            exchange(
-                tcp, false, url, method, headers, body, req, deadline, marks, hop,
-            )
-            .await
+            exchange(tcp, false, at, marks, hop).await
         }
     }
 }
@@ -371,25 +375,20 @@ impl Drop for AbortOnDrop {
 
 /// Send the request on an established stream and read the response, timing `wait` and
 /// `download`.
-#[allow(clippy::too_many_arguments)]
 async fn exchange<S>(
     stream: S,
     h2: bool,
-    url: &Url,
-    method: &Method,
-    headers: &[(http::HeaderName, HeaderValue)],
-    body: &Bytes,
-    req: &HttpRequest,
-    deadline: Instant,
+    at: &Attempt<'_>,
     marks: &mut Marks,
     hop: &mut Hop,
 ) -> Result<(), ProbeError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let (req, deadline) = (at.req, at.deadline);
     let (stream, reads) = io::Recorder::new(stream);
     let io = TokioIo::new(stream);
-    let request = build_request(url, method, headers, body, h2)?;
+    let request = build_request(at, h2)?;
     let wait_err = |e: hyper::Error| classify_hyper(Phase::Wait, &e);
     let (mut sender, _driver) = if h2 {
         let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
@@ -479,13 +478,8 @@ where
     Ok(())
 }
 
-fn build_request(
-    url: &Url,
-    method: &Method,
-    headers: &[(http::HeaderName, HeaderValue)],
-    body: &Bytes,
-    h2: bool,
-) -> Result<Request<Full<Bytes>>, ProbeError> {
+fn build_request(at: &Attempt<'_>, h2: bool) -> Result<Request<Full<Bytes>>, ProbeError> {
+    let (url, method, headers, body) = (at.url, at.method, at.headers, at.body);
     let bad = |e: String| ProbeError::new(Phase::Wait, ErrorKind::Malformed, e);
     let target = if h2 {
         url.as_str().to_string()

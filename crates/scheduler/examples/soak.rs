@@ -63,26 +63,19 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
 async fn main() {
     let args = Args::parse();
     let url = url_is_loopback(&args.target);
-    let every10 = Schedule::parse("@every 10s").unwrap();
-    let every1 = Schedule::parse("@every 1s").unwrap();
     let mut jobs = Vec::new();
-    for i in 0..args.slow {
-        jobs.push(Job {
-            name: format!("slow-{i}"),
-            schedule: every10.clone(),
+    for (count, kind, every) in [
+        (args.slow, "slow", "@every 10s"),
+        (args.fast, "fast", "@every 1s"),
+    ] {
+        let schedule = Schedule::parse(every).unwrap();
+        jobs.extend((0..count).map(|i| Job {
+            name: format!("{kind}-{i}"),
+            schedule: schedule.clone(),
             tz: Tz::UTC,
             spread: true,
             timeout: Duration::from_secs(5),
-        });
-    }
-    for i in 0..args.fast {
-        jobs.push(Job {
-            name: format!("fast-{i}"),
-            schedule: every1.clone(),
-            tz: Tz::UTC,
-            spread: true,
-            timeout: Duration::from_secs(5),
-        });
+        }));
     }
     let periods: Vec<(Duration, Duration)> = jobs
         .iter()

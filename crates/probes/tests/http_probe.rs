@@ -847,3 +847,58 @@ async fn overall_deadline_wins_over_a_longer_phase_limit() {
     assert!(elapsed < ms(1500), "returned after {elapsed:?}");
     assert!(r.body.len() < 100, "partial body {}", r.body.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_timeout_when_the_listen_queue_is_full() {
+    // A listener that never accepts, with a backlog of 1: once its accept queue is full, the
+    // kernel drops further SYNs, so a new connection hangs in the connect phase.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(s)) = tokio::time::timeout(ms(200), tokio::net::TcpStream::connect(addr)).await
+        {
+            fillers.push(s);
+        }
+    }
+    let mut req = get(&format!("http://{addr}/"));
+    req.timeouts.connect = Some(ms(300));
+    let started = Instant::now();
+    let r = prober().check(&req).await;
+    let msg = assert_failed(&r, Phase::Connect, ErrorKind::Timeout);
+    assert!(msg.contains("connect timed out"), "{msg}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "returned after the phase limit"
+    );
+    assert_between("connect", r.timings.connect, ms(290), ms(1500));
+    assert_eq!(r.timings.dns, Some(Duration::ZERO));
+    assert!(r.timings.tls.is_none() && r.timings.wait.is_none());
+    assert_eq!(r.remote_addr, Some(addr), "the address tried is reported");
+    drop(listener);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_handshake_failure_when_the_server_does_not_speak_tls() {
+    // An https:// URL to a server that answers the ClientHello with plain HTTP.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let r = prober().check(&get(&format!("https://{addr}/"))).await;
+    let msg = assert_failed(&r, Phase::Tls, ErrorKind::Handshake);
+    assert!(msg.starts_with("TLS handshake failed"), "{msg}");
+    assert!(
+        r.timings.tls.is_some(),
+        "the time spent is in the tls phase"
+    );
+    assert!(r.timings.wait.is_none());
+}

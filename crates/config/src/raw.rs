@@ -1,0 +1,87 @@
+//! The YAML shape, as serde sees it: every field the user can write, with spans where
+//! validation needs to point at a value. Nothing here is checked beyond its type.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub timezone: Option<S<String>>,
+    pub storage: Option<S<String>>,
+    pub locale: Option<S<String>>,
+    pub retention: Option<S<String>>,
+    pub concurrency: Option<S<u32>>,
+    #[serde(default)]
+    pub channels: BTreeMap<String, S<serde_json::Value>>,
+    #[serde(default)]
+    pub locations: BTreeMap<String, RawLocation>,
+    #[serde(default)]
+    pub monitors: Vec<RawMonitor>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLocation {
+    pub region: Option<String>,
+    pub isp: Option<String>,
+    pub token: Option<String>,
+}
+
+/// The monitor kinds: a closed set. Kind-specific fields are checked in validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorKind {
+    Http,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitor {
+    pub name: S<String>,
+    #[serde(rename = "type")]
+    pub kind: S<MonitorKind>,
+    // http
+    pub url: Option<S<String>>,
+    pub method: Option<S<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    pub insecure: Option<bool>,
+    pub follow_redirects: Option<bool>,
+    pub max_body: Option<S<String>>,
+    // every kind
+    pub schedule: Option<S<String>>,
+    pub every: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    #[serde(default)]
+    pub locations: Vec<S<String>>,
+    #[serde(default)]
+    pub conditions: Vec<S<String>>,
+    pub alert: Option<RawAlert>,
+    #[serde(default)]
+    pub maintenance: Vec<RawMaintenance>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlert {
+    #[serde(default)]
+    pub channels: Vec<S<String>>,
+    pub failure_threshold: Option<S<u32>>,
+    pub success_threshold: Option<S<u32>>,
+    pub send_resolved: Option<bool>,
+    pub repeat: Option<S<String>>,
+    pub quorum: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaintenance {
+    pub start: S<String>,
+    pub duration: S<String>,
+    pub timezone: Option<S<String>>,
+}

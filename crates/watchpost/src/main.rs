@@ -24,6 +24,8 @@ enum Command {
     Check(commands::check::CheckArgs),
     /// Print the next fire times of a cron expression (Tencent SCF dialect, with seconds).
     Cron(commands::cron::CronArgs),
+    /// Check a config file: prints `ok`, or every problem as FILE:LINE:COL: message (exit 2).
+    Validate(commands::validate::ValidateArgs),
 }
 
 /// Exit code for bad usage or bad config.
@@ -55,5 +57,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => commands::check::run(args),
         Command::Cron(args) => commands::cron::run(args),
+        Command::Validate(args) => commands::validate::run(args),
     }
 }

@@ -1,0 +1,33 @@
+//! `watchpost validate [-c FILE]`: check a config and say `ok`, or list every problem.
+
+use crate::EXIT_USAGE;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Config file (default: $WATCHPOST_CONFIG, then ./watchpost.yaml).
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+}
+
+pub fn run(args: ValidateArgs) -> ExitCode {
+    let path = watchpost_config::default_path(args.config.as_deref());
+    match watchpost_config::load(&path) {
+        Ok(config) => {
+            println!(
+                "ok: {} monitor(s), {} channel(s) in {}",
+                config.monitors.len(),
+                config.channels.len(),
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{} error(s) in {}", errors.0.len(), path.display());
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The embedded store: per-monitor alert state, the notification outbox, incidents and check
+//! results.
+//!
+//! [`Store`] is the interface; [`SqliteStore`] implements it on one SQLite file (bundled SQLite,
+//! WAL, `busy_timeout` 5 s, foreign keys on, schema migrations applied on open). A Postgres
+//! backend can implement the same trait later; [`open`] picks the backend from the URL.
+//!
+//! The methods are **blocking**: call them from `tokio::task::spawn_blocking` (an
+//! `Arc<dyn Store>` moves into the closure) or from a thread of your own. Every method is one
+//! transaction, so the store is safe to share between threads and between processes using the
+//! same file.
+//!
+//! # Alert state and the outbox
+//!
+//! The alert engine's state for a monitor is a JSON document the store never looks into.
+//! [`Store::transition`] reads it, hands it to a `decide` function and writes, in the same write
+//! transaction, the new state, the notifications `decide` asked for (into the outbox) and the
+//! incident change. Either all of it is written or none of it: a crash never leaves a state
+//! change without its notification, nor a notification without its state change. Two processes
+//! (or two threads) transitioning the same monitor are serialized, each `decide` seeing the state
+//! the other wrote.
+//!
+//! Notifications carry an idempotency key; a key already in the outbox is ignored, so replaying a
+//! decision never queues a second copy.
+//!
+//! # Delivery with leases
+//!
+//! Delivery workers, in one process or several, call [`Store::claim_due`]: it leases up to `limit`
+//! due items to the caller until `now + lease`, and no other worker can claim them until the
+//! lease expires. The worker then reports [`Store::mark_delivered`], [`Store::mark_retry`] or
+//! [`Store::mark_gave_up`]; each succeeds only while the item is still leased to that worker (a
+//! worker whose lease expired and was taken over gets [`StoreError::NotLeased`]). A delivered or
+//! given-up item is never claimed again. Worker ids must be unique per running worker (for
+//! example host, pid and a counter).
+//!
+//! ```
+//! use std::time::Duration;
+//! use chrono::Utc;
+//! use watchpost_store::{NewNotification, Store, Transition};
+//!
+//! let store = watchpost_store::open("sqlite::memory:")?;
+//! let now = Utc::now();
+//! let outcome = store.transition("api", &mut |state| {
+//!     // `state` is None the first time; the engine decides and returns the new state.
+//!     let notifications = if state.is_none() {
+//!         vec![NewNotification {
+//!             idempotency_key: "api/incident-1/open/ops".into(),
+//!             channel: "ops".into(),
+//!             payload: r#"{"monitor":"api","status":"down"}"#.into(),
+//!             created_at: now,
+//!         }]
+//!     } else {
+//!         vec![]
+//!     };
+//!     Ok(Transition { state: r#"{"failing":1}"#.into(), notifications, incident: None })
+//! })?;
+//! assert_eq!(outcome.notifications_inserted, 1);
+//!
+//! // A delivery worker:
+//! for item in store.claim_due(now, "host-1/pid-42/0", Duration::from_secs(60), 16)? {
+//!     // ... send item.payload to item.channel, then:
+//!     store.mark_delivered(item.id, "host-1/pid-42/0", Utc::now())?;
+//! }
+//! assert_eq!(store.pending_count()?, 0);
+//! # Ok::<(), watchpost_store::StoreError>(())
+//! ```
+//!
+//! # Times
+//!
+//! Times are `DateTime<Utc>` and are stored with nanosecond precision, so they round-trip
+//! exactly; the SQLite backend accepts times between the years 1677 and 2262.
+
+mod error;
+mod sqlite;
+mod time;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use error::StoreError;
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+
+/// Opens the store named by `url`: `sqlite://PATH` (`sqlite:///abs/path` or
+/// `sqlite://relative/path`; `sqlite:PATH` also works) or `sqlite::memory:` for a private
+/// in-memory database. The file is created if missing and migrated to the current schema.
+pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SqliteStore::open(url)?))
+}
+
+/// The storage interface. All methods block; see the crate documentation.
+pub trait Store: Send + Sync {
+    /// Reads `monitor`'s state, calls `decide` with it (`None` the first time), and writes what
+    /// `decide` returned — the new state, the notifications (into the outbox; a duplicate
+    /// idempotency key is skipped) and the incident change — in one write transaction.
+    ///
+    /// If `decide` returns `Err(message)`, nothing is written and the result is
+    /// [`StoreError::Decide`]. `decide` runs while the store holds the write lock: keep it short,
+    /// and don't call the store from inside it ([`StoreError::Reentrant`]).
+    fn transition(
+        &self,
+        monitor: &str,
+        decide: &mut dyn FnMut(Option<String>) -> Result<Transition, String>,
+    ) -> Result<TransitionOutcome, StoreError>;
+
+    /// `monitor`'s current state, `None` before its first transition.
+    fn state(&self, monitor: &str) -> Result<Option<String>, StoreError>;
+
+    /// Appends check results (one transaction). Returns how many rows were written.
+    fn record_results(&self, rows: &[ResultRow]) -> Result<usize, StoreError>;
+
+    /// The latest result of each location of `monitor`, ordered by location.
+    fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError>;
+
+    /// Retention: deletes results taken before `older_than` and outbox items delivered or given
+    /// up before `older_than`. Pending items, states and incidents are kept. Returns the number
+    /// of rows deleted.
+    ///
+    /// A pruned item's idempotency key is forgotten, so keep the retention longer than any
+    /// window in which the same key could be produced again.
+    fn prune(&self, older_than: DateTime<Utc>) -> Result<usize, StoreError>;
+
+    /// Leases up to `limit` outbox items to `worker_id` until `now + lease` and returns them,
+    /// oldest due first. An item is claimable when it is neither delivered nor given up, its
+    /// `next_attempt_at <= now`, and it has no lease or its lease ended at or before `now`.
+    /// Each claim counts as an attempt ([`OutboxItem::attempts`]).
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        worker_id: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+
+    /// Marks item `id` delivered at `at`; it is never claimed again. Fails with
+    /// [`StoreError::NotLeased`] unless the item is still leased to `worker_id` (an expired lease
+    /// nobody took over still counts as ours) and not yet delivered or given up.
+    fn mark_delivered(&self, id: i64, worker_id: &str, at: DateTime<Utc>)
+    -> Result<(), StoreError>;
+
+    /// Records a failed attempt: the item becomes claimable again at `next_attempt_at`, with
+    /// `error` as its `last_error`. Same lease rule as [`Store::mark_delivered`].
+    fn mark_retry(
+        &self,
+        id: i64,
+        worker_id: &str,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Gives up on item `id` at `at`: it is kept, with `error` as its `last_error`, and never
+    /// retried. Same lease rule as [`Store::mark_delivered`].
+    fn mark_gave_up(
+        &self,
+        id: i64,
+        worker_id: &str,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Outbox items neither delivered nor given up (leased ones included).
+    fn pending_count(&self) -> Result<usize, StoreError>;
+
+    /// Every outbox row with its delivery status, by id. For tests and diagnostics.
+    fn list_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// `monitor`'s incidents, oldest first.
+    fn incidents(&self, monitor: &str) -> Result<Vec<Incident>, StoreError>;
+}
+
+/// What `decide` asks [`Store::transition`] to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The monitor's new state, a JSON document.
+    pub state: String,
+    /// Notifications to put into the outbox.
+    pub notifications: Vec<NewNotification>,
+    /// An incident to open or close.
+    pub incident: Option<IncidentChange>,
+}
+
+/// A notification to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    /// Unique over the outbox: a second notification with the same key is skipped.
+    pub idempotency_key: String,
+    /// The channel's name, as configured.
+    pub channel: String,
+    /// The message, a JSON document the delivery worker renders.
+    pub payload: String,
+    /// When the notification was decided; it is due for delivery from then on.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An incident change made by a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncidentChange {
+    /// Opens incident `id`. `monitor` must be the transition's monitor. If an incident with
+    /// this id already exists, nothing changes ([`TransitionOutcome::incident_applied`] is false).
+    Open {
+        id: String,
+        monitor: String,
+        opened_at: DateTime<Utc>,
+        reason: String,
+    },
+    /// Closes incident `id`. If it is unknown or already closed, nothing changes
+    /// ([`TransitionOutcome::incident_applied`] is false).
+    Close {
+        id: String,
+        closed_at: DateTime<Utc>,
+    },
+}
+
+/// What [`Store::transition`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransitionOutcome {
+    /// The state's version after this transition: 1 after the first one, +1 on each later one.
+    pub version: i64,
+    /// Notifications added to the outbox.
+    pub notifications_inserted: usize,
+    /// Notifications skipped because their idempotency key was already in the outbox.
+    pub notifications_ignored: usize,
+    /// Whether the incident change took effect (false when there was none, or when it was an
+    /// open of an existing id or a close of an unknown or closed incident).
+    pub incident_applied: bool,
+}
+
+/// One location's result of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultRow {
+    pub monitor: String,
+    pub location: String,
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    /// The observation, a JSON document.
+    pub data: String,
+}
+
+/// An outbox item leased to a worker by [`Store::claim_due`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub channel: String,
+    /// JSON document.
+    pub payload: String,
+    pub created_at: DateTime<Utc>,
+    /// Attempts including this one: 1 on the first claim. An attempt whose worker died (its
+    /// lease expired) counts too.
+    pub attempts: u32,
+    /// The error of the previous failed attempt.
+    pub last_error: Option<String>,
+}
+
+/// Where an outbox row stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxStatus {
+    /// Waiting for `next_attempt_at`, or due and not leased (or its lease expired).
+    Pending,
+    /// Leased to a worker until `lease_until` (as of the time the row was read).
+    Leased,
+    Delivered,
+    GaveUp,
+}
+
+/// A full outbox row, for tests and diagnostics ([`Store::list_outbox`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub idempotency_key: String,
+    /// The monitor whose transition queued it.
+    pub monitor: String,
+    pub channel: String,
+    pub payload: String,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// The worker that claimed it last (kept after delivery or giving up).
+    pub leased_by: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub gave_up_at: Option<DateTime<Utc>>,
+}
+
+impl OutboxEntry {
+    /// The row's status at `now`.
+    pub fn status(&self, now: DateTime<Utc>) -> OutboxStatus {
+        if self.delivered_at.is_some() {
+            OutboxStatus::Delivered
+        } else if self.gave_up_at.is_some() {
+            OutboxStatus::GaveUp
+        } else if self.lease_until.is_some_and(|until| until > now) {
+            OutboxStatus::Leased
+        } else {
+            OutboxStatus::Pending
+        }
+    }
+}
+
+/// An incident of one monitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub id: String,
+    pub monitor: String,
+    pub opened_at: DateTime<Utc>,
+    pub reason: String,
+    /// `None` while open.
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl Incident {
+    pub fn is_open(&self) -> bool {
+        self.closed_at.is_none()
+    }
+}

@@ -1,0 +1,281 @@
+//! Outbox delivery: leases, retries, giving up.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use common::{TempDb, queue, t};
+use watchpost_store::{OutboxStatus, Store, StoreError};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+#[test]
+fn claim_leases_due_items_oldest_first_up_to_the_limit() {
+    let db = TempDb::new();
+    let store = db.open();
+    queue(&store, "api", &["late"], t(20));
+    queue(&store, "api", &["early-b", "early-a"], t(10));
+    queue(&store, "api", &["future"], t(100));
+
+    assert!(store.claim_due(t(5), "w1", LEASE, 10).unwrap().is_empty());
+    assert!(store.claim_due(t(50), "w1", LEASE, 0).unwrap().is_empty());
+
+    let first = store.claim_due(t(50), "w1", LEASE, 2).unwrap();
+    let keys: Vec<_> = first.iter().map(|i| i.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["early-b", "early-a"]);
+    assert_eq!(first[0].attempts, 1);
+    assert_eq!(first[0].last_error, None);
+    assert_eq!(first[0].channel, "ops");
+    assert_eq!(first[0].payload, r#"{"key":"early-b"}"#);
+    assert_eq!(first[0].created_at, t(10));
+
+    let rest = store.claim_due(t(50), "w2", LEASE, 10).unwrap();
+    let keys: Vec<_> = rest.iter().map(|i| i.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["late"]);
+
+    let entries = store.list_outbox().unwrap();
+    let leased: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.idempotency_key.as_str(),
+                e.status(t(50)),
+                e.leased_by.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        leased,
+        [
+            ("late", OutboxStatus::Leased, Some("w2")),
+            ("early-b", OutboxStatus::Leased, Some("w1")),
+            ("early-a", OutboxStatus::Leased, Some("w1")),
+            ("future", OutboxStatus::Pending, None),
+        ]
+    );
+    assert_eq!(entries[1].lease_until, Some(t(80)));
+    assert_eq!(store.pending_count().unwrap(), 4);
+}
+
+#[test]
+fn two_workers_claiming_at_once_never_share_an_item() {
+    const ITEMS: usize = 300;
+    let db = TempDb::new();
+    let store = db.open();
+    for chunk in (0..ITEMS).collect::<Vec<_>>().chunks(50) {
+        let keys: Vec<String> = chunk.iter().map(|i| format!("n{i}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        queue(&store, "api", &keys, t(0));
+    }
+
+    let barrier = Arc::new(Barrier::new(2));
+    let workers: Vec<_> = ["w1", "w2"]
+        .into_iter()
+        .map(|worker| {
+            let (store, barrier) = (db.open(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                let mut mine = Vec::new();
+                // Bounded: a broken lease would hand out the same items forever.
+                for _ in 0..ITEMS {
+                    let batch = store.claim_due(t(1), worker, LEASE, 7).unwrap();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for item in batch {
+                        mine.push(item.id);
+                    }
+                }
+                mine
+            })
+        })
+        .collect();
+    let claims: Vec<Vec<i64>> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    let all: HashSet<i64> = claims.iter().flatten().copied().collect();
+    assert_eq!(
+        claims[0].len() + claims[1].len(),
+        ITEMS,
+        "an item was claimed twice"
+    );
+    assert_eq!(all.len(), ITEMS);
+    // Each item was claimed exactly once.
+    assert!(store.list_outbox().unwrap().iter().all(|e| e.attempts == 1));
+}
+
+#[test]
+fn an_expired_lease_can_be_reclaimed_and_the_old_worker_loses_the_item() {
+    let db = TempDb::new();
+    let store = db.open();
+    queue(&store, "api", &["k"], t(0));
+    let item = store.claim_due(t(0), "w1", LEASE, 10).unwrap().remove(0);
+
+    // Still leased just before the lease ends.
+    assert!(store.claim_due(t(29), "w2", LEASE, 10).unwrap().is_empty());
+    let again = store.claim_due(t(30), "w2", LEASE, 10).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, item.id);
+    assert_eq!(again[0].attempts, 2);
+
+    // w1 woke up late: every outcome it reports is refused.
+    let not_leased = |r: Result<(), StoreError>| matches!(r, Err(StoreError::NotLeased { id, ref worker }) if id == item.id && worker == "w1");
+    assert!(not_leased(store.mark_delivered(item.id, "w1", t(31))));
+    assert!(not_leased(store.mark_retry(
+        item.id,
+        "w1",
+        t(60),
+        "timeout"
+    )));
+    assert!(not_leased(store.mark_gave_up(
+        item.id,
+        "w1",
+        t(31),
+        "timeout"
+    )));
+
+    store.mark_delivered(item.id, "w2", t(32)).unwrap();
+    let entry = store.list_outbox().unwrap().remove(0);
+    assert_eq!(entry.delivered_at, Some(t(32)));
+    assert_eq!(entry.leased_by.as_deref(), Some("w2"));
+    assert_eq!(entry.lease_until, None);
+}
+
+#[test]
+fn an_expired_lease_nobody_took_is_still_ours() {
+    let db = TempDb::new();
+    let store = db.open();
+    queue(&store, "api", &["k"], t(0));
+    let item = store.claim_due(t(0), "w1", LEASE, 1).unwrap().remove(0);
+    store.mark_delivered(item.id, "w1", t(45)).unwrap();
+    assert_eq!(store.pending_count().unwrap(), 0);
+}
+
+#[test]
+fn a_delivered_item_is_never_claimed_again() {
+    let db = TempDb::new();
+    let store = db.open();
+    queue(&store, "api", &["a", "b"], t(0));
+    let items = store.claim_due(t(0), "w1", LEASE, 10).unwrap();
+    store.mark_delivered(items[0].id, "w1", t(1)).unwrap();
+
+    // Far beyond every lease: only the undelivered one comes back.
+    let later = store.claim_due(t(86_400), "w2", LEASE, 10).unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].id, items[1].id);
+    assert!(store.claim_due(t(2 * 86_400), "w3", LEASE, 10).unwrap()[0].id == items[1].id);
+
+    // Delivering twice is refused, also by the worker that delivered it.
+    assert!(matches!(
+        store.mark_delivered(items[0].id, "w1", t(2)),
+        Err(StoreError::NotLeased { .. })
+    ));
+    // A reopened store (a restart) does not resend it either.
+    drop(store);
+    let store = db.open();
+    let after_restart = store.claim_due(t(10 * 86_400), "w9", LEASE, 10).unwrap();
+    assert_eq!(after_restart.len(), 1);
+    assert_eq!(after_restart[0].id, items[1].id);
+    assert_eq!(store.pending_count().unwrap(), 1);
+}
+
+#[test]
+fn retry_waits_for_next_attempt_at_and_keeps_the_error() {
+    let db = TempDb::new();
+    let store = db.open();
+    queue(&store, "api", &["k"], t(0));
+    let item = store.claim_due(t(0), "w1", LEASE, 1).unwrap().remove(0);
+    store
+        .mark_retry(item.id, "w1", t(60), "HTTP 503 from webhook")
+        .unwrap();
+
+    let entry = store.list_outbox().unwrap().remove(0);
+    assert_eq!(entry.status(t(1)), OutboxStatus::Pending);
+    assert_eq!(entry.next_attempt_at, t(60));
+    assert_eq!(entry.lease_until, None);
+    assert_eq!(entry.last_error.as_deref(), Some("HTTP 503 from webhook"));
+    assert_eq!(store.pending_count().unwrap(), 1);
+
+    // Retrying released the lease: the worker cannot report on it any more.
+    assert!(matches!(
+        store.mark_delivered(item.id, "w1", t(2)),
+        Err(StoreError::NotLeased { .. })
+    ));
+
+    assert!(store.claim_due(t(59), "w1", LEASE, 1).unwrap().is_empty());
+    let second = store.claim_due(t(60), "w2", LEASE, 1).unwrap().remove(0);
+    assert_eq!(second.id, item.id);
+    assert_eq!(second.attempts, 2);
+    assert_eq!(second.last_error.as_deref(), Some("HTTP 503 from webhook"));
+
+    store
+        .mark_retry(second.id, "w2", t(180), "connection refused")
+        .unwrap();
+    let third = store.claim_due(t(180), "w1", LEASE, 1).unwrap().remove(0);
+    assert_eq!(third.attempts, 3);
+    assert_eq!(third.last_error.as_deref(), Some("connection refused"));
+    store.mark_delivered(third.id, "w1", t(181)).unwrap();
+    let entry = store.list_outbox().unwrap().remove(0);
+    assert_eq!(entry.status(t(181)), OutboxStatus::Delivered);
+    // The last error is kept as history.
+    assert_eq!(entry.last_error.as_deref(), Some("connection refused"));
+}
+
+#[test]
+fn giving_up_keeps_the_row_with_its_error_and_never_retries() {
+    let db = TempDb::new();
+    let store = db.open();
+    queue(&store, "api", &["k", "other"], t(0));
+    let item = store.claim_due(t(0), "w1", LEASE, 1).unwrap().remove(0);
+    store
+        .mark_gave_up(
+            item.id,
+            "w1",
+            t(5),
+            "channel \"ops\" rejected the message: 400",
+        )
+        .unwrap();
+
+    let entries = store.list_outbox().unwrap();
+    assert_eq!(entries.len(), 2);
+    let gave_up = &entries[0];
+    assert_eq!(gave_up.id, item.id);
+    assert_eq!(gave_up.status(t(5)), OutboxStatus::GaveUp);
+    assert_eq!(gave_up.gave_up_at, Some(t(5)));
+    assert_eq!(gave_up.delivered_at, None);
+    assert_eq!(
+        gave_up.last_error.as_deref(),
+        Some("channel \"ops\" rejected the message: 400")
+    );
+    assert_eq!(store.pending_count().unwrap(), 1);
+
+    let later = store.claim_due(t(1_000_000), "w2", LEASE, 10).unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].idempotency_key, "other");
+    assert!(matches!(
+        store.mark_retry(item.id, "w1", t(10), "x"),
+        Err(StoreError::NotLeased { .. })
+    ));
+}
+
+#[test]
+fn bad_claims_are_errors() {
+    let store = watchpost_store::SqliteStore::open("sqlite::memory:").unwrap();
+    assert!(matches!(
+        store.claim_due(t(0), "", LEASE, 1),
+        Err(StoreError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        store.claim_due(t(0), "w1", Duration::ZERO, 1),
+        Err(StoreError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        store.claim_due(t(0), "w1", Duration::from_secs(u64::MAX), 1),
+        Err(StoreError::TimeOutOfRange(_))
+    ));
+    assert!(matches!(
+        store.mark_delivered(42, "w1", t(0)),
+        Err(StoreError::NotLeased { id: 42, .. })
+    ));
+}

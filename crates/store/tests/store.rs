@@ -1,0 +1,242 @@
+//! Opening, migrations, results and retention.
+
+mod common;
+
+use std::thread;
+use std::time::Duration;
+
+use chrono::DateTime;
+use common::{TempDb, queue, t};
+use watchpost_store::{ResultRow, SCHEMA_VERSION, SqliteStore, Store, StoreError};
+
+fn result(monitor: &str, location: &str, secs: i64, ok: bool) -> ResultRow {
+    ResultRow {
+        monitor: monitor.into(),
+        location: location.into(),
+        at: t(secs),
+        ok,
+        data: format!(
+            r#"{{"status":{},"total_ms":{secs}}}"#,
+            if ok { 200 } else { 503 }
+        ),
+    }
+}
+
+#[test]
+fn open_configures_wal_and_migrates_once() {
+    let db = TempDb::new();
+    let store = db.open();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    queue(&store, "api", &["k"], t(0));
+
+    // Opening again (while the first is still open, and after) keeps the data and the version.
+    let second = db.open();
+    assert_eq!(second.schema_version().unwrap(), SCHEMA_VERSION);
+    drop((store, second));
+    let third = watchpost_store::open(&db.url()).unwrap();
+    assert_eq!(third.list_outbox().unwrap().len(), 1);
+    assert_eq!(third.state("api").unwrap().as_deref(), Some("{}"));
+
+    // The file itself says WAL and the schema version, to any SQLite client.
+    let raw = rusqlite::Connection::open(&db.path).unwrap();
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn many_processes_opening_a_new_file_at_once_migrate_it_once() {
+    let db = TempDb::new();
+    let url = db.url();
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            thread::spawn(move || SqliteStore::open(&url).map(|s| s.schema_version().unwrap()))
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap().unwrap(), SCHEMA_VERSION);
+    }
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let db = TempDb::new();
+    drop(db.open());
+    let raw = rusqlite::Connection::open(&db.path).unwrap();
+    raw.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(raw);
+    let err = SqliteStore::open(&db.url()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found, supported } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_urls_and_paths_are_errors() {
+    for url in [
+        "postgres://localhost/watchpost",
+        "watchpost.db",
+        "sqlite://",
+    ] {
+        let err = SqliteStore::open(url).unwrap_err();
+        assert!(
+            matches!(err, StoreError::UnsupportedUrl { .. }),
+            "{url}: {err}"
+        );
+    }
+    let db = TempDb::new();
+    let missing = db.dir.path().join("no/such/dir/w.db");
+    let err = SqliteStore::open(&common::url(&missing)).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    assert!(err.to_string().contains("no/such/dir"), "{err}");
+
+    // Not a database.
+    let junk = db.dir.path().join("junk.db");
+    std::fs::write(&junk, vec![b'x'; 8192]).unwrap();
+    let err = SqliteStore::open(&common::url(&junk)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Open { .. } | StoreError::Database(_)),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_writer_holding_the_lock_past_the_busy_timeout_gives_busy() {
+    let db = TempDb::new();
+    let store = db.open();
+    let raw = rusqlite::Connection::open(&db.path).unwrap();
+    raw.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    let err = store
+        .transition("api", &mut |_| unreachable!("the lock is held elsewhere"))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Busy), "{err}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    raw.execute_batch("ROLLBACK").unwrap();
+    // Reads never wait for a writer (WAL).
+    raw.execute_batch("BEGIN IMMEDIATE").unwrap();
+    assert_eq!(store.state("api").unwrap(), None);
+    raw.execute_batch("ROLLBACK").unwrap();
+}
+
+#[test]
+fn latest_results_per_location() {
+    let db = TempDb::new();
+    let store = db.open();
+    assert!(store.latest_results("api").unwrap().is_empty());
+    let rows = [
+        result("api", "fra", 0, true),
+        result("api", "fra", 60, false),
+        result("api", "sgp", 60, true),
+        result("api", "iad", 0, true),
+        result("web", "fra", 120, true),
+    ];
+    assert_eq!(store.record_results(&rows).unwrap(), 5);
+    // Same instant twice at one location: the one recorded last wins.
+    let mut again = result("api", "sgp", 60, false);
+    again.data = r#"{"second":true}"#.into();
+    store.record_results(std::slice::from_ref(&again)).unwrap();
+
+    let latest = store.latest_results("api").unwrap();
+    assert_eq!(latest, vec![rows[1].clone(), rows[3].clone(), again]);
+    assert_eq!(store.latest_results("web").unwrap(), vec![rows[4].clone()]);
+
+    // A batch with one bad row writes nothing.
+    let mut bad = result("api", "fra", 500, true);
+    bad.data = "<html>".into();
+    let err = store
+        .record_results(&[result("api", "fra", 400, true), bad])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidJson {
+                what: "result data",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.latest_results("api").unwrap()[0].at, t(60));
+}
+
+#[test]
+fn prune_removes_old_results_and_finished_outbox_rows() {
+    let db = TempDb::new();
+    let store = db.open();
+    store
+        .record_results(&[
+            result("api", "fra", 0, true),
+            result("api", "fra", 100, true),
+            result("api", "sgp", 50, false),
+        ])
+        .unwrap();
+    queue(
+        &store,
+        "api",
+        &[
+            "old-delivered",
+            "old-gave-up",
+            "old-pending",
+            "new-delivered",
+        ],
+        t(0),
+    );
+    let items = store
+        .claim_due(t(0), "w", Duration::from_secs(30), 10)
+        .unwrap();
+    let id = |key: &str| items.iter().find(|i| i.idempotency_key == key).unwrap().id;
+    store
+        .mark_delivered(id("old-delivered"), "w", t(10))
+        .unwrap();
+    store
+        .mark_gave_up(id("old-gave-up"), "w", t(20), "400")
+        .unwrap();
+    store
+        .mark_delivered(id("new-delivered"), "w", t(100))
+        .unwrap();
+
+    // Cut at t(60): two results and two finished rows are older.
+    assert_eq!(store.prune(t(60)).unwrap(), 4);
+    let keys: Vec<_> = store
+        .list_outbox()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.idempotency_key)
+        .collect();
+    assert_eq!(keys, ["old-pending", "new-delivered"]);
+    assert_eq!(
+        store.latest_results("api").unwrap(),
+        vec![result("api", "fra", 100, true)]
+    );
+    assert_eq!(store.state("api").unwrap().as_deref(), Some("{}"));
+    assert_eq!(store.prune(t(60)).unwrap(), 0);
+}
+
+#[test]
+fn times_round_trip_exactly_and_out_of_range_times_are_errors() {
+    let store = SqliteStore::open("sqlite::memory:").unwrap();
+    let precise = DateTime::from_timestamp(1_735_689_600, 123_456_789).unwrap();
+    let mut row = result("api", "fra", 0, true);
+    row.at = precise;
+    store.record_results(std::slice::from_ref(&row)).unwrap();
+    assert_eq!(store.latest_results("api").unwrap()[0].at, precise);
+
+    row.at = DateTime::from_timestamp(i64::from(i32::MAX) * 10, 0).unwrap();
+    assert!(matches!(
+        store.record_results(&[row]),
+        Err(StoreError::TimeOutOfRange(_))
+    ));
+}

@@ -1,0 +1,120 @@
+//! `type: console`: prints each alert's plain rendering to stdout. For trying a config out, for
+//! `watchpost once` under cron (the output lands in cron's mail or the function's log), and
+//! for the demo.
+
+use crate::{Alert, Delivery, Locale, SendError};
+use serde::Deserialize;
+use std::io::Write;
+use std::sync::Mutex;
+
+/// `{type: console}` — no settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {}
+
+/// Writes alerts to a sink (stdout unless a test gives another one), each followed by a blank
+/// line. Writes from concurrent sends don't interleave.
+pub struct Console {
+    sink: Mutex<Box<dyn Write + Send>>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Console")
+    }
+}
+
+impl Console {
+    pub fn stdout() -> Console {
+        Console::with_sink(std::io::stdout())
+    }
+
+    pub fn with_sink(sink: impl Write + Send + 'static) -> Console {
+        Console {
+            sink: Mutex::new(Box::new(sink)),
+        }
+    }
+
+    /// Write the alert's title and plain body. An I/O error is retryable.
+    pub async fn send(&self, alert: &Alert, locale: Locale) -> Result<Delivery, SendError> {
+        let text = alert.plain(locale);
+        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        sink.write_all(text.as_bytes())
+            .and_then(|()| sink.write_all(b"\n"))
+            .and_then(|()| sink.flush())
+            .map_err(|e| SendError::retryable(format!("console: {e}")))?;
+        Ok(Delivery::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AlertKind;
+    use chrono::{TimeZone, Utc};
+    use std::sync::Arc;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct Broken;
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn alert() -> Alert {
+        Alert {
+            kind: AlertKind::Down,
+            monitor: "homepage".into(),
+            incident_id: "homepage:1".into(),
+            at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap(),
+            since: None,
+            failures: vec!["status 503 != 200".into()],
+            locations: Vec::new(),
+            url: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn prints_the_plain_rendering() {
+        let buf = Buf::default();
+        let console = Console::with_sink(buf.clone());
+        let a = alert();
+        assert_eq!(
+            console.send(&a, Locale::ZhCn).await.unwrap(),
+            Delivery::default()
+        );
+        console.send(&a, Locale::En).await.unwrap();
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            out,
+            format!("{}\n{}\n", a.plain(Locale::ZhCn), a.plain(Locale::En))
+        );
+        assert!(out.starts_with("【故障】homepage\n"));
+        assert!(out.contains("  - status 503 != 200\n"));
+    }
+
+    #[tokio::test]
+    async fn a_write_error_is_retryable() {
+        let console = Console::with_sink(Broken);
+        let e = console.send(&alert(), Locale::En).await.unwrap_err();
+        assert!(e.is_retryable(), "{e:?}");
+        assert!(e.message().starts_with("console: "), "{e}");
+    }
+}

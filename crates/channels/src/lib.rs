@@ -1,0 +1,247 @@
+//! Alert messages and the channels that deliver them.
+//!
+//! - [`message`]: the [`Alert`] (stored as JSON in the outbox between commit and delivery)
+//!   and its renderings — [`Alert::title`], [`Alert::plain`], [`Alert::markdown`] — in
+//!   [`Locale::ZhCn`] or [`Locale::En`].
+//! - One module per channel, each with its config struct next to it: [`console`], [`webhook`].
+//!   [`ChannelConfig`] is the closed set of configs (`type:` picks the variant), [`Channel`]
+//!   the closed set of built channels, with one `send`.
+//! - [`policy`]: when to retry ([`backoff`]) and when to stop ([`give_up`]); the delivery
+//!   worker applies them.
+//!
+//! A send either delivers ([`Delivery`], with what the far end answered) or fails with a
+//! [`SendError`] that says whether trying again can help.
+//!
+//! ```
+//! use watchpost_channels::{ChannelConfig, Locale};
+//! let config = ChannelConfig::from_value(serde_json::json!({
+//!     "type": "webhook",
+//!     "url": "http://127.0.0.1:9000/hook",
+//!     "headers": {"Authorization": "Bearer s3cret"},
+//!     "timeout": "5s",
+//! }))
+//! .unwrap();
+//! assert_eq!(config.kind(), "webhook");
+//! // Secrets stay out of logs:
+//! assert!(!format!("{config:?}").contains("s3cret"));
+//! let channel = config.build().unwrap();
+//! # let _ = (channel, Locale::ZhCn);
+//! ```
+
+pub mod console;
+pub mod message;
+pub mod policy;
+pub mod webhook;
+
+pub use console::{Console, ConsoleConfig};
+pub use message::{Alert, AlertKind, Locale, LocationRow};
+pub use policy::{
+    BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, backoff, backoff_with_jitter, give_up, retry_delay,
+};
+pub use webhook::{Webhook, WebhookConfig, WebhookPayload};
+
+use serde::Deserialize;
+use std::time::Duration;
+
+/// A channel's settings, as written under `channels:` (after `${VAR}` substitution).
+/// `type:` selects the variant; each variant rejects fields it does not know.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChannelConfig {
+    /// `{type: console}`: print the plain rendering to stdout.
+    Console(ConsoleConfig),
+    /// `{type: webhook, url: "https://...", headers: {K: V}, timeout: 10s, ca_file: PATH}`.
+    Webhook(WebhookConfig),
+}
+
+impl ChannelConfig {
+    /// Parse a channel's settings (the whole mapping, `type` included), e.g. the `settings`
+    /// of the config crate's `ChannelSpec`.
+    pub fn from_value(settings: serde_json::Value) -> Result<ChannelConfig, ConfigError> {
+        serde_json::from_value(settings).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The `type:` value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChannelConfig::Console(_) => "console",
+            ChannelConfig::Webhook(_) => "webhook",
+        }
+    }
+
+    /// Check the settings (URLs, header names, CA files) and build the channel. Nothing is
+    /// sent and no connection is made.
+    pub fn build(&self) -> Result<Channel, ConfigError> {
+        Ok(match self {
+            ChannelConfig::Console(_) => Channel::Console(Console::stdout()),
+            ChannelConfig::Webhook(c) => Channel::Webhook(Webhook::new(c)?),
+        })
+    }
+}
+
+/// A configured channel, ready to send.
+// Built once per configured channel and kept for the process: variant sizes don't matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Channel {
+    Console(Console),
+    Webhook(Webhook),
+}
+
+impl Channel {
+    /// The `type:` value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Channel::Console(_) => "console",
+            Channel::Webhook(_) => "webhook",
+        }
+    }
+
+    /// Deliver one alert, rendered in `locale`. One attempt: retries are the caller's
+    /// (see [`policy`]).
+    pub async fn send(&self, alert: &Alert, locale: Locale) -> Result<Delivery, SendError> {
+        match self {
+            Channel::Console(c) => c.send(alert, locale).await,
+            Channel::Webhook(c) => c.send(alert, locale).await,
+        }
+    }
+}
+
+/// What the far end answered to a delivered alert.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Delivery {
+    /// The HTTP status (None for channels without one, like the console).
+    pub status: Option<u16>,
+    /// The start of the response body (at most [`SHORT_BODY`] characters), for the record.
+    pub body: String,
+}
+
+/// How many characters of a response body a [`Delivery`] or [`SendError`] keeps.
+pub const SHORT_BODY: usize = 300;
+
+/// Why a send failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// A temporary failure: network error, timeout, 408, 429, 5xx. Retry later (not before
+    /// `retry_after` when the far end said so).
+    #[error("{message}")]
+    Retryable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Retrying the same request will fail the same way (a 4xx other than 408/429): give up
+    /// on this alert and tell the operator.
+    #[error("{message}")]
+    Fatal { message: String },
+}
+
+impl SendError {
+    pub fn retryable(message: impl Into<String>) -> SendError {
+        SendError::Retryable {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn fatal(message: impl Into<String>) -> SendError {
+        SendError::Fatal {
+            message: message.into(),
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SendError::Retryable { .. })
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            SendError::Retryable { message, .. } | SendError::Fatal { message } => message,
+        }
+    }
+
+    /// The far end's `Retry-After`, when it sent one with a retryable answer.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SendError::Retryable { retry_after, .. } => *retry_after,
+            SendError::Fatal { .. } => None,
+        }
+    }
+}
+
+/// A channel's settings are wrong. The message names the setting, never a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn configs_by_type() {
+        let c = ChannelConfig::from_value(json!({"type": "console"})).unwrap();
+        assert_eq!(c, ChannelConfig::Console(ConsoleConfig {}));
+        assert_eq!(c.kind(), "console");
+        assert_eq!(c.build().unwrap().kind(), "console");
+
+        let c =
+            ChannelConfig::from_value(json!({"type": "webhook", "url": "http://127.0.0.1:1/x"}))
+                .unwrap();
+        let ChannelConfig::Webhook(w) = &c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(w.url, "http://127.0.0.1:1/x");
+        assert_eq!(w.timeout, webhook::DEFAULT_TIMEOUT);
+        assert!(w.headers.is_empty());
+        assert_eq!(c.build().unwrap().kind(), "webhook");
+    }
+
+    #[test]
+    fn webhook_key_is_an_alias_for_url() {
+        let a = ChannelConfig::from_value(
+            json!({"type": "webhook", "webhook": "http://127.0.0.1:1/x"}),
+        )
+        .unwrap();
+        let b =
+            ChannelConfig::from_value(json!({"type": "webhook", "url": "http://127.0.0.1:1/x"}))
+                .unwrap();
+        assert_eq!(a, b);
+        let both = ChannelConfig::from_value(json!({
+            "type": "webhook", "url": "http://127.0.0.1:1/x", "webhook": "http://127.0.0.1:1/y"
+        }))
+        .unwrap_err();
+        assert!(both.0.contains("duplicate field"), "{both}");
+    }
+
+    #[test]
+    fn unknown_fields_and_types_are_rejected() {
+        let e = ChannelConfig::from_value(json!({"type": "console", "colour": true})).unwrap_err();
+        assert!(e.0.contains("unknown field `colour`"), "{e}");
+        let e = ChannelConfig::from_value(
+            json!({"type": "webhook", "url": "http://127.0.0.1/", "header": {}}),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("unknown field `header`"), "{e}");
+        let e = ChannelConfig::from_value(json!({"type": "pager"})).unwrap_err();
+        assert!(e.0.contains("unknown variant `pager`"), "{e}");
+        let e = ChannelConfig::from_value(json!({"type": "webhook"})).unwrap_err();
+        assert!(e.0.contains("missing field `url`"), "{e}");
+        let e = ChannelConfig::from_value(
+            json!({"type": "webhook", "url": "http://127.0.0.1/", "timeout": "soon"}),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("timeout"), "{e}");
+    }
+
+    #[test]
+    fn send_errors() {
+        let r = SendError::retryable("HTTP 503");
+        assert!(r.is_retryable());
+        assert_eq!(r.to_string(), "HTTP 503");
+        assert_eq!(r.retry_after(), None);
+        let f = SendError::fatal("HTTP 400: bad key");
+        assert!(!f.is_retryable());
+        assert_eq!(f.message(), "HTTP 400: bad key");
+    }
+}

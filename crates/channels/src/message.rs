@@ -1,0 +1,943 @@
+//! The alert itself and how it reads: a title, a plain-text body (aligned table, for e-mail,
+//! SMS-like channels and the console) and a Markdown body (for chat robots), in Chinese or
+//! English.
+//!
+//! An [`Alert`] is plain data: the alert engine builds it when it decides to notify, it is
+//! stored as JSON in the outbox between commit and delivery, and every channel renders it at
+//! delivery time in the configured [`Locale`].
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use unicode_width::UnicodeWidthStr;
+use watchpost_units::format_ms;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// An incident opened.
+    Down,
+    /// The incident is still open (`repeat`).
+    Reminder,
+    /// The incident closed.
+    Resolved,
+    /// `watchpost notify`: checks that a channel works.
+    Test,
+}
+
+impl AlertKind {
+    /// `down`, `reminder`, `resolved`, `test` (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Down => "down",
+            AlertKind::Reminder => "reminder",
+            AlertKind::Resolved => "resolved",
+            AlertKind::Test => "test",
+        }
+    }
+}
+
+impl fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One location's result in the tick that triggered the alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocationRow {
+    /// `local` or a probe agent's name (`gz-telecom`, `广东佛山[电信]`).
+    pub location: String,
+    /// Whether this location passed its conditions.
+    pub ok: bool,
+    /// HTTP status, when a response arrived.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Start → last body byte, milliseconds (总耗时).
+    #[serde(default)]
+    pub total_ms: Option<f64>,
+    /// TCP handshake, milliseconds (连接耗时).
+    #[serde(default)]
+    pub connect_ms: Option<f64>,
+    /// First → last response byte, milliseconds (下载耗时).
+    #[serde(default)]
+    pub download_ms: Option<f64>,
+    /// The probe's error (`connect refused: ...`), when the check failed on the network.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// A notification, as stored in the outbox and rendered by channels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub kind: AlertKind,
+    /// The monitor's name.
+    pub monitor: String,
+    /// The incident this alert belongs to.
+    pub incident_id: String,
+    /// When the alert was decided (the tick's time).
+    pub at: DateTime<Utc>,
+    /// When the incident opened.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// What failed, actual vs expected: `total 1430ms > 1000ms`, `connect refused: ...`.
+    /// For a test alert: its message.
+    #[serde(default)]
+    pub failures: Vec<String>,
+    /// Per-location results of the tick.
+    #[serde(default)]
+    pub locations: Vec<LocationRow>,
+    /// What the monitor checks (shown as a link), when it has a URL.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// The language of alert messages (config `locale: zh-CN | en`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Locale {
+    #[serde(rename = "zh-CN", alias = "zh-cn", alias = "zh")]
+    ZhCn,
+    #[default]
+    #[serde(rename = "en")]
+    En,
+}
+
+impl Locale {
+    /// `zh-CN` or `en`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::ZhCn => "zh-CN",
+            Locale::En => "en",
+        }
+    }
+}
+
+impl fmt::Display for Locale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Locale {
+    type Err = String;
+
+    /// `zh-CN` (also `zh-cn`, `zh`) or `en`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "zh-CN" | "zh-cn" | "zh" => Ok(Locale::ZhCn),
+            "en" => Ok(Locale::En),
+            other => Err(format!("locale {other:?} is not supported (zh-CN or en)")),
+        }
+    }
+}
+
+impl Alert {
+    /// A test alert for `watchpost notify`: `monitor` names what is being tested (the channel),
+    /// `message` is shown in the body.
+    pub fn test(monitor: impl Into<String>, message: Option<String>, at: DateTime<Utc>) -> Alert {
+        Alert {
+            kind: AlertKind::Test,
+            monitor: monitor.into(),
+            incident_id: format!("test:{}", at.timestamp_millis()),
+            at,
+            since: None,
+            failures: message.into_iter().collect(),
+            locations: Vec::new(),
+            url: None,
+        }
+    }
+
+    /// A key that is the same for every delivery attempt of this alert (it only depends on
+    /// the stored fields) and differs between alerts: `INCIDENT:KIND:AT-MILLIS`. Sent as the
+    /// webhook's `Idempotency-Key`, so a receiver can drop a retry it already processed.
+    pub fn idempotency_key(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.incident_id,
+            self.kind,
+            self.at.timestamp_millis()
+        )
+    }
+
+    /// How long the incident has been open at `at` (None without `since`).
+    pub fn duration(&self) -> Option<chrono::TimeDelta> {
+        self.since.map(|since| self.at - since)
+    }
+
+    /// `[DOWN] homepage` / `【故障】homepage`.
+    pub fn title(&self, locale: Locale) -> String {
+        let tag = match (locale, self.kind) {
+            (Locale::En, AlertKind::Down) => "[DOWN] ",
+            (Locale::En, AlertKind::Reminder) => "[REMINDER] ",
+            (Locale::En, AlertKind::Resolved) => "[RESOLVED] ",
+            (Locale::En, AlertKind::Test) => "[TEST] ",
+            (Locale::ZhCn, AlertKind::Down) => "【故障】",
+            (Locale::ZhCn, AlertKind::Reminder) => "【提醒】",
+            (Locale::ZhCn, AlertKind::Resolved) => "【恢复】",
+            (Locale::ZhCn, AlertKind::Test) => "【测试】",
+        };
+        format!("{tag}{}", one_line(&self.monitor))
+    }
+
+    /// The full message as plain text: title, summary, facts, failing conditions and an
+    /// aligned per-location table (CJK characters count as two columns).
+    pub fn plain(&self, locale: Locale) -> String {
+        let t = Texts::of(locale);
+        let mut out = String::new();
+        out.push_str(&self.title(locale));
+        out.push('\n');
+        out.push_str(&self.summary(locale));
+        out.push_str("\n\n");
+
+        let facts = self.facts(locale);
+        let label_width = facts.iter().map(|(l, _)| l.width()).max().unwrap_or(0);
+        for (label, value) in &facts {
+            match locale {
+                Locale::En => {
+                    let pad = label_width - label.width();
+                    out.push_str(&format!("{label}:{}  {value}\n", " ".repeat(pad)));
+                }
+                Locale::ZhCn => out.push_str(&format!("{label}：{value}\n")),
+            }
+        }
+
+        if !self.failures.is_empty() {
+            out.push('\n');
+            out.push_str(self.failures_label(locale));
+            out.push_str(t.colon);
+            out.push('\n');
+            for failure in &self.failures {
+                out.push_str("  - ");
+                out.push_str(&one_line(failure));
+                out.push('\n');
+            }
+        }
+
+        if !self.locations.is_empty() {
+            out.push('\n');
+            out.push_str(t.locations);
+            out.push_str(t.colon);
+            out.push('\n');
+            let (header, rows, numeric) = self.table(locale);
+            out.push_str(&aligned_table(&header, &rows, &numeric));
+        }
+        out
+    }
+
+    /// The full message as Markdown (CommonMark + GFM tables): a heading, summary, facts as a
+    /// list, failing conditions as code spans and a per-location table.
+    pub fn markdown(&self, locale: Locale) -> String {
+        let t = Texts::of(locale);
+        let mut out = String::new();
+        out.push_str("### ");
+        out.push_str(&md_text(&self.title(locale)));
+        out.push_str("\n\n");
+        out.push_str(&md_text(&self.summary(locale)));
+        out.push_str("\n\n");
+
+        for (label, value) in self.facts(locale) {
+            let value = if label == t.url {
+                md_url(&value)
+            } else if label == t.incident {
+                md_code(&value)
+            } else {
+                md_text(&value)
+            };
+            out.push_str(&format!("- **{label}{}** {value}\n", t.colon));
+        }
+
+        if !self.failures.is_empty() {
+            out.push('\n');
+            out.push_str(&format!("**{}**\n\n", self.failures_label(locale)));
+            for failure in &self.failures {
+                out.push_str("- ");
+                out.push_str(&md_code(&one_line(failure)));
+                out.push('\n');
+            }
+        }
+
+        if !self.locations.is_empty() {
+            out.push('\n');
+            out.push_str(&format!("**{}**\n\n", t.locations));
+            let (header, rows, numeric) = self.table(locale);
+            let cell = |s: &str| s.replace('|', "\\|");
+            out.push('|');
+            for h in &header {
+                out.push_str(&format!(" {} |", cell(h)));
+            }
+            out.push_str("\n|");
+            for &n in &numeric {
+                out.push_str(if n { " --: |" } else { " :-- |" });
+            }
+            out.push('\n');
+            for row in &rows {
+                out.push('|');
+                for (i, c) in row.iter().enumerate() {
+                    // The location name and error are free text; the rest is ours.
+                    let c = if i == 0 || i >= 5 {
+                        md_text(c)
+                    } else {
+                        c.clone()
+                    };
+                    out.push_str(&format!(" {} |", cell(&c)));
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// One sentence saying what happened.
+    fn summary(&self, locale: Locale) -> String {
+        let m = one_line(&self.monitor);
+        let d = self.duration().map(|d| human_duration(d, locale));
+        match (locale, self.kind) {
+            (Locale::En, AlertKind::Down) => format!("{m} is DOWN."),
+            (Locale::En, AlertKind::Reminder) => match d {
+                Some(d) => format!("{m} is still DOWN (for {d})."),
+                None => format!("{m} is still DOWN."),
+            },
+            (Locale::En, AlertKind::Resolved) => match d {
+                Some(d) => format!("{m} has RECOVERED (was down for {d})."),
+                None => format!("{m} has RECOVERED."),
+            },
+            (Locale::En, AlertKind::Test) => {
+                "This is a test alert from watchpost; no action is needed.".to_string()
+            }
+            (Locale::ZhCn, AlertKind::Down) => format!("监控 {m} 发生故障。"),
+            (Locale::ZhCn, AlertKind::Reminder) => match d {
+                Some(d) => format!("监控 {m} 仍处于故障状态（已持续 {d}）。"),
+                None => format!("监控 {m} 仍处于故障状态。"),
+            },
+            (Locale::ZhCn, AlertKind::Resolved) => match d {
+                Some(d) => format!("监控 {m} 已恢复（故障持续 {d}）。"),
+                None => format!("监控 {m} 已恢复。"),
+            },
+            (Locale::ZhCn, AlertKind::Test) => {
+                "这是一条来自 watchpost 的测试告警，无需处理。".to_string()
+            }
+        }
+    }
+
+    /// Label/value lines: time, incident start and duration, URL, incident id.
+    fn facts(&self, locale: Locale) -> Vec<(&'static str, String)> {
+        let t = Texts::of(locale);
+        let mut facts = vec![(t.time, rfc3339(self.at))];
+        if let Some(since) = self.since {
+            facts.push((t.since, rfc3339(since)));
+            if matches!(self.kind, AlertKind::Reminder | AlertKind::Resolved) {
+                facts.push((t.duration, human_duration(self.at - since, locale)));
+            }
+        }
+        if let Some(url) = &self.url {
+            facts.push((t.url, one_line(url)));
+        }
+        if self.kind != AlertKind::Test {
+            facts.push((t.incident, one_line(&self.incident_id)));
+        }
+        facts
+    }
+
+    fn failures_label(&self, locale: Locale) -> &'static str {
+        let t = Texts::of(locale);
+        match self.kind {
+            AlertKind::Down | AlertKind::Reminder => t.failing,
+            AlertKind::Resolved => t.was_failing,
+            AlertKind::Test => t.message,
+        }
+    }
+
+    /// Header, rows and which columns are numeric. The error column is there only when some
+    /// location has an error.
+    fn table(&self, locale: Locale) -> (Vec<String>, Vec<Vec<String>>, Vec<bool>) {
+        let t = Texts::of(locale);
+        let with_error = self.locations.iter().any(|l| l.error.is_some());
+        let mut header: Vec<String> = t.columns.iter().map(|s| s.to_string()).collect();
+        let mut numeric = vec![false, false, true, true, true];
+        if with_error {
+            header.push(t.error_column.to_string());
+            numeric.push(false);
+        }
+        let ms = |v: Option<f64>| v.map(format_ms).unwrap_or_else(|| "-".to_string());
+        let rows = self
+            .locations
+            .iter()
+            .map(|l| {
+                let verdict = if l.ok { t.ok } else { t.fail };
+                let status = match l.status {
+                    Some(code) => format!("{verdict} {code}"),
+                    None => verdict.to_string(),
+                };
+                let mut row = vec![
+                    one_line(&l.location),
+                    status,
+                    ms(l.total_ms),
+                    ms(l.connect_ms),
+                    ms(l.download_ms),
+                ];
+                if with_error {
+                    row.push(l.error.as_deref().map(one_line).unwrap_or_default());
+                }
+                row
+            })
+            .collect();
+        (header, rows, numeric)
+    }
+}
+
+/// Fixed words of one locale.
+struct Texts {
+    colon: &'static str,
+    time: &'static str,
+    since: &'static str,
+    duration: &'static str,
+    url: &'static str,
+    incident: &'static str,
+    failing: &'static str,
+    was_failing: &'static str,
+    message: &'static str,
+    locations: &'static str,
+    columns: [&'static str; 5],
+    error_column: &'static str,
+    ok: &'static str,
+    fail: &'static str,
+}
+
+const EN: Texts = Texts {
+    colon: ":",
+    time: "Time",
+    since: "Down since",
+    duration: "Duration",
+    url: "URL",
+    incident: "Incident",
+    failing: "Failing conditions",
+    was_failing: "Was failing",
+    message: "Message",
+    locations: "Locations",
+    columns: ["Location", "Status", "Total", "Connect", "Download"],
+    error_column: "Error",
+    ok: "OK",
+    fail: "FAIL",
+};
+
+const ZH_CN: Texts = Texts {
+    colon: "：",
+    time: "时间",
+    since: "故障开始",
+    duration: "持续时长",
+    url: "地址",
+    incident: "事件编号",
+    failing: "失败条件",
+    was_failing: "故障原因",
+    message: "内容",
+    locations: "各地探测",
+    columns: ["位置", "状态", "总耗时", "连接耗时", "下载耗时"],
+    error_column: "错误",
+    ok: "正常",
+    fail: "异常",
+};
+
+impl Texts {
+    fn of(locale: Locale) -> &'static Texts {
+        match locale {
+            Locale::En => &EN,
+            Locale::ZhCn => &ZH_CN,
+        }
+    }
+}
+
+/// `2026-01-02T03:04:05Z` (UTC, whole seconds).
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The two largest units: `1h 5m`, `12m 30s`, `2d 3h` / `1小时5分钟`, `12分钟30秒`.
+pub(crate) fn human_duration(d: chrono::TimeDelta, locale: Locale) -> String {
+    let secs = d.num_seconds().max(0);
+    let parts = [
+        (secs / 86_400, "d", "天"),
+        (secs / 3_600 % 24, "h", "小时"),
+        (secs / 60 % 60, "m", "分钟"),
+        (secs % 60, "s", "秒"),
+    ];
+    let first = parts.iter().position(|p| p.0 > 0).unwrap_or(3);
+    let shown: Vec<_> = parts[first..]
+        .iter()
+        .take(2)
+        .enumerate()
+        .filter(|(i, p)| *i == 0 || p.0 > 0)
+        .map(|(_, p)| p)
+        .collect();
+    match locale {
+        Locale::En => shown
+            .iter()
+            .map(|(n, en, _)| format!("{n}{en}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Locale::ZhCn => shown.iter().map(|(n, _, zh)| format!("{n}{zh}")).collect(),
+    }
+}
+
+/// Newlines (and other control characters) become spaces: every item stays on one line.
+fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut last_space = false;
+    for c in s.trim().chars() {
+        if c.is_control() || c.is_whitespace() {
+            if !last_space {
+                out.push(' ');
+            }
+            last_space = true;
+        } else {
+            out.push(c);
+            last_space = false;
+        }
+    }
+    out
+}
+
+/// Left-aligned text columns and right-aligned numeric ones, two spaces apart, by display
+/// width; no trailing spaces.
+fn aligned_table(header: &[String], rows: &[Vec<String>], numeric: &[bool]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+    for row in rows {
+        for (i, c) in row.iter().enumerate() {
+            widths[i] = widths[i].max(c.width());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = " ".repeat(widths[i] - c.width());
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if numeric[i] {
+                s.push_str(&pad);
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                s.push_str(&pad);
+            }
+        }
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    };
+    let mut out = line(header);
+    for row in rows {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+/// Escape the CommonMark punctuation that would change inline text (emphasis, code, HTML,
+/// strikethrough) so it reads literally. Brackets, `#` and `>` are left alone: they only mean
+/// something in positions our text never takes, and chat robots with partial Markdown
+/// support (WeCom, DingTalk) would show the backslashes. `|` is escaped by the table code.
+fn md_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in one_line(s).chars() {
+        if matches!(c, '\\' | '`' | '*' | '_' | '<' | '~') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A code span that holds any text: the fence is longer than any backtick run inside.
+fn md_code(s: &str) -> String {
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    if s.starts_with('`') || s.ends_with('`') {
+        format!("{fence} {s} {fence}")
+    } else {
+        format!("{fence}{s}{fence}")
+    }
+}
+
+/// An autolink when the URL is plain, a code span otherwise.
+fn md_url(s: &str) -> String {
+    if (s.starts_with("http://") || s.starts_with("https://"))
+        && !s.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
+    {
+        format!("<{s}>")
+    } else {
+        md_code(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 2, h, m, s).unwrap()
+    }
+
+    fn down() -> Alert {
+        Alert {
+            kind: AlertKind::Down,
+            monitor: "homepage".into(),
+            incident_id: "homepage:1767322800000".into(),
+            at: at(3, 0, 0),
+            since: Some(at(3, 0, 0)),
+            failures: vec![
+                "total 1430ms > 1000ms".into(),
+                "hrb-unicom: connect refused: connection refused".into(),
+            ],
+            locations: vec![
+                LocationRow {
+                    location: "local".into(),
+                    ok: true,
+                    status: Some(200),
+                    total_ms: Some(250.8),
+                    connect_ms: Some(0.08),
+                    download_ms: Some(100.2),
+                    error: None,
+                },
+                LocationRow {
+                    location: "广东佛山[电信]".into(),
+                    ok: false,
+                    status: Some(200),
+                    total_ms: Some(1430.0),
+                    connect_ms: Some(27.0),
+                    download_ms: Some(17.0),
+                    error: None,
+                },
+                LocationRow {
+                    location: "hrb-unicom".into(),
+                    ok: false,
+                    status: None,
+                    total_ms: None,
+                    connect_ms: Some(3.5),
+                    download_ms: None,
+                    error: Some("connect refused: connection refused".into()),
+                },
+            ],
+            url: Some("https://www.example.com/".into()),
+        }
+    }
+
+    #[test]
+    fn titles() {
+        let mut a = down();
+        assert_eq!(a.title(Locale::En), "[DOWN] homepage");
+        assert_eq!(a.title(Locale::ZhCn), "【故障】homepage");
+        a.kind = AlertKind::Reminder;
+        assert_eq!(a.title(Locale::En), "[REMINDER] homepage");
+        assert_eq!(a.title(Locale::ZhCn), "【提醒】homepage");
+        a.kind = AlertKind::Resolved;
+        assert_eq!(a.title(Locale::En), "[RESOLVED] homepage");
+        assert_eq!(a.title(Locale::ZhCn), "【恢复】homepage");
+        a.kind = AlertKind::Test;
+        assert_eq!(a.title(Locale::En), "[TEST] homepage");
+        assert_eq!(a.title(Locale::ZhCn), "【测试】homepage");
+    }
+
+    #[test]
+    fn plain_en_down() {
+        let text = down().plain(Locale::En);
+        let expected = "\
+[DOWN] homepage
+homepage is DOWN.
+
+Time:        2026-01-02T03:00:00Z
+Down since:  2026-01-02T03:00:00Z
+URL:         https://www.example.com/
+Incident:    homepage:1767322800000
+
+Failing conditions:
+  - total 1430ms > 1000ms
+  - hrb-unicom: connect refused: connection refused
+
+Locations:
+Location        Status     Total  Connect  Download  Error
+local           OK 200     251ms  0.080ms     100ms
+广东佛山[电信]  FAIL 200  1430ms   27.0ms    17.0ms
+hrb-unicom      FAIL           -    3.5ms         -  connect refused: connection refused
+";
+        assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn plain_zh_down() {
+        let text = down().plain(Locale::ZhCn);
+        let expected = "\
+【故障】homepage
+监控 homepage 发生故障。
+
+时间：2026-01-02T03:00:00Z
+故障开始：2026-01-02T03:00:00Z
+地址：https://www.example.com/
+事件编号：homepage:1767322800000
+
+失败条件：
+  - total 1430ms > 1000ms
+  - hrb-unicom: connect refused: connection refused
+
+各地探测：
+位置            状态      总耗时  连接耗时  下载耗时  错误
+local           正常 200   251ms   0.080ms     100ms
+广东佛山[电信]  异常 200  1430ms    27.0ms    17.0ms
+hrb-unicom      异常           -     3.5ms         -  connect refused: connection refused
+";
+        assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn plain_table_columns_line_up_by_display_width() {
+        // Without the error column the last column is right-aligned, so every line of the
+        // table ends at the same display column, Chinese (double-width) text included.
+        let mut a = down();
+        a.locations.truncate(2);
+        for locale in [Locale::ZhCn, Locale::En] {
+            let text = a.plain(locale);
+            let table: Vec<&str> = text.lines().rev().take(3).collect();
+            let widths: Vec<usize> = table.iter().map(|l| l.width()).collect();
+            assert!(
+                widths.windows(2).all(|w| w[0] == w[1]),
+                "{widths:?}\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn resolved_and_reminder_show_the_duration() {
+        let mut a = down();
+        a.kind = AlertKind::Resolved;
+        a.at = at(4, 12, 30);
+        let en = a.plain(Locale::En);
+        assert!(
+            en.contains("homepage has RECOVERED (was down for 1h 12m)."),
+            "{en}"
+        );
+        assert!(en.contains("Duration:    1h 12m\n"), "{en}");
+        assert!(
+            en.contains("Was failing:\n  - total 1430ms > 1000ms"),
+            "{en}"
+        );
+        let zh = a.plain(Locale::ZhCn);
+        assert!(
+            zh.contains("监控 homepage 已恢复（故障持续 1小时12分钟）。"),
+            "{zh}"
+        );
+        assert!(zh.contains("持续时长：1小时12分钟\n"), "{zh}");
+        assert!(zh.contains("故障原因：\n  - total 1430ms > 1000ms"), "{zh}");
+
+        a.kind = AlertKind::Reminder;
+        a.at = at(3, 30, 5);
+        let en = a.plain(Locale::En);
+        assert!(en.contains("homepage is still DOWN (for 30m 5s)."), "{en}");
+        let zh = a.plain(Locale::ZhCn);
+        assert!(zh.contains("仍处于故障状态（已持续 30分钟5秒）"), "{zh}");
+        assert!(zh.contains("故障开始：2026-01-02T03:00:00Z"), "{zh}");
+    }
+
+    #[test]
+    fn human_durations() {
+        let d = chrono::TimeDelta::seconds;
+        assert_eq!(human_duration(d(0), Locale::En), "0s");
+        assert_eq!(human_duration(d(45), Locale::En), "45s");
+        assert_eq!(human_duration(d(3600), Locale::En), "1h");
+        assert_eq!(human_duration(d(3605), Locale::En), "1h");
+        assert_eq!(human_duration(d(750), Locale::En), "12m 30s");
+        assert_eq!(
+            human_duration(d(2 * 86_400 + 3 * 3600 + 9), Locale::En),
+            "2d 3h"
+        );
+        assert_eq!(human_duration(d(750), Locale::ZhCn), "12分钟30秒");
+        assert_eq!(human_duration(d(86_400 + 60), Locale::ZhCn), "1天");
+        assert_eq!(human_duration(d(-5), Locale::ZhCn), "0秒");
+    }
+
+    /// Cells of a GFM table row, split on unescaped pipes.
+    fn md_cells(line: &str) -> Vec<String> {
+        assert!(line.starts_with('|') && line.ends_with('|'), "{line}");
+        let mut cells = Vec::new();
+        let mut cur = String::new();
+        let mut escaped = false;
+        for c in line[1..].chars() {
+            if c == '|' && !escaped {
+                cells.push(cur.trim().to_string());
+                cur.clear();
+            } else {
+                cur.push(c);
+            }
+            escaped = c == '\\' && !escaped;
+        }
+        cells
+    }
+
+    fn md_table(md: &str) -> Vec<Vec<String>> {
+        md.lines()
+            .filter(|l| l.starts_with('|'))
+            .map(md_cells)
+            .collect()
+    }
+
+    #[test]
+    fn markdown_zh_table_is_well_formed() {
+        let md = down().markdown(Locale::ZhCn);
+        let table = md_table(&md);
+        assert_eq!(table.len(), 2 + 3, "{md}");
+        assert_eq!(
+            table[0],
+            ["位置", "状态", "总耗时", "连接耗时", "下载耗时", "错误"]
+        );
+        assert_eq!(table[1], [":--", ":--", "--:", "--:", "--:", ":--"]);
+        assert!(table.iter().all(|r| r.len() == 6), "{md}");
+        assert_eq!(
+            table[2],
+            ["local", "正常 200", "251ms", "0.080ms", "100ms", ""]
+        );
+        assert_eq!(
+            table[3],
+            [
+                "广东佛山[电信]",
+                "异常 200",
+                "1430ms",
+                "27.0ms",
+                "17.0ms",
+                ""
+            ]
+        );
+        assert!(md.starts_with("### 【故障】homepage\n\n监控 homepage 发生故障。\n"));
+        assert!(md.contains("- **时间：** 2026-01-02T03:00:00Z\n"), "{md}");
+        assert!(
+            md.contains("- **地址：** <https://www.example.com/>\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("**失败条件**\n\n- `total 1430ms > 1000ms`\n"),
+            "{md}"
+        );
+        // The table is separated from the paragraph before it.
+        assert!(md.contains("\n\n| 位置 |"), "{md}");
+    }
+
+    #[test]
+    fn markdown_en_table_is_well_formed() {
+        let md = down().markdown(Locale::En);
+        let table = md_table(&md);
+        assert_eq!(
+            table[0],
+            [
+                "Location", "Status", "Total", "Connect", "Download", "Error"
+            ]
+        );
+        assert!(table.iter().all(|r| r.len() == 6), "{md}");
+        assert_eq!(
+            table[4],
+            [
+                "hrb-unicom",
+                "FAIL",
+                "-",
+                "3.5ms",
+                "-",
+                "connect refused: connection refused"
+            ]
+        );
+        assert!(
+            md.contains("- **Incident:** `homepage:1767322800000`\n"),
+            "{md}"
+        );
+        assert!(md.contains("- `hrb-unicom: connect refused: connection refused`\n"));
+    }
+
+    #[test]
+    fn markdown_survives_pipes_backticks_and_newlines() {
+        let mut a = down();
+        a.failures = vec!["body contains \"a|b\" but got `x`\nnext".into()];
+        a.locations.truncate(1);
+        a.locations[0].location = "a|b*c".into();
+        a.locations[0].error = Some("line1\nline2 | x".into());
+        let md = a.markdown(Locale::En);
+        assert!(
+            md.contains("- ``body contains \"a|b\" but got `x` next``\n"),
+            "{md}"
+        );
+        let table = md_table(&md);
+        assert!(table.iter().all(|r| r.len() == 6), "{md}");
+        assert_eq!(table[2][0], "a\\|b\\*c");
+        assert_eq!(table[2][5], "line1 line2 \\| x");
+        assert!(!a.plain(Locale::En).contains("line1\n"));
+    }
+
+    #[test]
+    fn no_table_without_locations_and_no_error_column_without_errors() {
+        let mut a = down();
+        a.locations.truncate(2);
+        let text = a.plain(Locale::En);
+        assert!(
+            text.contains("Location        Status     Total  Connect  Download\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Error"), "{text}");
+        a.locations.clear();
+        assert!(!a.plain(Locale::En).contains("Locations"));
+        assert!(!a.markdown(Locale::ZhCn).contains('|'));
+    }
+
+    #[test]
+    fn test_alert() {
+        let a = Alert::test("ops-wecom", Some("hello".into()), at(1, 2, 3));
+        assert_eq!(a.title(Locale::ZhCn), "【测试】ops-wecom");
+        let zh = a.plain(Locale::ZhCn);
+        assert_eq!(
+            zh,
+            "【测试】ops-wecom\n这是一条来自 watchpost 的测试告警，无需处理。\n\n时间：2026-01-02T01:02:03Z\n\n内容：\n  - hello\n"
+        );
+        let en = a.plain(Locale::En);
+        assert!(en.contains("This is a test alert from watchpost"), "{en}");
+        assert!(en.contains("Message:\n  - hello\n"), "{en}");
+        assert!(!en.contains("Incident"), "{en}");
+    }
+
+    #[test]
+    fn json_round_trip_and_defaults() {
+        let a = down();
+        let json = serde_json::to_string(&a).unwrap();
+        assert!(json.contains("\"kind\":\"down\""), "{json}");
+        let back: Alert = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, a);
+        let minimal: Alert = serde_json::from_str(
+            r#"{"kind":"resolved","monitor":"m","incident_id":"i","at":"2026-01-02T03:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(minimal.kind, AlertKind::Resolved);
+        assert!(minimal.failures.is_empty() && minimal.locations.is_empty());
+        assert_eq!(minimal.since, None);
+    }
+
+    #[test]
+    fn idempotency_key_is_stable_and_distinct() {
+        let a = down();
+        assert_eq!(
+            a.idempotency_key(),
+            "homepage:1767322800000:down:1767322800000"
+        );
+        let mut b = a.clone();
+        b.kind = AlertKind::Resolved;
+        assert_ne!(a.idempotency_key(), b.idempotency_key());
+        let stored: Alert = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(stored.idempotency_key(), a.idempotency_key());
+    }
+
+    #[test]
+    fn locales() {
+        assert_eq!("zh-CN".parse::<Locale>().unwrap(), Locale::ZhCn);
+        assert_eq!("en".parse::<Locale>().unwrap(), Locale::En);
+        assert!("fr".parse::<Locale>().unwrap_err().contains("zh-CN or en"));
+        assert_eq!(serde_json::to_string(&Locale::ZhCn).unwrap(), "\"zh-CN\"");
+        assert_eq!(
+            serde_json::from_str::<Locale>("\"en\"").unwrap(),
+            Locale::En
+        );
+        assert_eq!(Locale::default(), Locale::En);
+    }
+}

@@ -1,0 +1,447 @@
+//! The webhook channel against a real HTTP receiver on 127.0.0.1 (hyper's server, plain and
+//! TLS with a test CA): the exact request, and how each kind of answer is classified.
+
+use bytes::Bytes;
+use chrono::{TimeZone, Utc};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{HeaderMap, Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use watchpost_channels::{
+    Alert, AlertKind, Channel, ChannelConfig, Delivery, Locale, LocationRow, SendError, Webhook,
+    WebhookConfig,
+};
+use watchpost_testkit::TestCa;
+
+/// What the receiver saw.
+#[derive(Debug)]
+struct Seen {
+    method: String,
+    uri: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// How the receiver answers.
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    body: &'static str,
+    headers: Vec<(&'static str, &'static str)>,
+    delay: Duration,
+}
+
+impl Reply {
+    fn status(status: u16, body: &'static str) -> Reply {
+        Reply {
+            status,
+            body,
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+struct Receiver {
+    addr: SocketAddr,
+    seen: mpsc::UnboundedReceiver<Seen>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Receiver {
+    async fn start(reply: Reply, tls: Option<Arc<rustls::ServerConfig>>) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, seen) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (tx, reply, tls) = (tx.clone(), reply.clone(), tls.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let (tx, reply) = (tx.clone(), reply.clone());
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await.map(|b| b.to_bytes());
+                            let _ = tx.send(Seen {
+                                method: parts.method.to_string(),
+                                uri: parts.uri.to_string(),
+                                headers: parts.headers,
+                                body: body.unwrap_or_default(),
+                            });
+                            tokio::time::sleep(reply.delay).await;
+                            let mut response = Response::builder().status(reply.status);
+                            for (k, v) in &reply.headers {
+                                response = response.header(*k, *v);
+                            }
+                            Ok::<_, Infallible>(
+                                response.body(Full::new(Bytes::from(reply.body))).unwrap(),
+                            )
+                        }
+                    });
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(tcp), service).await;
+                        }
+                        Some(config) => {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                            if let Ok(stream) = acceptor.accept(tcp).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Receiver { addr, seen, task }
+    }
+
+    fn url(&self, scheme: &str, path: &str) -> String {
+        format!("{scheme}://{}{path}", self.addr)
+    }
+
+    async fn next(&mut self) -> Seen {
+        tokio::time::timeout(Duration::from_secs(5), self.seen.recv())
+            .await
+            .expect("a request within 5s")
+            .expect("receiver running")
+    }
+}
+
+fn alert() -> Alert {
+    Alert {
+        kind: AlertKind::Down,
+        monitor: "homepage".into(),
+        incident_id: "homepage:1767322800000".into(),
+        at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap(),
+        since: Some(Utc.with_ymd_and_hms(2026, 1, 2, 2, 55, 0).unwrap()),
+        failures: vec!["广东佛山[电信]: total 1430ms > 1000ms".into()],
+        locations: vec![
+            LocationRow {
+                location: "local".into(),
+                ok: true,
+                status: Some(200),
+                total_ms: Some(250.8),
+                connect_ms: Some(0.08),
+                download_ms: Some(100.2),
+                error: None,
+            },
+            LocationRow {
+                location: "广东佛山[电信]".into(),
+                ok: false,
+                status: Some(200),
+                total_ms: Some(1430.0),
+                connect_ms: Some(27.0),
+                download_ms: Some(17.0),
+                error: None,
+            },
+        ],
+        url: Some("https://www.example.com/".into()),
+    }
+}
+
+fn webhook(url: String, timeout: &str) -> Webhook {
+    let config = ChannelConfig::from_value(json!({
+        "type": "webhook",
+        "url": url,
+        "headers": {"Authorization": "Bearer t0ken", "X-Team": "ops"},
+        "timeout": timeout,
+    }))
+    .unwrap();
+    match config.build().unwrap() {
+        Channel::Webhook(w) => w,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
+    h.get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn posts_the_documented_payload_with_its_headers() {
+    let mut rx = Receiver::start(Reply::status(200, "{\"ok\":true}"), None).await;
+    let a = alert();
+    let w = webhook(rx.url("http", "/hooks/watchpost?key=abc"), "5s");
+    let delivery = w.send(&a, Locale::ZhCn).await.unwrap();
+    assert_eq!(
+        delivery,
+        Delivery {
+            status: Some(200),
+            body: "{\"ok\":true}".into()
+        }
+    );
+
+    let seen = rx.next().await;
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.uri, "/hooks/watchpost?key=abc");
+    let h = &seen.headers;
+    assert_eq!(header(h, "host"), rx.addr.to_string());
+    assert_eq!(header(h, "content-type"), "application/json");
+    assert_eq!(
+        header(h, "idempotency-key"),
+        "homepage:1767322800000:down:1767322800000"
+    );
+    assert_eq!(header(h, "user-agent"), "watchpost/0.1.0");
+    assert_eq!(header(h, "authorization"), "Bearer t0ken");
+    assert_eq!(header(h, "x-team"), "ops");
+    assert_eq!(header(h, "content-length"), seen.body.len().to_string());
+    assert_eq!(h.len(), 7, "{h:?}");
+
+    let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
+    let expected = json!({
+        "version": 1,
+        "kind": "down",
+        "monitor": "homepage",
+        "incident_id": "homepage:1767322800000",
+        "idempotency_key": "homepage:1767322800000:down:1767322800000",
+        "at": "2026-01-02T03:00:00Z",
+        "since": "2026-01-02T02:55:00Z",
+        "locale": "zh-CN",
+        "title": "【故障】homepage",
+        "text": a.plain(Locale::ZhCn),
+        "markdown": a.markdown(Locale::ZhCn),
+        "url": "https://www.example.com/",
+        "failures": ["广东佛山[电信]: total 1430ms > 1000ms"],
+        "locations": [
+            {"location": "local", "ok": true, "status": 200, "total_ms": 250.8,
+             "connect_ms": 0.08, "download_ms": 100.2, "error": null},
+            {"location": "广东佛山[电信]", "ok": false, "status": 200, "total_ms": 1430.0,
+             "connect_ms": 27.0, "download_ms": 17.0, "error": null},
+        ],
+    });
+    assert_eq!(body, expected);
+    // Keys in the documented order.
+    let text = std::str::from_utf8(&seen.body).unwrap();
+    let order = [
+        "\"version\"",
+        "\"kind\"",
+        "\"monitor\"",
+        "\"incident_id\"",
+        "\"idempotency_key\"",
+        "\"at\"",
+        "\"since\"",
+        "\"locale\"",
+        "\"title\"",
+        "\"text\"",
+        "\"markdown\"",
+        "\"url\"",
+        "\"failures\"",
+        "\"locations\"",
+    ];
+    let positions: Vec<usize> = order.iter().map(|k| text.find(k).unwrap()).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+
+    let plain = body["text"].as_str().unwrap();
+    assert!(plain.contains("位置"), "{plain}");
+    assert!(plain.contains("总耗时  连接耗时  下载耗时"), "{plain}");
+    assert!(
+        plain.contains("广东佛山[电信]: total 1430ms > 1000ms"),
+        "{plain}"
+    );
+}
+
+#[tokio::test]
+async fn english_payload_and_the_same_key_on_every_attempt() {
+    let mut rx = Receiver::start(Reply::status(204, ""), None).await;
+    let w = webhook(rx.url("http", "/"), "5s");
+    let a = alert();
+    for _ in 0..2 {
+        let d = w.send(&a, Locale::En).await.unwrap();
+        assert_eq!(d.status, Some(204));
+    }
+    let first = rx.next().await;
+    let second = rx.next().await;
+    assert_eq!(
+        header(&first.headers, "idempotency-key"),
+        header(&second.headers, "idempotency-key")
+    );
+    assert_eq!(first.body, second.body);
+    let body: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
+    assert_eq!(body["title"], "[DOWN] homepage");
+    assert_eq!(body["locale"], "en");
+    assert!(body["text"].as_str().unwrap().contains("Location"));
+}
+
+#[tokio::test]
+async fn server_errors_and_rate_limits_are_retryable() {
+    for (status, retry_after) in [
+        (500, None),
+        (502, None),
+        (503, Some("30")),
+        (429, Some("7")),
+        (408, None),
+    ] {
+        let mut reply = Reply::status(status, "try again later");
+        if let Some(s) = retry_after {
+            reply.headers.push(("retry-after", s));
+        }
+        let mut rx = Receiver::start(reply, None).await;
+        let e = webhook(rx.url("http", "/"), "5s")
+            .send(&alert(), Locale::En)
+            .await
+            .unwrap_err();
+        assert!(e.is_retryable(), "{status}: {e:?}");
+        assert!(e.message().starts_with(&format!("HTTP {status} ")), "{e}");
+        assert!(e.message().ends_with(": try again later"), "{e}");
+        assert_eq!(
+            e.retry_after(),
+            retry_after.map(|s| Duration::from_secs(s.parse().unwrap()))
+        );
+        rx.next().await;
+    }
+}
+
+#[tokio::test]
+async fn client_errors_are_fatal() {
+    for status in [400, 401, 404, 422] {
+        let rx = Receiver::start(Reply::status(status, "{\"error\":\"bad key\"}"), None).await;
+        let e = webhook(rx.url("http", "/"), "5s")
+            .send(&alert(), Locale::En)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SendError::Fatal { .. }), "{status}: {e:?}");
+        assert!(e.message().contains(&status.to_string()), "{e}");
+        assert!(e.message().ends_with("{\"error\":\"bad key\"}"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn connection_refused_is_retryable_and_keeps_the_path_secret() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let e = webhook(format!("http://{addr}/send?key=SECRETKEY"), "5s")
+        .send(&alert(), Locale::En)
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    assert!(
+        e.message()
+            .starts_with(&format!("http://{addr}: connecting to {addr}: ")),
+        "{e}"
+    );
+    assert!(!e.message().contains("SECRET"), "{e}");
+}
+
+#[tokio::test]
+async fn a_slow_answer_times_out_and_is_retryable() {
+    let mut reply = Reply::status(200, "late");
+    reply.delay = Duration::from_secs(30);
+    let mut rx = Receiver::start(reply, None).await;
+    let started = Instant::now();
+    let e = webhook(rx.url("http", "/"), "300ms")
+        .send(&alert(), Locale::En)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(e.is_retryable(), "{e:?}");
+    assert!(e.message().ends_with(": no answer within 300ms"), "{e}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    rx.next().await; // the request did arrive
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_too() {
+    // Accepts the connection, never reads or answers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let e = webhook(format!("http://{addr}/"), "200ms")
+        .send(&alert(), Locale::En)
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    assert!(e.message().contains("no answer within 200ms"), "{e}");
+    hold.abort();
+}
+
+#[tokio::test]
+async fn https_is_verified() {
+    let ca = TestCa::new("watchpost channels test CA");
+    let leaf = ca.leaf(&["127.0.0.1"]);
+    let mut rx = Receiver::start(
+        Reply::status(200, "ok"),
+        Some(leaf.server_config(&[b"http/1.1"])),
+    )
+    .await;
+    let url = rx.url("https", "/hook");
+
+    // Unknown issuer: the handshake fails, retryably (a certificate can be fixed without
+    // touching watchpost), and nothing is posted.
+    let e = webhook(url.clone(), "5s")
+        .send(&alert(), Locale::En)
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    assert!(e.message().contains("TLS handshake"), "{e}");
+    assert!(e.message().contains("certificate"), "{e}");
+
+    // Trusting the CA with `ca_file` (and the `webhook:` spelling of the URL key).
+    let mut ca_file = tempfile::NamedTempFile::new().unwrap();
+    ca_file.write_all(ca.cert_pem.as_bytes()).unwrap();
+    let config = ChannelConfig::from_value(json!({
+        "type": "webhook",
+        "webhook": url,
+        "ca_file": ca_file.path(),
+    }))
+    .unwrap();
+    let channel = config.build().unwrap();
+    let d = channel.send(&alert(), Locale::ZhCn).await.unwrap();
+    assert_eq!(d.status, Some(200));
+    let seen = rx.next().await;
+    assert_eq!(seen.uri, "/hook");
+    assert_eq!(header(&seen.headers, "content-type"), "application/json");
+}
+
+#[tokio::test]
+async fn an_expired_certificate_is_refused() {
+    let ca = TestCa::new("watchpost channels test CA");
+    let leaf = ca.expired_leaf(&["127.0.0.1"]);
+    let rx = Receiver::start(
+        Reply::status(200, "ok"),
+        Some(leaf.server_config(&[b"http/1.1"])),
+    )
+    .await;
+    let mut ca_file = tempfile::NamedTempFile::new().unwrap();
+    ca_file.write_all(ca.cert_pem.as_bytes()).unwrap();
+    let w = Webhook::new(&WebhookConfig {
+        url: rx.url("https", "/"),
+        headers: Default::default(),
+        timeout: Duration::from_secs(5),
+        ca_file: Some(ca_file.path().to_path_buf()),
+    })
+    .unwrap();
+    let e = w.send(&alert(), Locale::En).await.unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    assert!(e.message().to_lowercase().contains("expired"), "{e}");
+}

@@ -7,7 +7,7 @@ use crate::{AlertPolicy, ChannelSpec, Check, Config, Locale, LocationSpec, Maint
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use watchpost_conditions::{Condition, DEFAULT_HTTP_CONDITIONS, HttpSubject};
-use watchpost_cron::{Schedule, Tz, parse_tz};
+use watchpost_cron::{Schedule, Tz, local_tz, parse_tz};
 use watchpost_probes::http::HttpRequest;
 
 /// Channel types this build knows. Each has its own settings, checked by the channel crate.
@@ -263,14 +263,6 @@ pub(crate) fn validate(file: &str, text: &str) -> Result<Config, ConfigErrors> {
         locations,
         monitors,
     })
-}
-
-/// The machine's IANA zone, or UTC when it can't be told.
-pub fn local_tz() -> Tz {
-    iana_time_zone::get_timezone()
-        .ok()
-        .and_then(|name| parse_tz(&name).ok())
-        .unwrap_or(Tz::UTC)
 }
 
 fn monitor(

@@ -240,3 +240,11 @@ pub fn parse_tz(name: &str) -> Result<Tz, String> {
         format!("unknown time zone {name:?} (use an IANA name like Asia/Shanghai or UTC)")
     })
 }
+
+/// The machine's IANA zone (from the OS), or UTC when it can't be told.
+pub fn local_tz() -> Tz {
+    iana_time_zone::get_timezone()
+        .ok()
+        .and_then(|name| parse_tz(&name).ok())
+        .unwrap_or(Tz::UTC)
+}

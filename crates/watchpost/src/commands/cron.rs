@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Args;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use watchpost_cron::{Schedule, Tz, parse_tz};
+use watchpost_cron::{Schedule, Tz, local_tz, parse_tz};
 
 #[derive(Args, Debug)]
 pub struct CronArgs {
@@ -21,14 +21,6 @@ pub struct CronArgs {
     /// Start after this instant, RFC 3339 (default: now).
     #[arg(long)]
     pub after: Option<String>,
-}
-
-/// The machine's IANA zone, or UTC when it can't be told.
-pub fn local_tz() -> Tz {
-    iana_time_zone::get_timezone()
-        .ok()
-        .and_then(|name| parse_tz(&name).ok())
-        .unwrap_or(Tz::UTC)
 }
 
 pub fn run(args: CronArgs) -> ExitCode {

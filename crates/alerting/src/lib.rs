@@ -1,0 +1,192 @@
+//! The alert engine: what a monitor's new tick means for its incident, as a **pure function**
+//! of the previous state, the tick, the policy and whether a maintenance window is active. It
+//! does no I/O: the caller runs [`decide`] inside the store's transaction and writes the
+//! returned state and notifications together, so a state change and its alerts commit (or
+//! not) as one.
+//!
+//! Semantics (PRODUCT.md "Alert semantics"):
+//! - A tick **fails** when at least `quorum` of its locations fail.
+//! - `failure_threshold` failing ticks in a row open an incident and notify **Down**.
+//! - While the incident stays open, `repeat` re-notifies (**Reminder**) at most every `repeat`.
+//! - `success_threshold` passing ticks in a row resolve it and notify **Resolved** when
+//!   `send_resolved` is set and the Down was actually sent.
+//! - During maintenance, results still move the state, but nothing is notified; an incident
+//!   opened while muted is announced (Down) at the first failing tick after the window.
+//! - A tick not newer than the last one applied is ignored (idempotent replays).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use watchpost_config::AlertPolicy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// No tick yet.
+    #[default]
+    Pending,
+    Up,
+    Down,
+}
+
+/// An open incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub opened_at: DateTime<Utc>,
+    /// Whether the Down notification was written (false while muted by maintenance).
+    pub notified: bool,
+    pub last_notified_at: Option<DateTime<Utc>>,
+    pub reminders: u32,
+    /// Why it opened (the failing conditions of the opening tick).
+    pub reasons: Vec<String>,
+}
+
+/// Per-monitor state, stored as JSON between ticks (and between `once` invocations).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MonitorState {
+    pub status: Status,
+    pub consecutive_failures: u32,
+    pub consecutive_successes: u32,
+    pub incident: Option<Incident>,
+    pub last_tick: Option<DateTime<Utc>>,
+}
+
+/// One tick's outcome over its locations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tick {
+    pub at: DateTime<Utc>,
+    pub locations: u32,
+    pub failing: u32,
+    /// The failing conditions (actual vs expected), for messages.
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Down,
+    Reminder,
+    Resolved,
+}
+
+/// A notification to write to the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub incident_id: String,
+    pub incident_opened_at: DateTime<Utc>,
+    /// Unique per incident and event: the outbox's idempotency key (plus the channel).
+    pub key: String,
+}
+
+/// A change to the incident table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncidentChange {
+    Open {
+        id: String,
+        opened_at: DateTime<Utc>,
+        reason: String,
+    },
+    Close {
+        id: String,
+        closed_at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub state: MonitorState,
+    pub events: Vec<Event>,
+    pub incident: Option<IncidentChange>,
+}
+
+/// Apply one tick. `monitor` names incidents (`monitor:opened-at-millis`).
+pub fn decide(
+    monitor: &str,
+    previous: Option<MonitorState>,
+    tick: &Tick,
+    policy: &AlertPolicy,
+    muted: bool,
+) -> Decision {
+    let mut s = previous.unwrap_or_default();
+    if s.last_tick.is_some_and(|last| tick.at <= last) {
+        return Decision {
+            state: s,
+            events: Vec::new(),
+            incident: None,
+        };
+    }
+    s.last_tick = Some(tick.at);
+    let mut events = Vec::new();
+    let mut change = None;
+    let event = |kind: EventKind, inc: &Incident, suffix: String| Event {
+        kind,
+        incident_id: inc.id.clone(),
+        incident_opened_at: inc.opened_at,
+        key: format!("{}:{}", inc.id, suffix),
+    };
+
+    let failing = tick.failing >= policy.quorum.max(1);
+    if failing {
+        s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+        s.consecutive_successes = 0;
+        if s.incident.is_none() && s.consecutive_failures >= policy.failure_threshold.max(1) {
+            let inc = Incident {
+                id: format!("{monitor}:{}", tick.at.timestamp_millis()),
+                opened_at: tick.at,
+                notified: false,
+                last_notified_at: None,
+                reminders: 0,
+                reasons: tick.reasons.clone(),
+            };
+            change = Some(IncidentChange::Open {
+                id: inc.id.clone(),
+                opened_at: inc.opened_at,
+                reason: tick.reasons.join("; "),
+            });
+            s.incident = Some(inc);
+        }
+        if let Some(inc) = s.incident.as_mut() {
+            s.status = Status::Down;
+            if !muted {
+                if !inc.notified {
+                    inc.notified = true;
+                    inc.last_notified_at = Some(tick.at);
+                    events.push(event(EventKind::Down, inc, "down".into()));
+                } else if let (Some(repeat), Some(last)) = (policy.repeat, inc.last_notified_at)
+                    && chrono::Duration::from_std(repeat).is_ok_and(|r| tick.at - last >= r)
+                {
+                    inc.reminders += 1;
+                    inc.last_notified_at = Some(tick.at);
+                    let suffix = format!("reminder-{}", inc.reminders);
+                    events.push(event(EventKind::Reminder, inc, suffix));
+                }
+            }
+        } else if s.status == Status::Pending {
+            // Failing, but not yet past the threshold: still up until proven down.
+            s.status = Status::Up;
+        }
+    } else {
+        s.consecutive_successes = s.consecutive_successes.saturating_add(1);
+        s.consecutive_failures = 0;
+        match s.incident.take() {
+            Some(inc) if s.consecutive_successes >= policy.success_threshold.max(1) => {
+                change = Some(IncidentChange::Close {
+                    id: inc.id.clone(),
+                    closed_at: tick.at,
+                });
+                if policy.send_resolved && inc.notified && !muted {
+                    events.push(event(EventKind::Resolved, &inc, "resolved".into()));
+                }
+                s.status = Status::Up;
+            }
+            Some(inc) => s.incident = Some(inc),
+            None => s.status = Status::Up,
+        }
+    }
+    Decision {
+        state: s,
+        events,
+        incident: change,
+    }
+}

@@ -2,6 +2,7 @@
 //! codes are a contract: 0 ok, 1 a check failing, 2 usage or config error.
 
 mod commands;
+mod runtime;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ enum Command {
     Cron(commands::cron::CronArgs),
     /// Check a config file: prints `ok`, or every problem as FILE:LINE:COL: message (exit 2).
     Validate(commands::validate::ValidateArgs),
+    /// Run every monitor once, alert, persist state, deliver notifications, exit (serverless).
+    Once(commands::once::OnceArgs),
 }
 
 /// Exit code for bad usage or bad config.
@@ -58,5 +61,6 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Cron(args) => commands::cron::run(args),
         Command::Validate(args) => commands::validate::run(args),
+        Command::Once(args) => commands::once::run(args),
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod cron;
+pub mod once;
 pub mod validate;

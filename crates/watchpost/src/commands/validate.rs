@@ -16,6 +16,10 @@ pub fn run(args: ValidateArgs) -> ExitCode {
     let path = watchpost_config::default_path(args.config.as_deref());
     match watchpost_config::load(&path) {
         Ok(config) => {
+            if let Err(e) = crate::runtime::build_channels(&config) {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
             println!(
                 "ok: {} monitor(s), {} channel(s) in {}",
                 config.monitors.len(),

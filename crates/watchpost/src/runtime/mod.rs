@@ -1,0 +1,200 @@
+//! The pipeline shared by `once` and (later) `run`: check a monitor, judge it, commit the
+//! alert engine's decision and its notifications in one store transaction; and deliver the
+//! outbox. Probes never touch the store; only [`outbox::deliver_due`] sends.
+
+pub mod outbox;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use watchpost_alerting::{EventKind, IncidentChange as EngineIncident, MonitorState, Tick, decide};
+use watchpost_channels::{Alert, AlertKind, Channel, ChannelConfig, Locale, LocationRow};
+use watchpost_conditions::evaluate_http;
+use watchpost_config::{Check, Config, Monitor};
+use watchpost_probes::http::{CheckReport, HttpProber, HttpResult, ProberOptions, timing::ms};
+use watchpost_store::{IncidentChange, NewNotification, ResultRow, Store, Transition};
+
+/// Build every configured channel; an error names the channel.
+pub fn build_channels(config: &Config) -> Result<BTreeMap<String, Arc<Channel>>, String> {
+    let mut out = BTreeMap::new();
+    for (name, spec) in &config.channels {
+        let channel = ChannelConfig::from_value(spec.settings.clone())
+            .and_then(|c| c.build())
+            .map_err(|e| format!("{}: channel {name:?}: {}", config.file, e.0))?;
+        out.insert(name.clone(), Arc::new(channel));
+    }
+    Ok(out)
+}
+
+pub fn locale(config: &Config) -> Locale {
+    match config.locale {
+        watchpost_config::Locale::ZhCn => Locale::ZhCn,
+        watchpost_config::Locale::En => Locale::En,
+    }
+}
+
+/// One location's observation of one tick.
+#[derive(Debug, Serialize)]
+pub struct Observation {
+    pub location: String,
+    pub ok: bool,
+    pub failures: Vec<String>,
+    pub check: serde_json::Value,
+}
+
+/// What one tick of one monitor came to.
+#[derive(Debug, Serialize)]
+pub struct MonitorOutcome {
+    pub name: String,
+    pub ok: bool,
+    pub at: DateTime<Utc>,
+    pub state: watchpost_alerting::Status,
+    pub notifications: usize,
+    pub observations: Vec<Observation>,
+    #[serde(skip)]
+    pub rows: Vec<LocationRow>,
+}
+
+/// Run the monitor's check from every location this process serves (today: `local`).
+pub async fn observe(
+    prober: &HttpProber,
+    monitor: &Monitor,
+) -> (Vec<Observation>, Vec<LocationRow>) {
+    let Check::Http(request) = &monitor.check;
+    let mut request = (**request).clone();
+    request.timeouts.total = request.timeouts.total.min(monitor.timeout);
+    let result: HttpResult = prober.check(&request).await;
+    let failures = evaluate_http(&result, &monitor.conditions);
+    let ok = failures.is_empty();
+    let t = &result.timings;
+    let row = LocationRow {
+        location: "local".into(),
+        ok,
+        status: result.status,
+        total_ms: Some(ms(t.total)),
+        connect_ms: t.connect.map(ms),
+        download_ms: t.download.map(ms),
+        error: result
+            .error
+            .as_ref()
+            .map(|e| format!("{} {}", e.phase, e.kind)),
+    };
+    let check = serde_json::to_value(CheckReport::new(&result, ok)).unwrap_or_default();
+    (
+        vec![Observation {
+            location: "local".into(),
+            ok,
+            failures,
+            check,
+        }],
+        vec![row],
+    )
+}
+
+/// Record the tick, run the alert engine on it and write its notifications, atomically.
+pub fn commit(
+    store: &dyn Store,
+    monitor: &Monitor,
+    at: DateTime<Utc>,
+    observations: Vec<Observation>,
+    rows: Vec<LocationRow>,
+) -> Result<MonitorOutcome, String> {
+    let results: Vec<ResultRow> = observations
+        .iter()
+        .map(|o| ResultRow {
+            monitor: monitor.name.clone(),
+            location: o.location.clone(),
+            at,
+            ok: o.ok,
+            data: o.check.to_string(),
+        })
+        .collect();
+    store.record_results(&results).map_err(|e| e.to_string())?;
+    let failing = observations.iter().filter(|o| !o.ok).count() as u32;
+    let tick = Tick {
+        at,
+        locations: observations.len() as u32,
+        failing,
+        reasons: observations
+            .iter()
+            .flat_map(|o| o.failures.iter().map(|f| format!("{}: {f}", o.location)))
+            .collect(),
+    };
+    let muted = monitor.maintenance.iter().any(|w| w.active_at(at));
+    let url = match &monitor.check {
+        Check::Http(r) => Some(r.url.to_string()),
+    };
+    let mut status = watchpost_alerting::Status::Pending;
+    let mut written = 0;
+    let mut decide_fn = |previous: Option<String>| -> Result<Transition, String> {
+        let previous: Option<MonitorState> = match previous {
+            Some(json) => Some(serde_json::from_str(&json).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let d = decide(&monitor.name, previous, &tick, &monitor.alert, muted);
+        status = d.state.status;
+        let mut notifications = Vec::new();
+        for event in &d.events {
+            let alert = Alert {
+                kind: match event.kind {
+                    EventKind::Down => AlertKind::Down,
+                    EventKind::Reminder => AlertKind::Reminder,
+                    EventKind::Resolved => AlertKind::Resolved,
+                },
+                monitor: monitor.name.clone(),
+                incident_id: event.incident_id.clone(),
+                at,
+                since: Some(event.incident_opened_at),
+                failures: tick.reasons.clone(),
+                locations: rows.clone(),
+                url: url.clone(),
+            };
+            let payload = serde_json::to_string(&alert).map_err(|e| e.to_string())?;
+            for channel in &monitor.alert.channels {
+                notifications.push(NewNotification {
+                    idempotency_key: format!("{}:{channel}", event.key),
+                    channel: channel.clone(),
+                    payload: payload.clone(),
+                    created_at: at,
+                });
+            }
+        }
+        written = notifications.len();
+        Ok(Transition {
+            state: serde_json::to_string(&d.state).map_err(|e| e.to_string())?,
+            notifications,
+            incident: d.incident.map(|c| match c {
+                EngineIncident::Open {
+                    id,
+                    opened_at,
+                    reason,
+                } => IncidentChange::Open {
+                    id,
+                    monitor: monitor.name.clone(),
+                    opened_at,
+                    reason,
+                },
+                EngineIncident::Close { id, closed_at } => IncidentChange::Close { id, closed_at },
+            }),
+        })
+    };
+    let outcome = store
+        .transition(&monitor.name, &mut decide_fn)
+        .map_err(|e| e.to_string())?;
+    let _ = written;
+    Ok(MonitorOutcome {
+        name: monitor.name.clone(),
+        ok: failing == 0,
+        at,
+        state: status,
+        notifications: outcome.notifications_inserted,
+        observations,
+        rows,
+    })
+}
+
+/// A prober for monitors (system resolver and roots).
+pub fn prober() -> Result<HttpProber, String> {
+    HttpProber::new(ProberOptions::default()).map_err(|e| e.to_string())
+}

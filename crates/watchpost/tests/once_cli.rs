@@ -1,0 +1,257 @@
+//! `watchpost once` end to end: separate processes sharing one SQLite store, a local target
+//! that goes down and up, and a local webhook receiver.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Answers every request with the status currently in `status`.
+struct Server {
+    addr: std::net::SocketAddr,
+    status: Arc<AtomicU16>,
+    /// Bodies of the requests received, with the status answered.
+    requests: Arc<Mutex<Vec<(Value, String, u16)>>>,
+}
+
+async fn server(initial: u16) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let status = Arc::new(AtomicU16::new(initial));
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let (st, rq) = (status.clone(), requests.clone());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let (st, rq) = (st.clone(), rq.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break p + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
+                };
+                let len: usize = header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + len {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let code = st.load(Ordering::SeqCst);
+                if len > 0 {
+                    let body: Value =
+                        serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
+                    let key = header("idempotency-key").unwrap_or_default();
+                    rq.lock().unwrap().push((body, key, code));
+                }
+                let reply = format!(
+                    "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    Server {
+        addr,
+        status,
+        requests,
+    }
+}
+
+struct Setup {
+    dir: PathBuf,
+    config: PathBuf,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+fn setup(name: &str, target: &Server, hook: &Server, extra: &str) -> Setup {
+    let dir = std::env::temp_dir().join(format!("wp-once-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("watchpost.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "storage: sqlite://{}/state.db\nchannels:\n  hook: {{type: webhook, url: \"http://{}/alerts\", timeout: 2s}}\nmonitors:\n  - name: shop\n    type: http\n    url: http://{}/\n    conditions: [\"status == 200\"]\n{extra}",
+            dir.display(),
+            hook.addr,
+            target.addr
+        ),
+    )
+    .unwrap();
+    Setup { dir, config }
+}
+
+async fn once(config: &Path) -> Output {
+    let config = config.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args(["once", "--json", "-c"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn kinds(hook: &Server) -> Vec<String> {
+    hook.requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, code)| *code == 200)
+        .map(|(b, _, _)| b["kind"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_after_the_threshold_reminder_and_one_resolved_across_processes() {
+    let target = server(503).await;
+    let hook = server(200).await;
+    let s = setup(
+        "flow",
+        &target,
+        &hook,
+        "    alert: {channels: [hook], failure_threshold: 2, repeat: 1s}\n",
+    );
+    let first = once(&s.config).await;
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let v: Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(v[0]["name"], "shop");
+    assert_eq!(v[0]["observations"][0]["failures"][0], "status 503 != 200");
+    assert!(
+        kinds(&hook).is_empty(),
+        "one failing tick is below the threshold"
+    );
+
+    once(&s.config).await;
+    assert_eq!(kinds(&hook), ["down"]);
+    once(&s.config).await;
+    assert_eq!(
+        kinds(&hook),
+        ["down"],
+        "still down: no second alert before `repeat`"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    once(&s.config).await;
+    assert_eq!(kinds(&hook), ["down", "reminder"]);
+
+    target.status.store(200, Ordering::SeqCst);
+    let ok = once(&s.config).await;
+    assert_eq!(ok.status.code(), Some(0));
+    once(&s.config).await;
+    assert_eq!(kinds(&hook), ["down", "reminder", "resolved"]);
+    let requests = hook.requests.lock().unwrap();
+    let down = &requests[0].0;
+    assert_eq!(down["monitor"], "shop");
+    assert_eq!(down["failures"][0], "local: status 503 != 200");
+    assert_eq!(down["locations"][0]["status"], 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_outage_delays_the_alert_and_never_duplicates_it() {
+    let target = server(500).await;
+    let hook = server(500).await;
+    let s = setup(
+        "retry",
+        &target,
+        &hook,
+        "    alert: {channels: [hook], failure_threshold: 1}\n",
+    );
+    once(&s.config).await;
+    {
+        let r = hook.requests.lock().unwrap();
+        assert_eq!(r.len(), 1, "one attempt, answered 500");
+        assert_eq!(r[0].2, 500);
+    }
+    // Too early for the retry (backoff ~1 s): nothing is sent.
+    once(&s.config).await;
+    assert_eq!(hook.requests.lock().unwrap().len(), 1);
+    hook.status.store(200, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    once(&s.config).await;
+    once(&s.config).await;
+    let r = hook.requests.lock().unwrap();
+    assert_eq!(r.len(), 2, "retried once, then delivered: {r:?}");
+    assert_eq!(r[1].2, 200);
+    assert_eq!(r[0].1, r[1].1, "the same idempotency key on the retry");
+    assert_eq!(kinds_of(&r), ["down"]);
+}
+
+fn kinds_of(r: &[(Value, String, u16)]) -> Vec<String> {
+    r.iter()
+        .filter(|(_, _, c)| *c == 200)
+        .map(|(b, _, _)| b["kind"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_at_once_send_one_alert() {
+    let target = server(503).await;
+    let hook = server(200).await;
+    let s = setup(
+        "race",
+        &target,
+        &hook,
+        "    alert: {channels: [hook], failure_threshold: 1}\n",
+    );
+    let (a, b) = tokio::join!(once(&s.config), once(&s.config));
+    assert_eq!(a.status.code(), Some(1));
+    assert_eq!(b.status.code(), Some(1));
+    assert_eq!(
+        kinds(&hook),
+        ["down"],
+        "exactly one DOWN for two concurrent runs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_alert_during_maintenance() {
+    let target = server(503).await;
+    let hook = server(200).await;
+    let s = setup(
+        "maint",
+        &target,
+        &hook,
+        "    alert: {channels: [hook], failure_threshold: 1}\n    maintenance:\n      - {start: \"0 0 0 * * * *\", duration: 24h, timezone: UTC}\n",
+    );
+    for _ in 0..2 {
+        let out = once(&s.config).await;
+        assert_eq!(out.status.code(), Some(1), "results are still judged");
+    }
+    target.status.store(200, Ordering::SeqCst);
+    once(&s.config).await;
+    assert!(kinds(&hook).is_empty(), "{:?}", kinds(&hook));
+}

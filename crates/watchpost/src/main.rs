@@ -29,6 +29,8 @@ enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Run every monitor once, alert, persist state, deliver notifications, exit (serverless).
     Once(commands::once::OnceArgs),
+    /// The daemon: monitors on their schedules, alerts, /healthz; SIGHUP reloads the config.
+    Run(commands::run::RunArgs),
 }
 
 /// Exit code for bad usage or bad config.
@@ -62,5 +64,6 @@ fn main() -> ExitCode {
         Command::Cron(args) => commands::cron::run(args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Once(args) => commands::once::run(args),
+        Command::Run(args) => commands::run::run(args),
     }
 }

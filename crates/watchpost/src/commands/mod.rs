@@ -3,4 +3,5 @@
 pub mod check;
 pub mod cron;
 pub mod once;
+pub mod run;
 pub mod validate;

@@ -39,13 +39,19 @@ fn setup(name: &str, target: &Server, hook: &Server, extra: &str) -> Setup {
 }
 
 async fn once(config: &Path) -> Output {
+    once_with(config, None).await
+}
+
+async fn once_with(config: &Path, fault: Option<&str>) -> Output {
     let config = config.to_path_buf();
+    let fault = fault.map(str::to_string);
     tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
-            .args(["once", "--json", "-c"])
-            .arg(&config)
-            .output()
-            .unwrap()
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"));
+        cmd.args(["once", "--json", "-c"]).arg(&config);
+        if let Some(f) = fault {
+            cmd.env("WATCHPOST_FAULT", f);
+        }
+        cmd.output().unwrap()
     })
     .await
     .unwrap()
@@ -174,4 +180,31 @@ async fn no_alert_during_maintenance() {
     target.status.store(200, Ordering::SeqCst);
     once(&s.config).await;
     assert!(kinds(&hook).is_empty(), "{:?}", kinds(&hook));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_commit_the_next_run_delivers_once() {
+    let target = server(503).await;
+    let hook = server(200).await;
+    let s = setup(
+        "kill",
+        &target,
+        &hook,
+        "    alert: {channels: [hook], failure_threshold: 1}\n",
+    );
+    let killed = once_with(&s.config, Some("kill-after-commit")).await;
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(killed.status.signal(), Some(9), "the process was SIGKILLed");
+    assert!(
+        kinds(&hook).is_empty(),
+        "nothing was delivered before the kill"
+    );
+    once(&s.config).await;
+    assert_eq!(
+        kinds(&hook),
+        ["down"],
+        "the committed alert is delivered by the next run"
+    );
+    once(&s.config).await;
+    assert_eq!(kinds(&hook), ["down"], "and never again");
 }

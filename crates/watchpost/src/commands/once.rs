@@ -85,6 +85,7 @@ pub fn run(args: OnceArgs) -> ExitCode {
             outcomes.push(joined.map_err(|e| e.to_string())??);
         }
         outcomes.sort_by_key(|(i, _)| *i);
+        crash_point_after_commit();
         let delivered =
             outbox::deliver_due(store.clone(), &channels, runtime::locale(&config), &worker)
                 .await?;
@@ -152,4 +153,18 @@ fn table(outcomes: &[MonitorOutcome]) -> String {
         }
     }
     out
+}
+
+/// Fault injection for the crash-safety test: with `WATCHPOST_FAULT=kill-after-commit` the
+/// process SIGKILLs itself after every state change and its notifications are committed and
+/// before anything is delivered. Nothing else reads this variable.
+fn crash_point_after_commit() {
+    if std::env::var("WATCHPOST_FAULT").as_deref() == Ok("kill-after-commit") {
+        let pid = std::process::id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status();
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        std::process::abort();
+    }
 }

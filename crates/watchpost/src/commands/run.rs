@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// Address for /healthz.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Print one line per check (monitor, result, status, total time, why).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 /// A loaded config with what it needs at run time.
@@ -84,7 +87,14 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(daemon(path, args.listen, loaded, store, prober)) {
+    match rt.block_on(daemon(
+        path,
+        args.listen,
+        args.verbose,
+        loaded,
+        store,
+        prober,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("watchpost: {e}");
@@ -113,6 +123,7 @@ fn runner(
     store: Arc<dyn Store>,
     prober: Arc<HttpProber>,
     wake: Arc<Notify>,
+    verbose: bool,
 ) -> impl Fn(Run) -> BoxFuture + Send + Sync + 'static {
     move |run: Run| {
         let (config, store, prober, wake) =
@@ -127,6 +138,9 @@ fn runner(
             .await;
             match committed {
                 Ok(Ok(outcome)) => {
+                    if verbose {
+                        println!("{}", runtime::one_line(&outcome));
+                    }
                     if outcome.notifications > 0 {
                         wake.notify_one();
                     }
@@ -141,6 +155,7 @@ fn runner(
 async fn daemon(
     path: PathBuf,
     listen: SocketAddr,
+    verbose: bool,
     mut loaded: Loaded,
     store: Arc<dyn Store>,
     prober: Arc<HttpProber>,
@@ -206,7 +221,13 @@ async fn daemon(
         let scheduler = Scheduler::new(jobs(&config), config.concurrency, SystemClock);
         let (stop, stopped) = oneshot::channel::<()>();
         let generation = tokio::spawn(scheduler.run(
-            runner(config.clone(), store.clone(), prober.clone(), wake.clone()),
+            runner(
+                config.clone(),
+                store.clone(),
+                prober.clone(),
+                wake.clone(),
+                verbose,
+            ),
             async {
                 let _ = stopped.await;
             },

@@ -194,6 +194,33 @@ pub fn commit(
     })
 }
 
+/// `14:02:05  shop  PASS  200  12.3ms` (or FAIL with the reasons): one line per tick.
+pub fn one_line(o: &MonitorOutcome) -> String {
+    let row = o.rows.first();
+    let status = row
+        .and_then(|r| r.status)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "—".into());
+    let total = row
+        .and_then(|r| r.total_ms)
+        .map(|t| format!("{t:.1}ms"))
+        .unwrap_or_default();
+    let why: Vec<&str> = o
+        .observations
+        .iter()
+        .flat_map(|obs| obs.failures.iter().map(String::as_str))
+        .collect();
+    format!(
+        "{}  {}  {}  {status}  {total}  {}",
+        o.at.format("%H:%M:%S"),
+        o.name,
+        if o.ok { "PASS" } else { "FAIL" },
+        why.join("; ")
+    )
+    .trim_end()
+    .to_string()
+}
+
 /// A prober for monitors (system resolver and roots).
 pub fn prober() -> Result<HttpProber, String> {
     HttpProber::new(ProberOptions::default()).map_err(|e| e.to_string())

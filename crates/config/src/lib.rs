@@ -51,6 +51,8 @@ pub struct Config {
     pub locale: Locale,
     pub retention: Duration,
     pub concurrency: usize,
+    /// How long the outbox keeps retrying a notification before giving it up (default 24h).
+    pub delivery_max_age: Duration,
     pub channels: BTreeMap<String, ChannelSpec>,
     pub locations: BTreeMap<String, LocationSpec>,
     pub monitors: Vec<Monitor>,

@@ -15,12 +15,20 @@ pub struct RawConfig {
     pub locale: Option<S<String>>,
     pub retention: Option<S<String>>,
     pub concurrency: Option<S<u32>>,
+    pub delivery: Option<RawDelivery>,
     #[serde(default)]
     pub channels: BTreeMap<String, S<serde_json::Value>>,
     #[serde(default)]
     pub locations: BTreeMap<String, RawLocation>,
     #[serde(default)]
     pub monitors: Vec<RawMonitor>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    /// Give a notification up (keeping it, with its last error) after retrying this long.
+    pub max_age: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -181,6 +181,10 @@ pub(crate) fn validate(file: &str, text: &str) -> Result<Config, ConfigErrors> {
         None => 64,
     };
 
+    let delivery_max_age = match raw.delivery.as_ref().and_then(|d| d.max_age.as_ref()) {
+        Some(s) => duration(&mut r, s, "delivery max_age").unwrap_or_default(),
+        None => Duration::from_secs(24 * 3600),
+    };
     let mut channels = BTreeMap::new();
     for (name, spec) in &raw.channels {
         let (l, c) = pos(spec);
@@ -259,6 +263,7 @@ pub(crate) fn validate(file: &str, text: &str) -> Result<Config, ConfigErrors> {
         locale,
         retention,
         concurrency,
+        delivery_max_age,
         channels,
         locations,
         monitors,

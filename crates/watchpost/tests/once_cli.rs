@@ -208,3 +208,33 @@ async fn killed_after_commit_the_next_run_delivers_once() {
     once(&s.config).await;
     assert_eq!(kinds(&hook), ["down"], "and never again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_is_given_up_after_the_configured_max_age_and_kept() {
+    let target = server(503).await;
+    let hook = server(500).await;
+    let s = setup(
+        "giveup",
+        &target,
+        &hook,
+        "    alert: {channels: [hook], failure_threshold: 1}\n",
+    );
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, format!("delivery: {{max_age: 1s}}\n{text}")).unwrap();
+    once(&s.config).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let out = once(&s.config).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("giving up on"), "{stderr}");
+    assert!(
+        stderr.contains("500"),
+        "the last error is reported: {stderr}"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    once(&s.config).await;
+    assert_eq!(
+        hook.requests.lock().unwrap().len(),
+        2,
+        "no attempts after giving up"
+    );
+}

@@ -86,9 +86,14 @@ pub fn run(args: OnceArgs) -> ExitCode {
         }
         outcomes.sort_by_key(|(i, _)| *i);
         crash_point_after_commit();
-        let delivered =
-            outbox::deliver_due(store.clone(), &channels, runtime::locale(&config), &worker)
-                .await?;
+        let delivered = outbox::deliver_due(
+            store.clone(),
+            &channels,
+            runtime::locale(&config),
+            &worker,
+            config.delivery_max_age,
+        )
+        .await?;
         if delivered.retrying > 0 {
             eprintln!(
                 "{} notification(s) will be retried by the next `once` or by `run`",

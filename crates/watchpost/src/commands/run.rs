@@ -181,7 +181,10 @@ async fn daemon(
     // Delivery worker: runs when woken by a commit, and every second for retries.
     let wake = Arc::new(Notify::new());
     let channels = Arc::new(tokio::sync::RwLock::new(loaded.channels.clone()));
-    let locale = Arc::new(std::sync::Mutex::new(runtime::locale(&loaded.config)));
+    let locale = Arc::new(std::sync::Mutex::new((
+        runtime::locale(&loaded.config),
+        loaded.config.delivery_max_age,
+    )));
     let worker_id = format!("run-{}", std::process::id());
     let (worker_stop, mut worker_stopped) = oneshot::channel::<()>();
     let worker = {
@@ -200,8 +203,9 @@ async fn daemon(
                     _ = &mut worker_stopped => true,
                 };
                 let chans = channels.read().await.clone();
-                let loc = *locale.lock().unwrap();
-                if let Err(e) = outbox::deliver_due(store.clone(), &chans, loc, &id).await {
+                let (loc, max_age) = *locale.lock().unwrap();
+                if let Err(e) = outbox::deliver_due(store.clone(), &chans, loc, &id, max_age).await
+                {
                     eprintln!("watchpost: delivery: {e}");
                 }
                 if stopping {
@@ -255,7 +259,10 @@ async fn daemon(
             break;
         }
         *channels.write().await = loaded.channels.clone();
-        *locale.lock().unwrap() = runtime::locale(&loaded.config);
+        *locale.lock().unwrap() = (
+            runtime::locale(&loaded.config),
+            loaded.config.delivery_max_age,
+        );
     }
     eprintln!("watchpost: stopping: flushing the outbox");
     let _ = worker_stop.send(());

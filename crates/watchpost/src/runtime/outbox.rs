@@ -7,9 +7,7 @@ use chrono::Utc;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use watchpost_channels::{
-    Alert, Channel, DEFAULT_MAX_AGE, Locale, SendError, give_up, retry_delay,
-};
+use watchpost_channels::{Alert, Channel, Locale, SendError, give_up, retry_delay};
 use watchpost_store::{OutboxItem, Store};
 
 /// How long a claimed item is ours: longer than any single send.
@@ -28,6 +26,7 @@ pub async fn deliver_due(
     channels: &BTreeMap<String, Arc<Channel>>,
     locale: Locale,
     worker: &str,
+    max_age: Duration,
 ) -> Result<Delivered, String> {
     let mut total = Delivered::default();
     loop {
@@ -54,7 +53,7 @@ pub async fn deliver_due(
             }
         });
         for (item, result) in futures_join(sends).await {
-            let outcome = settle(&store, worker, &item, result).await?;
+            let outcome = settle(&store, worker, &item, result, max_age).await?;
             match outcome {
                 Settled::Sent => total.sent += 1,
                 Settled::Retry => total.retrying += 1,
@@ -75,6 +74,7 @@ async fn settle(
     worker: &str,
     item: &OutboxItem,
     result: Result<watchpost_channels::Delivery, SendError>,
+    max_age: Duration,
 ) -> Result<Settled, String> {
     let now = Utc::now();
     let (s, w, id) = (store.clone(), worker.to_string(), item.id);
@@ -98,16 +98,16 @@ async fn settle(
         }
         Err(e) => {
             let delay = retry_delay(item.attempts, &e);
-            let max_age = chrono::Duration::from_std(DEFAULT_MAX_AGE).unwrap_or_default();
+            let fallback = chrono::Duration::from_std(max_age).unwrap_or_default();
             match delay {
-                Some(d) if !give_up(item.created_at, now, DEFAULT_MAX_AGE) => {
+                Some(d) if !give_up(item.created_at, now, max_age) => {
                     eprintln!(
                         "delivery of {what} failed (attempt {}): {}; retrying in {:.0?}",
                         item.attempts,
                         e.message(),
                         d
                     );
-                    let next = now + chrono::Duration::from_std(d).unwrap_or(max_age);
+                    let next = now + chrono::Duration::from_std(d).unwrap_or(fallback);
                     let msg = e.message().to_string();
                     (
                         Settled::Retry,

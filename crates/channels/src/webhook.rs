@@ -53,8 +53,7 @@ use http::header::{
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -302,7 +301,12 @@ impl Webhook {
             let mut roots = RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             if let Some(path) = &config.ca_file {
-                for cert in read_pem(path)? {
+                for cert in watchpost_probes::http::load_ca_file(path).map_err(|e| match e {
+                    watchpost_probes::http::RequestError::CaFile { reason, .. } => {
+                        config_error(format!("ca_file {}: {reason}", path.display()))
+                    }
+                    other => config_error(format!("ca_file {}: {other}", path.display())),
+                })? {
                     roots
                         .add(cert)
                         .map_err(|e| config_error(format!("ca_file {}: {e}", path.display())))?;
@@ -493,18 +497,6 @@ fn short(body: &[u8]) -> String {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text,
     }
-}
-
-fn read_pem(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let err = |reason: String| config_error(format!("ca_file {}: {reason}", path.display()));
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| err(e.to_string()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| err(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(err("no PEM certificate found".into()));
-    }
-    Ok(certs)
 }
 
 #[cfg(test)]

@@ -36,6 +36,20 @@ enum Command {
 /// Exit code for bad usage or bad config.
 pub const EXIT_USAGE: u8 = 2;
 
+/// The tokio runtime a command runs on (one thread for one-shot commands, a pool for `run`);
+/// a failure to start it is reported and becomes exit code 1.
+pub fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("watchpost: cannot start the runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

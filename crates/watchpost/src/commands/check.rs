@@ -154,15 +154,9 @@ pub fn run(args: CheckArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return usage(e),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::tokio_runtime(false) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("watchpost: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(prober.check(&plan.request));
     let failures = evaluate_http(&result, &plan.conditions);

@@ -37,29 +37,13 @@ pub fn run(args: OnceArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let store = match watchpost_store::open(&config.storage) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("watchpost: cannot open the store {:?}: {e}", config.storage);
-            return ExitCode::FAILURE;
-        }
+    let (store, prober) = match runtime::open(&config) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
-    let prober = match runtime::prober() {
-        Ok(p) => Arc::new(p),
-        Err(e) => {
-            eprintln!("watchpost: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::tokio_runtime(false) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("watchpost: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let config = Arc::new(config);
     let worker = format!("once-{}", std::process::id());

@@ -60,32 +60,13 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let store = match watchpost_store::open(&loaded.config.storage) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "watchpost: cannot open the store {:?}: {e}",
-                loaded.config.storage
-            );
-            return ExitCode::FAILURE;
-        }
+    let (store, prober) = match runtime::open(&loaded.config) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
-    let prober = match runtime::prober() {
-        Ok(p) => Arc::new(p),
-        Err(e) => {
-            eprintln!("watchpost: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::tokio_runtime(true) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("watchpost: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match rt.block_on(daemon(
         path,

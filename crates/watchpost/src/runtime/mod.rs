@@ -126,7 +126,6 @@ pub fn commit(
         Check::Http(r) => Some(r.url.to_string()),
     };
     let mut status = watchpost_alerting::Status::Pending;
-    let mut written = 0;
     let mut decide_fn = |previous: Option<String>| -> Result<Transition, String> {
         let previous: Option<MonitorState> = match previous {
             Some(json) => Some(serde_json::from_str(&json).map_err(|e| e.to_string())?),
@@ -160,7 +159,6 @@ pub fn commit(
                 });
             }
         }
-        written = notifications.len();
         Ok(Transition {
             state: serde_json::to_string(&d.state).map_err(|e| e.to_string())?,
             notifications,
@@ -182,7 +180,6 @@ pub fn commit(
     let outcome = store
         .transition(&monitor.name, &mut decide_fn)
         .map_err(|e| e.to_string())?;
-    let _ = written;
     Ok(MonitorOutcome {
         name: monitor.name.clone(),
         ok: failing == 0,
@@ -221,7 +218,15 @@ pub fn one_line(o: &MonitorOutcome) -> String {
     .to_string()
 }
 
-/// A prober for monitors (system resolver and roots).
-pub fn prober() -> Result<HttpProber, String> {
-    HttpProber::new(ProberOptions::default()).map_err(|e| e.to_string())
+/// Open the config's store and build the monitors' prober (system resolver and roots); a
+/// failure is reported and becomes exit code 1.
+pub fn open(config: &Config) -> Result<(Arc<dyn Store>, Arc<HttpProber>), std::process::ExitCode> {
+    let fail = |message: String| {
+        eprintln!("watchpost: {message}");
+        std::process::ExitCode::FAILURE
+    };
+    let store = watchpost_store::open(&config.storage)
+        .map_err(|e| fail(format!("cannot open the store {:?}: {e}", config.storage)))?;
+    let prober = HttpProber::new(ProberOptions::default()).map_err(|e| fail(e.to_string()))?;
+    Ok((store, Arc::new(prober)))
 }

@@ -37,10 +37,18 @@ impl Console {
 
     /// Write the alert's title and plain body. An I/O error is retryable.
     pub async fn send(&self, alert: &Alert, locale: Locale) -> Result<Delivery, SendError> {
-        let text = alert.plain(locale);
+        self.send_many(std::slice::from_ref(alert), locale).await
+    }
+
+    /// Write each alert's plain rendering, in order, in one write.
+    pub async fn send_many(&self, alerts: &[Alert], locale: Locale) -> Result<Delivery, SendError> {
+        let mut text = String::new();
+        for alert in alerts {
+            text.push_str(&alert.plain(locale));
+            text.push('\n');
+        }
         let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
         sink.write_all(text.as_bytes())
-            .and_then(|()| sink.write_all(b"\n"))
             .and_then(|()| sink.flush())
             .map_err(|e| SendError::retryable(format!("console: {e}")))?;
         Ok(Delivery::default())

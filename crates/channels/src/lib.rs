@@ -8,6 +8,9 @@
 //!   the closed set of built channels, with one `send`.
 //! - [`policy`]: when to retry ([`backoff`]) and when to stop ([`give_up`]); the delivery
 //!   worker applies them.
+//! - Shared by the channels: [`http`] (the one HTTP client: checked endpoints, verified TLS,
+//!   bounded answers, status classification), [`limit`] (per-robot rate limits),
+//!   [`template`] (operator-written Jinja templates of an alert).
 //!
 //! A send either delivers ([`Delivery`], with what the far end answered) or fails with a
 //! [`SendError`] that says whether trying again can help.
@@ -29,12 +32,15 @@
 //! ```
 
 pub mod console;
+pub mod http;
+pub mod limit;
 pub mod message;
 pub mod policy;
+pub mod template;
 pub mod webhook;
 
 pub use console::{Console, ConsoleConfig};
-pub use message::{Alert, AlertKind, Locale, LocationRow};
+pub use message::{Alert, AlertKind, Locale, LocationRow, digest_title};
 pub use policy::{
     BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, backoff, backoff_with_jitter, give_up, retry_delay,
 };
@@ -97,12 +103,40 @@ impl Channel {
         }
     }
 
+    /// Whether several queued alerts may go out as one message ([`Channel::send_many`]):
+    /// true for rate-limited chat robots, so a burst of alerts is merged rather than dropped
+    /// or spread over many minutes. Channels whose far end keys on one alert per request
+    /// (webhook's `Idempotency-Key`, SMS templates, e-mail threads) say false.
+    pub fn merges(&self) -> bool {
+        match self {
+            Channel::Console(_) => true,
+            Channel::Webhook(_) => false,
+        }
+    }
+
     /// Deliver one alert, rendered in `locale`. One attempt: retries are the caller's
     /// (see [`policy`]).
     pub async fn send(&self, alert: &Alert, locale: Locale) -> Result<Delivery, SendError> {
+        self.send_many(std::slice::from_ref(alert), locale).await
+    }
+
+    /// Deliver `alerts` (at least one) together: one message for a channel that
+    /// [`merges`](Channel::merges), otherwise they must be exactly one. All or nothing: the
+    /// result applies to every alert given.
+    pub async fn send_many(&self, alerts: &[Alert], locale: Locale) -> Result<Delivery, SendError> {
+        if alerts.is_empty() {
+            return Ok(Delivery::default());
+        }
+        if alerts.len() > 1 && !self.merges() {
+            return Err(SendError::fatal(format!(
+                "{}: sends one alert at a time (got {})",
+                self.kind(),
+                alerts.len()
+            )));
+        }
         match self {
-            Channel::Console(c) => c.send(alert, locale).await,
-            Channel::Webhook(c) => c.send(alert, locale).await,
+            Channel::Console(c) => c.send_many(alerts, locale).await,
+            Channel::Webhook(c) => c.send(&alerts[0], locale).await,
         }
     }
 }

@@ -1,130 +1,17 @@
 //! The webhook channel against a real HTTP receiver on 127.0.0.1 (hyper's server, plain and
 //! TLS with a test CA): the exact request, and how each kind of answer is classified.
 
-use bytes::Bytes;
 use chrono::{TimeZone, Utc};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper::{HeaderMap, Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::HeaderMap;
 use serde_json::json;
-use std::convert::Infallible;
 use std::io::Write;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use watchpost_channels::{
     Alert, AlertKind, Channel, ChannelConfig, Delivery, Locale, LocationRow, SendError, Webhook,
     WebhookConfig,
 };
-use watchpost_testkit::TestCa;
-
-/// What the receiver saw.
-#[derive(Debug)]
-struct Seen {
-    method: String,
-    uri: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-/// How the receiver answers.
-#[derive(Clone)]
-struct Reply {
-    status: u16,
-    body: &'static str,
-    headers: Vec<(&'static str, &'static str)>,
-    delay: Duration,
-}
-
-impl Reply {
-    fn status(status: u16, body: &'static str) -> Reply {
-        Reply {
-            status,
-            body,
-            headers: Vec::new(),
-            delay: Duration::ZERO,
-        }
-    }
-}
-
-struct Receiver {
-    addr: SocketAddr,
-    seen: mpsc::UnboundedReceiver<Seen>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Receiver {
-    async fn start(reply: Reply, tls: Option<Arc<rustls::ServerConfig>>) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, seen) = mpsc::unbounded_channel();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
-                };
-                let (tx, reply, tls) = (tx.clone(), reply.clone(), tls.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        let (tx, reply) = (tx.clone(), reply.clone());
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes());
-                            let _ = tx.send(Seen {
-                                method: parts.method.to_string(),
-                                uri: parts.uri.to_string(),
-                                headers: parts.headers,
-                                body: body.unwrap_or_default(),
-                            });
-                            tokio::time::sleep(reply.delay).await;
-                            let mut response = Response::builder().status(reply.status);
-                            for (k, v) in &reply.headers {
-                                response = response.header(*k, *v);
-                            }
-                            Ok::<_, Infallible>(
-                                response.body(Full::new(Bytes::from(reply.body))).unwrap(),
-                            )
-                        }
-                    });
-                    let http = hyper::server::conn::http1::Builder::new();
-                    match tls {
-                        None => {
-                            let _ = http.serve_connection(TokioIo::new(tcp), service).await;
-                        }
-                        Some(config) => {
-                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                            if let Ok(stream) = acceptor.accept(tcp).await {
-                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        Receiver { addr, seen, task }
-    }
-
-    fn url(&self, scheme: &str, path: &str) -> String {
-        format!("{scheme}://{}{path}", self.addr)
-    }
-
-    async fn next(&mut self) -> Seen {
-        tokio::time::timeout(Duration::from_secs(5), self.seen.recv())
-            .await
-            .expect("a request within 5s")
-            .expect("receiver running")
-    }
-}
+use watchpost_testkit::{Receiver, Reply, TestCa};
 
 fn alert() -> Alert {
     Alert {
@@ -181,9 +68,9 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
 
 #[tokio::test]
 async fn posts_the_documented_payload_with_its_headers() {
-    let mut rx = Receiver::start(Reply::status(200, "{\"ok\":true}"), None).await;
+    let mut rx = Receiver::start(vec![Reply::status(200, "{\"ok\":true}")]).await;
     let a = alert();
-    let w = webhook(rx.url("http", "/hooks/watchpost?key=abc"), "5s");
+    let w = webhook(rx.url("/hooks/watchpost?key=abc"), "5s");
     let delivery = w.send(&a, Locale::ZhCn).await.unwrap();
     assert_eq!(
         delivery,
@@ -264,8 +151,8 @@ async fn posts_the_documented_payload_with_its_headers() {
 
 #[tokio::test]
 async fn english_payload_and_the_same_key_on_every_attempt() {
-    let mut rx = Receiver::start(Reply::status(204, ""), None).await;
-    let w = webhook(rx.url("http", "/"), "5s");
+    let mut rx = Receiver::start(vec![Reply::status(204, "")]).await;
+    let w = webhook(rx.url("/"), "5s");
     let a = alert();
     for _ in 0..2 {
         let d = w.send(&a, Locale::En).await.unwrap();
@@ -295,10 +182,10 @@ async fn server_errors_and_rate_limits_are_retryable() {
     ] {
         let mut reply = Reply::status(status, "try again later");
         if let Some(s) = retry_after {
-            reply.headers.push(("retry-after", s));
+            reply = reply.header("retry-after", s);
         }
-        let mut rx = Receiver::start(reply, None).await;
-        let e = webhook(rx.url("http", "/"), "5s")
+        let mut rx = Receiver::start(vec![reply]).await;
+        let e = webhook(rx.url("/"), "5s")
             .send(&alert(), Locale::En)
             .await
             .unwrap_err();
@@ -316,8 +203,8 @@ async fn server_errors_and_rate_limits_are_retryable() {
 #[tokio::test]
 async fn client_errors_are_fatal() {
     for status in [400, 401, 404, 422] {
-        let rx = Receiver::start(Reply::status(status, "{\"error\":\"bad key\"}"), None).await;
-        let e = webhook(rx.url("http", "/"), "5s")
+        let rx = Receiver::start(vec![Reply::status(status, "{\"error\":\"bad key\"}")]).await;
+        let e = webhook(rx.url("/"), "5s")
             .send(&alert(), Locale::En)
             .await
             .unwrap_err();
@@ -349,9 +236,9 @@ async fn connection_refused_is_retryable_and_keeps_the_path_secret() {
 async fn a_slow_answer_times_out_and_is_retryable() {
     let mut reply = Reply::status(200, "late");
     reply.delay = Duration::from_secs(30);
-    let mut rx = Receiver::start(reply, None).await;
+    let mut rx = Receiver::start(vec![reply]).await;
     let started = Instant::now();
-    let e = webhook(rx.url("http", "/"), "300ms")
+    let e = webhook(rx.url("/"), "300ms")
         .send(&alert(), Locale::En)
         .await
         .unwrap_err();
@@ -389,12 +276,12 @@ async fn a_silent_server_times_out_too() {
 async fn https_is_verified() {
     let ca = TestCa::new("watchpost channels test CA");
     let leaf = ca.leaf(&["127.0.0.1"]);
-    let mut rx = Receiver::start(
-        Reply::status(200, "ok"),
-        Some(leaf.server_config(&[b"http/1.1"])),
+    let mut rx = Receiver::start_tls(
+        vec![Reply::status(200, "ok")],
+        leaf.server_config(&[b"http/1.1"]),
     )
     .await;
-    let url = rx.url("https", "/hook");
+    let url = rx.url("/hook");
 
     // Unknown issuer: the handshake fails, retryably (a certificate can be fixed without
     // touching watchpost), and nothing is posted.
@@ -427,18 +314,20 @@ async fn https_is_verified() {
 async fn an_expired_certificate_is_refused() {
     let ca = TestCa::new("watchpost channels test CA");
     let leaf = ca.expired_leaf(&["127.0.0.1"]);
-    let rx = Receiver::start(
-        Reply::status(200, "ok"),
-        Some(leaf.server_config(&[b"http/1.1"])),
+    let rx = Receiver::start_tls(
+        vec![Reply::status(200, "ok")],
+        leaf.server_config(&[b"http/1.1"]),
     )
     .await;
     let mut ca_file = tempfile::NamedTempFile::new().unwrap();
     ca_file.write_all(ca.cert_pem.as_bytes()).unwrap();
     let w = Webhook::new(&WebhookConfig {
-        url: rx.url("https", "/"),
+        url: rx.url("/"),
         headers: Default::default(),
         timeout: Duration::from_secs(5),
         ca_file: Some(ca_file.path().to_path_buf()),
+        template: None,
+        content_type: None,
     })
     .unwrap();
     let e = w.send(&alert(), Locale::En).await.unwrap_err();

@@ -7,6 +7,8 @@
 //!   request by the path and query: header delay, body trickle, garbage, reset mid-body,
 //!   redirects, huge bodies.
 //! - [`H2Server`]: HTTP/2 over TLS (ALPN h2) with hyper's server.
+//! - [`Receiver`]: a recording HTTP(S) server that answers from a script of [`Reply`]s — the
+//!   stand-in for remote APIs (chat robots, SMS gateways, webhooks).
 //! - [`DnsServer`]: a UDP DNS responder with an answer delay, NXDOMAIN for unknown names, and a
 //!   silent mode.
 
@@ -14,10 +16,12 @@ mod ca;
 pub mod contract;
 mod dns;
 mod http;
+mod receiver;
 
 pub use ca::TestCa;
 pub use dns::DnsServer;
 pub use http::{H2Server, HttpServer, TlsOptions};
+pub use receiver::{Receiver, Reply, Seen};
 
 /// Stops a background server task when dropped.
 #[derive(Debug)]

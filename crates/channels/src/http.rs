@@ -1,0 +1,555 @@
+//! The HTTP client every HTTP-based channel posts through: one parsed, checked destination
+//! ([`Endpoint`]), one request per send on a new connection, TLS verified against the webpki
+//! roots (plus an optional `ca_file`), the whole exchange bounded by a timeout, and an
+//! [`Answer`] that channels classify (by status, or by the JSON error code the provider puts
+//! in a 200).
+//!
+//! Error messages show the scheme, host and port only: robot URLs carry their key in the
+//! path or query.
+
+use crate::{ConfigError, Delivery, SHORT_BODY, SendError};
+use bytes::Bytes;
+use http::header::{
+    CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT,
+};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, RootCertStore};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// At most this much of a response body is read.
+const MAX_RESPONSE: usize = 64 * 1024;
+/// `User-Agent` of every request.
+pub const USER_AGENT_VALUE: &str = concat!("watchpost/", env!("CARGO_PKG_VERSION"));
+
+/// A checked HTTP(S) destination: host, port, request target, TLS settings.
+pub struct Endpoint {
+    host: Host,
+    port: u16,
+    /// `Host` header value.
+    host_header: HeaderValue,
+    /// Origin-form request target: path and query.
+    target: String,
+    /// `http://host:port`, for messages.
+    shown: String,
+    /// Some for `https`.
+    tls: Option<Arc<ClientConfig>>,
+}
+
+enum Host {
+    Ip(IpAddr),
+    Name(String),
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("to", &self.shown)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Parse and check `url` (absolute `http(s)`, a host, no user info) and set up TLS with
+    /// `ca_file`'s certificates trusted besides the webpki roots. `setting` prefixes errors
+    /// (`"wecom: webhook"`); the URL itself is never repeated in them.
+    pub fn new(url: &str, ca_file: Option<&Path>, setting: &str) -> Result<Endpoint, ConfigError> {
+        let err = |m: String| ConfigError(format!("{setting}: {m}"));
+        let url = url::Url::parse(url).map_err(|e| err(format!("not a valid URL ({e})")))?;
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            other => {
+                return Err(err(format!(
+                    "scheme {other:?} is not supported (http or https)"
+                )));
+            }
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(err(
+                "user info in the URL is not supported; send credentials \
+                            with `headers` (e.g. Authorization)"
+                    .into(),
+            ));
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => Host::Name(d.to_string()),
+            Some(url::Host::Ipv4(ip)) => Host::Ip(ip.into()),
+            Some(url::Host::Ipv6(ip)) => Host::Ip(ip.into()),
+            None => return Err(err("no host".into())),
+        };
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| err("no port".into()))?;
+        let host_str = url.host_str().unwrap_or_default();
+        let host_header = match url.port() {
+            Some(p) => format!("{host_str}:{p}"),
+            None => host_str.to_string(),
+        };
+        let host_header = HeaderValue::from_str(&host_header)
+            .map_err(|_| err("the host is not a valid Host header".into()))?;
+        let mut target = url.path().to_string();
+        if let Some(q) = url.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        let shown = format!("{}://{host_str}:{port}", url.scheme());
+        let ca_err = |path: &Path, m: String| {
+            ConfigError(format!(
+                "{}: ca_file {}: {m}",
+                setting.split(':').next().unwrap_or(setting),
+                path.display()
+            ))
+        };
+
+        let tls = if https {
+            let mut roots = RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            if let Some(path) = ca_file {
+                let certs = watchpost_probes::http::load_ca_file(path).map_err(|e| match e {
+                    watchpost_probes::http::RequestError::CaFile { reason, .. } => {
+                        ca_err(path, reason)
+                    }
+                    other => ca_err(path, other.to_string()),
+                })?;
+                for cert in certs {
+                    roots.add(cert).map_err(|e| ca_err(path, e.to_string()))?;
+                }
+            }
+            let mut tls = ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Some(Arc::new(tls))
+        } else {
+            if let Some(path) = ca_file {
+                return Err(ca_err(path, "only applies to https URLs".into()));
+            }
+            None
+        };
+
+        Ok(Endpoint {
+            host,
+            port,
+            host_header,
+            target,
+            shown,
+            tls,
+        })
+    }
+
+    /// `http://host:port` (no path: it may hold a key).
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// The request target (path and query). Holds secrets for most robots: never log it.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Whether the endpoint uses TLS.
+    pub fn is_https(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// POST `body` as `application/json` (unless `headers` sets another `Content-Type`), with
+    /// `extra_query` (`a=1&b=2`, already encoded) appended to the URL's query. One attempt on
+    /// a new connection; the whole exchange must finish within `timeout`.
+    pub async fn post(
+        &self,
+        extra_query: Option<&str>,
+        headers: &HeaderMap,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Answer, SendError> {
+        let mut target = self.target.clone();
+        if let Some(q) = extra_query.filter(|q| !q.is_empty()) {
+            target.push(if target.contains('?') { '&' } else { '?' });
+            target.push_str(q);
+        }
+        match tokio::time::timeout(timeout, self.exchange(target, headers, body)).await {
+            Ok(result) => result,
+            Err(_) => Err(SendError::retryable(format!(
+                "{}: no answer within {}",
+                self.shown,
+                watchpost_units::format_ms(timeout.as_secs_f64() * 1000.0)
+            ))),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        target: String,
+        headers: &HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<Answer, SendError> {
+        let tcp = self.connect().await?;
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(target)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| SendError::fatal(format!("{}: building the request: {e}", self.shown)))?;
+        let h = request.headers_mut();
+        h.insert(HOST, self.host_header.clone());
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        for (name, value) in headers {
+            h.insert(name.clone(), value.clone());
+        }
+        match &self.tls {
+            None => self.request(tcp, request).await,
+            Some(tls) => {
+                let name = match &self.host {
+                    Host::Ip(ip) => ServerName::IpAddress((*ip).into()),
+                    Host::Name(n) => ServerName::try_from(n.clone()).map_err(|e| {
+                        SendError::fatal(format!("{}: not a TLS server name: {e}", self.shown))
+                    })?,
+                };
+                let stream = TlsConnector::from(tls.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| {
+                        SendError::retryable(format!("{}: TLS handshake: {e}", self.shown))
+                    })?;
+                self.request(stream, request).await
+            }
+        }
+    }
+
+    /// Resolve the host and connect to the first address that answers.
+    async fn connect(&self) -> Result<TcpStream, SendError> {
+        let addrs: Vec<SocketAddr> = match &self.host {
+            Host::Ip(ip) => vec![SocketAddr::new(*ip, self.port)],
+            Host::Name(name) => tokio::net::lookup_host((name.as_str(), self.port))
+                .await
+                .map_err(|e| SendError::retryable(format!("{}: resolving: {e}", self.shown)))?
+                .collect(),
+        };
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    return Ok(s);
+                }
+                Err(e) => last = Some(format!("{}: connecting to {addr}: {e}", self.shown)),
+            }
+        }
+        Err(SendError::retryable(last.unwrap_or_else(|| {
+            format!("{}: the name resolved to no address", self.shown)
+        })))
+    }
+
+    /// One HTTP/1.1 request on `io`: the status, headers and the start of the body.
+    async fn request<S>(&self, io: S, request: Request<Full<Bytes>>) -> Result<Answer, SendError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let http_error =
+            |e: hyper::Error| SendError::retryable(format!("{}: HTTP: {e}", self.shown));
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(http_error)?;
+        let driver = AbortOnDrop(tokio::spawn(async move {
+            let _ = connection.await;
+        }));
+        let response = sender.send_request(request).await.map_err(http_error)?;
+        let (parts, mut body) = response.into_parts();
+        let mut answer = Vec::new();
+        while answer.len() < MAX_RESPONSE {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        answer.extend_from_slice(&data);
+                    }
+                }
+                // A body cut short doesn't change what the status said.
+                Some(Err(_)) | None => break,
+            }
+        }
+        drop(driver);
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: answer,
+        })
+    }
+}
+
+/// Aborts the connection task (and closes its socket) when the send ends or is cancelled.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What the far end answered (the body cut at 64 KiB).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as one line of at most [`SHORT_BODY`] characters.
+    pub fn short_body(&self) -> String {
+        short(&self.body)
+    }
+
+    /// A `Retry-After` in seconds, when present.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+    }
+
+    /// Classify by status alone: 2xx delivered; 408, 429, 5xx retryable (honouring
+    /// `Retry-After`); anything else (other 4xx, 3xx: redirects are not followed) fatal.
+    pub fn by_status(&self) -> Result<Delivery, SendError> {
+        let body = self.short_body();
+        let code = self.status.as_u16();
+        if self.status.is_success() {
+            return Ok(Delivery {
+                status: Some(code),
+                body,
+            });
+        }
+        let mut message = format!("HTTP {}", self.status);
+        if !body.is_empty() {
+            message.push_str(": ");
+            message.push_str(&body);
+        }
+        if code == 408 || code == 429 || self.status.is_server_error() {
+            Err(SendError::Retryable {
+                message,
+                retry_after: self.retry_after(),
+            })
+        } else {
+            Err(SendError::Fatal { message })
+        }
+    }
+
+    /// The body as JSON, when it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The delivery record for a successful answer.
+    pub fn delivery(&self) -> Delivery {
+        Delivery {
+            status: Some(self.status.as_u16()),
+            body: self.short_body(),
+        }
+    }
+}
+
+/// The body as text, on one line, at most [`SHORT_BODY`] characters.
+pub fn short(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.char_indices().nth(SHORT_BODY) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
+}
+
+/// Parse configured extra headers (`headers: {K: V}`), refusing names in `reserved` (ones the
+/// channel sets itself). Values are marked sensitive; errors never show a value.
+pub fn configured_headers(
+    configured: &std::collections::BTreeMap<String, String>,
+    reserved: &[&str],
+    kind: &str,
+) -> Result<HeaderMap, ConfigError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in configured {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ConfigError(format!("{kind}: headers: {name:?} is not a header name")))?;
+        if reserved.contains(&header.as_str()) {
+            return Err(ConfigError(format!(
+                "{kind}: headers: {name} is set by watchpost and can't be configured"
+            )));
+        }
+        let mut value = HeaderValue::from_str(value).map_err(|_| {
+            ConfigError(format!(
+                "{kind}: headers: the value of {name} is not a valid header value"
+            ))
+        })?;
+        value.set_sensitive(true);
+        headers.insert(header, value);
+    }
+    Ok(headers)
+}
+
+/// `scheme://host:port/<redacted>` for a URL, for `Debug` output of configs holding one.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port_or_known_default()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}/<redacted>", u.scheme()),
+            _ => format!("{}://<redacted>", u.scheme()),
+        },
+        Err(_) => "<invalid url>".to_string(),
+    }
+}
+
+/// A `timeout:` setting: a duration such as `10s` or `2500ms`, more than zero.
+pub fn timeout<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    use serde::Deserialize;
+    let text = String::deserialize(d)?;
+    let value = watchpost_units::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("timeout: {e}")))?;
+    if value.is_zero() {
+        return Err(serde::de::Error::custom("timeout: must be more than 0"));
+    }
+    Ok(value)
+}
+
+/// The default `timeout:` of HTTP channels.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `serde(default = ...)` for [`DEFAULT_TIMEOUT`].
+pub fn default_timeout() -> Duration {
+    DEFAULT_TIMEOUT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(code: u16, body: &[u8]) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(code).unwrap(),
+            headers: HeaderMap::new(),
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn targets() {
+        let e = Endpoint::new("http://127.0.0.1:8080/a/b?key=k1&x=%20", None, "t").unwrap();
+        assert_eq!(e.target, "/a/b?key=k1&x=%20");
+        assert_eq!(e.host_header, "127.0.0.1:8080");
+        assert_eq!(e.shown, "http://127.0.0.1:8080");
+        assert!(!e.is_https());
+        let e = Endpoint::new("https://hooks.example.com", None, "t").unwrap();
+        assert_eq!(e.target, "/");
+        assert_eq!(e.host_header, "hooks.example.com");
+        assert_eq!(e.port, 443);
+        assert!(e.is_https());
+        let e = Endpoint::new("http://[::1]:9/x", None, "t").unwrap();
+        assert_eq!(e.host_header, "[::1]:9");
+        assert!(matches!(e.host, Host::Ip(ip) if ip.is_loopback()));
+    }
+
+    #[test]
+    fn bad_urls_name_the_setting_not_the_secret() {
+        let e = Endpoint::new("ftp://127.0.0.1/secret-key", None, "wecom: webhook").unwrap_err();
+        assert!(e.0.starts_with("wecom: webhook: scheme \"ftp\""), "{e}");
+        assert!(!e.0.contains("secret-key"), "{e}");
+        let e = Endpoint::new("not a url secret-key", None, "x: url").unwrap_err();
+        assert!(e.0.starts_with("x: url: not a valid URL"), "{e}");
+        assert!(!e.0.contains("secret-key"), "{e}");
+        let e = Endpoint::new("http://user:pw@127.0.0.1/", None, "x: url").unwrap_err();
+        assert!(e.0.contains("user info"), "{e}");
+        let e = Endpoint::new(
+            "https://127.0.0.1/",
+            Some(Path::new("/nonexistent/ca.pem")),
+            "x: url",
+        )
+        .unwrap_err();
+        assert!(e.0.starts_with("x: ca_file /nonexistent/ca.pem"), "{e}");
+        let e = Endpoint::new(
+            "http://127.0.0.1/",
+            Some(Path::new("/nonexistent/ca.pem")),
+            "x: url",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("only applies to https"), "{e}");
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(
+            answer(200, b" ok \n").by_status().unwrap(),
+            Delivery {
+                status: Some(200),
+                body: "ok".into()
+            }
+        );
+        assert!(answer(204, b"").by_status().is_ok());
+        for c in [408, 429, 500, 502, 503, 504, 599] {
+            assert!(
+                answer(c, b"").by_status().unwrap_err().is_retryable(),
+                "{c}"
+            );
+        }
+        for c in [301, 302, 400, 401, 403, 404, 410, 413, 422] {
+            assert!(
+                !answer(c, b"").by_status().unwrap_err().is_retryable(),
+                "{c}"
+            );
+        }
+        assert_eq!(
+            answer(404, b"ok").by_status().unwrap_err().message(),
+            "HTTP 404 Not Found: ok"
+        );
+        let mut a = answer(429, b"");
+        a.headers
+            .insert(RETRY_AFTER, HeaderValue::from_static("17"));
+        let e = a.by_status().unwrap_err();
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(17)));
+        assert_eq!(e.message(), "HTTP 429 Too Many Requests");
+    }
+
+    #[test]
+    fn short_bodies() {
+        assert_eq!(short(b""), "");
+        assert_eq!(short("a\n  b\t中".as_bytes()), "a b 中");
+        let long = "字".repeat(SHORT_BODY + 5);
+        let s = short(long.as_bytes());
+        assert_eq!(s.chars().count(), SHORT_BODY + 1);
+        assert!(s.ends_with('…'));
+        assert_eq!(short(&[0xff, b'a']), "\u{fffd}a");
+    }
+
+    #[test]
+    fn redacted_urls() {
+        assert_eq!(
+            redact_url("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRET"),
+            "https://qyapi.weixin.qq.com:443/<redacted>"
+        );
+        assert_eq!(redact_url("nope SECRET"), "<invalid url>");
+    }
+
+    #[test]
+    fn extra_headers() {
+        let mut c = std::collections::BTreeMap::new();
+        c.insert("X-Token".to_string(), "abc".to_string());
+        let h = configured_headers(&c, &["host"], "webhook").unwrap();
+        assert!(h["x-token"].is_sensitive());
+        c.insert("Host".to_string(), "x".to_string());
+        let e = configured_headers(&c, &["host"], "webhook").unwrap_err();
+        assert!(e.0.contains("set by watchpost"), "{e}");
+        let mut c = std::collections::BTreeMap::new();
+        c.insert("X-Token".to_string(), "line\nbreak-secret".to_string());
+        let e = configured_headers(&c, &[], "webhook").unwrap_err();
+        assert!(e.0.contains("X-Token") && !e.0.contains("secret"), "{e}");
+    }
+}

@@ -63,6 +63,10 @@ pub struct Config {
 pub struct ChannelSpec {
     pub kind: String,
     pub settings: serde_json::Value,
+    /// Where the channel's settings start in the file (1-based), for errors the channel
+    /// crate finds when it builds the channel.
+    pub line: u64,
+    pub column: u64,
 }
 
 impl std::fmt::Debug for ChannelSpec {

@@ -214,6 +214,8 @@ pub(crate) fn validate(file: &str, text: &str) -> Result<Config, ConfigErrors> {
                     ChannelSpec {
                         kind: k.to_string(),
                         settings,
+                        line: l,
+                        column: c,
                     },
                 );
             }

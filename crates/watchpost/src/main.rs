@@ -31,6 +31,8 @@ enum Command {
     Once(commands::once::OnceArgs),
     /// The daemon: monitors on their schedules, alerts, /healthz; SIGHUP reloads the config.
     Run(commands::run::RunArgs),
+    /// Send a test alert through one channel and show what it answered (exit 1 if it failed).
+    Notify(commands::notify::NotifyArgs),
 }
 
 /// Exit code for bad usage or bad config.
@@ -79,5 +81,6 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(args),
         Command::Once(args) => commands::once::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Notify(args) => commands::notify::run(args),
     }
 }

@@ -238,3 +238,69 @@ async fn a_notification_is_given_up_after_the_configured_max_age_and_kept() {
         "no attempts after giving up"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_channel_neither_blocks_the_others_nor_loses_its_alert() {
+    use watchpost_testkit::{Receiver, Reply};
+    let target = server(503).await;
+    let hook = server(200).await;
+    // `stuck` answers after 30 s (beyond its 1 s timeout), `refusing` says 400: neither may
+    // delay `hook`, and `stuck`'s alert must still arrive once it recovers.
+    let mut stuck = Receiver::start(vec![
+        Reply::status(200, "late").delayed(Duration::from_secs(30)),
+    ])
+    .await;
+    let mut refusing = Receiver::start(vec![Reply::status(400, "bad token")]).await;
+    let s = setup(
+        "isolation",
+        &target,
+        &hook,
+        "    alert: {channels: [stuck, hook, refusing], failure_threshold: 1}\n",
+    );
+    // Add the two extra channels to the config.
+    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+        "channels:\n",
+        &format!(
+            "channels:\n  stuck: {{type: webhook, url: \"{}\", timeout: 1s}}\n  refusing: {{type: webhook, url: \"{}\"}}\n",
+            stuck.url("/alerts"),
+            refusing.url("/alerts")
+        ),
+    );
+    std::fs::write(&s.config, text).unwrap();
+
+    let started = std::time::Instant::now();
+    let first = once(&s.config).await;
+    let took = started.elapsed();
+    assert_eq!(first.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    // The working channel got the alert; the stuck one cost its timeout, not more.
+    assert_eq!(kinds(&hook), ["down"], "{stderr}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(stderr.contains("→ stuck failed (attempt 1)"), "{stderr}");
+    assert!(
+        stderr.contains("giving up on") && stderr.contains("bad token"),
+        "{stderr}"
+    );
+    assert_eq!(stuck.next().await.json()["kind"], "down");
+    assert_eq!(refusing.next().await.json()["kind"], "down");
+
+    // `stuck` recovers: the next run (after the backoff) delivers the kept alert, once; the
+    // others are not sent again.
+    stuck.script(vec![Reply::status(200, "ok")]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let second = once(&s.config).await;
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    let seen = stuck.next().await;
+    assert_eq!(seen.json()["kind"], "down", "{stderr}");
+    assert!(stderr.contains("→ stuck (200)"), "{stderr}");
+    assert_eq!(kinds(&hook), ["down"]);
+    assert!(refusing.drain().is_empty());
+    let third = once(&s.config).await;
+    assert!(
+        stuck
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    assert_eq!(third.status.code(), Some(1));
+}

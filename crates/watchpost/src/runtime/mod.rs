@@ -18,13 +18,23 @@ use watchpost_store::{IncidentChange, NewNotification, ResultRow, Store, Transit
 /// Build every configured channel; an error names the channel.
 pub fn build_channels(config: &Config) -> Result<BTreeMap<String, Arc<Channel>>, String> {
     let mut out = BTreeMap::new();
+    let mut errors = Vec::new();
     for (name, spec) in &config.channels {
-        let channel = ChannelConfig::from_value(spec.settings.clone())
-            .and_then(|c| c.build())
-            .map_err(|e| format!("{}: channel {name:?}: {}", config.file, e.0))?;
-        out.insert(name.clone(), Arc::new(channel));
+        match ChannelConfig::from_value(spec.settings.clone()).and_then(|c| c.build()) {
+            Ok(channel) => {
+                out.insert(name.clone(), Arc::new(channel));
+            }
+            Err(e) => errors.push(format!(
+                "{}:{}:{}: channel {name:?}: {}",
+                config.file, spec.line, spec.column, e.0
+            )),
+        }
     }
-    Ok(out)
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors.join("\n"))
+    }
 }
 
 pub fn locale(config: &Config) -> Locale {

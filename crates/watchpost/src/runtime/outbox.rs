@@ -20,7 +20,15 @@ pub struct Delivered {
     pub gave_up: usize,
 }
 
+/// At most this many queued alerts go out as one message on a channel that merges them.
+const MERGE_MAX: usize = 20;
+
 /// Deliver everything due now. Returns what happened; store errors are returned as text.
+///
+/// Items are grouped per channel: a channel that [merges](Channel::merges) gets its queued
+/// alerts (up to [`MERGE_MAX`]) as one message, every other item goes on its own. Groups are
+/// sent concurrently and each is settled as soon as it finishes, so a slow or failing channel
+/// holds up neither the sending nor the bookkeeping of another.
 pub async fn deliver_due(
     store: Arc<dyn Store>,
     channels: &BTreeMap<String, Arc<Channel>>,
@@ -38,29 +46,85 @@ pub async fn deliver_due(
         if items.is_empty() {
             return Ok(total);
         }
-        let sends = items.into_iter().map(|item| {
-            let channel = channels.get(&item.channel).cloned();
-            async move {
-                let result = match (&channel, serde_json::from_str::<Alert>(&item.payload)) {
-                    (None, _) => Err(SendError::fatal(format!(
-                        "channel {:?} is no longer configured",
-                        item.channel
-                    ))),
-                    (_, Err(e)) => Err(SendError::fatal(format!("unreadable alert: {e}"))),
-                    (Some(ch), Ok(alert)) => ch.send(&alert, locale).await,
+        let mut set = tokio::task::JoinSet::new();
+        for group in groups(items, channels) {
+            let (store, worker) = (store.clone(), worker.to_string());
+            set.spawn(async move {
+                let result = match &group.send {
+                    Err(e) => Err(e.clone()),
+                    Ok((channel, alerts)) => channel.send_many(alerts, locale).await,
                 };
-                (item, result)
-            }
-        });
-        for (item, result) in futures_join(sends).await {
-            let outcome = settle(&store, worker, &item, result, max_age).await?;
-            match outcome {
-                Settled::Sent => total.sent += 1,
-                Settled::Retry => total.retrying += 1,
-                Settled::GaveUp => total.gave_up += 1,
+                let mut settled = Vec::new();
+                for item in &group.items {
+                    settled.push(settle(&store, &worker, item, result.clone(), max_age).await?);
+                }
+                Ok::<_, String>(settled)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            for outcome in joined.map_err(|e| e.to_string())?? {
+                match outcome {
+                    Settled::Sent => total.sent += 1,
+                    Settled::Retry => total.retrying += 1,
+                    Settled::GaveUp => total.gave_up += 1,
+                }
             }
         }
     }
+}
+
+/// Outbox items that go out in one send, or fail together without one.
+struct Group {
+    items: Vec<OutboxItem>,
+    send: Result<(Arc<Channel>, Vec<Alert>), SendError>,
+}
+
+/// Split claimed items into sends: unreadable items and items of channels no longer
+/// configured fail on their own; items of a merging channel are batched in claim order.
+fn groups(items: Vec<OutboxItem>, channels: &BTreeMap<String, Arc<Channel>>) -> Vec<Group> {
+    let mut out: Vec<Group> = Vec::new();
+    // Open batch per merging channel: index into `out`.
+    let mut open: BTreeMap<String, usize> = BTreeMap::new();
+    for item in items {
+        let Some(channel) = channels.get(&item.channel).cloned() else {
+            let e = SendError::fatal(format!(
+                "channel {:?} is no longer configured",
+                item.channel
+            ));
+            out.push(Group {
+                items: vec![item],
+                send: Err(e),
+            });
+            continue;
+        };
+        let alert = match serde_json::from_str::<Alert>(&item.payload) {
+            Ok(a) => a,
+            Err(e) => {
+                let e = SendError::fatal(format!("unreadable alert: {e}"));
+                out.push(Group {
+                    items: vec![item],
+                    send: Err(e),
+                });
+                continue;
+            }
+        };
+        if channel.merges() {
+            if let Some(&i) = open.get(&item.channel)
+                && let Ok((_, alerts)) = &mut out[i].send
+                && alerts.len() < MERGE_MAX
+            {
+                alerts.push(alert);
+                out[i].items.push(item);
+                continue;
+            }
+            open.insert(item.channel.clone(), out.len());
+        }
+        out.push(Group {
+            items: vec![item],
+            send: Ok((channel, vec![alert])),
+        });
+    }
+    out
 }
 
 enum Settled {
@@ -132,20 +196,67 @@ async fn settle(
     Ok(settled)
 }
 
-/// Run futures concurrently and collect their outputs in order.
-async fn futures_join<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let mut set = tokio::task::JoinSet::new();
-    for (i, f) in futures.into_iter().enumerate() {
-        set.spawn(async move { (i, f.await) });
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use watchpost_channels::ChannelConfig;
+
+    fn item(id: i64, channel: &str, payload: &str) -> OutboxItem {
+        OutboxItem {
+            id,
+            idempotency_key: format!("k{id}"),
+            channel: channel.into(),
+            payload: payload.into(),
+            created_at: Utc::now(),
+            attempts: 1,
+            last_error: None,
+        }
     }
-    let mut out: Vec<(usize, F::Output)> = Vec::new();
-    while let Some(Ok(r)) = set.join_next().await {
-        out.push(r);
+
+    #[test]
+    fn merging_channels_get_one_send_per_batch_others_one_per_item() {
+        let mut channels = BTreeMap::new();
+        for (name, cfg) in [
+            ("screen", serde_json::json!({"type": "console"})),
+            (
+                "hook",
+                serde_json::json!({"type": "webhook", "url": "http://127.0.0.1:9/"}),
+            ),
+        ] {
+            let ch = ChannelConfig::from_value(cfg).unwrap().build().unwrap();
+            channels.insert(name.to_string(), Arc::new(ch));
+        }
+        let alert = serde_json::to_string(&Alert::test("m", None, Utc::now())).unwrap();
+        let mut items = Vec::new();
+        for i in 0..(MERGE_MAX as i64 + 3) {
+            items.push(item(i, "screen", &alert));
+        }
+        items.push(item(100, "hook", &alert));
+        items.push(item(101, "hook", &alert));
+        items.push(item(102, "gone", &alert));
+        items.push(item(103, "screen", "{not json"));
+
+        let groups = groups(items, &channels);
+        let shape: Vec<(Vec<i64>, bool)> = groups
+            .iter()
+            .map(|g| (g.items.iter().map(|i| i.id).collect(), g.send.is_ok()))
+            .collect();
+        let first_batch: Vec<i64> = (0..MERGE_MAX as i64).collect();
+        let second_batch: Vec<i64> = (MERGE_MAX as i64..MERGE_MAX as i64 + 3).collect();
+        assert_eq!(
+            shape,
+            vec![
+                (first_batch, true),
+                (second_batch, true),
+                (vec![100], true),
+                (vec![101], true),
+                (vec![102], false),
+                (vec![103], false),
+            ]
+        );
+        let Err(e) = &groups[4].send else { panic!() };
+        assert!(e.message().contains("no longer configured"));
+        let Err(e) = &groups[5].send else { panic!() };
+        assert!(e.message().starts_with("unreadable alert"));
     }
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, o)| o).collect()
 }

@@ -1,0 +1,97 @@
+//! `watchpost notify CHANNEL [-c FILE] [--message TEXT]`: send one clearly marked test alert
+//! through one configured channel, now, and print what the far end answered. Exit 0 when it
+//! was delivered, 1 when the channel reported an error (the provider's code and message are
+//! printed), 2 for usage and config errors (an unknown channel name included).
+//!
+//! Nothing is written to the store and nothing is retried: this is for checking keys,
+//! signatures, templates and network paths before an incident depends on them.
+
+use crate::EXIT_USAGE;
+use crate::runtime;
+use chrono::Utc;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use watchpost_channels::{Alert, ChannelConfig, SendError};
+
+#[derive(Args, Debug)]
+pub struct NotifyArgs {
+    /// The channel's name under `channels:`.
+    pub channel: String,
+    /// Config file (default: $WATCHPOST_CONFIG, then ./watchpost.yaml).
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// Text shown in the test alert's body.
+    #[arg(long)]
+    pub message: Option<String>,
+}
+
+pub fn run(args: NotifyArgs) -> ExitCode {
+    let path = watchpost_config::default_path(args.config.as_deref());
+    let config = match watchpost_config::load(&path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let Some(spec) = config.channels.get(&args.channel) else {
+        let known: Vec<&str> = config.channels.keys().map(String::as_str).collect();
+        eprintln!(
+            "watchpost: no channel {:?} in {} ({})",
+            args.channel,
+            path.display(),
+            if known.is_empty() {
+                "it defines no channels".to_string()
+            } else {
+                format!("defined: {}", known.join(", "))
+            }
+        );
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let channel = match ChannelConfig::from_value(spec.settings.clone()).and_then(|c| c.build()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "{}:{}:{}: channel {:?}: {}",
+                config.file, spec.line, spec.column, args.channel, e.0
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let rt = match crate::tokio_runtime(false) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let alert = Alert::test(args.channel.clone(), args.message, Utc::now());
+    let locale = runtime::locale(&config);
+    let kind = channel.kind();
+    eprintln!(
+        "sending a test alert through {:?} ({kind}) ...",
+        args.channel
+    );
+    match rt.block_on(channel.send(&alert, locale)) {
+        Ok(delivery) => {
+            let answer = match (delivery.status, delivery.body.is_empty()) {
+                (Some(s), false) => format!("HTTP {s}: {}", delivery.body),
+                (Some(s), true) => format!("HTTP {s}"),
+                (None, false) => delivery.body,
+                (None, true) => "ok".to_string(),
+            };
+            println!("delivered to {:?} ({kind}): {answer}", args.channel);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let class = match &e {
+                SendError::Retryable { .. } => "temporary; alerts would be retried",
+                SendError::Fatal { .. } => "permanent; fix the channel's settings",
+            };
+            eprintln!(
+                "failed to deliver to {:?} ({kind}): {} ({class})",
+                args.channel,
+                e.message()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}

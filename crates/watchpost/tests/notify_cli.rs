@@ -1,0 +1,163 @@
+//! `watchpost notify CHANNEL`: a test alert through one channel, the far end's answer printed,
+//! exit 0 delivered / 1 delivery error / 2 config or usage error.
+
+use std::process::Command;
+use watchpost_testkit::{Receiver, Reply};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn notify(config: &str, args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("watchpost.yaml");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_watchpost"));
+    cmd.arg("notify").args(args).arg("-c").arg(&path);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let file = path.display().to_string();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8_lossy(&out.stdout).replace(&file, "FILE"),
+        stderr: String::from_utf8_lossy(&out.stderr).replace(&file, "FILE"),
+    }
+}
+
+fn config(url: &str) -> String {
+    format!(
+        "locale: zh-CN\nchannels:\n  ops-hook: {{type: webhook, url: \"{url}\"}}\n  screen: {{type: console}}\nmonitors: []\n"
+    )
+}
+
+#[tokio::test]
+async fn delivered_prints_the_answer_and_exits_0() {
+    let mut rx = Receiver::start(vec![Reply::json(200, r#"{"received":true}"#)]).await;
+    let run = notify(
+        &config(&rx.url("/hook?key=SECRETKEY")),
+        &["ops-hook", "--message", "上线前检查 channel"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "delivered to \"ops-hook\" (webhook): HTTP 200: {\"received\":true}\n"
+    );
+    assert!(!run.stderr.contains("SECRETKEY"), "{}", run.stderr);
+
+    let seen = rx.next().await;
+    let body = seen.json();
+    assert_eq!(body["kind"], "test");
+    assert_eq!(body["monitor"], "ops-hook");
+    assert_eq!(body["title"], "【测试】ops-hook");
+    assert_eq!(body["failures"], serde_json::json!(["上线前检查 channel"]));
+    assert!(body["text"].as_str().unwrap().contains("测试告警"));
+    // Exactly one request: notify does not retry.
+    assert!(rx.drain().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_alert_prints_the_providers_error_and_exits_1() {
+    let mut rx = Receiver::start(vec![Reply::json(
+        400,
+        r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#,
+    )])
+    .await;
+    let run = notify(&config(&rx.url("/hook")), &["ops-hook"]).await;
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "failed to deliver to \"ops-hook\" (webhook): HTTP 400 Bad Request: \
+             {\"errcode\":93000,\"errmsg\":\"invalid webhook url\"} (permanent; fix the channel's settings)"
+        ),
+        "{}",
+        run.stderr
+    );
+    rx.next().await;
+
+    rx.script(vec![Reply::status(503, "maintenance")]);
+    let run = notify(&config(&rx.url("/hook")), &["ops-hook"]).await;
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains(
+            "HTTP 503 Service Unavailable: maintenance (temporary; alerts would be retried)"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn nobody_listening_is_a_delivery_error() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let run = notify(
+        &config(&format!("http://127.0.0.1:{port}/x")),
+        &["ops-hook"],
+    )
+    .await;
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("connecting to 127.0.0.1"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn config_errors_exit_2() {
+    // An unknown channel names the defined ones.
+    let run = notify(&config("http://127.0.0.1:9/"), &["pager"]).await;
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr,
+        "watchpost: no channel \"pager\" in FILE (defined: ops-hook, screen)\n"
+    );
+    // A channel whose settings are wrong: FILE:LINE:COL.
+    let run = notify(
+        "channels:\n  ops-hook: {type: webhook, url: \"ftp://127.0.0.1/\"}\nmonitors: []\n",
+        &["ops-hook"],
+    )
+    .await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .starts_with("FILE:2:13: channel \"ops-hook\": webhook: url: scheme \"ftp\""),
+        "{}",
+        run.stderr
+    );
+    // A broken config file.
+    let run = notify("channels: [\n", &["ops-hook"]).await;
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.starts_with("FILE:"), "{}", run.stderr);
+    // No channel argument: usage.
+    let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .arg("notify")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn the_console_channel_prints_the_test_alert() {
+    let run = notify(
+        &config("http://127.0.0.1:9/"),
+        &["screen", "--message", "hello"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("【测试】screen\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("hello"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .ends_with("delivered to \"screen\" (console): ok\n"),
+        "{}",
+        run.stdout
+    );
+}

@@ -3,14 +3,16 @@
 //! - [`message`]: the [`Alert`] (stored as JSON in the outbox between commit and delivery)
 //!   and its renderings — [`Alert::title`], [`Alert::plain`], [`Alert::markdown`] — in
 //!   [`Locale::ZhCn`] or [`Locale::En`].
-//! - One module per channel, each with its config struct next to it: [`console`], [`webhook`].
+//! - One module per channel, each with its config struct next to it: [`console`], [`webhook`],
+//!   [`tencent_sms`].
 //!   [`ChannelConfig`] is the closed set of configs (`type:` picks the variant), [`Channel`]
 //!   the closed set of built channels, with one `send`.
 //! - [`policy`]: when to retry ([`backoff`]) and when to stop ([`give_up`]); the delivery
 //!   worker applies them.
 //! - Shared by the channels: [`http`] (the one HTTP client: checked endpoints, verified TLS,
 //!   bounded answers, status classification), [`limit`] (per-robot rate limits),
-//!   [`template`] (operator-written Jinja templates of an alert).
+//!   [`template`] (operator-written Jinja templates of an alert), [`tc3`] (Tencent Cloud's
+//!   TC3-HMAC-SHA256 request signature).
 //!
 //! A send either delivers ([`Delivery`], with what the far end answered) or fails with a
 //! [`SendError`] that says whether trying again can help.
@@ -36,7 +38,9 @@ pub mod http;
 pub mod limit;
 pub mod message;
 pub mod policy;
+pub mod tc3;
 pub mod template;
+pub mod tencent_sms;
 pub mod webhook;
 
 pub use console::{Console, ConsoleConfig};
@@ -44,6 +48,7 @@ pub use message::{Alert, AlertKind, Locale, LocationRow, digest_title};
 pub use policy::{
     BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, backoff, backoff_with_jitter, give_up, retry_delay,
 };
+pub use tencent_sms::{TencentSms, TencentSmsConfig};
 pub use webhook::{Webhook, WebhookConfig, WebhookPayload};
 
 use serde::Deserialize;
@@ -58,6 +63,9 @@ pub enum ChannelConfig {
     Console(ConsoleConfig),
     /// `{type: webhook, url: "https://...", headers: {K: V}, timeout: 10s, ca_file: PATH}`.
     Webhook(WebhookConfig),
+    /// `{type: tencent_sms, secret_id, secret_key, sdk_app_id, sign_name, template_id,
+    /// phones, params, template_text, ...}`: Tencent Cloud SMS (see [`tencent_sms`]).
+    TencentSms(TencentSmsConfig),
 }
 
 impl ChannelConfig {
@@ -72,6 +80,7 @@ impl ChannelConfig {
         match self {
             ChannelConfig::Console(_) => "console",
             ChannelConfig::Webhook(_) => "webhook",
+            ChannelConfig::TencentSms(_) => "tencent_sms",
         }
     }
 
@@ -81,7 +90,17 @@ impl ChannelConfig {
         Ok(match self {
             ChannelConfig::Console(_) => Channel::Console(Console::stdout()),
             ChannelConfig::Webhook(c) => Channel::Webhook(Webhook::new(c)?),
+            ChannelConfig::TencentSms(c) => Channel::TencentSms(TencentSms::new(c)?),
         })
+    }
+
+    /// Lines for `watchpost validate` about settings that are valid but can't be fully
+    /// checked offline (e.g. an SMS template's parameter count). Empty for most channels.
+    pub fn notes(&self) -> Vec<String> {
+        match self {
+            ChannelConfig::TencentSms(c) => c.notes(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -92,6 +111,7 @@ impl ChannelConfig {
 pub enum Channel {
     Console(Console),
     Webhook(Webhook),
+    TencentSms(TencentSms),
 }
 
 impl Channel {
@@ -100,6 +120,7 @@ impl Channel {
         match self {
             Channel::Console(_) => "console",
             Channel::Webhook(_) => "webhook",
+            Channel::TencentSms(_) => "tencent_sms",
         }
     }
 
@@ -111,6 +132,7 @@ impl Channel {
         match self {
             Channel::Console(_) => true,
             Channel::Webhook(_) => false,
+            Channel::TencentSms(_) => false,
         }
     }
 
@@ -137,6 +159,7 @@ impl Channel {
         match self {
             Channel::Console(c) => c.send_many(alerts, locale).await,
             Channel::Webhook(c) => c.send(&alerts[0], locale).await,
+            Channel::TencentSms(c) => c.send(&alerts[0], locale).await,
         }
     }
 }

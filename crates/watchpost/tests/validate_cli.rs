@@ -59,3 +59,31 @@ fn missing_file_is_a_config_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the config"));
 }
+
+#[test]
+fn channels_of_every_type_validate_and_sms_notes_what_only_tencent_can_check() {
+    let (code, out, err) = validate(
+        "channels:\n  sms: {type: tencent_sms, secret_id: AKIDx, secret_key: k, sdk_app_id: \"1400006666\", sign_name: 腾讯云, template_id: \"1110\", phones: [\"+8613800000000\"], endpoint: \"http://127.0.0.1:9\"}\n  sms-checked: {type: tencent_sms, secret_id: AKIDx, secret_key: k, sdk_app_id: \"1400006666\", sign_name: 腾讯云, template_id: \"1110\", phones: [\"+8613800000000\"], template_text: \"监控{1}状态{2}\"}\nmonitors: []\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("ok: 0 monitor(s), 2 channel(s)"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("note: channel \"sms\": tencent_sms: the parameter count of template 1110 can't be checked offline"),
+        "{out}"
+    );
+
+    // A template_text whose placeholders don't match the params: exit 2, at the channel.
+    let (code, _, err) = validate(
+        "channels:\n  sms: {type: tencent_sms, secret_id: AKIDx, secret_key: k, sdk_app_id: \"1400006666\", sign_name: 腾讯云, template_id: \"1110\", phones: [\"+8613800000000\"], template_text: \"{1}{2}{3}\"}\nmonitors: []\n",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("FILE:2:8: channel \"sms\": tencent_sms: template_text has 3 placeholders"),
+        "{err}"
+    );
+}

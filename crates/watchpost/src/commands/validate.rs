@@ -26,6 +26,15 @@ pub fn run(args: ValidateArgs) -> ExitCode {
                 config.channels.len(),
                 path.display()
             );
+            // Valid, but only the provider can confirm these: say so.
+            for (name, spec) in &config.channels {
+                let notes = watchpost_channels::ChannelConfig::from_value(spec.settings.clone())
+                    .map(|c| c.notes())
+                    .unwrap_or_default();
+                for note in notes {
+                    println!("note: channel {name:?}: {note}");
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

@@ -3,7 +3,8 @@
 //! - [`message`]: the [`Alert`] (stored as JSON in the outbox between commit and delivery)
 //!   and its renderings — [`Alert::title`], [`Alert::plain`], [`Alert::markdown`] — in
 //!   [`Locale::ZhCn`] or [`Locale::En`].
-//! - One module per channel, each with its config struct next to it: [`console`], [`webhook`].
+//! - One module per channel, each with its config struct next to it: [`console`], [`webhook`],
+//!   [`email`] (SMTP: implicit TLS, required STARTTLS, or plaintext to loopback test servers).
 //!   [`ChannelConfig`] is the closed set of configs (`type:` picks the variant), [`Channel`]
 //!   the closed set of built channels, with one `send`.
 //! - [`policy`]: when to retry ([`backoff`]) and when to stop ([`give_up`]); the delivery
@@ -32,6 +33,7 @@
 //! ```
 
 pub mod console;
+pub mod email;
 pub mod http;
 pub mod limit;
 pub mod message;
@@ -40,6 +42,7 @@ pub mod template;
 pub mod webhook;
 
 pub use console::{Console, ConsoleConfig};
+pub use email::{Email, EmailConfig};
 pub use message::{Alert, AlertKind, Locale, LocationRow, digest_title};
 pub use policy::{
     BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, backoff, backoff_with_jitter, give_up, retry_delay,
@@ -58,6 +61,9 @@ pub enum ChannelConfig {
     Console(ConsoleConfig),
     /// `{type: webhook, url: "https://...", headers: {K: V}, timeout: 10s, ca_file: PATH}`.
     Webhook(WebhookConfig),
+    /// `{type: email, server: "smtps://host:465", username, password, from, to: [...],
+    /// timeout: 30s, ca_file: PATH}`.
+    Email(EmailConfig),
 }
 
 impl ChannelConfig {
@@ -72,15 +78,17 @@ impl ChannelConfig {
         match self {
             ChannelConfig::Console(_) => "console",
             ChannelConfig::Webhook(_) => "webhook",
+            ChannelConfig::Email(_) => "email",
         }
     }
 
-    /// Check the settings (URLs, header names, CA files) and build the channel. Nothing is
-    /// sent and no connection is made.
+    /// Check the settings (URLs, addresses, header names, CA files) and build the channel.
+    /// Nothing is sent and no connection is made.
     pub fn build(&self) -> Result<Channel, ConfigError> {
         Ok(match self {
             ChannelConfig::Console(_) => Channel::Console(Console::stdout()),
             ChannelConfig::Webhook(c) => Channel::Webhook(Webhook::new(c)?),
+            ChannelConfig::Email(c) => Channel::Email(Email::new(c)?),
         })
     }
 }
@@ -92,6 +100,7 @@ impl ChannelConfig {
 pub enum Channel {
     Console(Console),
     Webhook(Webhook),
+    Email(Email),
 }
 
 impl Channel {
@@ -100,6 +109,7 @@ impl Channel {
         match self {
             Channel::Console(_) => "console",
             Channel::Webhook(_) => "webhook",
+            Channel::Email(_) => "email",
         }
     }
 
@@ -110,7 +120,7 @@ impl Channel {
     pub fn merges(&self) -> bool {
         match self {
             Channel::Console(_) => true,
-            Channel::Webhook(_) => false,
+            Channel::Webhook(_) | Channel::Email(_) => false,
         }
     }
 
@@ -137,6 +147,7 @@ impl Channel {
         match self {
             Channel::Console(c) => c.send_many(alerts, locale).await,
             Channel::Webhook(c) => c.send(&alerts[0], locale).await,
+            Channel::Email(c) => c.send(&alerts[0], locale).await,
         }
     }
 }

@@ -3,8 +3,12 @@
 //! - [`message`]: the [`Alert`] (stored as JSON in the outbox between commit and delivery)
 //!   and its renderings — [`Alert::title`], [`Alert::plain`], [`Alert::markdown`] — in
 //!   [`Locale::ZhCn`] or [`Locale::En`].
-//! - One module per channel, each with its config struct next to it: [`console`], [`webhook`],
-//!   [`tencent_sms`].
+//! - One module per channel, each with its config struct next to it:
+//!   - [`console`]: stdout.
+//!   - [`webhook`]: JSON POST of the alert, or your own body template.
+//!   - [`email`]: SMTP (implicit TLS, required STARTTLS, or plaintext to loopback test servers).
+//!   - [`tencent_sms`]: Tencent Cloud SMS `SendSms`, signed by [`tc3`].
+//!
 //!   [`ChannelConfig`] is the closed set of configs (`type:` picks the variant), [`Channel`]
 //!   the closed set of built channels, with one `send`.
 //! - [`policy`]: when to retry ([`backoff`]) and when to stop ([`give_up`]); the delivery
@@ -34,6 +38,7 @@
 //! ```
 
 pub mod console;
+pub mod email;
 pub mod http;
 pub mod limit;
 pub mod message;
@@ -44,6 +49,7 @@ pub mod tencent_sms;
 pub mod webhook;
 
 pub use console::{Console, ConsoleConfig};
+pub use email::{Email, EmailConfig};
 pub use message::{Alert, AlertKind, Locale, LocationRow, digest_title};
 pub use policy::{
     BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, backoff, backoff_with_jitter, give_up, retry_delay,
@@ -66,6 +72,9 @@ pub enum ChannelConfig {
     /// `{type: tencent_sms, secret_id, secret_key, sdk_app_id, sign_name, template_id,
     /// phones, params, template_text, ...}`: Tencent Cloud SMS (see [`tencent_sms`]).
     TencentSms(TencentSmsConfig),
+    /// `{type: email, server: "smtps://host:465", username, password, from, to: [...],
+    /// timeout: 30s, ca_file: PATH}`.
+    Email(EmailConfig),
 }
 
 impl ChannelConfig {
@@ -81,16 +90,18 @@ impl ChannelConfig {
             ChannelConfig::Console(_) => "console",
             ChannelConfig::Webhook(_) => "webhook",
             ChannelConfig::TencentSms(_) => "tencent_sms",
+            ChannelConfig::Email(_) => "email",
         }
     }
 
-    /// Check the settings (URLs, header names, CA files) and build the channel. Nothing is
-    /// sent and no connection is made.
+    /// Check the settings (URLs, addresses, header names, CA files) and build the channel.
+    /// Nothing is sent and no connection is made.
     pub fn build(&self) -> Result<Channel, ConfigError> {
         Ok(match self {
             ChannelConfig::Console(_) => Channel::Console(Console::stdout()),
             ChannelConfig::Webhook(c) => Channel::Webhook(Webhook::new(c)?),
             ChannelConfig::TencentSms(c) => Channel::TencentSms(TencentSms::new(c)?),
+            ChannelConfig::Email(c) => Channel::Email(Email::new(c)?),
         })
     }
 
@@ -112,6 +123,7 @@ pub enum Channel {
     Console(Console),
     Webhook(Webhook),
     TencentSms(TencentSms),
+    Email(Email),
 }
 
 impl Channel {
@@ -121,6 +133,7 @@ impl Channel {
             Channel::Console(_) => "console",
             Channel::Webhook(_) => "webhook",
             Channel::TencentSms(_) => "tencent_sms",
+            Channel::Email(_) => "email",
         }
     }
 
@@ -131,8 +144,7 @@ impl Channel {
     pub fn merges(&self) -> bool {
         match self {
             Channel::Console(_) => true,
-            Channel::Webhook(_) => false,
-            Channel::TencentSms(_) => false,
+            Channel::Webhook(_) | Channel::Email(_) | Channel::TencentSms(_) => false,
         }
     }
 
@@ -160,6 +172,7 @@ impl Channel {
             Channel::Console(c) => c.send_many(alerts, locale).await,
             Channel::Webhook(c) => c.send(&alerts[0], locale).await,
             Channel::TencentSms(c) => c.send(&alerts[0], locale).await,
+            Channel::Email(c) => c.send(&alerts[0], locale).await,
         }
     }
 }

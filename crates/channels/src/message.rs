@@ -355,6 +355,11 @@ impl Alert {
         facts
     }
 
+    /// The heading over the per-location table: `Locations` / `各地探测`.
+    pub fn locations_label(locale: Locale) -> &'static str {
+        Texts::of(locale).locations
+    }
+
     /// The heading over [`Alert::failures`]: failing conditions, what was failing, or the
     /// test message.
     pub fn failures_label(&self, locale: Locale) -> &'static str {

@@ -3,13 +3,16 @@
 //! - [`message`]: the [`Alert`] (stored as JSON in the outbox between commit and delivery)
 //!   and its renderings — [`Alert::title`], [`Alert::plain`], [`Alert::markdown`] — in
 //!   [`Locale::ZhCn`] or [`Locale::En`].
-//! - One module per channel, each with its config struct next to it: [`console`], [`webhook`].
+//! - One module per channel, each with its config struct next to it: [`console`], [`webhook`],
+//!   and the chat robots [`wecom`] (企业微信), [`dingtalk`] (钉钉) and [`feishu`] (飞书 / Lark).
 //!   [`ChannelConfig`] is the closed set of configs (`type:` picks the variant), [`Channel`]
 //!   the closed set of built channels, with one `send`.
 //! - [`policy`]: when to retry ([`backoff`]) and when to stop ([`give_up`]); the delivery
 //!   worker applies them.
 //! - Shared by the channels: [`http`] (the one HTTP client: checked endpoints, verified TLS,
 //!   bounded answers, status classification), [`limit`] (per-robot rate limits),
+//!   [`split`] (cutting a message that is over a robot's byte limit into parts that fit),
+//!   [`robot`] (what the chat robots share: error codes, parts, mentions, signing clock),
 //!   [`template`] (operator-written Jinja templates of an alert).
 //!
 //! A send either delivers ([`Delivery`], with what the far end answered) or fails with a
@@ -32,19 +35,27 @@
 //! ```
 
 pub mod console;
+pub mod dingtalk;
+pub mod feishu;
 pub mod http;
 pub mod limit;
 pub mod message;
 pub mod policy;
+pub mod robot;
+pub mod split;
 pub mod template;
 pub mod webhook;
+pub mod wecom;
 
 pub use console::{Console, ConsoleConfig};
-pub use message::{Alert, AlertKind, Locale, LocationRow, digest_title};
+pub use dingtalk::{Dingtalk, DingtalkConfig};
+pub use feishu::{Feishu, FeishuConfig};
+pub use message::{Alert, AlertKind, Locale, LocationRow, digest_markdown_lite, digest_title};
 pub use policy::{
     BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, backoff, backoff_with_jitter, give_up, retry_delay,
 };
 pub use webhook::{Webhook, WebhookConfig, WebhookPayload};
+pub use wecom::{Wecom, WecomConfig};
 
 use serde::Deserialize;
 use std::time::Duration;
@@ -58,6 +69,15 @@ pub enum ChannelConfig {
     Console(ConsoleConfig),
     /// `{type: webhook, url: "https://...", headers: {K: V}, timeout: 10s, ca_file: PATH}`.
     Webhook(WebhookConfig),
+    /// `{type: wecom, webhook: "https://qyapi.weixin.qq.com/...?key=K", mentions: [MOBILE],
+    /// mentioned_users: [USERID], timeout, ca_file}`.
+    Wecom(WecomConfig),
+    /// `{type: dingtalk, webhook: "https://oapi.dingtalk.com/robot/send?access_token=T",
+    /// secret: SEC..., at_mobiles: [MOBILE], at_all: false, timeout, ca_file}`.
+    Dingtalk(DingtalkConfig),
+    /// `{type: feishu, webhook: "https://open.feishu.cn/open-apis/bot/v2/hook/ID",
+    /// secret: S, timeout, ca_file}`.
+    Feishu(FeishuConfig),
 }
 
 impl ChannelConfig {
@@ -72,6 +92,9 @@ impl ChannelConfig {
         match self {
             ChannelConfig::Console(_) => "console",
             ChannelConfig::Webhook(_) => "webhook",
+            ChannelConfig::Wecom(_) => "wecom",
+            ChannelConfig::Dingtalk(_) => "dingtalk",
+            ChannelConfig::Feishu(_) => "feishu",
         }
     }
 
@@ -81,6 +104,9 @@ impl ChannelConfig {
         Ok(match self {
             ChannelConfig::Console(_) => Channel::Console(Console::stdout()),
             ChannelConfig::Webhook(c) => Channel::Webhook(Webhook::new(c)?),
+            ChannelConfig::Wecom(c) => Channel::Wecom(Wecom::new(c)?),
+            ChannelConfig::Dingtalk(c) => Channel::Dingtalk(Dingtalk::new(c)?),
+            ChannelConfig::Feishu(c) => Channel::Feishu(Feishu::new(c)?),
         })
     }
 }
@@ -92,6 +118,9 @@ impl ChannelConfig {
 pub enum Channel {
     Console(Console),
     Webhook(Webhook),
+    Wecom(Wecom),
+    Dingtalk(Dingtalk),
+    Feishu(Feishu),
 }
 
 impl Channel {
@@ -100,6 +129,9 @@ impl Channel {
         match self {
             Channel::Console(_) => "console",
             Channel::Webhook(_) => "webhook",
+            Channel::Wecom(_) => "wecom",
+            Channel::Dingtalk(_) => "dingtalk",
+            Channel::Feishu(_) => "feishu",
         }
     }
 
@@ -109,7 +141,9 @@ impl Channel {
     /// (webhook's `Idempotency-Key`, SMS templates, e-mail threads) say false.
     pub fn merges(&self) -> bool {
         match self {
-            Channel::Console(_) => true,
+            Channel::Console(_) | Channel::Wecom(_) | Channel::Dingtalk(_) | Channel::Feishu(_) => {
+                true
+            }
             Channel::Webhook(_) => false,
         }
     }
@@ -137,6 +171,9 @@ impl Channel {
         match self {
             Channel::Console(c) => c.send_many(alerts, locale).await,
             Channel::Webhook(c) => c.send(&alerts[0], locale).await,
+            Channel::Wecom(c) => c.send(alerts, locale).await,
+            Channel::Dingtalk(c) => c.send(alerts, locale).await,
+            Channel::Feishu(c) => c.send(alerts, locale).await,
         }
     }
 }

@@ -8,6 +8,7 @@
 //!   - [`webhook`]: JSON POST of the alert, or your own body template.
 //!   - [`email`]: SMTP (implicit TLS, required STARTTLS, or plaintext to loopback test servers).
 //!   - [`tencent_sms`]: Tencent Cloud SMS `SendSms`, signed by [`tc3`].
+//!   - chat robots: [`wecom`] (企业微信), [`dingtalk`] (钉钉), [`feishu`] (飞书 / Lark).
 //!
 //!   [`ChannelConfig`] is the closed set of configs (`type:` picks the variant), [`Channel`]
 //!   the closed set of built channels, with one `send`.
@@ -16,7 +17,9 @@
 //! - Shared by the channels: [`http`] (the one HTTP client: checked endpoints, verified TLS,
 //!   bounded answers, status classification), [`limit`] (per-robot rate limits),
 //!   [`template`] (operator-written Jinja templates of an alert), [`tc3`] (Tencent Cloud's
-//!   TC3-HMAC-SHA256 request signature).
+//!   TC3-HMAC-SHA256 request signature), [`split`] (cutting a message that is over a robot's
+//!   byte limit into parts that fit), [`robot`] (what the chat robots share: error codes,
+//!   parts, mentions, signing clock).
 //!
 //! A send either delivers ([`Delivery`], with what the far end answered) or fails with a
 //! [`SendError`] that says whether trying again can help.
@@ -38,24 +41,32 @@
 //! ```
 
 pub mod console;
+pub mod dingtalk;
 pub mod email;
+pub mod feishu;
 pub mod http;
 pub mod limit;
 pub mod message;
 pub mod policy;
+pub mod robot;
+pub mod split;
 pub mod tc3;
 pub mod template;
 pub mod tencent_sms;
 pub mod webhook;
+pub mod wecom;
 
 pub use console::{Console, ConsoleConfig};
+pub use dingtalk::{Dingtalk, DingtalkConfig};
 pub use email::{Email, EmailConfig};
-pub use message::{Alert, AlertKind, Locale, LocationRow, digest_title};
+pub use feishu::{Feishu, FeishuConfig};
+pub use message::{Alert, AlertKind, Locale, LocationRow, digest_markdown_lite, digest_title};
 pub use policy::{
     BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, backoff, backoff_with_jitter, give_up, retry_delay,
 };
 pub use tencent_sms::{TencentSms, TencentSmsConfig};
 pub use webhook::{Webhook, WebhookConfig, WebhookPayload};
+pub use wecom::{Wecom, WecomConfig};
 
 use serde::Deserialize;
 use std::time::Duration;
@@ -75,6 +86,15 @@ pub enum ChannelConfig {
     /// `{type: email, server: "smtps://host:465", username, password, from, to: [...],
     /// timeout: 30s, ca_file: PATH}`.
     Email(EmailConfig),
+    /// `{type: wecom, webhook: "https://qyapi.weixin.qq.com/...?key=K", mentions: [MOBILE],
+    /// mentioned_users: [USERID], timeout, ca_file}`.
+    Wecom(WecomConfig),
+    /// `{type: dingtalk, webhook: "https://oapi.dingtalk.com/robot/send?access_token=T",
+    /// secret: SEC..., at_mobiles: [MOBILE], at_all: false, timeout, ca_file}`.
+    Dingtalk(DingtalkConfig),
+    /// `{type: feishu, webhook: "https://open.feishu.cn/open-apis/bot/v2/hook/ID",
+    /// secret: S, timeout, ca_file}`.
+    Feishu(FeishuConfig),
 }
 
 impl ChannelConfig {
@@ -91,6 +111,9 @@ impl ChannelConfig {
             ChannelConfig::Webhook(_) => "webhook",
             ChannelConfig::TencentSms(_) => "tencent_sms",
             ChannelConfig::Email(_) => "email",
+            ChannelConfig::Wecom(_) => "wecom",
+            ChannelConfig::Dingtalk(_) => "dingtalk",
+            ChannelConfig::Feishu(_) => "feishu",
         }
     }
 
@@ -102,6 +125,9 @@ impl ChannelConfig {
             ChannelConfig::Webhook(c) => Channel::Webhook(Webhook::new(c)?),
             ChannelConfig::TencentSms(c) => Channel::TencentSms(TencentSms::new(c)?),
             ChannelConfig::Email(c) => Channel::Email(Email::new(c)?),
+            ChannelConfig::Wecom(c) => Channel::Wecom(Wecom::new(c)?),
+            ChannelConfig::Dingtalk(c) => Channel::Dingtalk(Dingtalk::new(c)?),
+            ChannelConfig::Feishu(c) => Channel::Feishu(Feishu::new(c)?),
         })
     }
 
@@ -124,6 +150,9 @@ pub enum Channel {
     Webhook(Webhook),
     TencentSms(TencentSms),
     Email(Email),
+    Wecom(Wecom),
+    Dingtalk(Dingtalk),
+    Feishu(Feishu),
 }
 
 impl Channel {
@@ -134,6 +163,9 @@ impl Channel {
             Channel::Webhook(_) => "webhook",
             Channel::TencentSms(_) => "tencent_sms",
             Channel::Email(_) => "email",
+            Channel::Wecom(_) => "wecom",
+            Channel::Dingtalk(_) => "dingtalk",
+            Channel::Feishu(_) => "feishu",
         }
     }
 
@@ -143,7 +175,9 @@ impl Channel {
     /// (webhook's `Idempotency-Key`, SMS templates, e-mail threads) say false.
     pub fn merges(&self) -> bool {
         match self {
-            Channel::Console(_) => true,
+            Channel::Console(_) | Channel::Wecom(_) | Channel::Dingtalk(_) | Channel::Feishu(_) => {
+                true
+            }
             Channel::Webhook(_) | Channel::Email(_) | Channel::TencentSms(_) => false,
         }
     }
@@ -173,6 +207,9 @@ impl Channel {
             Channel::Webhook(c) => c.send(&alerts[0], locale).await,
             Channel::TencentSms(c) => c.send(&alerts[0], locale).await,
             Channel::Email(c) => c.send(&alerts[0], locale).await,
+            Channel::Wecom(c) => c.send(alerts, locale).await,
+            Channel::Dingtalk(c) => c.send(alerts, locale).await,
+            Channel::Feishu(c) => c.send(alerts, locale).await,
         }
     }
 }

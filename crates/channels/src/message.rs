@@ -383,9 +383,24 @@ impl Alert {
     /// Markdown for robots that render only the basics (WeCom `markdown`, DingTalk, Feishu):
     /// a heading, bold, lists, code spans and links, but no tables — each location is one list
     /// line instead (`- **local**: FAIL 200 · Total 1.43s · Connect 27ms · Download 17ms`).
+    ///
+    /// The URL is an inline link (`[https://…](https://…)`): these robots don't know
+    /// autolinks, and WeCom drops `<https://…>` as an unknown tag.
     pub fn markdown_lite(&self, locale: Locale) -> String {
         let t = Texts::of(locale);
-        let full = self.markdown(locale);
+        let mut full = self.markdown(locale);
+        if let Some(url) = &self.url {
+            let url = one_line(url);
+            let auto = md_url(&url);
+            if auto.starts_with('<') {
+                let link = if url.contains(['(', ')', '[', ']']) {
+                    md_code(&url)
+                } else {
+                    format!("[{url}]({url})")
+                };
+                full = full.replacen(&format!("** {auto}\n"), &format!("** {link}\n"), 1);
+            }
+        }
         // Everything before the table is shared with the full rendering.
         let mut out = match full.find(&format!("**{}**\n\n|", t.locations)) {
             Some(i) => full[..i].to_string(),
@@ -480,6 +495,24 @@ pub fn digest_title(alerts: &[Alert], locale: Locale) -> String {
                 .join("，")
         ),
     }
+}
+
+/// Several alerts as one robot message, in the [`Alert::markdown_lite`] style: the alert's own
+/// rendering for one; otherwise a `## ` heading with the [`digest_title`], then each alert's
+/// rendering in order, separated by rules (`---`).
+pub fn digest_markdown_lite(alerts: &[Alert], locale: Locale) -> String {
+    if let [one] = alerts {
+        return one.markdown_lite(locale);
+    }
+    let mut out = format!("## {}\n\n", md_text(&digest_title(alerts, locale)));
+    for (i, alert) in alerts.iter().enumerate() {
+        if i > 0 {
+            // A blank line first: `---` right under a text line would make it a heading.
+            out.push_str("\n---\n\n");
+        }
+        out.push_str(&alert.markdown_lite(locale));
+    }
+    out
 }
 
 /// Fixed words of one locale.
@@ -976,6 +1009,52 @@ hrb-unicom      异常           -     3.5ms         -  connect refused: connect
         a.locations.clear();
         assert!(!a.plain(Locale::En).contains("Locations"));
         assert!(!a.markdown(Locale::ZhCn).contains('|'));
+    }
+
+    #[test]
+    fn markdown_lite_lists_locations_and_links_the_url() {
+        let md = down().markdown_lite(Locale::ZhCn);
+        assert!(!md.contains('|'), "{md}");
+        assert!(
+            md.contains("- **地址：** [https://www.example.com/](https://www.example.com/)\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- **广东佛山[电信]**： 异常 200 · 总耗时 1430ms · 连接耗时 27.0ms"),
+            "{md}"
+        );
+        let mut a = down();
+        a.url = Some("https://example.com/a(b)".into());
+        let md = a.markdown_lite(Locale::En);
+        assert!(
+            md.contains("- **URL:** `https://example.com/a(b)`\n"),
+            "{md}"
+        );
+        a.locations.clear();
+        a.url = Some("http://127.0.0.1:9/".into());
+        let md = a.markdown_lite(Locale::En);
+        assert!(
+            md.contains("[http://127.0.0.1:9/](http://127.0.0.1:9/)"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn digests_join_alerts_with_rules() {
+        let a = down();
+        assert_eq!(
+            digest_markdown_lite(std::slice::from_ref(&a), Locale::En),
+            a.markdown_lite(Locale::En)
+        );
+        let mut b = down();
+        b.kind = AlertKind::Resolved;
+        let md = digest_markdown_lite(&[a.clone(), b.clone()], Locale::En);
+        let expected = format!(
+            "## [watchpost] 2 alerts: 1 DOWN, 1 RESOLVED\n\n{}\n---\n\n{}",
+            a.markdown_lite(Locale::En),
+            b.markdown_lite(Locale::En)
+        );
+        assert_eq!(md, expected);
     }
 
     #[test]

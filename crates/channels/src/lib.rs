@@ -3,7 +3,9 @@
 //! - [`message`]: the [`Alert`] (stored as JSON in the outbox between commit and delivery)
 //!   and its renderings — [`Alert::title`], [`Alert::plain`], [`Alert::markdown`] — in
 //!   [`Locale::ZhCn`] or [`Locale::En`].
-//! - One module per channel, each with its config struct next to it: [`console`], [`webhook`].
+//! - One module per channel, each with its config struct next to it: [`console`], [`webhook`],
+//!   [`slack`] (incoming webhook, Block Kit), [`telegram`] (Bot API, HTML) and
+//!   [`alertmanager`] (Prometheus Alertmanager API v2).
 //!   [`ChannelConfig`] is the closed set of configs (`type:` picks the variant), [`Channel`]
 //!   the closed set of built channels, with one `send`.
 //! - [`policy`]: when to retry ([`backoff`]) and when to stop ([`give_up`]); the delivery
@@ -31,19 +33,25 @@
 //! # let _ = (channel, Locale::ZhCn);
 //! ```
 
+pub mod alertmanager;
 pub mod console;
 pub mod http;
 pub mod limit;
 pub mod message;
 pub mod policy;
+pub mod slack;
+pub mod telegram;
 pub mod template;
 pub mod webhook;
 
+pub use alertmanager::{Alertmanager, AlertmanagerConfig};
 pub use console::{Console, ConsoleConfig};
 pub use message::{Alert, AlertKind, Locale, LocationRow, digest_title};
 pub use policy::{
     BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, backoff, backoff_with_jitter, give_up, retry_delay,
 };
+pub use slack::{Slack, SlackConfig};
+pub use telegram::{ChatId, Telegram, TelegramConfig};
 pub use webhook::{Webhook, WebhookConfig, WebhookPayload};
 
 use serde::Deserialize;
@@ -58,6 +66,14 @@ pub enum ChannelConfig {
     Console(ConsoleConfig),
     /// `{type: webhook, url: "https://...", headers: {K: V}, timeout: 10s, ca_file: PATH}`.
     Webhook(WebhookConfig),
+    /// `{type: slack, webhook: "https://hooks.slack.com/services/...", timeout, ca_file}`.
+    Slack(SlackConfig),
+    /// `{type: telegram, bot_token, chat_id, api_base, message_thread_id,
+    /// disable_notification, timeout, ca_file}`.
+    Telegram(TelegramConfig),
+    /// `{type: alertmanager, url, labels, headers, ends_after, generator_url, timeout,
+    /// ca_file}`.
+    Alertmanager(AlertmanagerConfig),
 }
 
 impl ChannelConfig {
@@ -72,6 +88,9 @@ impl ChannelConfig {
         match self {
             ChannelConfig::Console(_) => "console",
             ChannelConfig::Webhook(_) => "webhook",
+            ChannelConfig::Slack(_) => "slack",
+            ChannelConfig::Telegram(_) => "telegram",
+            ChannelConfig::Alertmanager(_) => "alertmanager",
         }
     }
 
@@ -81,6 +100,9 @@ impl ChannelConfig {
         Ok(match self {
             ChannelConfig::Console(_) => Channel::Console(Console::stdout()),
             ChannelConfig::Webhook(c) => Channel::Webhook(Webhook::new(c)?),
+            ChannelConfig::Slack(c) => Channel::Slack(Slack::new(c)?),
+            ChannelConfig::Telegram(c) => Channel::Telegram(Telegram::new(c)?),
+            ChannelConfig::Alertmanager(c) => Channel::Alertmanager(Alertmanager::new(c)?),
         })
     }
 }
@@ -92,6 +114,9 @@ impl ChannelConfig {
 pub enum Channel {
     Console(Console),
     Webhook(Webhook),
+    Slack(Slack),
+    Telegram(Telegram),
+    Alertmanager(Alertmanager),
 }
 
 impl Channel {
@@ -100,17 +125,22 @@ impl Channel {
         match self {
             Channel::Console(_) => "console",
             Channel::Webhook(_) => "webhook",
+            Channel::Slack(_) => "slack",
+            Channel::Telegram(_) => "telegram",
+            Channel::Alertmanager(_) => "alertmanager",
         }
     }
 
     /// Whether several queued alerts may go out as one message ([`Channel::send_many`]):
     /// true for rate-limited chat robots, so a burst of alerts is merged rather than dropped
     /// or spread over many minutes. Channels whose far end keys on one alert per request
-    /// (webhook's `Idempotency-Key`, SMS templates, e-mail threads) say false.
+    /// (webhook's `Idempotency-Key`, SMS templates, e-mail threads) say false. Alertmanager
+    /// merges too: its API takes an array, each alert keeping its own labels.
     pub fn merges(&self) -> bool {
         match self {
             Channel::Console(_) => true,
             Channel::Webhook(_) => false,
+            Channel::Slack(_) | Channel::Telegram(_) | Channel::Alertmanager(_) => true,
         }
     }
 
@@ -137,6 +167,9 @@ impl Channel {
         match self {
             Channel::Console(c) => c.send_many(alerts, locale).await,
             Channel::Webhook(c) => c.send(&alerts[0], locale).await,
+            Channel::Slack(c) => c.send(alerts, locale).await,
+            Channel::Telegram(c) => c.send(alerts, locale).await,
+            Channel::Alertmanager(c) => c.send(alerts, locale).await,
         }
     }
 }

@@ -4,11 +4,13 @@
 //!   and its renderings — [`Alert::title`], [`Alert::plain`], [`Alert::markdown`] — in
 //!   [`Locale::ZhCn`] or [`Locale::En`].
 //! - One module per channel, each with its config struct next to it:
-//!   - [`console`]: stdout.
-//!   - [`webhook`]: JSON POST of the alert, or your own body template.
-//!   - [`email`]: SMTP (implicit TLS, required STARTTLS, or plaintext to loopback test servers).
-//!   - [`tencent_sms`]: Tencent Cloud SMS `SendSms`, signed by [`tc3`].
-//!   - chat robots: [`wecom`] (企业微信), [`dingtalk`] (钉钉), [`feishu`] (飞书 / Lark).
+//!   - [`console`] — stdout.
+//!   - [`webhook`] — a JSON POST of the alert, or your own body template.
+//!   - [`email`] — SMTP (implicit TLS, required STARTTLS, or plaintext to loopback test servers).
+//!   - [`tencent_sms`] — Tencent Cloud SMS `SendSms`, signed by [`tc3`].
+//!   - chat robots: [`wecom`] (企业微信), [`dingtalk`] (钉钉), [`feishu`] (飞书 / Lark),
+//!     [`slack`] (incoming webhook, Block Kit), [`telegram`] (Bot API, HTML).
+//!   - [`alertmanager`] — Prometheus Alertmanager API v2.
 //!
 //!   [`ChannelConfig`] is the closed set of configs (`type:` picks the variant), [`Channel`]
 //!   the closed set of built channels, with one `send`.
@@ -40,6 +42,7 @@
 //! # let _ = (channel, Locale::ZhCn);
 //! ```
 
+pub mod alertmanager;
 pub mod console;
 pub mod dingtalk;
 pub mod email;
@@ -49,13 +52,16 @@ pub mod limit;
 pub mod message;
 pub mod policy;
 pub mod robot;
+pub mod slack;
 pub mod split;
 pub mod tc3;
+pub mod telegram;
 pub mod template;
 pub mod tencent_sms;
 pub mod webhook;
 pub mod wecom;
 
+pub use alertmanager::{Alertmanager, AlertmanagerConfig};
 pub use console::{Console, ConsoleConfig};
 pub use dingtalk::{Dingtalk, DingtalkConfig};
 pub use email::{Email, EmailConfig};
@@ -64,6 +70,8 @@ pub use message::{Alert, AlertKind, Locale, LocationRow, digest_markdown_lite, d
 pub use policy::{
     BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, backoff, backoff_with_jitter, give_up, retry_delay,
 };
+pub use slack::{Slack, SlackConfig};
+pub use telegram::{ChatId, Telegram, TelegramConfig};
 pub use tencent_sms::{TencentSms, TencentSmsConfig};
 pub use webhook::{Webhook, WebhookConfig, WebhookPayload};
 pub use wecom::{Wecom, WecomConfig};
@@ -95,6 +103,14 @@ pub enum ChannelConfig {
     /// `{type: feishu, webhook: "https://open.feishu.cn/open-apis/bot/v2/hook/ID",
     /// secret: S, timeout, ca_file}`.
     Feishu(FeishuConfig),
+    /// `{type: slack, webhook: "https://hooks.slack.com/services/...", timeout, ca_file}`.
+    Slack(SlackConfig),
+    /// `{type: telegram, bot_token, chat_id, api_base, message_thread_id,
+    /// disable_notification, timeout, ca_file}`.
+    Telegram(TelegramConfig),
+    /// `{type: alertmanager, url, labels, headers, ends_after, generator_url, timeout,
+    /// ca_file}`.
+    Alertmanager(AlertmanagerConfig),
 }
 
 impl ChannelConfig {
@@ -114,6 +130,9 @@ impl ChannelConfig {
             ChannelConfig::Wecom(_) => "wecom",
             ChannelConfig::Dingtalk(_) => "dingtalk",
             ChannelConfig::Feishu(_) => "feishu",
+            ChannelConfig::Slack(_) => "slack",
+            ChannelConfig::Telegram(_) => "telegram",
+            ChannelConfig::Alertmanager(_) => "alertmanager",
         }
     }
 
@@ -128,6 +147,9 @@ impl ChannelConfig {
             ChannelConfig::Wecom(c) => Channel::Wecom(Wecom::new(c)?),
             ChannelConfig::Dingtalk(c) => Channel::Dingtalk(Dingtalk::new(c)?),
             ChannelConfig::Feishu(c) => Channel::Feishu(Feishu::new(c)?),
+            ChannelConfig::Slack(c) => Channel::Slack(Slack::new(c)?),
+            ChannelConfig::Telegram(c) => Channel::Telegram(Telegram::new(c)?),
+            ChannelConfig::Alertmanager(c) => Channel::Alertmanager(Alertmanager::new(c)?),
         })
     }
 
@@ -153,6 +175,9 @@ pub enum Channel {
     Wecom(Wecom),
     Dingtalk(Dingtalk),
     Feishu(Feishu),
+    Slack(Slack),
+    Telegram(Telegram),
+    Alertmanager(Alertmanager),
 }
 
 impl Channel {
@@ -166,18 +191,23 @@ impl Channel {
             Channel::Wecom(_) => "wecom",
             Channel::Dingtalk(_) => "dingtalk",
             Channel::Feishu(_) => "feishu",
+            Channel::Slack(_) => "slack",
+            Channel::Telegram(_) => "telegram",
+            Channel::Alertmanager(_) => "alertmanager",
         }
     }
 
     /// Whether several queued alerts may go out as one message ([`Channel::send_many`]):
     /// true for rate-limited chat robots, so a burst of alerts is merged rather than dropped
     /// or spread over many minutes. Channels whose far end keys on one alert per request
-    /// (webhook's `Idempotency-Key`, SMS templates, e-mail threads) say false.
+    /// (webhook's `Idempotency-Key`, SMS templates, e-mail threads) say false. Alertmanager
+    /// merges too: its API takes an array, each alert keeping its own labels.
     pub fn merges(&self) -> bool {
         match self {
             Channel::Console(_) | Channel::Wecom(_) | Channel::Dingtalk(_) | Channel::Feishu(_) => {
                 true
             }
+            Channel::Slack(_) | Channel::Telegram(_) | Channel::Alertmanager(_) => true,
             Channel::Webhook(_) | Channel::Email(_) | Channel::TencentSms(_) => false,
         }
     }
@@ -210,6 +240,9 @@ impl Channel {
             Channel::Wecom(c) => c.send(alerts, locale).await,
             Channel::Dingtalk(c) => c.send(alerts, locale).await,
             Channel::Feishu(c) => c.send(alerts, locale).await,
+            Channel::Slack(c) => c.send(alerts, locale).await,
+            Channel::Telegram(c) => c.send(alerts, locale).await,
+            Channel::Alertmanager(c) => c.send(alerts, locale).await,
         }
     }
 }

@@ -161,3 +161,65 @@ async fn the_console_channel_prints_the_test_alert() {
         run.stdout
     );
 }
+
+#[tokio::test]
+async fn provider_error_codes_are_printed_wecom_and_tencent_sms() {
+    // WeCom answers HTTP 200 with an error code: the code and message decide.
+    let mut rx = Receiver::start(vec![Reply::json(
+        200,
+        r#"{"errcode":93000,"errmsg":"invalid webhook url, hint: [1767322800_1]"}"#,
+    )])
+    .await;
+    let cfg = format!(
+        "channels:\n  ops-wecom: {{type: wecom, webhook: \"{}\"}}\nmonitors: []\n",
+        rx.url("/cgi-bin/webhook/send?key=SECRETKEY")
+    );
+    let run = notify(&cfg, &["ops-wecom"]).await;
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains(
+            "failed to deliver to \"ops-wecom\" (wecom): wecom: errcode 93000: invalid webhook url"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("SECRETKEY"), "{}", run.stderr);
+    let seen = rx.next().await;
+    assert_eq!(seen.json()["msgtype"], "markdown");
+    assert!(
+        seen.json()["markdown"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("[TEST] ops-wecom")
+    );
+
+    // Success prints WeCom's own answer.
+    rx.script(vec![Reply::json(200, r#"{"errcode":0,"errmsg":"ok"}"#)]);
+    let run = notify(&cfg, &["ops-wecom"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "delivered to \"ops-wecom\" (wecom): HTTP 200: {\"errcode\":0,\"errmsg\":\"ok\"}\n"
+    );
+
+    // Tencent SMS: one number refused; the code reaches the operator, the number masked.
+    let rx = Receiver::start(vec![Reply::json(
+        200,
+        r#"{"Response":{"SendStatusSet":[{"SerialNo":"","PhoneNumber":"+8613800000000","Fee":0,"SessionContext":"","Code":"FailedOperation.PhoneNumberInBlacklist","Message":"phone number in blacklist","IsoCode":"CN"}],"RequestId":"a0aabda6-cf91-4f3e-a81f-9198114a2279"}}"#,
+    )])
+    .await;
+    let cfg = format!(
+        "channels:\n  oncall-sms: {{type: tencent_sms, secret_id: AKIDtest, secret_key: testkey, sdk_app_id: \"1400006666\", sign_name: 腾讯云, template_id: \"1110\", phones: [\"+8613800000000\"], endpoint: \"{}\"}}\nmonitors: []\n",
+        rx.url("")
+    );
+    let run = notify(&cfg, &["oncall-sms"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("FailedOperation.PhoneNumberInBlacklist"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("+86138****0000"), "{}", run.stderr);
+    assert!(!run.stderr.contains("+8613800000000"), "{}", run.stderr);
+}

@@ -304,3 +304,47 @@ async fn a_failing_channel_neither_blocks_the_others_nor_loses_its_alert() {
     );
     assert_eq!(third.status.code(), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_queued_for_a_robot_go_out_as_one_merged_message() {
+    use watchpost_testkit::{Receiver, Reply};
+    let target = server(503).await;
+    let mut robot = Receiver::start(vec![Reply::json(200, r#"{"errcode":0,"errmsg":"ok"}"#)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.yaml");
+    let mut text = format!(
+        "storage: sqlite://{}/state.db\nchannels:\n  ops-wecom: {{type: wecom, webhook: \"{}\"}}\nmonitors:\n",
+        dir.path().display(),
+        robot.url("/cgi-bin/webhook/send?key=k")
+    );
+    for name in ["shop", "api", "cdn"] {
+        text.push_str(&format!(
+            "  - {{name: {name}, type: http, url: \"http://{}/{name}\", alert: {{channels: [ops-wecom], failure_threshold: 1}}}}\n",
+            target.addr
+        ));
+    }
+    std::fs::write(&config, text).unwrap();
+    let out = once(&config).await;
+    assert_eq!(out.status.code(), Some(1));
+    let seen = robot.next().await;
+    let content = seen.json()["markdown"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content.starts_with("## [watchpost] 3 alerts: 3 DOWN"),
+        "{content}"
+    );
+    for name in ["shop", "api", "cdn"] {
+        assert!(content.contains(&format!("[DOWN] {name}")), "{content}");
+    }
+    // One message, not three.
+    assert!(
+        robot
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("→ ops-wecom (200)").count(), 3, "{stderr}");
+}

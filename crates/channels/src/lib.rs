@@ -68,7 +68,8 @@ pub use email::{Email, EmailConfig};
 pub use feishu::{Feishu, FeishuConfig};
 pub use message::{Alert, AlertKind, Locale, LocationRow, digest_markdown_lite, digest_title};
 pub use policy::{
-    BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, backoff, backoff_with_jitter, give_up, retry_delay,
+    BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, RETRY_AFTER_CAP, backoff, backoff_with_jitter,
+    give_up, retry_delay,
 };
 pub use slack::{Slack, SlackConfig};
 pub use telegram::{ChatId, Telegram, TelegramConfig};

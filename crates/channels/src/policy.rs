@@ -11,8 +11,12 @@ use std::time::Duration;
 
 /// The wait after the first failed attempt.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
-/// The longest wait between attempts.
+/// The longest wait between attempts of our own backoff.
 pub const BACKOFF_CAP: Duration = Duration::from_secs(5 * 60);
+/// The longest wait a far end can ask for (`Retry-After`, WeCom's and DingTalk's throttles):
+/// an hour. Retrying sooner than asked only earns another refusal — and with DingTalk, a
+/// longer ban — while a longer ask is more likely a bogus header than a real plan.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60 * 60);
 /// How long an undelivered alert is kept trying by default: a day.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 /// The jitter takes up to this fraction off a wait.
@@ -38,15 +42,15 @@ pub fn backoff_with_jitter(attempt: u32, unit: f64) -> Duration {
 }
 
 /// When to try again after `error` on attempt `attempt`: None for a fatal error; otherwise
-/// [`backoff`], but not sooner than the far end's `Retry-After` (itself capped at
-/// [`BACKOFF_CAP`]).
+/// [`backoff`], but not sooner than the far end asked (`retry_after`, itself capped at
+/// [`RETRY_AFTER_CAP`]).
 pub fn retry_delay(attempt: u32, error: &SendError) -> Option<Duration> {
     if !error.is_retryable() {
         return None;
     }
     let wait = backoff(attempt);
     Some(match error.retry_after() {
-        Some(asked) => wait.max(asked.min(BACKOFF_CAP)),
+        Some(asked) => wait.max(asked.min(RETRY_AFTER_CAP)),
         None => wait,
     })
 }
@@ -136,7 +140,13 @@ mod tests {
             message: "HTTP 503".into(),
             retry_after: Some(S(86_400)),
         };
-        assert_eq!(retry_delay(1, &huge), Some(S(300)));
+        assert_eq!(retry_delay(1, &huge), Some(S(3600)));
+        // DingTalk's ten-minute throttle is waited out, not retried into.
+        let throttled = SendError::Retryable {
+            message: "dingtalk: errcode 130101: send too fast".into(),
+            retry_after: Some(S(600)),
+        };
+        assert_eq!(retry_delay(1, &throttled), Some(S(600)));
     }
 
     #[test]

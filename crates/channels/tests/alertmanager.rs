@@ -2,7 +2,10 @@
 //! Alertmanager's API v2: the path, the exact alert objects (labels, annotations, startsAt,
 //! endsAt for down, resolved and test alerts), merging, and how answers are classified.
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+mod common;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::{at, build, try_build, with};
 use serde_json::{Value, json};
 use std::time::Duration;
 use watchpost_channels::{
@@ -10,38 +13,19 @@ use watchpost_channels::{
 };
 use watchpost_testkit::{Receiver, Reply};
 
-fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 2, h, m, s).unwrap()
-}
-
+/// The shared down alert with a second failure, and `local` as its only (failing) location.
 fn alert() -> Alert {
-    Alert {
-        kind: AlertKind::Down,
-        monitor: "homepage".into(),
-        incident_id: "homepage:1767322800000".into(),
-        at: at(3, 0, 0),
-        since: Some(at(2, 55, 0)),
-        failures: vec![
-            "广东佛山[电信]: total 1430ms > 1000ms".into(),
-            "hrb-unicom: connect refused".into(),
-        ],
-        locations: vec![LocationRow {
-            location: "local".into(),
-            ok: false,
-            status: Some(200),
-            total_ms: Some(1430.0),
-            connect_ms: Some(27.0),
-            download_ms: Some(17.0),
-            error: None,
-        }],
-        url: Some("https://www.example.com/".into()),
-    }
+    let mut a = common::alert(AlertKind::Down);
+    a.failures.push("hrb-unicom: connect refused".into());
+    a.locations = vec![LocationRow {
+        location: "local".into(),
+        ..a.locations[1].clone()
+    }];
+    a
 }
 
 fn am(settings: Value) -> Alertmanager {
-    let config = ChannelConfig::from_value(settings).unwrap();
-    assert_eq!(config.kind(), "alertmanager");
-    match config.build().unwrap() {
+    match build(settings) {
         Channel::Alertmanager(a) => a,
         other => panic!("{other:?}"),
     }
@@ -282,15 +266,13 @@ async fn answers_are_classified() {
 
 #[test]
 fn config_errors_and_debug() {
-    let build = |v: Value| ChannelConfig::from_value(v).and_then(|c| c.build());
     let base = |extra: Value| {
-        let mut v = json!({"type": "alertmanager", "url": "http://127.0.0.1:9093"});
-        for (k, x) in extra.as_object().unwrap() {
-            v[k] = x.clone();
-        }
-        v
+        with(
+            json!({"type": "alertmanager", "url": "http://127.0.0.1:9093"}),
+            extra,
+        )
     };
-    build(base(json!({}))).unwrap();
+    try_build(base(json!({}))).unwrap();
     for (labels, want) in [
         (
             json!({"team-name": "x"}),
@@ -302,25 +284,25 @@ fn config_errors_and_debug() {
         (json!({"monitor": "x"}), "monitor is set by watchpost"),
         (json!({"team": ""}), "team: the value is empty"),
     ] {
-        let e = build(base(json!({"labels": labels}))).unwrap_err();
+        let e = try_build(base(json!({"labels": labels}))).unwrap_err();
         assert!(e.0.starts_with("alertmanager: labels: "), "{e}");
         assert!(e.0.contains(want), "{e}");
     }
-    let e = build(base(json!({"url": "ftp://am:9093"}))).unwrap_err();
+    let e = try_build(base(json!({"url": "ftp://am:9093"}))).unwrap_err();
     assert!(e.0.starts_with("alertmanager: url: scheme \"ftp\""), "{e}");
-    let e = build(base(json!({"url": "am:9093:x"}))).unwrap_err();
+    let e = try_build(base(json!({"url": "am:9093:x"}))).unwrap_err();
     assert!(e.0.starts_with("alertmanager: url:"), "{e}");
-    let e = build(base(json!({"url": "http://am:9093/api/v1/alerts"}))).unwrap_err();
+    let e = try_build(base(json!({"url": "http://am:9093/api/v1/alerts"}))).unwrap_err();
     assert!(e.0.contains("API v1 was removed"), "{e}");
-    let e = build(base(json!({"headers": {"Content-Type": "text/plain"}}))).unwrap_err();
+    let e = try_build(base(json!({"headers": {"Content-Type": "text/plain"}}))).unwrap_err();
     assert!(e.0.contains("set by watchpost"), "{e}");
-    let e = build(base(json!({"ends_after": "10s"}))).unwrap_err();
+    let e = try_build(base(json!({"ends_after": "10s"}))).unwrap_err();
     assert!(e.0.contains("ends_after: must be at least 1m"), "{e}");
-    let e = build(base(json!({"ends_after": "soon"}))).unwrap_err();
+    let e = try_build(base(json!({"ends_after": "soon"}))).unwrap_err();
     assert!(e.0.contains("ends_after"), "{e}");
-    let e = build(base(json!({"generator_url": "/dashboard"}))).unwrap_err();
+    let e = try_build(base(json!({"generator_url": "/dashboard"}))).unwrap_err();
     assert!(e.0.contains("generator_url"), "{e}");
-    let e = build(base(json!({"severity": "page"}))).unwrap_err();
+    let e = try_build(base(json!({"severity": "page"}))).unwrap_err();
     assert!(e.0.contains("unknown field `severity`"), "{e}");
 
     let c = ChannelConfig::from_value(base(json!({

@@ -5,7 +5,7 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use common::{alert, location_name, many_locations, three};
+use common::{alert, build, location_name, many_locations, three, try_build, with};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,15 +20,7 @@ const PATH: &str = "/robot/send?access_token=t0ken";
 const SECRET: &str = "SEC0123456789abcdef";
 
 fn dingtalk(url: String, extra: Value) -> Dingtalk {
-    let mut settings = json!({"type": "dingtalk", "webhook": url});
-    for (k, v) in extra.as_object().unwrap() {
-        settings[k] = v.clone();
-    }
-    match ChannelConfig::from_value(settings)
-        .unwrap()
-        .build()
-        .unwrap()
-    {
+    match build(with(json!({"type": "dingtalk", "webhook": url}), extra)) {
         Channel::Dingtalk(d) => d,
         other => panic!("{other:?}"),
     }
@@ -291,8 +283,7 @@ async fn fatal_answers_carry_the_code_and_message() {
 
 #[test]
 fn config_errors_and_secrets() {
-    let build = |v: Value| ChannelConfig::from_value(v).and_then(|c| c.build());
-    let e = build(json!({"type": "dingtalk",
+    let e = try_build(json!({"type": "dingtalk",
                          "webhook": "https://oapi.dingtalk.com/robot/send?access_token=SECRETTOKEN",
                          "at_mobiles": ["138000011112222333"]}))
     .unwrap_err();
@@ -300,12 +291,13 @@ fn config_errors_and_secrets() {
         e.0.starts_with("dingtalk: at_mobiles: \"138000011112222333\" is not a mobile number"),
         "{e}"
     );
-    let e = build(json!({"type": "dingtalk", "webhook": "ftp://oapi.dingtalk.com/SECRETTOKEN"}))
-        .unwrap_err();
+    let e =
+        try_build(json!({"type": "dingtalk", "webhook": "ftp://oapi.dingtalk.com/SECRETTOKEN"}))
+            .unwrap_err();
     assert!(e.0.starts_with("dingtalk: webhook: scheme \"ftp\""), "{e}");
     assert!(!e.0.contains("SECRET"), "{e}");
-    let e =
-        build(json!({"type": "dingtalk", "webhook": "https://x/", "at_all": "yes"})).unwrap_err();
+    let e = try_build(json!({"type": "dingtalk", "webhook": "https://x/", "at_all": "yes"}))
+        .unwrap_err();
     assert!(e.0.contains("invalid type"), "{e}");
 
     let config = ChannelConfig::from_value(json!({

@@ -6,19 +6,20 @@
 //! (scripts/test.sh creates that venv and installs aiosmtpd). When the server can't be
 //! started, a test prints `SKIP` and passes — unless `CI=true`, where it fails.
 
+mod common;
+
 use base64::Engine;
-use chrono::{TimeZone, Utc};
+use common::{build, pem_file, try_build};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tempfile::NamedTempFile;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
-use watchpost_channels::{
-    Alert, AlertKind, Channel, ChannelConfig, Locale, LocationRow, SendError,
-};
+use watchpost_channels::{Alert, AlertKind, Channel, ChannelConfig, Locale, SendError};
 use watchpost_testkit::TestCa;
 
 const USER: &str = "svc@example.com";
@@ -26,10 +27,9 @@ const PASSWORD: &str = "pa55-SECRET-word";
 
 /// A test CA's files, and a leaf for localhost / 127.0.0.1, on disk for Python.
 struct Certs {
-    _dir: tempfile::TempDir,
-    cert: PathBuf,
-    key: PathBuf,
-    ca: PathBuf,
+    cert: NamedTempFile,
+    key: NamedTempFile,
+    ca: NamedTempFile,
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
@@ -47,26 +47,11 @@ impl Certs {
     fn new() -> Certs {
         let ca = TestCa::new("watchpost smtp test CA");
         let leaf = ca.leaf(&["localhost", "127.0.0.1"]);
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: String| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        };
-        let cert = write(
-            "cert.pem",
-            leaf.chain
-                .iter()
-                .map(|c| pem("CERTIFICATE", c))
-                .collect::<String>(),
-        );
-        let key = write("key.pem", pem("PRIVATE KEY", leaf.key.secret_der()));
-        let ca = write("ca.pem", ca.cert_pem.clone());
+        let chain: String = leaf.chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
         Certs {
-            _dir: dir,
-            cert,
-            key,
-            ca,
+            cert: pem_file(&chain),
+            key: pem_file(&pem("PRIVATE KEY", leaf.key.secret_der())),
+            ca: pem_file(&ca.cert_pem),
         }
     }
 }
@@ -121,7 +106,11 @@ impl SmtpServer {
         let mut command = Command::new(&python);
         command.arg(&script).args(["--mode", options.mode]);
         if let Some(c) = options.certs {
-            command.arg("--cert").arg(&c.cert).arg("--key").arg(&c.key);
+            command
+                .arg("--cert")
+                .arg(c.cert.path())
+                .arg("--key")
+                .arg(c.key.path());
         }
         if options.auth {
             command.args(["--user", USER, "--password", PASSWORD]);
@@ -201,36 +190,11 @@ impl SmtpServer {
     }
 }
 
+/// The shared down alert, its failure in Chinese.
 fn alert() -> Alert {
-    Alert {
-        kind: AlertKind::Down,
-        monitor: "homepage".into(),
-        incident_id: "homepage:1767322800000".into(),
-        at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap(),
-        since: Some(Utc.with_ymd_and_hms(2026, 1, 2, 2, 55, 0).unwrap()),
-        failures: vec!["广东佛山[电信]: 总耗时 1430ms > 1000ms".into()],
-        locations: vec![
-            LocationRow {
-                location: "local".into(),
-                ok: true,
-                status: Some(200),
-                total_ms: Some(250.8),
-                connect_ms: Some(0.08),
-                download_ms: Some(100.2),
-                error: None,
-            },
-            LocationRow {
-                location: "广东佛山[电信]".into(),
-                ok: false,
-                status: Some(200),
-                total_ms: Some(1430.0),
-                connect_ms: Some(27.0),
-                download_ms: Some(17.0),
-                error: None,
-            },
-        ],
-        url: Some("https://www.example.com/".into()),
-    }
+    let mut a = common::alert(AlertKind::Down);
+    a.failures = vec!["广东佛山[电信]: 总耗时 1430ms > 1000ms".into()];
+    a
 }
 
 /// The channel config the tests vary.
@@ -243,7 +207,7 @@ fn settings(server: String, certs: Option<&Certs>, password: Option<&str>) -> Va
         "timeout": "10s",
     });
     if let Some(c) = certs {
-        s["ca_file"] = json!(c.ca);
+        s["ca_file"] = json!(c.ca.path());
     }
     if let Some(p) = password {
         s["username"] = json!(USER);
@@ -253,9 +217,7 @@ fn settings(server: String, certs: Option<&Certs>, password: Option<&str>) -> Va
 }
 
 fn channel(settings: Value) -> Channel {
-    let channel = ChannelConfig::from_value(settings)
-        .and_then(|c| c.build())
-        .unwrap();
+    let channel = build(settings);
     assert_eq!(channel.kind(), "email");
     assert!(!channel.merges());
     channel
@@ -615,12 +577,7 @@ async fn an_untrusted_certificate_is_a_retryable_tls_error() {
 
 #[test]
 fn config_errors() {
-    let err = |s: Value| {
-        ChannelConfig::from_value(s)
-            .and_then(|c| c.build())
-            .unwrap_err()
-            .0
-    };
+    let err = |s: Value| try_build(s).unwrap_err().0;
     let base = || settings("smtps://smtp.example.com".into(), None, Some(PASSWORD));
 
     let mut s = base();

@@ -4,7 +4,7 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use common::{alert, location_name, many_locations, three};
+use common::{alert, build, location_name, many_locations, three, try_build, with};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,15 +17,7 @@ const PATH: &str = "/open-apis/bot/v2/hook/h00k";
 const SECRET: &str = "s3cretFeishu";
 
 fn feishu(url: String, extra: Value) -> Feishu {
-    let mut settings = json!({"type": "feishu", "webhook": url});
-    for (k, v) in extra.as_object().unwrap() {
-        settings[k] = v.clone();
-    }
-    match ChannelConfig::from_value(settings)
-        .unwrap()
-        .build()
-        .unwrap()
-    {
+    match build(with(json!({"type": "feishu", "webhook": url}), extra)) {
         Channel::Feishu(f) => f,
         other => panic!("{other:?}"),
     }
@@ -316,18 +308,18 @@ async fn fatal_answers_carry_the_code_and_message() {
 
 #[test]
 fn config_errors_and_secrets() {
-    let build = |v: Value| ChannelConfig::from_value(v).and_then(|c| c.build());
-    let e = build(
+    let e = try_build(
         json!({"type": "feishu", "webhook": "https://open.feishu.cn/x/SECRETHOOK",
                          "secret": ""}),
     )
     .unwrap_err();
     assert!(e.0.starts_with("feishu: secret: is empty"), "{e}");
-    let e = build(json!({"type": "feishu", "webhook": "https://u:SECRETPW@open.feishu.cn/x"}))
+    let e = try_build(json!({"type": "feishu", "webhook": "https://u:SECRETPW@open.feishu.cn/x"}))
         .unwrap_err();
     assert!(e.0.starts_with("feishu: webhook: user info"), "{e}");
     assert!(!e.0.contains("SECRET"), "{e}");
-    let e = build(json!({"type": "feishu", "webhook": "https://x/", "at_all": true})).unwrap_err();
+    let e =
+        try_build(json!({"type": "feishu", "webhook": "https://x/", "at_all": true})).unwrap_err();
     assert!(e.0.contains("unknown field `at_all`"), "{e}");
 
     let config = ChannelConfig::from_value(json!({

@@ -2,54 +2,20 @@
 //! escaping, merging and splitting, the rate limit, and how each of Slack's answers is
 //! classified.
 
-use chrono::{TimeZone, Utc};
+mod common;
+
+use common::{at, build, down_with_query, try_build};
 use serde_json::{Value, json};
 use std::time::Duration;
 use watchpost_channels::{
-    Alert, AlertKind, Channel, ChannelConfig, Delivery, Locale, LocationRow, SendError, Slack,
+    Alert, AlertKind, Channel, ChannelConfig, Delivery, Locale, SendError, Slack,
 };
 use watchpost_testkit::{Receiver, Reply};
 
 const PATH: &str = "/services/T000/B000/XXXXSECRET";
 
-fn alert() -> Alert {
-    Alert {
-        kind: AlertKind::Down,
-        monitor: "homepage".into(),
-        incident_id: "homepage:1767322800000".into(),
-        at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap(),
-        since: Some(Utc.with_ymd_and_hms(2026, 1, 2, 2, 55, 0).unwrap()),
-        failures: vec!["广东佛山[电信]: total 1430ms > 1000ms".into()],
-        locations: vec![
-            LocationRow {
-                location: "local".into(),
-                ok: true,
-                status: Some(200),
-                total_ms: Some(250.8),
-                connect_ms: Some(0.08),
-                download_ms: Some(100.2),
-                error: None,
-            },
-            LocationRow {
-                location: "广东佛山[电信]".into(),
-                ok: false,
-                status: Some(200),
-                total_ms: Some(1430.0),
-                connect_ms: Some(27.0),
-                download_ms: Some(17.0),
-                error: None,
-            },
-        ],
-        url: Some("https://www.example.com/?a=1&b=2".into()),
-    }
-}
-
 fn slack(url: String) -> Slack {
-    let config =
-        ChannelConfig::from_value(json!({"type": "slack", "webhook": url, "timeout": "5s"}))
-            .unwrap();
-    assert_eq!(config.kind(), "slack");
-    match config.build().unwrap() {
+    match build(json!({"type": "slack", "webhook": url, "timeout": "5s"})) {
         Channel::Slack(s) => s,
         other => panic!("{other:?}"),
     }
@@ -67,7 +33,7 @@ fn header(text: &str) -> Value {
 async fn posts_the_documented_block_kit_message_in_english() {
     let mut rx = Receiver::start(vec![Reply::status(200, "ok")]).await;
     let s = slack(rx.url(PATH));
-    let delivery = s.send(&[alert()], Locale::En).await.unwrap();
+    let delivery = s.send(&[down_with_query()], Locale::En).await.unwrap();
     assert_eq!(
         delivery,
         Delivery {
@@ -109,9 +75,9 @@ async fn posts_the_documented_block_kit_message_in_english() {
 async fn chinese_resolved_message() {
     let mut rx = Receiver::start(vec![Reply::status(200, "ok")]).await;
     let s = slack(rx.url(PATH));
-    let mut a = alert();
+    let mut a = down_with_query();
     a.kind = AlertKind::Resolved;
-    a.at = Utc.with_ymd_and_hms(2026, 1, 2, 4, 12, 30).unwrap();
+    a.at = at(4, 12, 30);
     a.locations.truncate(1);
     s.send(&[a], Locale::ZhCn).await.unwrap();
     let body = rx.next().await.json();
@@ -145,7 +111,7 @@ async fn chinese_resolved_message() {
 async fn control_characters_are_escaped_and_plain_text_is_literal() {
     let mut rx = Receiver::start(vec![Reply::status(200, "ok")]).await;
     let s = slack(rx.url(PATH));
-    let mut a = alert();
+    let mut a = down_with_query();
     a.monitor = "<b>&\"x\"".into();
     a.failures = vec!["body contains \"<ok>\" & `x`".into()];
     a.locations[0].location = "<loc>&".into();
@@ -190,15 +156,15 @@ async fn control_characters_are_escaped_and_plain_text_is_literal() {
 async fn several_alerts_make_one_message() {
     let mut rx = Receiver::start(vec![Reply::status(200, "ok")]).await;
     let s = slack(rx.url(PATH));
-    let mut b = alert();
+    let mut b = down_with_query();
     b.monitor = "api".into();
     b.kind = AlertKind::Resolved;
-    let mut c = alert();
+    let mut c = down_with_query();
     c.monitor = "db".into();
     let channel = Channel::Slack(s);
     assert!(channel.merges());
     channel
-        .send_many(&[alert(), b, c], Locale::En)
+        .send_many(&[down_with_query(), b, c], Locale::En)
         .await
         .unwrap();
     let body = rx.next().await.json();
@@ -233,7 +199,7 @@ async fn too_many_blocks_spill_into_a_second_message() {
     let s = slack(rx.url(PATH));
     let alerts: Vec<Alert> = (0..20)
         .map(|i| {
-            let mut a = alert();
+            let mut a = down_with_query();
             a.monitor = format!("site-{i:02}");
             a
         })
@@ -267,8 +233,8 @@ async fn too_many_blocks_spill_into_a_second_message() {
 async fn the_rate_limit_holds_back_without_a_request() {
     let mut rx = Receiver::start(vec![Reply::status(200, "ok")]).await;
     let s = slack(rx.url(PATH));
-    s.send(&[alert()], Locale::En).await.unwrap();
-    let e = s.send(&[alert()], Locale::En).await.unwrap_err();
+    s.send(&[down_with_query()], Locale::En).await.unwrap();
+    let e = s.send(&[down_with_query()], Locale::En).await.unwrap_err();
     assert!(e.is_retryable(), "{e}");
     let wait = e.retry_after().unwrap();
     assert!(
@@ -283,7 +249,7 @@ async fn the_rate_limit_holds_back_without_a_request() {
 async fn answer(reply: Reply) -> SendError {
     let mut rx = Receiver::start(vec![reply]).await;
     let s = slack(rx.url(PATH));
-    let e = s.send(&[alert()], Locale::En).await.unwrap_err();
+    let e = s.send(&[down_with_query()], Locale::En).await.unwrap_err();
     rx.next().await;
     assert!(!e.message().contains("SECRET"), "{e}");
     e
@@ -356,7 +322,7 @@ async fn network_errors_are_retryable_and_show_no_secret() {
         l.local_addr().unwrap().port()
     };
     let s = slack(format!("http://127.0.0.1:{port}{PATH}"));
-    let e = s.send(&[alert()], Locale::En).await.unwrap_err();
+    let e = s.send(&[down_with_query()], Locale::En).await.unwrap_err();
     assert!(e.is_retryable(), "{e}");
     assert!(
         e.message()
@@ -387,16 +353,10 @@ fn config_errors_and_debug_hide_the_webhook() {
     .unwrap();
     assert_eq!(u, c);
 
-    let e = ChannelConfig::from_value(json!({"type": "slack", "webhook": "ftp://h/XXXXSECRET"}))
-        .unwrap()
-        .build()
-        .unwrap_err();
+    let e = try_build(json!({"type": "slack", "webhook": "ftp://h/XXXXSECRET"})).unwrap_err();
     assert!(e.0.starts_with("slack: webhook: scheme \"ftp\""), "{e}");
     assert!(!e.0.contains("SECRET"), "{e}");
-    let e = ChannelConfig::from_value(json!({"type": "slack", "webhook": "not a url SECRET"}))
-        .unwrap()
-        .build()
-        .unwrap_err();
+    let e = try_build(json!({"type": "slack", "webhook": "not a url SECRET"})).unwrap_err();
     assert!(e.0.starts_with("slack: webhook: not a valid URL"), "{e}");
     assert!(!e.0.contains("SECRET"), "{e}");
     let e = ChannelConfig::from_value(

@@ -2,11 +2,13 @@
 //! (`api_base`): the exact `sendMessage` request, HTML escaping, splitting long texts, merging,
 //! the rate limit, how each answer is classified, and that the bot token never leaks.
 
-use chrono::{TimeZone, Utc};
+mod common;
+
+use common::{at, build, down_with_query, try_build};
 use serde_json::json;
 use std::time::Duration;
 use watchpost_channels::{
-    Alert, AlertKind, Channel, ChannelConfig, Delivery, Locale, LocationRow, SendError, Telegram,
+    AlertKind, Channel, ChannelConfig, Delivery, Locale, LocationRow, SendError, Telegram,
 };
 use watchpost_testkit::{Receiver, Reply, Seen};
 
@@ -14,42 +16,8 @@ const TOKEN: &str = "123456789:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-bs";
 const SECRET: &str = "AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-bs";
 const OK: &str = r#"{"ok":true,"result":{"message_id":7,"chat":{"id":-1001234567890,"type":"supergroup"},"date":1767322800,"text":"..."}}"#;
 
-fn alert() -> Alert {
-    Alert {
-        kind: AlertKind::Down,
-        monitor: "homepage".into(),
-        incident_id: "homepage:1767322800000".into(),
-        at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap(),
-        since: Some(Utc.with_ymd_and_hms(2026, 1, 2, 2, 55, 0).unwrap()),
-        failures: vec!["广东佛山[电信]: total 1430ms > 1000ms".into()],
-        locations: vec![
-            LocationRow {
-                location: "local".into(),
-                ok: true,
-                status: Some(200),
-                total_ms: Some(250.8),
-                connect_ms: Some(0.08),
-                download_ms: Some(100.2),
-                error: None,
-            },
-            LocationRow {
-                location: "广东佛山[电信]".into(),
-                ok: false,
-                status: Some(200),
-                total_ms: Some(1430.0),
-                connect_ms: Some(27.0),
-                download_ms: Some(17.0),
-                error: None,
-            },
-        ],
-        url: Some("https://www.example.com/?a=1&b=2".into()),
-    }
-}
-
 fn telegram(settings: serde_json::Value) -> Telegram {
-    let config = ChannelConfig::from_value(settings).unwrap();
-    assert_eq!(config.kind(), "telegram");
-    match config.build().unwrap() {
+    match build(settings) {
         Channel::Telegram(t) => t,
         other => panic!("{other:?}"),
     }
@@ -93,7 +61,7 @@ fn text_of(seen: &Seen) -> String {
 async fn posts_send_message_with_html_in_english() {
     let mut rx = Receiver::start(vec![Reply::json(200, OK)]).await;
     let t = to(&rx);
-    let delivery = t.send(&[alert()], Locale::En).await.unwrap();
+    let delivery = t.send(&[down_with_query()], Locale::En).await.unwrap();
     assert_eq!(delivery.status, Some(200));
     assert!(delivery.body.starts_with("{\"ok\":true"), "{delivery:?}");
 
@@ -140,9 +108,9 @@ async fn chinese_reminder_to_a_channel_topic_silently() {
         "message_thread_id": 42,
         "disable_notification": true,
     }));
-    let mut a = alert();
+    let mut a = down_with_query();
     a.kind = AlertKind::Reminder;
-    a.at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 25, 0).unwrap();
+    a.at = at(3, 25, 0);
     a.locations.clear();
     t.send(&[a], Locale::ZhCn).await.unwrap();
     let seen = rx.next().await;
@@ -176,7 +144,7 @@ async fn integer_chat_ids_are_sent_as_numbers() {
     let t = telegram(json!({
         "type": "telegram", "bot_token": TOKEN, "chat_id": 123456, "api_base": rx.url(""),
     }));
-    t.send(&[alert()], Locale::En).await.unwrap();
+    t.send(&[down_with_query()], Locale::En).await.unwrap();
     assert_eq!(rx.next().await.json()["chat_id"], json!(123456));
 }
 
@@ -184,7 +152,7 @@ async fn integer_chat_ids_are_sent_as_numbers() {
 async fn html_is_escaped() {
     let mut rx = Receiver::start(vec![Reply::json(200, OK)]).await;
     let t = to(&rx);
-    let mut a = alert();
+    let mut a = down_with_query();
     a.monitor = "<b>&\"x\"".into();
     a.failures = vec!["body contains \"</pre>\" & <i>".into()];
     a.locations[0].location = "<pre>&".into();
@@ -219,7 +187,7 @@ async fn html_is_escaped() {
 async fn long_texts_go_as_several_messages_within_the_limit() {
     let mut rx = Receiver::start(vec![Reply::json(200, OK)]).await;
     let t = to(&rx);
-    let mut a = alert();
+    let mut a = down_with_query();
     a.failures = (0..30)
         .map(|i| format!("condition {i}: total 1430ms > 1000ms"))
         .collect();
@@ -291,11 +259,11 @@ async fn several_alerts_make_one_message() {
     let mut rx = Receiver::start(vec![Reply::json(200, OK)]).await;
     let channel = Channel::Telegram(to(&rx));
     assert!(channel.merges());
-    let mut b = alert();
+    let mut b = down_with_query();
     b.monitor = "api".into();
     b.kind = AlertKind::Resolved;
     channel
-        .send_many(&[alert(), b, alert()], Locale::En)
+        .send_many(&[down_with_query(), b, down_with_query()], Locale::En)
         .await
         .unwrap();
     let seen = rx.next().await;
@@ -314,8 +282,8 @@ async fn several_alerts_make_one_message() {
 async fn the_rate_limit_holds_back_without_a_request() {
     let mut rx = Receiver::start(vec![Reply::json(200, OK)]).await;
     let t = to(&rx);
-    t.send(&[alert()], Locale::En).await.unwrap();
-    let e = t.send(&[alert()], Locale::En).await.unwrap_err();
+    t.send(&[down_with_query()], Locale::En).await.unwrap();
+    let e = t.send(&[down_with_query()], Locale::En).await.unwrap_err();
     assert!(e.is_retryable());
     assert!(e.message().starts_with("telegram: holding back"), "{e}");
     let wait = e.retry_after().unwrap();
@@ -327,7 +295,7 @@ async fn the_rate_limit_holds_back_without_a_request() {
 async fn answer(reply: Reply) -> SendError {
     let mut rx = Receiver::start(vec![reply]).await;
     let t = to(&rx);
-    let e = t.send(&[alert()], Locale::En).await.unwrap_err();
+    let e = t.send(&[down_with_query()], Locale::En).await.unwrap_err();
     rx.next().await;
     assert!(!e.message().contains(SECRET), "{e}");
     e
@@ -424,7 +392,7 @@ async fn the_token_never_shows_in_errors() {
         "type": "telegram", "bot_token": TOKEN, "chat_id": 1,
         "api_base": format!("http://127.0.0.1:{port}"),
     }));
-    let e = t.send(&[alert()], Locale::En).await.unwrap_err();
+    let e = t.send(&[down_with_query()], Locale::En).await.unwrap_err();
     assert!(e.is_retryable(), "{e}");
     assert!(
         e.message()
@@ -438,7 +406,10 @@ async fn the_token_never_shows_in_errors() {
     assert!(!format!("{t:?}").contains(SECRET), "{t:?}");
     // An answer that is neither JSON nor a success.
     let mut rx = Receiver::start(vec![Reply::status(404, "404 page not found")]).await;
-    let e = to(&rx).send(&[alert()], Locale::En).await.unwrap_err();
+    let e = to(&rx)
+        .send(&[down_with_query()], Locale::En)
+        .await
+        .unwrap_err();
     rx.next().await;
     assert_eq!(
         e,
@@ -448,7 +419,6 @@ async fn the_token_never_shows_in_errors() {
 
 #[test]
 fn config_errors_and_debug() {
-    let build = |v: serde_json::Value| ChannelConfig::from_value(v).and_then(|c| c.build());
     let c = ChannelConfig::from_value(json!({
         "type": "telegram", "bot_token": TOKEN, "chat_id": "-1001234567890",
     }))
@@ -469,7 +439,8 @@ fn config_errors_and_debug() {
         "123456789:AAEhBOweik6ad9r QXMENQjcrGbqCr4K-bs",
         "${TG_TOKEN}",
     ] {
-        let e = build(json!({"type": "telegram", "bot_token": token, "chat_id": 1})).unwrap_err();
+        let e =
+            try_build(json!({"type": "telegram", "bot_token": token, "chat_id": 1})).unwrap_err();
         assert!(
             e.0.starts_with("telegram: bot_token: not a bot token"),
             "{e}"
@@ -483,33 +454,36 @@ fn config_errors_and_debug() {
         json!(1.5),
         json!(true),
     ] {
-        let e =
-            build(json!({"type": "telegram", "bot_token": TOKEN, "chat_id": chat})).unwrap_err();
+        let e = try_build(json!({"type": "telegram", "bot_token": TOKEN, "chat_id": chat}))
+            .unwrap_err();
         assert!(e.0.contains("chat_id"), "{e}");
     }
-    let e = build(json!({
+    let e = try_build(json!({
         "type": "telegram", "bot_token": TOKEN, "chat_id": 1, "api_base": "ftp://h",
     }))
     .unwrap_err();
     assert!(e.0.starts_with("telegram: api_base: scheme \"ftp\""), "{e}");
-    let e = build(json!({
+    let e = try_build(json!({
         "type": "telegram", "bot_token": TOKEN, "chat_id": 1, "api_base": "https://h/?x=1",
     }))
     .unwrap_err();
     assert!(e.0.contains("must not have a query"), "{e}");
-    let e = build(json!({
+    let e = try_build(json!({
         "type": "telegram", "bot_token": TOKEN, "chat_id": 1, "parse_mode": "MarkdownV2",
     }))
     .unwrap_err();
     assert!(e.0.contains("unknown field `parse_mode`"), "{e}");
-    let e = build(json!({"type": "telegram", "chat_id": 1})).unwrap_err();
+    let e = try_build(json!({"type": "telegram", "chat_id": 1})).unwrap_err();
     assert!(e.0.contains("missing field `bot_token`"), "{e}");
 }
 
 #[tokio::test]
 async fn a_delivery_records_the_answer() {
     let mut rx = Receiver::start(vec![Reply::json(200, r#"{"ok":true,"result":{}}"#)]).await;
-    let d = to(&rx).send(&[alert()], Locale::En).await.unwrap();
+    let d = to(&rx)
+        .send(&[down_with_query()], Locale::En)
+        .await
+        .unwrap();
     rx.next().await;
     assert_eq!(
         d,

@@ -2,7 +2,10 @@
 //! (every header, the body byte for byte), the TC3 signature recomputed on the receiving side
 //! from the bytes that arrived, and how each kind of answer is classified.
 
-use chrono::{TimeZone, Utc};
+mod common;
+
+use chrono::Utc;
+use common::{at, build, try_build, with};
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -18,25 +21,24 @@ const KEY: &str = "watchpost-test-secret-key-0123456789";
 /// The tencentcloud-cli example answer to SendSms (two numbers delivered).
 const TCCLI_OK: &str = r#"{"Response":{"SendStatusSet":[{"SerialNo":"5000:1045710669157053657849499619","PhoneNumber":"+8618511122233","Fee":1,"SessionContext":"test","Code":"Ok","Message":"send success","IsoCode":"CN"},{"SerialNo":"5000:1045710669157053657849499880","PhoneNumber":"+8618511122266","Fee":1,"SessionContext":"test","Code":"Ok","Message":"send success","IsoCode":"CN"}],"RequestId":"a0aabda6-cf91-4f3e-a81f-9198114a2279"}}"#;
 
+/// The shared down alert with a two-line Chinese name, a long Chinese failure from one
+/// location without timings, and no URL.
 fn alert() -> Alert {
-    Alert {
-        kind: AlertKind::Down,
-        monitor: "订单服务\n主站".into(),
-        incident_id: "orders:1767322800000".into(),
-        at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap(),
-        since: Some(Utc.with_ymd_and_hms(2026, 1, 2, 2, 55, 0).unwrap()),
-        failures: vec!["广东佛山[电信]: lag 12000 > 10000，消费组 billing 积压严重".into()],
-        locations: vec![LocationRow {
-            location: "广东佛山[电信]".into(),
-            ok: false,
-            status: None,
-            total_ms: None,
-            connect_ms: None,
-            download_ms: None,
-            error: None,
-        }],
-        url: None,
-    }
+    let mut a = common::alert(AlertKind::Down);
+    a.monitor = "订单服务\n主站".into();
+    a.incident_id = "orders:1767322800000".into();
+    a.failures = vec!["广东佛山[电信]: lag 12000 > 10000，消费组 billing 积压严重".into()];
+    a.locations = vec![LocationRow {
+        location: "广东佛山[电信]".into(),
+        ok: false,
+        status: None,
+        total_ms: None,
+        connect_ms: None,
+        download_ms: None,
+        error: None,
+    }];
+    a.url = None;
+    a
 }
 
 fn settings(endpoint: &str) -> serde_json::Value {
@@ -56,11 +58,7 @@ fn settings(endpoint: &str) -> serde_json::Value {
 }
 
 fn channel(endpoint: &str) -> TencentSms {
-    match ChannelConfig::from_value(settings(endpoint))
-        .unwrap()
-        .build()
-        .unwrap()
-    {
+    match build(settings(endpoint)) {
         Channel::TencentSms(c) => c,
         other => panic!("{other:?}"),
     }
@@ -164,7 +162,7 @@ async fn posts_a_signed_send_sms_and_reads_the_tccli_answer() {
 async fn a_fixed_clock_signs_the_same_request_the_same_way() {
     let mut rx = Receiver::start(vec![Reply::json(200, TCCLI_OK)]).await;
     let sms = channel(&rx.url("/"));
-    let now = Utc.with_ymd_and_hms(2026, 1, 2, 23, 30, 0).unwrap(); // 07:30 next day in UTC+8
+    let now = at(23, 30, 0); // 07:30 next day in UTC+8
     sms.send_at(&alert(), Locale::ZhCn, now).await.unwrap();
     let seen = rx.next().await;
     assert_eq!(seen.header("x-tc-timestamp"), now.timestamp().to_string());
@@ -321,41 +319,36 @@ async fn nothing_listening_is_retryable() {
 
 #[test]
 fn config_errors_are_clear_and_keep_secrets() {
-    let build = |patch: serde_json::Value| {
-        let mut s = settings("http://127.0.0.1:9/");
-        for (k, v) in patch.as_object().unwrap() {
-            s[k] = v.clone();
-        }
-        ChannelConfig::from_value(s).and_then(|c| c.build())
-    };
-    let e = build(json!({"phones": ["+86 185 1112 2233"]})).unwrap_err();
+    let patched =
+        |patch: serde_json::Value| try_build(with(settings("http://127.0.0.1:9/"), patch));
+    let e = patched(json!({"phones": ["+86 185 1112 2233"]})).unwrap_err();
     assert!(e.0.starts_with("tencent_sms: phones[0]: "), "{e}");
     assert!(e.0.contains("E.164"), "{e}");
-    let e = build(json!({"phones": []})).unwrap_err();
+    let e = patched(json!({"phones": []})).unwrap_err();
     assert!(e.0.contains("phones: empty"), "{e}");
-    let e = build(json!({"template_text": "监控{1}状态{2}时间{3}", "params": ["{{ monitor }}", "{{ status }}"]}))
+    let e = patched(json!({"template_text": "监控{1}状态{2}时间{3}", "params": ["{{ monitor }}", "{{ status }}"]}))
         .unwrap_err();
     assert_eq!(
         e.0,
         "tencent_sms: template_text has 3 placeholders ({1} {2} {3}) but params has 2"
     );
-    let e = build(json!({"params": ["{{ monitor }", "{{ status }}", "x"]})).unwrap_err();
+    let e = patched(json!({"params": ["{{ monitor }", "{{ status }}", "x"]})).unwrap_err();
     assert!(
         e.0.starts_with("tencent_sms: params[0]: line 1: syntax error"),
         "{e}"
     );
-    let e = build(json!({"params": ["{{ monitor }}", "{{ statuss }}", "x"]})).unwrap_err();
+    let e = patched(json!({"params": ["{{ monitor }}", "{{ statuss }}", "x"]})).unwrap_err();
     assert!(
         e.0.starts_with("tencent_sms: params[1]: rendering a sample"),
         "{e}"
     );
-    let e = build(json!({"sdk_app_id": "app-1"})).unwrap_err();
+    let e = patched(json!({"sdk_app_id": "app-1"})).unwrap_err();
     assert!(e.0.contains("sdk_app_id"), "{e}");
-    let e = build(json!({"sdk_app_id": true})).unwrap_err();
+    let e = patched(json!({"sdk_app_id": true})).unwrap_err();
     assert!(e.0.contains("expected a string of digits"), "{e}");
-    let e = build(json!({"secret_key": ""})).unwrap_err();
+    let e = patched(json!({"secret_key": ""})).unwrap_err();
     assert!(e.0.contains("secret_key: empty"), "{e}");
-    let e = build(json!({"phone": ["+8618511122233"]})).unwrap_err();
+    let e = patched(json!({"phone": ["+8618511122233"]})).unwrap_err();
     assert!(e.0.contains("unknown field `phone`"), "{e}");
 
     // Debug of the config and of the channel never shows the key.

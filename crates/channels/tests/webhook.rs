@@ -1,59 +1,23 @@
 //! The webhook channel against a real HTTP receiver on 127.0.0.1 (hyper's server, plain and
 //! TLS with a test CA): the exact request, and how each kind of answer is classified.
 
-use chrono::{TimeZone, Utc};
+mod common;
+
+use common::{alert, build, pem_file};
 use hyper::HeaderMap;
 use serde_json::json;
-use std::io::Write;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use watchpost_channels::{
-    Alert, AlertKind, Channel, ChannelConfig, Delivery, Locale, LocationRow, SendError, Webhook,
-    WebhookConfig,
-};
+use watchpost_channels::{AlertKind, Channel, Delivery, Locale, SendError, Webhook, WebhookConfig};
 use watchpost_testkit::{Receiver, Reply, TestCa};
 
-fn alert() -> Alert {
-    Alert {
-        kind: AlertKind::Down,
-        monitor: "homepage".into(),
-        incident_id: "homepage:1767322800000".into(),
-        at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap(),
-        since: Some(Utc.with_ymd_and_hms(2026, 1, 2, 2, 55, 0).unwrap()),
-        failures: vec!["广东佛山[电信]: total 1430ms > 1000ms".into()],
-        locations: vec![
-            LocationRow {
-                location: "local".into(),
-                ok: true,
-                status: Some(200),
-                total_ms: Some(250.8),
-                connect_ms: Some(0.08),
-                download_ms: Some(100.2),
-                error: None,
-            },
-            LocationRow {
-                location: "广东佛山[电信]".into(),
-                ok: false,
-                status: Some(200),
-                total_ms: Some(1430.0),
-                connect_ms: Some(27.0),
-                download_ms: Some(17.0),
-                error: None,
-            },
-        ],
-        url: Some("https://www.example.com/".into()),
-    }
-}
-
 fn webhook(url: String, timeout: &str) -> Webhook {
-    let config = ChannelConfig::from_value(json!({
+    match build(json!({
         "type": "webhook",
         "url": url,
         "headers": {"Authorization": "Bearer t0ken", "X-Team": "ops"},
         "timeout": timeout,
-    }))
-    .unwrap();
-    match config.build().unwrap() {
+    })) {
         Channel::Webhook(w) => w,
         other => panic!("{other:?}"),
     }
@@ -69,7 +33,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
 #[tokio::test]
 async fn posts_the_documented_payload_with_its_headers() {
     let mut rx = Receiver::start(vec![Reply::status(200, "{\"ok\":true}")]).await;
-    let a = alert();
+    let a = alert(AlertKind::Down);
     let w = webhook(rx.url("/hooks/watchpost?key=abc"), "5s");
     let delivery = w.send(&a, Locale::ZhCn).await.unwrap();
     assert_eq!(
@@ -153,7 +117,7 @@ async fn posts_the_documented_payload_with_its_headers() {
 async fn english_payload_and_the_same_key_on_every_attempt() {
     let mut rx = Receiver::start(vec![Reply::status(204, "")]).await;
     let w = webhook(rx.url("/"), "5s");
-    let a = alert();
+    let a = alert(AlertKind::Down);
     for _ in 0..2 {
         let d = w.send(&a, Locale::En).await.unwrap();
         assert_eq!(d.status, Some(204));
@@ -186,7 +150,7 @@ async fn server_errors_and_rate_limits_are_retryable() {
         }
         let mut rx = Receiver::start(vec![reply]).await;
         let e = webhook(rx.url("/"), "5s")
-            .send(&alert(), Locale::En)
+            .send(&alert(AlertKind::Down), Locale::En)
             .await
             .unwrap_err();
         assert!(e.is_retryable(), "{status}: {e:?}");
@@ -205,7 +169,7 @@ async fn client_errors_are_fatal() {
     for status in [400, 401, 404, 422] {
         let rx = Receiver::start(vec![Reply::status(status, "{\"error\":\"bad key\"}")]).await;
         let e = webhook(rx.url("/"), "5s")
-            .send(&alert(), Locale::En)
+            .send(&alert(AlertKind::Down), Locale::En)
             .await
             .unwrap_err();
         assert!(matches!(e, SendError::Fatal { .. }), "{status}: {e:?}");
@@ -220,7 +184,7 @@ async fn connection_refused_is_retryable_and_keeps_the_path_secret() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let e = webhook(format!("http://{addr}/send?key=SECRETKEY"), "5s")
-        .send(&alert(), Locale::En)
+        .send(&alert(AlertKind::Down), Locale::En)
         .await
         .unwrap_err();
     assert!(e.is_retryable(), "{e:?}");
@@ -239,7 +203,7 @@ async fn a_slow_answer_times_out_and_is_retryable() {
     let mut rx = Receiver::start(vec![reply]).await;
     let started = Instant::now();
     let e = webhook(rx.url("/"), "300ms")
-        .send(&alert(), Locale::En)
+        .send(&alert(AlertKind::Down), Locale::En)
         .await
         .unwrap_err();
     let took = started.elapsed();
@@ -264,7 +228,7 @@ async fn a_silent_server_times_out_too() {
         }
     });
     let e = webhook(format!("http://{addr}/"), "200ms")
-        .send(&alert(), Locale::En)
+        .send(&alert(AlertKind::Down), Locale::En)
         .await
         .unwrap_err();
     assert!(e.is_retryable(), "{e:?}");
@@ -286,7 +250,7 @@ async fn https_is_verified() {
     // Unknown issuer: the handshake fails, retryably (a certificate can be fixed without
     // touching watchpost), and nothing is posted.
     let e = webhook(url.clone(), "5s")
-        .send(&alert(), Locale::En)
+        .send(&alert(AlertKind::Down), Locale::En)
         .await
         .unwrap_err();
     assert!(e.is_retryable(), "{e:?}");
@@ -294,16 +258,16 @@ async fn https_is_verified() {
     assert!(e.message().contains("certificate"), "{e}");
 
     // Trusting the CA with `ca_file` (and the `webhook:` spelling of the URL key).
-    let mut ca_file = tempfile::NamedTempFile::new().unwrap();
-    ca_file.write_all(ca.cert_pem.as_bytes()).unwrap();
-    let config = ChannelConfig::from_value(json!({
+    let ca_file = pem_file(&ca.cert_pem);
+    let channel = build(json!({
         "type": "webhook",
         "webhook": url,
         "ca_file": ca_file.path(),
-    }))
-    .unwrap();
-    let channel = config.build().unwrap();
-    let d = channel.send(&alert(), Locale::ZhCn).await.unwrap();
+    }));
+    let d = channel
+        .send(&alert(AlertKind::Down), Locale::ZhCn)
+        .await
+        .unwrap();
     assert_eq!(d.status, Some(200));
     let seen = rx.next().await;
     assert_eq!(seen.uri, "/hook");
@@ -319,8 +283,7 @@ async fn an_expired_certificate_is_refused() {
         leaf.server_config(&[b"http/1.1"]),
     )
     .await;
-    let mut ca_file = tempfile::NamedTempFile::new().unwrap();
-    ca_file.write_all(ca.cert_pem.as_bytes()).unwrap();
+    let ca_file = pem_file(&ca.cert_pem);
     let w = Webhook::new(&WebhookConfig {
         url: rx.url("/"),
         headers: Default::default(),
@@ -330,7 +293,10 @@ async fn an_expired_certificate_is_refused() {
         content_type: None,
     })
     .unwrap();
-    let e = w.send(&alert(), Locale::En).await.unwrap_err();
+    let e = w
+        .send(&alert(AlertKind::Down), Locale::En)
+        .await
+        .unwrap_err();
     assert!(e.is_retryable(), "{e:?}");
     assert!(e.message().to_lowercase().contains("expired"), "{e}");
 }

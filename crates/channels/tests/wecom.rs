@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{alert, location_name, many_locations, three};
+use common::{alert, build, location_name, many_locations, three, try_build, with};
 use serde_json::{Value, json};
 use std::time::Duration;
 use watchpost_channels::{
@@ -15,12 +15,7 @@ const OK: &str = r#"{"errcode":0,"errmsg":"ok"}"#;
 const PATH: &str = "/cgi-bin/webhook/send?key=k3y";
 
 fn wecom(url: String, extra: Value) -> Wecom {
-    let mut settings = json!({"type": "wecom", "webhook": url});
-    for (k, v) in extra.as_object().unwrap() {
-        settings[k] = v.clone();
-    }
-    let config = ChannelConfig::from_value(settings).unwrap();
-    match config.build().unwrap() {
+    match build(with(json!({"type": "wecom", "webhook": url}), extra)) {
         Channel::Wecom(w) => w,
         other => panic!("{other:?}"),
     }
@@ -149,10 +144,7 @@ async fn several_alerts_go_out_as_one_message() {
     assert!(rx.drain().is_empty(), "one request for three alerts");
 
     // Through the Channel enum: wecom merges.
-    let channel = ChannelConfig::from_value(json!({"type": "wecom", "webhook": rx.url(PATH)}))
-        .unwrap()
-        .build()
-        .unwrap();
+    let channel = build(json!({"type": "wecom", "webhook": rx.url(PATH)}));
     assert!(channel.merges());
     channel.send_many(&alerts, Locale::En).await.unwrap();
     let content = rx.next().await.json()["markdown"]["content"]
@@ -406,12 +398,12 @@ async fn a_failed_later_part_says_what_was_delivered() {
 
 #[test]
 fn config_errors_and_secrets() {
-    let build = |v: Value| ChannelConfig::from_value(v).and_then(|c| c.build());
-    let e = build(json!({"type": "wecom", "webhook": "qyapi.weixin.qq.com/send?key=SECRETKEY"}))
-        .unwrap_err();
+    let e =
+        try_build(json!({"type": "wecom", "webhook": "qyapi.weixin.qq.com/send?key=SECRETKEY"}))
+            .unwrap_err();
     assert!(e.0.starts_with("wecom: webhook: not a valid URL"), "{e}");
     assert!(!e.0.contains("SECRET"), "{e}");
-    let e = build(
+    let e = try_build(
         json!({"type": "wecom", "webhook": "https://qyapi.weixin.qq.com/x?key=k",
                          "mentions": ["+86 138 0000 1111"]}),
     )
@@ -420,9 +412,10 @@ fn config_errors_and_secrets() {
         e.0.starts_with("wecom: mentions: \"+86 138 0000 1111\" is not a mobile number"),
         "{e}"
     );
-    let e = build(json!({"type": "wecom"})).unwrap_err();
+    let e = try_build(json!({"type": "wecom"})).unwrap_err();
     assert!(e.0.contains("missing field `webhook`"), "{e}");
-    let e = build(json!({"type": "wecom", "webhook": "https://x/", "mention": []})).unwrap_err();
+    let e =
+        try_build(json!({"type": "wecom", "webhook": "https://x/", "mention": []})).unwrap_err();
     assert!(e.0.contains("unknown field `mention`"), "{e}");
 
     let config = ChannelConfig::from_value(json!({

@@ -1,11 +1,15 @@
-//! Alerts shared by the robot channel tests.
+//! What the channel integration tests share: sample alerts, building a channel from its JSON
+//! settings, and PEM files on disk.
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
-use watchpost_channels::{Alert, AlertKind, LocationRow};
+use serde_json::Value;
+use std::io::Write;
+use watchpost_channels::{Alert, AlertKind, Channel, ChannelConfig, ConfigError, LocationRow};
 
-pub fn at(h: u32, m: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 2, h, m, 0).unwrap()
+/// 2026-01-02 at `h:m:s` UTC, the day of every sample alert.
+pub fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 2, h, m, s).unwrap()
 }
 
 /// A down alert with two locations, one of them Chinese.
@@ -14,8 +18,8 @@ pub fn alert(kind: AlertKind) -> Alert {
         kind,
         monitor: "homepage".into(),
         incident_id: "homepage:1767322800000".into(),
-        at: at(3, 0),
-        since: Some(at(2, 55)),
+        at: at(3, 0, 0),
+        since: Some(at(2, 55, 0)),
         failures: vec!["广东佛山[电信]: total 1430ms > 1000ms".into()],
         locations: vec![
             LocationRow {
@@ -39,6 +43,13 @@ pub fn alert(kind: AlertKind) -> Alert {
         ],
         url: Some("https://www.example.com/".into()),
     }
+}
+
+/// [`alert`] down, with `&` in its URL's query (for channels that escape it).
+pub fn down_with_query() -> Alert {
+    let mut a = alert(AlertKind::Down);
+    a.url = Some("https://www.example.com/?a=1&b=2".into());
+    a
 }
 
 /// A name for the `i`-th of many Chinese probe locations.
@@ -87,4 +98,33 @@ pub fn three() -> Vec<Alert> {
     c.monitor = "cdn".into();
     c.incident_id = "cdn:1767322800000".into();
     vec![alert(AlertKind::Down), b, c]
+}
+
+/// Build a channel from its settings (`type` included), checking that the config reports
+/// that type.
+pub fn build(settings: Value) -> Channel {
+    let kind = settings["type"].as_str().expect("a type").to_string();
+    let config = ChannelConfig::from_value(settings).unwrap();
+    assert_eq!(config.kind(), kind);
+    config.build().unwrap()
+}
+
+/// Parse and build a channel from its settings, for tests of configuration errors.
+pub fn try_build(settings: Value) -> Result<Channel, ConfigError> {
+    ChannelConfig::from_value(settings).and_then(|c| c.build())
+}
+
+/// `settings` with the keys of `extra` added or replaced.
+pub fn with(mut settings: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().unwrap() {
+        settings[k] = v.clone();
+    }
+    settings
+}
+
+/// `text` (a PEM certificate or key) in a temporary file, removed when dropped.
+pub fn pem_file(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    file
 }

@@ -65,7 +65,9 @@
 //! wrong path): fatal. Network errors and timeouts: retryable. Alertmanager has no rate
 //! limit of its own; none is applied.
 
-use crate::http::{Answer, Endpoint, configured_headers, default_timeout, redact_url, timeout};
+use crate::http::{
+    Answer, Endpoint, configured_headers, default_timeout, redact_url, redacted_headers, timeout,
+};
 use crate::message::{Alert, AlertKind, Locale, one_line};
 use crate::{ConfigError, Delivery, SendError};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
@@ -140,15 +142,10 @@ pub struct AlertmanagerConfig {
 
 impl std::fmt::Debug for AlertmanagerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let headers: BTreeMap<&str, &str> = self
-            .headers
-            .keys()
-            .map(|k| (k.as_str(), "<redacted>"))
-            .collect();
         f.debug_struct("AlertmanagerConfig")
             .field("url", &redact_url(&self.url))
             .field("labels", &self.labels)
-            .field("headers", &headers)
+            .field("headers", &redacted_headers(&self.headers))
             .field("ends_after", &self.ends_after)
             .field("generator_url", &self.generator_url)
             .field("timeout", &self.timeout)

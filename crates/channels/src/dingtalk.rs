@@ -63,7 +63,7 @@
 use crate::http::{Answer, Endpoint, default_timeout, redact_url, timeout};
 use crate::limit::RateLimit;
 use crate::message::{Alert, Locale, digest_markdown_lite, digest_title};
-use crate::robot::{self, Clock, Request, Verdict};
+use crate::robot::{self, Clock, Verdict};
 use crate::split::{json_cost, split_numbered};
 use crate::{ConfigError, Delivery, SendError};
 use base64::Engine;
@@ -256,38 +256,30 @@ impl Dingtalk {
             .secret
             .as_ref()
             .map(|s| signed_query(s, (self.clock)().timestamp_millis()));
-        let requests = messages
-            .iter()
-            .map(|m| Request {
-                query: query.clone(),
-                body: serde_json::to_vec(m).expect("JSON serializes"),
-            })
-            .collect();
-        robot::post_all(KIND, &self.endpoint, self.timeout, requests, classify).await
+        robot::post_all(
+            KIND,
+            &self.endpoint,
+            self.timeout,
+            query.as_deref(),
+            &messages,
+            classify,
+        )
+        .await
     }
 }
 
 /// DingTalk's answer: `errcode` (see the module docs).
 pub fn classify(answer: &Answer) -> Result<Delivery, SendError> {
-    robot::classify(
-        KIND,
-        answer,
-        |v| {
-            let code = v.get("errcode")?.as_i64()?;
-            let message = v.get("errmsg").and_then(|m| m.as_str()).unwrap_or("");
-            Some((code, message.to_string()))
-        },
-        |code, message| match code {
-            0 => Verdict::Delivered,
-            130101 | 410100 => Verdict::Retry(Some(THROTTLE_WAIT)),
-            _ if message.to_ascii_lowercase().contains("send too fast") => {
-                Verdict::Retry(Some(THROTTLE_WAIT))
-            }
-            90030 => Verdict::Retry(Some(QUOTA_WAIT)),
-            -1 => Verdict::Retry(None),
-            _ => Verdict::Fatal,
-        },
-    )
+    robot::classify(KIND, answer, robot::errcode, |code, message| match code {
+        0 => Verdict::Delivered,
+        130101 | 410100 => Verdict::Retry(Some(THROTTLE_WAIT)),
+        _ if message.to_ascii_lowercase().contains("send too fast") => {
+            Verdict::Retry(Some(THROTTLE_WAIT))
+        }
+        90030 => Verdict::Retry(Some(QUOTA_WAIT)),
+        -1 => Verdict::Retry(None),
+        _ => Verdict::Fatal,
+    })
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@
 use crate::http::{Answer, Endpoint, default_timeout, redact_url, timeout};
 use crate::limit::RateLimit;
 use crate::message::{Alert, AlertKind, Locale, digest_markdown_lite, digest_title};
-use crate::robot::{self, Clock, Request, Verdict};
+use crate::robot::{self, Clock, Verdict};
 use crate::split::{json_cost, split_numbered};
 use crate::{ConfigError, Delivery, SendError};
 use base64::Engine;
@@ -271,14 +271,15 @@ impl Feishu {
         // The minute's allowance first: when it is spent, the second's is left untouched.
         self.per_minute.take(n, KIND)?;
         self.per_second.take(n, KIND)?;
-        let requests = messages
-            .iter()
-            .map(|m| Request {
-                query: None,
-                body: serde_json::to_vec(m).expect("JSON serializes"),
-            })
-            .collect();
-        robot::post_all(KIND, &self.endpoint, self.timeout, requests, classify).await
+        robot::post_all(
+            KIND,
+            &self.endpoint,
+            self.timeout,
+            None,
+            &messages,
+            classify,
+        )
+        .await
     }
 }
 

@@ -398,6 +398,16 @@ pub fn configured_headers(
     Ok(headers)
 }
 
+/// Configured extra headers as `Debug` shows them: the names, every value `<redacted>`.
+pub(crate) fn redacted_headers(
+    configured: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<&str, &str> {
+    configured
+        .keys()
+        .map(|k| (k.as_str(), "<redacted>"))
+        .collect()
+}
+
 /// `scheme://host:port/<redacted>` for a URL, for `Debug` output of configs holding one.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -419,6 +429,27 @@ pub fn timeout<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Er
         return Err(serde::de::Error::custom("timeout: must be more than 0"));
     }
     Ok(value)
+}
+
+/// `kind: ` in front of an error's message (its class and `retry_after` stay the same).
+pub(crate) fn prefixed(kind: &str, e: SendError) -> SendError {
+    with_message(e, |m| format!("{kind}: {m}"))
+}
+
+/// An error with its message rewritten by `f` (its class and `retry_after` stay the same).
+pub(crate) fn with_message(e: SendError, f: impl FnOnce(&str) -> String) -> SendError {
+    match e {
+        SendError::Retryable {
+            message,
+            retry_after,
+        } => SendError::Retryable {
+            message: f(&message),
+            retry_after,
+        },
+        SendError::Fatal { message } => SendError::Fatal {
+            message: f(&message),
+        },
+    }
 }
 
 /// The default `timeout:` of HTTP channels.

@@ -2,7 +2,7 @@
 //! share: reading the provider's JSON error code out of an answer, posting the parts of a
 //! split message in order, checking mobile numbers, and an injectable clock for signatures.
 
-use crate::http::{Answer, Endpoint};
+use crate::http::{Answer, Endpoint, prefixed, with_message};
 use crate::{ConfigError, Delivery, SendError};
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
@@ -23,6 +23,13 @@ pub(crate) enum Verdict {
     /// Try again (not before the duration, when given; else the answer's `Retry-After`).
     Retry(Option<Duration>),
     Fatal,
+}
+
+/// `(errcode, errmsg)` of a WeCom or DingTalk answer, for [`classify`].
+pub(crate) fn errcode(v: &serde_json::Value) -> Option<(i64, String)> {
+    let code = v.get("errcode")?.as_i64()?;
+    let message = v.get("errmsg").and_then(|m| m.as_str()).unwrap_or("");
+    Some((code, message.to_string()))
 }
 
 /// Classify a robot's answer. Statuses that say "try again" (408, 429, 5xx) win; otherwise the
@@ -68,55 +75,24 @@ pub(crate) fn classify(
     }
 }
 
-/// `kind: ` in front of an error's message (kind stays the same).
-pub(crate) fn prefixed(kind: &str, e: SendError) -> SendError {
-    with_message(e, |m| format!("{kind}: {m}"))
-}
-
-fn with_message(e: SendError, f: impl FnOnce(&str) -> String) -> SendError {
-    match e {
-        SendError::Retryable {
-            message,
-            retry_after,
-        } => SendError::Retryable {
-            message: f(&message),
-            retry_after,
-        },
-        SendError::Fatal { message } => SendError::Fatal {
-            message: f(&message),
-        },
-    }
-}
-
-/// One request of a send: extra query (signatures) and the JSON body.
-pub(crate) struct Request {
-    pub query: Option<String>,
-    pub body: Vec<u8>,
-}
-
-/// Post `requests` in order, one new connection each, stopping at the first failure. The
-/// delivery is the last answer's. When request k of n fails after earlier ones went through,
-/// the error says so: the send as a whole failed and a retry sends every part again, so the
-/// group may see the first parts twice (better than an alert cut short).
+/// Post `messages` (JSON bodies) in order, each with the extra `query` (a signature) when
+/// given, one new connection each, stopping at the first failure. The delivery is the last
+/// answer's. When message k of n fails after earlier ones went through, the error says so:
+/// the send as a whole failed and a retry sends every part again, so the group may see the
+/// first parts twice (better than an alert cut short).
 pub(crate) async fn post_all(
     kind: &str,
     endpoint: &Endpoint,
     timeout: Duration,
-    requests: Vec<Request>,
+    query: Option<&str>,
+    messages: &[serde_json::Value],
     classify: impl Fn(&Answer) -> Result<Delivery, SendError>,
 ) -> Result<Delivery, SendError> {
-    let n = requests.len();
+    let n = messages.len();
     let mut delivered = Delivery::default();
-    for (i, request) in requests.into_iter().enumerate() {
-        let result = match endpoint
-            .post(
-                request.query.as_deref(),
-                &HeaderMap::new(),
-                request.body,
-                timeout,
-            )
-            .await
-        {
+    for (i, message) in messages.iter().enumerate() {
+        let body = serde_json::to_vec(message).expect("JSON serializes");
+        let result = match endpoint.post(query, &HeaderMap::new(), body, timeout).await {
             Ok(answer) => classify(&answer),
             Err(e) => Err(prefixed(kind, e)),
         };

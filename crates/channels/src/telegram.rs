@@ -65,7 +65,7 @@
 //!
 //! When a text needs several messages and a later one fails, a retry sends all of them again.
 
-use crate::http::{Answer, Endpoint, default_timeout, redact_url, timeout};
+use crate::http::{Answer, Endpoint, default_timeout, prefixed, redact_url, timeout};
 use crate::limit::RateLimit;
 use crate::message::{Alert, AlertKind, Locale, digest_title, one_line};
 use crate::{ConfigError, Delivery, SendError};
@@ -313,12 +313,12 @@ fn chat_id(id: &ChatId) -> Result<Value, ConfigError> {
 /// Classify one `sendMessage` answer (see the module docs).
 fn classify(answer: &Answer) -> Result<Delivery, SendError> {
     let Some(Value::Object(o)) = answer.json() else {
-        return answer.by_status().map_err(|e| prefixed(e, "telegram: "));
+        return answer.by_status().map_err(|e| prefixed("telegram", e));
     };
     match o.get("ok") {
         Some(Value::Bool(true)) if answer.status.is_success() => return Ok(answer.delivery()),
         Some(Value::Bool(false)) => {}
-        _ => return answer.by_status().map_err(|e| prefixed(e, "telegram: ")),
+        _ => return answer.by_status().map_err(|e| prefixed("telegram", e)),
     }
     let code = o
         .get("error_code")
@@ -362,21 +362,6 @@ fn classify(answer: &Answer) -> Result<Delivery, SendError> {
         message.push_str(&format!(" ({hint})"));
     }
     Err(SendError::fatal(message))
-}
-
-fn prefixed(e: SendError, prefix: &str) -> SendError {
-    match e {
-        SendError::Retryable {
-            message,
-            retry_after,
-        } => SendError::Retryable {
-            message: format!("{prefix}{message}"),
-            retry_after,
-        },
-        SendError::Fatal { message } => SendError::Fatal {
-            message: format!("{prefix}{message}"),
-        },
-    }
 }
 
 /// A run of text in one style.

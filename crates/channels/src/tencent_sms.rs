@@ -99,7 +99,7 @@
 //! Error messages and `Debug` output never contain `secret_key`, the `Authorization` header,
 //! or a whole phone number; `secret_id` is shown masked.
 
-use crate::http::{Answer, Endpoint, default_timeout, redact_url, timeout};
+use crate::http::{Answer, Endpoint, default_timeout, prefixed, redact_url, timeout};
 use crate::message::{Alert, Locale};
 use crate::tc3;
 use crate::template::Template;
@@ -468,24 +468,8 @@ impl TencentSms {
             .endpoint
             .post(None, &headers, body, self.timeout)
             .await
-            .map_err(|e| prefix(e, "tencent_sms: "))?;
+            .map_err(|e| prefixed("tencent_sms", e))?;
         classify(&answer, self.phones.len())
-    }
-}
-
-/// Prefix a send error's message, keeping its class.
-fn prefix(error: SendError, prefix: &str) -> SendError {
-    match error {
-        SendError::Retryable {
-            message,
-            retry_after,
-        } => SendError::Retryable {
-            message: format!("{prefix}{message}"),
-            retry_after,
-        },
-        SendError::Fatal { message } => SendError::Fatal {
-            message: format!("{prefix}{message}"),
-        },
     }
 }
 
@@ -751,7 +735,7 @@ struct SendStatus {
 /// Classify the answer to a `SendSms` for `phones` numbers (see the module docs).
 fn classify(answer: &Answer, phones: usize) -> Result<Delivery, SendError> {
     if !answer.status.is_success() {
-        return answer.by_status().map_err(|e| prefix(e, "tencent_sms: "));
+        return answer.by_status().map_err(|e| prefixed("tencent_sms", e));
     }
     let Ok(Envelope { response }) = serde_json::from_slice::<Envelope>(&answer.body) else {
         return Err(SendError::fatal(format!(

@@ -55,7 +55,9 @@
 //! HTTP/1.1, with TLS verified against the webpki roots (plus `ca_file`). Error messages name
 //! the scheme, host and port only: webhook paths and queries often carry secrets.
 
-use crate::http::{Endpoint, configured_headers, default_timeout, redact_url, timeout};
+use crate::http::{
+    Endpoint, configured_headers, default_timeout, redact_url, redacted_headers, timeout,
+};
 use crate::message::{Alert, AlertKind, Locale, LocationRow};
 use crate::template::Template;
 use crate::{ConfigError, Delivery, SendError};
@@ -105,14 +107,9 @@ pub struct WebhookConfig {
 
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let headers: BTreeMap<&str, &str> = self
-            .headers
-            .keys()
-            .map(|k| (k.as_str(), "<redacted>"))
-            .collect();
         f.debug_struct("WebhookConfig")
             .field("url", &redact_url(&self.url))
-            .field("headers", &headers)
+            .field("headers", &redacted_headers(&self.headers))
             .field("timeout", &self.timeout)
             .field("ca_file", &self.ca_file)
             .field("template", &self.template.as_ref().map(|_| "<template>"))

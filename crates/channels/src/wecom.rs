@@ -68,7 +68,7 @@
 use crate::http::{Answer, Endpoint, default_timeout, redact_url, timeout};
 use crate::limit::RateLimit;
 use crate::message::{Alert, Locale, digest_markdown_lite, digest_title};
-use crate::robot::{self, Request, Verdict};
+use crate::robot::{self, Verdict};
 use crate::split::{split_numbered, truncate_bytes, utf8_cost};
 use crate::{ConfigError, Delivery, SendError};
 use serde::Deserialize;
@@ -202,34 +202,26 @@ impl Wecom {
         }
         let messages = self.messages(alerts, locale);
         self.limit.take(messages.len() as u32, KIND)?;
-        let requests = messages
-            .iter()
-            .map(|m| Request {
-                query: None,
-                body: serde_json::to_vec(m).expect("JSON serializes"),
-            })
-            .collect();
-        robot::post_all(KIND, &self.endpoint, self.timeout, requests, classify).await
+        robot::post_all(
+            KIND,
+            &self.endpoint,
+            self.timeout,
+            None,
+            &messages,
+            classify,
+        )
+        .await
     }
 }
 
 /// WeCom's answer: `errcode` (see the module docs).
 pub fn classify(answer: &Answer) -> Result<Delivery, SendError> {
-    robot::classify(
-        KIND,
-        answer,
-        |v| {
-            let code = v.get("errcode")?.as_i64()?;
-            let message = v.get("errmsg").and_then(|m| m.as_str()).unwrap_or("");
-            Some((code, message.to_string()))
-        },
-        |code, _| match code {
-            0 => Verdict::Delivered,
-            45009 => Verdict::Retry(Some(FREQ_LIMIT_WAIT)),
-            -1 => Verdict::Retry(None),
-            _ => Verdict::Fatal,
-        },
-    )
+    robot::classify(KIND, answer, robot::errcode, |code, _| match code {
+        0 => Verdict::Delivered,
+        45009 => Verdict::Retry(Some(FREQ_LIMIT_WAIT)),
+        -1 => Verdict::Retry(None),
+        _ => Verdict::Fatal,
+    })
 }
 
 #[cfg(test)]

@@ -66,6 +66,18 @@ struct Options<'a> {
     defer: Vec<&'a str>,
 }
 
+impl<'a> Options<'a> {
+    /// `mode` with AUTH for [`USER`], and TLS with `certs` when given.
+    fn auth(mode: &'a str, certs: Option<&'a Certs>) -> Options<'a> {
+        Options {
+            mode,
+            certs,
+            auth: true,
+            ..Options::default()
+        }
+    }
+}
+
 /// A running `smtp_server.py`; killed when dropped.
 struct SmtpServer {
     _child: Child,
@@ -185,6 +197,11 @@ impl SmtpServer {
         }
     }
 
+    /// `scheme://127.0.0.1:port` of this server.
+    fn url(&self, scheme: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
     fn saw(&self, kind: &str) -> Vec<&Value> {
         self.seen.iter().filter(|e| e["event"] == kind).collect()
     }
@@ -294,21 +311,10 @@ fn assert_delivered_message(message: &Value) {
 #[tokio::test]
 async fn smtps_with_auth_delivers_a_multipart_utf8_message() {
     let certs = Certs::new();
-    let Some(mut server) = SmtpServer::start(Options {
-        mode: "smtps",
-        certs: Some(&certs),
-        auth: true,
-        ..Options::default()
-    })
-    .await
-    else {
+    let Some(mut server) = SmtpServer::start(Options::auth("smtps", Some(&certs))).await else {
         return;
     };
-    let ch = channel(settings(
-        format!("smtps://127.0.0.1:{}", server.port),
-        Some(&certs),
-        Some(PASSWORD),
-    ));
+    let ch = channel(settings(server.url("smtps"), Some(&certs), Some(PASSWORD)));
     let delivery = ch.send(&alert(), Locale::ZhCn).await.unwrap();
     assert_eq!(delivery.status, None);
     assert!(
@@ -329,14 +335,7 @@ async fn smtps_with_auth_delivers_a_multipart_utf8_message() {
 #[tokio::test]
 async fn starttls_with_auth_delivers() {
     let certs = Certs::new();
-    let Some(mut server) = SmtpServer::start(Options {
-        mode: "starttls",
-        certs: Some(&certs),
-        auth: true,
-        ..Options::default()
-    })
-    .await
-    else {
+    let Some(mut server) = SmtpServer::start(Options::auth("starttls", Some(&certs))).await else {
         return;
     };
     // By name this time: the certificate is for localhost too.
@@ -355,20 +354,10 @@ async fn starttls_with_auth_delivers() {
 #[tokio::test]
 async fn smtp_without_starttls_sends_no_credentials_and_no_mail() {
     // A plaintext server that offers AUTH in clear: smtp:// must refuse it.
-    let Some(mut server) = SmtpServer::start(Options {
-        mode: "plain",
-        auth: true,
-        ..Options::default()
-    })
-    .await
-    else {
+    let Some(mut server) = SmtpServer::start(Options::auth("plain", None)).await else {
         return;
     };
-    let ch = channel(settings(
-        format!("smtp://127.0.0.1:{}", server.port),
-        None,
-        Some(PASSWORD),
-    ));
+    let ch = channel(settings(server.url("smtp"), None, Some(PASSWORD)));
     let e = ch.send(&alert(), Locale::ZhCn).await.unwrap_err();
     assert!(!e.is_retryable(), "{e:?}");
     assert!(e.message().contains("STARTTLS"), "{e}");
@@ -382,20 +371,10 @@ async fn smtp_without_starttls_sends_no_credentials_and_no_mail() {
 
 #[tokio::test]
 async fn insecure_plaintext_to_loopback_delivers_with_auth() {
-    let Some(mut server) = SmtpServer::start(Options {
-        mode: "plain",
-        auth: true,
-        ..Options::default()
-    })
-    .await
-    else {
+    let Some(mut server) = SmtpServer::start(Options::auth("plain", None)).await else {
         return;
     };
-    let ch = channel(settings(
-        format!("smtp+insecure://127.0.0.1:{}", server.port),
-        None,
-        Some(PASSWORD),
-    ));
+    let ch = channel(settings(server.url("smtp+insecure"), None, Some(PASSWORD)));
     ch.send(&alert(), Locale::ZhCn).await.unwrap();
     assert_eq!(server.next("auth").await["ok"], true);
     let message = server.next("message").await;
@@ -403,11 +382,7 @@ async fn insecure_plaintext_to_loopback_delivers_with_auth() {
     assert_delivered_message(&message);
 
     // Without credentials, too; and in English.
-    let ch = channel(settings(
-        format!("smtp+insecure://127.0.0.1:{}", server.port),
-        None,
-        None,
-    ));
+    let ch = channel(settings(server.url("smtp+insecure"), None, None));
     ch.send(&alert(), Locale::En).await.unwrap();
     let message = server.next("message").await;
     assert_eq!(message["subject"], "[DOWN] homepage");
@@ -417,22 +392,11 @@ async fn insecure_plaintext_to_loopback_delivers_with_auth() {
 #[tokio::test]
 async fn wrong_password_is_fatal_with_the_smtp_code() {
     let certs = Certs::new();
-    let Some(mut server) = SmtpServer::start(Options {
-        mode: "smtps",
-        certs: Some(&certs),
-        auth: true,
-        ..Options::default()
-    })
-    .await
-    else {
+    let Some(mut server) = SmtpServer::start(Options::auth("smtps", Some(&certs))).await else {
         return;
     };
     let wrong = "wrong-SECRET-pw";
-    let ch = channel(settings(
-        format!("smtps://127.0.0.1:{}", server.port),
-        Some(&certs),
-        Some(wrong),
-    ));
+    let ch = channel(settings(server.url("smtps"), Some(&certs), Some(wrong)));
     let e = ch.send(&alert(), Locale::ZhCn).await.unwrap_err();
     let SendError::Fatal { message } = &e else {
         panic!("{e:?}")
@@ -465,22 +429,14 @@ async fn rejected_recipient_is_fatal_and_deferred_is_retryable() {
     else {
         return;
     };
-    let ch = channel(settings(
-        format!("smtp://127.0.0.1:{}", server.port),
-        Some(&certs),
-        Some(PASSWORD),
-    ));
+    let ch = channel(settings(server.url("smtp"), Some(&certs), Some(PASSWORD)));
     let e = ch.send(&alert(), Locale::ZhCn).await.unwrap_err();
     assert!(!e.is_retryable(), "{e:?}");
     assert!(e.message().contains("sending: 550"), "{e}");
     assert!(e.message().contains("mailbox unavailable"), "{e}");
     server.next("closed").await;
 
-    let mut s = settings(
-        format!("smtp://127.0.0.1:{}", server.port),
-        Some(&certs),
-        Some(PASSWORD),
-    );
+    let mut s = settings(server.url("smtp"), Some(&certs), Some(PASSWORD));
     s["to"] = json!(["later@example.com"]);
     let e = channel(s).send(&alert(), Locale::ZhCn).await.unwrap_err();
     assert!(e.is_retryable(), "{e:?}");
@@ -530,22 +486,11 @@ async fn a_silent_server_times_out_as_retryable() {
 #[tokio::test]
 async fn an_untrusted_certificate_is_a_retryable_tls_error() {
     let certs = Certs::new();
-    let Some(server) = SmtpServer::start(Options {
-        mode: "smtps",
-        certs: Some(&certs),
-        auth: true,
-        ..Options::default()
-    })
-    .await
-    else {
+    let Some(server) = SmtpServer::start(Options::auth("smtps", Some(&certs))).await else {
         return;
     };
     // No ca_file: the test CA is not among the webpki roots.
-    let ch = channel(settings(
-        format!("smtps://127.0.0.1:{}", server.port),
-        None,
-        Some(PASSWORD),
-    ));
+    let ch = channel(settings(server.url("smtps"), None, Some(PASSWORD)));
     let e = ch.send(&alert(), Locale::En).await.unwrap_err();
     assert!(e.is_retryable(), "{e:?}");
     assert!(e.message().contains("TLS handshake"), "{e}");
@@ -553,21 +498,10 @@ async fn an_untrusted_certificate_is_a_retryable_tls_error() {
 
     // STARTTLS too: the upgrade fails, and no AUTH follows it.
     drop(server);
-    let Some(mut server) = SmtpServer::start(Options {
-        mode: "starttls",
-        certs: Some(&certs),
-        auth: true,
-        ..Options::default()
-    })
-    .await
-    else {
+    let Some(mut server) = SmtpServer::start(Options::auth("starttls", Some(&certs))).await else {
         return;
     };
-    let ch = channel(settings(
-        format!("smtp://127.0.0.1:{}", server.port),
-        None,
-        Some(PASSWORD),
-    ));
+    let ch = channel(settings(server.url("smtp"), None, Some(PASSWORD)));
     let e = ch.send(&alert(), Locale::En).await.unwrap_err();
     assert!(e.is_retryable(), "{e:?}");
     assert!(e.message().contains("STARTTLS: TLS handshake"), "{e}");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use watchpost_channels::{
     AlertKind, Channel, ChannelConfig, Delivery, Locale, SendError, Wecom, digest_markdown_lite,
 };
-use watchpost_testkit::{Receiver, Reply};
+use watchpost_testkit::{Receiver, Reply, Seen};
 
 const OK: &str = r#"{"errcode":0,"errmsg":"ok"}"#;
 const PATH: &str = "/cgi-bin/webhook/send?key=k3y";
@@ -19,6 +19,14 @@ fn wecom(url: String, extra: Value) -> Wecom {
         Channel::Wecom(w) => w,
         other => panic!("{other:?}"),
     }
+}
+
+/// The Markdown text of a request.
+fn markdown_of(seen: &Seen) -> String {
+    seen.json()["markdown"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test]
@@ -147,10 +155,7 @@ async fn several_alerts_go_out_as_one_message() {
     let channel = build(json!({"type": "wecom", "webhook": rx.url(PATH)}));
     assert!(channel.merges());
     channel.send_many(&alerts, Locale::En).await.unwrap();
-    let content = rx.next().await.json()["markdown"]["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let content = markdown_of(&rx.next().await);
     assert!(
         content.starts_with("## [watchpost] 3 alerts: 2 DOWN, 1 RESOLVED\n"),
         "{content}"
@@ -173,12 +178,7 @@ async fn long_chinese_content_is_split_by_bytes() {
     let parts: Vec<String> = seen
         .iter()
         .filter(|s| s.json()["msgtype"] == "markdown")
-        .map(|s| {
-            s.json()["markdown"]["content"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(markdown_of)
         .collect();
     let n = parts.len();
     assert!(n >= 3, "{n}");
@@ -217,16 +217,7 @@ async fn a_single_over_long_line_is_cut_between_characters() {
     w.send(std::slice::from_ref(&a), Locale::ZhCn)
         .await
         .unwrap();
-    let parts: Vec<String> = rx
-        .drain()
-        .iter()
-        .map(|s| {
-            s.json()["markdown"]["content"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let parts: Vec<String> = rx.drain().iter().map(markdown_of).collect();
     let n = parts.len();
     assert!(n >= 2);
     let mut joined = String::new();

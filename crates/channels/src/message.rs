@@ -687,6 +687,21 @@ pub(crate) fn md_code(s: &str) -> String {
     }
 }
 
+/// `&`, `<` and `>` as `&amp;`, `&lt;` and `&gt;`: all that Slack's mrkdwn and Telegram's
+/// HTML need escaped (quotes stay as they are).
+pub(crate) fn html_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// An autolink when the URL is plain, a code span otherwise.
 pub(crate) fn md_url(s: &str) -> String {
     if (s.starts_with("http://") || s.starts_with("https://"))
@@ -695,6 +710,34 @@ pub(crate) fn md_url(s: &str) -> String {
         format!("<{s}>")
     } else {
         md_code(s)
+    }
+}
+
+/// A down alert of `monitor` (incident `monitor:1`) failing at `rows` locations named
+/// `{location}-0000`, `{location}-0001`, …: for the channels' splitting tests.
+#[cfg(test)]
+pub(crate) fn sample_rows(monitor: &str, location: &str, rows: usize) -> Alert {
+    use chrono::TimeZone;
+    let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap();
+    Alert {
+        kind: AlertKind::Down,
+        monitor: monitor.into(),
+        incident_id: format!("{monitor}:1"),
+        at,
+        since: Some(at),
+        failures: vec!["total 1430ms > 1000ms".into()],
+        locations: (0..rows)
+            .map(|i| LocationRow {
+                location: format!("{location}-{i:04}"),
+                ok: false,
+                status: Some(200),
+                total_ms: Some(1430.0),
+                connect_ms: Some(27.0),
+                download_ms: Some(17.0),
+                error: None,
+            })
+            .collect(),
+        url: Some("https://www.example.com/?a=1&b=2".into()),
     }
 }
 

@@ -63,7 +63,7 @@
 
 use crate::http::{Answer, Endpoint, default_timeout, redact_url, timeout};
 use crate::limit::RateLimit;
-use crate::message::{Alert, AlertKind, Locale, digest_title, one_line};
+use crate::message::{Alert, AlertKind, Locale, digest_title, html_text, one_line};
 use crate::{ConfigError, Delivery, SendError};
 use http::header::HeaderMap;
 use serde::Deserialize;
@@ -281,10 +281,10 @@ pub fn payloads(alerts: &[Alert], locale: Locale) -> Vec<Value> {
                 head.clone()
             };
             // The fallback: the title and each alert's summary, in this message or not.
-            let mut text = escape(&title);
+            let mut text = html_text(&title);
             for alert in alerts {
                 text.push('\n');
-                text.push_str(&escape(&alert.summary(locale)));
+                text.push_str(&html_text(&alert.summary(locale)));
             }
             let mut all = vec![json!({
                 "type": "header",
@@ -331,7 +331,7 @@ fn alert_blocks(alert: &Alert, locale: Locale, titled: bool) -> Vec<Block> {
     if titled {
         lines.push(bold(&alert.title(locale)));
     }
-    lines.push(escape(&alert.summary(locale)));
+    lines.push(html_text(&alert.summary(locale)));
     lines.push(String::new());
     for (label, value) in alert.facts(locale) {
         let value = if url.as_deref() == Some(value.as_str()) {
@@ -339,7 +339,7 @@ fn alert_blocks(alert: &Alert, locale: Locale, titled: bool) -> Vec<Block> {
         } else if value == incident && alert.kind != AlertKind::Test {
             code(&value)
         } else {
-            escape(&value)
+            html_text(&value)
         };
         lines.push(format!("{} {value}", bold(&format!("{label}{colon}"))));
     }
@@ -360,7 +360,7 @@ fn alert_blocks(alert: &Alert, locale: Locale, titled: bool) -> Vec<Block> {
 
     if !alert.locations.is_empty() {
         let table = alert.plain_table(locale);
-        let mut rows = table.lines().map(escape);
+        let mut rows = table.lines().map(html_text);
         let header = rows.next().unwrap_or_default();
         let rows: Vec<String> = rows.collect();
         let heading = bold(match locale {
@@ -444,30 +444,16 @@ fn table_sections(heading: &str, header: &str, rows: &[String]) -> Vec<String> {
     out
 }
 
-/// Slack's escaping: `&`, `<`, `>` as entities; newlines and control characters folded.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn bold(s: &str) -> String {
-    format!("*{}*", escape(&one_line(s)))
+    format!("*{}*", html_text(&one_line(s)))
 }
 
 /// Inline code, when the text can be one (no backtick inside); escaped text otherwise.
 fn code(s: &str) -> String {
     if s.is_empty() || s.contains('`') {
-        escape(s)
+        html_text(s)
     } else {
-        format!("`{}`", escape(s))
+        format!("`{}`", html_text(s))
     }
 }
 
@@ -476,10 +462,10 @@ fn link(url: &str) -> String {
     let plain = (url.starts_with("http://") || url.starts_with("https://"))
         && !url.contains(|c: char| c.is_whitespace() || c == '|' || c == '<' || c == '>');
     if plain {
-        let url = escape(url);
+        let url = html_text(url);
         format!("<{url}|{url}>")
     } else {
-        escape(url)
+        html_text(url)
     }
 }
 
@@ -500,31 +486,10 @@ fn cut(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::LocationRow;
-    use chrono::{TimeZone, Utc};
+    use crate::message::sample_rows;
 
     fn alert(monitor: &str, rows: usize) -> Alert {
-        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap();
-        Alert {
-            kind: AlertKind::Down,
-            monitor: monitor.into(),
-            incident_id: format!("{monitor}:1"),
-            at,
-            since: Some(at),
-            failures: vec!["total 1430ms > 1000ms".into()],
-            locations: (0..rows)
-                .map(|i| LocationRow {
-                    location: format!("location-{i:04}"),
-                    ok: false,
-                    status: Some(200),
-                    total_ms: Some(1430.0),
-                    connect_ms: Some(27.0),
-                    download_ms: Some(17.0),
-                    error: None,
-                })
-                .collect(),
-            url: Some("https://www.example.com/?a=1&b=2".into()),
-        }
+        sample_rows(monitor, "location", rows)
     }
 
     fn sections_of(message: &Value) -> Vec<String> {
@@ -539,7 +504,7 @@ mod tests {
 
     #[test]
     fn escaping_and_links() {
-        assert_eq!(escape("<b>&\"x\""), "&lt;b&gt;&amp;\"x\"");
+        assert_eq!(html_text("<b>&\"x\""), "&lt;b&gt;&amp;\"x\"");
         assert_eq!(
             link("https://x.example/?a=1&b=2"),
             "<https://x.example/?a=1&amp;b=2|https://x.example/?a=1&amp;b=2>"

@@ -67,7 +67,7 @@
 
 use crate::http::{Answer, Endpoint, default_timeout, prefixed, redact_url, timeout};
 use crate::limit::RateLimit;
-use crate::message::{Alert, AlertKind, Locale, digest_title, one_line};
+use crate::message::{Alert, AlertKind, Locale, digest_title, html_text, one_line};
 use crate::{ConfigError, Delivery, SendError};
 use http::header::HeaderMap;
 use serde::Deserialize;
@@ -389,9 +389,9 @@ impl Span {
 
     fn html(&self) -> String {
         match self {
-            Span::Text(t) => escape(t),
-            Span::Bold(t) => format!("<b>{}</b>", escape(t)),
-            Span::Code(t) => format!("<code>{}</code>", escape(t)),
+            Span::Text(t) => html_text(t),
+            Span::Bold(t) => format!("<b>{}</b>", html_text(t)),
+            Span::Code(t) => format!("<code>{}</code>", html_text(t)),
         }
     }
 }
@@ -478,20 +478,6 @@ impl Line {
 
 fn units(s: &str) -> usize {
     s.encode_utf16().count()
-}
-
-/// Telegram HTML escaping: `&`, `<`, `>`.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// One alert as lines, its title first.
@@ -630,7 +616,7 @@ fn render(lines: &[Line]) -> String {
         }
         for span in &line.spans {
             out.push_str(&if line.pre {
-                escape(span.text())
+                html_text(span.text())
             } else {
                 span.html()
             });
@@ -645,31 +631,10 @@ fn render(lines: &[Line]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::LocationRow;
-    use chrono::{TimeZone, Utc};
+    use crate::message::sample_rows;
 
     fn alert(rows: usize) -> Alert {
-        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap();
-        Alert {
-            kind: AlertKind::Down,
-            monitor: "homepage".into(),
-            incident_id: "homepage:1".into(),
-            at,
-            since: Some(at),
-            failures: vec!["total 1430ms > 1000ms".into()],
-            locations: (0..rows)
-                .map(|i| LocationRow {
-                    location: format!("探测点-{i:04}"),
-                    ok: false,
-                    status: Some(200),
-                    total_ms: Some(1430.0),
-                    connect_ms: Some(27.0),
-                    download_ms: Some(17.0),
-                    error: None,
-                })
-                .collect(),
-            url: Some("https://www.example.com/?a=1&b=2".into()),
-        }
+        sample_rows("homepage", "探测点", rows)
     }
 
     /// The visible text of Telegram HTML: tags removed, entities decoded.

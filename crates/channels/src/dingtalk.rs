@@ -35,8 +35,8 @@
 //! @-mention whose `@mobile` also appears in the text, so the mobiles are appended to it.
 //! DingTalk refuses messages over 20000 bytes (`460101 message too long, exceed 20000 bytes`);
 //! a body that would be larger is split at line ends into several, each at most
-//! [`BODY_MAX`] bytes of JSON, titled `title (k/n)` and starting with a `(k/n)` line; only the
-//! first @-mentions.
+//! [`BODY_MAX`] bytes of JSON, titled `title (k/n)` and starting with a `title (k/n)` line (so
+//! every part carries the keywords of a keyword-secured robot); only the first @-mentions.
 //!
 //! # Rate limit
 //!
@@ -210,7 +210,8 @@ impl Dingtalk {
             "" => String::new(),
             m => format!("\n\n{m}"),
         };
-        let marker = |k: usize, n: usize| format!("({k}/{n})\n");
+        // Every part starts with the title, so a robot secured by keywords accepts each.
+        let marker = |k: usize, n: usize| format!("{title} ({k}/{n})\n");
         let numbered_title = |k: usize, n: usize| format!("{title} ({k}/{n})");
         let size = |v: serde_json::Value| serde_json::to_vec(&v).map_or(0, |b| b.len());
         // What a part costs besides its share of the text: the JSON around it, the title, the

@@ -1,4 +1,5 @@
-//! `type: console`: prints each alert's plain rendering to stdout. For trying a config out, for
+//! `type: console`: prints each alert's plain rendering to stdout (to stderr under
+//! `watchpost once --json`, whose stdout is the JSON). For trying a config out, for
 //! `watchpost once` under cron (the output lands in cron's mail or the function's log), and
 //! for the demo.
 
@@ -27,6 +28,11 @@ impl std::fmt::Debug for Console {
 impl Console {
     pub fn stdout() -> Console {
         Console::with_sink(std::io::stdout())
+    }
+
+    /// For commands whose stdout is machine-readable (`once --json`).
+    pub fn stderr() -> Console {
+        Console::with_sink(std::io::stderr())
     }
 
     pub fn with_sink(sink: impl Write + Send + 'static) -> Console {

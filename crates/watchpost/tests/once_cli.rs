@@ -348,3 +348,25 @@ async fn alerts_queued_for_a_robot_go_out_as_one_merged_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("→ ops-wecom (200)").count(), 3, "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_json_console_alerts_go_to_stderr_and_stdout_stays_json() {
+    let target = server(503).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "storage: sqlite://{}/state.db\nchannels:\n  screen: {{type: console}}\nmonitors:\n  - {{name: shop, type: http, url: \"http://{}/\", alert: {{channels: [screen], failure_threshold: 1}}}}\n",
+            dir.path().display(),
+            target.addr
+        ),
+    )
+    .unwrap();
+    let out = once(&config).await;
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is only the JSON");
+    assert_eq!(v[0]["name"], "shop");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[DOWN] shop"), "{stderr}");
+}

@@ -31,6 +31,17 @@ pub fn run(args: OnceArgs) -> ExitCode {
         }
     };
     let channels = match runtime::build_channels(&config) {
+        // With --json, stdout is the JSON: console alerts go to stderr.
+        Ok(mut c) if args.json => {
+            for channel in c.values_mut() {
+                if channel.kind() == "console" {
+                    *channel = Arc::new(watchpost_channels::Channel::Console(
+                        watchpost_channels::Console::stderr(),
+                    ));
+                }
+            }
+            c
+        }
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

@@ -370,3 +370,88 @@ async fn with_json_console_alerts_go_to_stderr_and_stdout_stays_json() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("[DOWN] shop"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robot_keys_never_reach_the_output_or_the_store() {
+    use watchpost_testkit::{Receiver, Reply};
+    let target = server(503).await;
+    // One robot refuses (its error is stored), one is unreachable (its error is stored too).
+    let mut refusing = Receiver::start(vec![Reply::json(
+        200,
+        r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#,
+    )])
+    .await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "storage: sqlite://{}/state.db\nchannels:\n  a: {{type: wecom, webhook: \"${{WP_TEST_WECOM_URL}}\"}}\n  b: {{type: telegram, bot_token: \"${{WP_TEST_TG_TOKEN}}\", chat_id: 1, api_base: \"http://{closed}\"}}\n  c: {{type: dingtalk, webhook: \"http://{closed}/robot/send?access_token=${{WP_TEST_DT_TOKEN}}\", secret: \"${{WP_TEST_DT_SECRET}}\"}}\nmonitors:\n  - {{name: shop, type: http, url: \"http://{}/\", alert: {{channels: [a, b, c], failure_threshold: 1}}}}\n",
+            dir.path().display(),
+            target.addr
+        ),
+    )
+    .unwrap();
+    let secrets = [
+        (
+            "WP_TEST_WECOM_URL",
+            refusing.url("/cgi-bin/webhook/send?key=WECOMSECRETKEY"),
+        ),
+        (
+            "WP_TEST_TG_TOKEN",
+            "123456789:TELEGRAMSECRETTOKENxxxxxxxxxxxxxxxxx".to_string(),
+        ),
+        ("WP_TEST_DT_TOKEN", "DINGTALKSECRETTOKEN".to_string()),
+        ("WP_TEST_DT_SECRET", "SECDINGTALKSIGNINGSECRET".to_string()),
+    ];
+    let cfg = config.clone();
+    let envs = secrets.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args(["once", "--json", "-c"])
+            .arg(&cfg)
+            .envs(envs)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("errcode 93000"), "{stderr}");
+    refusing.next().await;
+    // Nothing printed and nothing stored (the SQLite files, WAL included, read as bytes)
+    // holds a key, token or secret.
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("state.db")
+        {
+            stored.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(!stored.is_empty());
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(stored.contains("errcode 93000"), "the error itself is kept");
+    for needle in [
+        "WECOMSECRETKEY",
+        "TELEGRAMSECRETTOKEN",
+        "DINGTALKSECRETTOKEN",
+        "SECDINGTALKSIGNINGSECRET",
+    ] {
+        assert!(!stderr.contains(needle), "{needle} in stderr: {stderr}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains(needle),
+            "{needle} in stdout"
+        );
+        assert!(!stored.contains(needle), "{needle} in the store");
+    }
+}

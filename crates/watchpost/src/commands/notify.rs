@@ -12,7 +12,7 @@ use chrono::Utc;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use watchpost_channels::{Alert, ChannelConfig, SendError};
+use watchpost_channels::{Alert, SendError};
 
 #[derive(Args, Debug)]
 pub struct NotifyArgs {
@@ -28,12 +28,9 @@ pub struct NotifyArgs {
 
 pub fn run(args: NotifyArgs) -> ExitCode {
     let path = watchpost_config::default_path(args.config.as_deref());
-    let config = match watchpost_config::load(&path) {
+    let config = match runtime::load_config(&path) {
         Ok(c) => c,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     let Some(spec) = config.channels.get(&args.channel) else {
         let known: Vec<&str> = config.channels.keys().map(String::as_str).collect();
@@ -49,13 +46,10 @@ pub fn run(args: NotifyArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     };
-    let channel = match ChannelConfig::from_value(spec.settings.clone()).and_then(|c| c.build()) {
+    let channel = match runtime::build_channel(&config, &args.channel, spec) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!(
-                "{}:{}:{}: channel {:?}: {}",
-                config.file, spec.line, spec.column, args.channel, e.0
-            );
+            eprintln!("{e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };

@@ -23,12 +23,9 @@ pub struct OnceArgs {
 
 pub fn run(args: OnceArgs) -> ExitCode {
     let path = watchpost_config::default_path(args.config.as_deref());
-    let config = match watchpost_config::load(&path) {
+    let config = match runtime::load_config(&path) {
         Ok(c) => c,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     let channels = match runtime::build_channels(&config) {
         // With --json, stdout is the JSON: console alerts go to stderr.

@@ -11,23 +11,42 @@ use std::sync::Arc;
 use watchpost_alerting::{EventKind, IncidentChange as EngineIncident, MonitorState, Tick, decide};
 use watchpost_channels::{Alert, AlertKind, Channel, ChannelConfig, Locale, LocationRow};
 use watchpost_conditions::evaluate_http;
-use watchpost_config::{Check, Config, Monitor};
+use watchpost_config::{ChannelSpec, Check, Config, Monitor};
 use watchpost_probes::http::{CheckReport, HttpProber, HttpResult, ProberOptions, timing::ms};
 use watchpost_store::{IncidentChange, NewNotification, ResultRow, Store, Transition};
 
 /// Build every configured channel; an error names the channel.
+/// Load the config at `path`, or print every problem (FILE:LINE:COL: ...) and say which exit
+/// code that is.
+pub fn load_config(path: &std::path::Path) -> Result<Config, std::process::ExitCode> {
+    watchpost_config::load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        std::process::ExitCode::from(crate::EXIT_USAGE)
+    })
+}
+
+/// Build one configured channel; an error names the channel and where it is in the file.
+pub fn build_channel(config: &Config, name: &str, spec: &ChannelSpec) -> Result<Channel, String> {
+    ChannelConfig::from_value(spec.settings.clone())
+        .and_then(|c| c.build())
+        .map_err(|e| {
+            format!(
+                "{}:{}:{}: channel {name:?}: {}",
+                config.file, spec.line, spec.column, e.0
+            )
+        })
+}
+
+/// Build every configured channel, reporting all that fail (one line each).
 pub fn build_channels(config: &Config) -> Result<BTreeMap<String, Arc<Channel>>, String> {
     let mut out = BTreeMap::new();
     let mut errors = Vec::new();
     for (name, spec) in &config.channels {
-        match ChannelConfig::from_value(spec.settings.clone()).and_then(|c| c.build()) {
+        match build_channel(config, name, spec) {
             Ok(channel) => {
                 out.insert(name.clone(), Arc::new(channel));
             }
-            Err(e) => errors.push(format!(
-                "{}:{}:{}: channel {name:?}: {}",
-                config.file, spec.line, spec.column, e.0
-            )),
+            Err(e) => errors.push(e),
         }
     }
     if errors.is_empty() {

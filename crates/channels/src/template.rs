@@ -43,6 +43,16 @@ impl Template {
     /// Compile `source` and test-render it against sample alerts (every kind, both
     /// languages). `setting` prefixes errors (`"webhook: template"`).
     pub fn compile(source: &str, setting: &str) -> Result<Template, ConfigError> {
+        Template::compile_checked(source, setting, |_| Ok(()))
+    }
+
+    /// [`Template::compile`], and `check` each sample rendering too (e.g. that a JSON body
+    /// parses); its error is reported as `{setting}: the body for a sample KIND alert {error}`.
+    pub fn compile_checked(
+        source: &str,
+        setting: &str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> Result<Template, ConfigError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.add_filter("truncate", truncate);
@@ -51,9 +61,15 @@ impl Template {
         let template = Template { env };
         for alert in Template::samples() {
             for locale in [Locale::En, Locale::ZhCn] {
-                template.render(&alert, locale).map_err(|e| {
+                let body = template.render(&alert, locale).map_err(|e| {
                     ConfigError(format!(
                         "{setting}: rendering a sample {} alert: {e}",
+                        alert.kind
+                    ))
+                })?;
+                check(&body).map_err(|e| {
+                    ConfigError(format!(
+                        "{setting}: the body for a sample {} alert {e}",
                         alert.kind
                     ))
                 })?;

@@ -200,26 +200,20 @@ impl Webhook {
         let template = match &config.template {
             None => None,
             Some(source) => {
-                let template = Template::compile(source, "webhook: template")?;
                 let content_type = config.content_type.as_deref().unwrap_or("application/json");
                 let value = HeaderValue::from_str(content_type).map_err(|_| {
                     ConfigError("webhook: content_type: not a valid header value".into())
                 })?;
-                if is_json(content_type) {
-                    for alert in Template::samples() {
-                        let body = template
-                            .render(&alert, Locale::En)
-                            .map_err(|e| ConfigError(format!("webhook: template: {e}")))?;
-                        if let Err(e) = serde_json::from_str::<serde_json::Value>(&body) {
-                            return Err(ConfigError(format!(
-                                "webhook: template: the body for a sample {} alert is not \
-                                 valid JSON ({e}); use `|tojson` for strings, or set \
-                                 content_type",
-                                alert.kind
-                            )));
-                        }
+                let json = is_json(content_type);
+                let template = Template::compile_checked(source, "webhook: template", |body| {
+                    match serde_json::from_str::<serde_json::Value>(body) {
+                        Err(e) if json => Err(format!(
+                            "is not valid JSON ({e}); use `|tojson` for strings, or set \
+                             content_type"
+                        )),
+                        _ => Ok(()),
                     }
-                }
+                })?;
                 headers.insert(CONTENT_TYPE, value);
                 Some(template)
             }

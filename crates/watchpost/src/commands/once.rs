@@ -31,7 +31,7 @@ pub fn run(args: OnceArgs) -> ExitCode {
         // With --json, stdout is the JSON: console alerts go to stderr.
         Ok(mut c) if args.json => {
             for channel in c.values_mut() {
-                if channel.kind() == "console" {
+                if matches!(**channel, watchpost_channels::Channel::Console(_)) {
                     *channel = Arc::new(watchpost_channels::Channel::Console(
                         watchpost_channels::Console::stderr(),
                     ));

@@ -1,10 +1,15 @@
-//! The `watchpost` binary: argument parsing and the glue between the library crates. Exit
-//! codes are a contract: 0 ok, 1 a check failing, 2 usage or config error.
+//! The `watchpost` binary: argument parsing, printing, exit codes and signals; the pipeline
+//! lives in `runtime` and the library crates.
+//!
+//! Exit codes are a contract (README "Exit codes"): 0 ok, 1 a check or monitor failing, 2
+//! usage or config error, 3 watchpost itself could not do its job (store, resources, internal
+//! error).
 
 mod commands;
+mod logging;
 mod runtime;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -12,9 +17,17 @@ use std::process::ExitCode;
     name = "watchpost",
     version,
     about = "Monitoring and alerting: precise HTTP checks with a per-phase timing breakdown",
-    propagate_version = true
+    propagate_version = true,
+    after_help = "Exit codes: 0 ok (every check or monitor passed); 1 a check or monitor failed; \
+                  2 bad usage or config; 3 watchpost itself could not do its job (store \
+                  unavailable, out of file descriptors or memory, internal error).\n\
+                  Logs go to stderr with a timestamp and level; -v shows more, RUST_LOG \
+                  (e.g. RUST_LOG=watchpost=debug) sets the filter exactly."
 )]
 struct Cli {
+    /// More log output on stderr: -v also logs every check and delivery, -vv is for debugging.
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,6 +41,7 @@ enum Command {
     /// Check a config file: prints `ok`, or every problem as FILE:LINE:COL: message (exit 2).
     Validate(commands::validate::ValidateArgs),
     /// Run every monitor once, alert, persist state, deliver notifications, exit (serverless).
+    /// Exit 0 all pass, 1 a monitor fails, 2 config error, 3 watchpost could not do its job.
     Once(commands::once::OnceArgs),
     /// The daemon: monitors on their schedules, alerts, /healthz; SIGHUP reloads the config.
     Run(commands::run::RunArgs),
@@ -37,9 +51,13 @@ enum Command {
 
 /// Exit code for bad usage or bad config.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code when watchpost itself could not do its job: the store is unavailable, it ran out
+/// of file descriptors or memory, or an internal error. Distinct from 1 ("a site is down") so
+/// a cron wrapper can tell them apart.
+pub const EXIT_INTERNAL: u8 = 3;
 
-/// The tokio runtime a command runs on (one thread for one-shot commands, a pool for `run`);
-/// a failure to start it is reported and becomes exit code 1.
+/// The tokio runtime a command runs on (one thread for small one-shot commands, a pool for
+/// `once` and `run`); a failure to start it is reported and becomes exit code 3.
 pub fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
     let mut builder = if multi_thread {
         tokio::runtime::Builder::new_multi_thread()
@@ -47,8 +65,8 @@ pub fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, Exit
         tokio::runtime::Builder::new_current_thread()
     };
     builder.enable_all().build().map_err(|e| {
-        eprintln!("watchpost: cannot start the runtime: {e}");
-        ExitCode::FAILURE
+        tracing::error!("cannot start the async runtime: {e}");
+        ExitCode::from(EXIT_INTERNAL)
     })
 }
 
@@ -75,6 +93,8 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    logging::init(cli.verbose);
+    logging::raise_open_files_limit();
     match cli.command {
         Command::Check(args) => commands::check::run(args),
         Command::Cron(args) => commands::cron::run(args),

@@ -4,7 +4,9 @@
 //! printed), 2 for usage and config errors (an unknown channel name included).
 //!
 //! Nothing is written to the store and nothing is retried: this is for checking keys,
-//! signatures, templates and network paths before an incident depends on them.
+//! signatures, templates and network paths before an incident depends on them. What the far
+//! end answered is printed with every `${VAR}` value masked (a provider that echoes the request
+//! would otherwise quote the key back).
 
 use crate::EXIT_USAGE;
 use crate::runtime;
@@ -66,10 +68,11 @@ pub fn run(args: NotifyArgs) -> ExitCode {
     );
     match rt.block_on(channel.send(&alert, locale)) {
         Ok(delivery) => {
-            let answer = match (delivery.status, delivery.body.is_empty()) {
-                (Some(s), false) => format!("HTTP {s}: {}", delivery.body),
+            let body = config.secrets.redact(&delivery.body).into_owned();
+            let answer = match (delivery.status, body.is_empty()) {
+                (Some(s), false) => format!("HTTP {s}: {body}"),
                 (Some(s), true) => format!("HTTP {s}"),
-                (None, false) => delivery.body,
+                (None, false) => body,
                 (None, true) => "ok".to_string(),
             };
             println!("delivered to {:?} ({kind}): {answer}", args.channel);
@@ -83,7 +86,7 @@ pub fn run(args: NotifyArgs) -> ExitCode {
             eprintln!(
                 "failed to deliver to {:?} ({kind}): {} ({class})",
                 args.channel,
-                e.message()
+                config.secrets.redact(e.message())
             );
             ExitCode::FAILURE
         }

@@ -1,15 +1,22 @@
-//! `watchpost once`: every monitor once, concurrently; judge, commit state and alerts, deliver
-//! the outbox, print a table (or `--json`), exit 0 when all pass and 1 otherwise. State lives
-//! in the store, so thresholds, reminders and resolves work across invocations (serverless
-//! timers, cron jobs), and two invocations at once never alert twice.
+//! `watchpost once`: every monitor once, at most `concurrency` at a time; judge, commit state
+//! and alerts, deliver the outbox, print a table (or `--json`). State lives in the store, so
+//! thresholds, reminders and resolves work across invocations (serverless timers, cron jobs),
+//! and two invocations at once never alert twice.
+//!
+//! Exit codes: 0 every monitor passes, 1 a monitor fails, 2 usage or config error, 3
+//! watchpost itself could not do its job (a check could not run for lack of resources, the
+//! store failed, delivery could not be attempted). A monitor watchpost could not judge is
+//! reported with its name; the others carry on.
 
-use crate::EXIT_USAGE;
-use crate::runtime::{self, MonitorOutcome, outbox};
+use crate::runtime::health::Health;
+use crate::runtime::{self, Generation, MonitorOutcome, outbox};
+use crate::{EXIT_INTERNAL, EXIT_USAGE};
 use chrono::Utc;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 #[derive(Args, Debug)]
 pub struct OnceArgs {
@@ -49,67 +56,110 @@ pub fn run(args: OnceArgs) -> ExitCode {
         Ok(opened) => opened,
         Err(code) => return code,
     };
-    let rt = match crate::tokio_runtime(false) {
+    let rt = match crate::tokio_runtime(true) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let config = Arc::new(config);
+    let generation = Arc::new(Generation::new(config, channels));
+    let config = generation.config.clone();
     let worker = format!("once-{}", std::process::id());
-    let result: Result<Vec<MonitorOutcome>, String> = rt.block_on(async {
+    let health = Health::new();
+    let (outcomes, delivery_failed) = rt.block_on(async {
+        // At most `concurrency` checks (and their commits) at a time: sockets, resolvers and
+        // blocking threads stay bounded however many monitors there are.
+        let permits = Arc::new(Semaphore::new(config.concurrency));
         let mut set = tokio::task::JoinSet::new();
         for i in 0..config.monitors.len() {
-            let (config, prober, store) = (config.clone(), prober.clone(), store.clone());
+            let (config, prober, store, health, permits) = (
+                config.clone(),
+                prober.clone(),
+                store.clone(),
+                health.clone(),
+                permits.clone(),
+            );
             set.spawn(async move {
-                let monitor = &config.monitors[i];
+                let _permit = permits.acquire_owned().await;
                 let at = Utc::now();
-                let (observations, rows) = runtime::observe(&prober, monitor).await;
-                let config2 = config.clone();
-                let outcome = tokio::task::spawn_blocking(move || {
-                    runtime::commit(store.as_ref(), &config2.monitors[i], at, observations, rows)
-                })
-                .await
-                .map_err(|e| e.to_string())??;
-                Ok::<_, String>((i, outcome))
+                (
+                    i,
+                    runtime::tick(store, &prober, config, i, at, None, health).await,
+                )
             });
         }
-        let mut outcomes = Vec::new();
+        let mut outcomes: Vec<Option<MonitorOutcome>> =
+            (0..config.monitors.len()).map(|_| None).collect();
         while let Some(joined) = set.join_next().await {
-            outcomes.push(joined.map_err(|e| e.to_string())??);
+            match joined {
+                Ok((i, outcome)) => outcomes[i] = Some(outcome),
+                Err(e) => tracing::error!("a check task failed: {e}"),
+            }
         }
-        outcomes.sort_by_key(|(i, _)| *i);
-        crash_point_after_commit();
-        let delivered = outbox::deliver_due(
-            store.clone(),
-            &channels,
-            runtime::locale(&config),
-            &worker,
-            config.delivery_max_age,
-        )
-        .await?;
-        if delivered.retrying > 0 {
-            eprintln!(
-                "{} notification(s) will be retried by the next `once` or by `run`",
-                delivered.retrying
-            );
+        let outcomes: Vec<MonitorOutcome> = outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| {
+                o.unwrap_or_else(|| {
+                    MonitorOutcome::failed(
+                        &config.monitors[i].name,
+                        Utc::now(),
+                        "internal error: the check's task failed".into(),
+                        None,
+                    )
+                })
+            })
+            .collect();
+        #[cfg(feature = "fault-injection")]
+        runtime::fault::crash_point_after_commit();
+        let mut delivery_failed = false;
+        match outbox::deliver_due(&store, &generation, &worker).await {
+            Ok(delivered) => {
+                if delivered.retrying > 0 {
+                    tracing::info!(
+                        "{} notification(s) will be retried by the next `once` or by `run`",
+                        delivered.retrying
+                    );
+                }
+                if delivered.unsettled > 0 {
+                    delivery_failed = true;
+                }
+            }
+            Err(e) => {
+                tracing::error!("cannot deliver notifications: {e}");
+                delivery_failed = true;
+            }
         }
         let retention = chrono::Duration::from_std(config.retention).unwrap_or_default();
         let s = store.clone();
-        let _ = tokio::task::spawn_blocking(move || s.prune(Utc::now() - retention)).await;
-        Ok(outcomes.into_iter().map(|(_, o)| o).collect())
-    });
-    let outcomes = match result {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("watchpost: {e}");
-            return ExitCode::FAILURE;
+        match tokio::task::spawn_blocking(move || {
+            Utc::now()
+                .checked_sub_signed(retention)
+                .map(|cutoff| s.prune(cutoff))
+        })
+        .await
+        {
+            Ok(Some(Err(e))) => tracing::warn!(
+                "cannot prune old results: {}",
+                config.secrets.redact(&e.to_string())
+            ),
+            Err(e) => tracing::warn!("cannot prune old results: {e}"),
+            _ => {}
         }
-    };
+        (outcomes, delivery_failed)
+    });
     if args.json {
-        println!("{}", serde_json::to_string(&outcomes).unwrap_or_default());
+        match serde_json::to_string(&outcomes) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                tracing::error!("cannot print the results as JSON: {e}");
+                return ExitCode::from(EXIT_INTERNAL);
+            }
+        }
     } else {
         print!("{}", table(&outcomes));
     }
-    if outcomes.iter().all(|o| o.ok) {
+    if delivery_failed || outcomes.iter().any(|o| o.error.is_some()) {
+        ExitCode::from(EXIT_INTERNAL)
+    } else if outcomes.iter().all(|o| o.ok) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -121,7 +171,7 @@ fn table(outcomes: &[MonitorOutcome]) -> String {
     let mut out = String::new();
     let width = outcomes
         .iter()
-        .map(|o| o.name.len())
+        .map(|o| o.name.chars().count())
         .max()
         .unwrap_or(7)
         .max(7);
@@ -132,36 +182,48 @@ fn table(outcomes: &[MonitorOutcome]) -> String {
     );
     let num = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "—".into());
     for o in outcomes {
+        if o.observations.is_empty() {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:<8} {:<6} {:>6} {:>11} {:>11} {:>11}  {}",
+                o.name,
+                "local",
+                "ERROR",
+                "—",
+                "—",
+                "—",
+                "—",
+                o.error.as_deref().unwrap_or("")
+            );
+            continue;
+        }
         for (obs, row) in o.observations.iter().zip(&o.rows) {
+            let result = match (&o.error, obs.ok) {
+                (Some(_), _) => "ERROR",
+                (None, true) => "PASS",
+                (None, false) => "FAIL",
+            };
+            let why: Vec<&str> = obs
+                .failures
+                .iter()
+                .map(String::as_str)
+                .chain(o.error.as_deref())
+                .collect();
             let _ = writeln!(
                 out,
                 "{:<width$}  {:<8} {:<6} {:>6} {:>11} {:>11} {:>11}  {}",
                 o.name,
                 obs.location,
-                if obs.ok { "PASS" } else { "FAIL" },
+                result,
                 row.status
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "—".into()),
                 num(row.total_ms),
                 num(row.connect_ms),
                 num(row.download_ms),
-                obs.failures.join("; ")
+                why.join("; ")
             );
         }
     }
     out
-}
-
-/// Fault injection for the crash-safety test: with `WATCHPOST_FAULT=kill-after-commit` the
-/// process SIGKILLs itself after every state change and its notifications are committed and
-/// before anything is delivered. Nothing else reads this variable.
-fn crash_point_after_commit() {
-    if std::env::var("WATCHPOST_FAULT").as_deref() == Ok("kill-after-commit") {
-        let pid = std::process::id().to_string();
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &pid])
-            .status();
-        std::thread::sleep(std::time::Duration::from_secs(5));
-        std::process::abort();
-    }
 }

@@ -1,28 +1,51 @@
-//! The pipeline shared by `once` and (later) `run`: check a monitor, judge it, commit the
-//! alert engine's decision and its notifications in one store transaction; and deliver the
-//! outbox. Probes never touch the store; only [`outbox::deliver_due`] sends.
+//! The pipeline shared by `once` and `run`: check a monitor ([`observe`]), judge it and commit
+//! the results, the alert engine's decision and its notifications in one store transaction
+//! ([`commit`]); deliver the outbox ([`outbox`]). Probes never touch the store; only the
+//! outbox worker sends. [`health`] is what `/healthz` and the next alert say about watchpost
+//! itself; [`web`] is the bounded HTTP listener.
+//!
+//! Secrets: every text that leaves the pipeline — printed results, stored results, alert
+//! payloads, delivery errors — passes through the config's [`Secrets`] first, so a `${VAR}`
+//! value shows as `${VAR}`; a monitor's URL is shown as written in the config.
 
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+pub mod health;
 pub mod outbox;
+pub mod web;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use watchpost_alerting::{EventKind, IncidentChange as EngineIncident, MonitorState, Tick, decide};
 use watchpost_channels::{Alert, AlertKind, Channel, ChannelConfig, Locale, LocationRow};
 use watchpost_conditions::evaluate_http;
-use watchpost_config::{ChannelSpec, Check, Config, Monitor};
+use watchpost_config::{ChannelSpec, Check, Config, Monitor, Secrets};
+use watchpost_cron::Tz;
 use watchpost_probes::http::{CheckReport, HttpProber, HttpResult, ProberOptions, timing::ms};
-use watchpost_store::{IncidentChange, NewNotification, ResultRow, Store, Transition};
+use watchpost_store::{
+    IncidentChange, NewNotification, ResultRow, Store, StoreError, Transition, TransitionOutcome,
+};
 
-/// Build every configured channel; an error names the channel.
+use health::Health;
+
 /// Load the config at `path`, or print every problem (FILE:LINE:COL: ...) and say which exit
-/// code that is.
+/// code that is. Warnings (an empty config) are logged.
 pub fn load_config(path: &std::path::Path) -> Result<Config, std::process::ExitCode> {
-    watchpost_config::load(path).map_err(|errors| {
-        eprintln!("{errors}");
-        std::process::ExitCode::from(crate::EXIT_USAGE)
-    })
+    match watchpost_config::load(path) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                tracing::warn!("{warning}");
+            }
+            Ok(config)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            Err(std::process::ExitCode::from(crate::EXIT_USAGE))
+        }
+    }
 }
 
 /// Build one configured channel; an error names the channel and where it is in the file.
@@ -32,7 +55,10 @@ pub fn build_channel(config: &Config, name: &str, spec: &ChannelSpec) -> Result<
         .map_err(|e| {
             format!(
                 "{}:{}:{}: channel {name:?}: {}",
-                config.file, spec.line, spec.column, e.0
+                config.file,
+                spec.line,
+                spec.column,
+                config.secrets.redact(&e.0)
             )
         })
 }
@@ -63,6 +89,57 @@ pub fn locale(config: &Config) -> Locale {
     }
 }
 
+/// A config with everything built from it, swapped as one value on reload: the checks, the
+/// delivery worker and the web layer never see the channels of one config with the locale of
+/// another.
+pub struct Generation {
+    pub config: Arc<Config>,
+    pub channels: Arc<BTreeMap<String, Arc<Channel>>>,
+    pub locale: Locale,
+}
+
+impl Generation {
+    pub fn new(config: Config, channels: BTreeMap<String, Arc<Channel>>) -> Generation {
+        Generation {
+            locale: locale(&config),
+            config: Arc::new(config),
+            channels: Arc::new(channels),
+        }
+    }
+}
+
+/// `2026-11-30 11:30:29 +08:00`: how times are shown to people (messages, notes, tables).
+pub fn local_time(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S %:z")
+        .to_string()
+}
+
+/// `3h 5m`, `12m 5s`, `42s`: an age for people.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// Replace every secret in every string of a JSON document.
+pub fn redact_json(value: &mut serde_json::Value, secrets: &Secrets) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let std::borrow::Cow::Owned(clean) = secrets.redact(s) {
+                *s = clean;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| redact_json(v, secrets)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| redact_json(v, secrets)),
+        _ => {}
+    }
+}
+
 /// One location's observation of one tick.
 #[derive(Debug, Serialize)]
 pub struct Observation {
@@ -72,29 +149,99 @@ pub struct Observation {
     pub check: serde_json::Value,
 }
 
+/// What one run of a monitor's check came to, before judging.
+#[derive(Debug)]
+pub struct Observed {
+    pub observations: Vec<Observation>,
+    pub rows: Vec<LocationRow>,
+    /// Set when watchpost could not run the check itself (no file descriptors, no time left):
+    /// the tick gets no verdict and the target is not blamed.
+    pub not_run: Option<String>,
+}
+
 /// What one tick of one monitor came to.
 #[derive(Debug, Serialize)]
 pub struct MonitorOutcome {
     pub name: String,
     pub ok: bool,
     pub at: DateTime<Utc>,
-    pub state: watchpost_alerting::Status,
+    /// `up`, `down`, `pending`, or `unknown` when the tick could not be judged.
+    pub state: &'static str,
     pub notifications: usize,
     pub observations: Vec<Observation>,
+    /// Why watchpost could not judge this tick (the check could not run, or the store failed).
+    pub error: Option<String>,
     #[serde(skip)]
     pub rows: Vec<LocationRow>,
 }
 
-/// Run the monitor's check from every location this process serves (today: `local`).
+impl MonitorOutcome {
+    /// An outcome for a tick that watchpost could not judge.
+    pub fn failed(name: &str, at: DateTime<Utc>, error: String, observed: Option<Observed>) -> Self {
+        let (observations, rows) = observed
+            .map(|o| (o.observations, o.rows))
+            .unwrap_or_default();
+        MonitorOutcome {
+            name: name.to_string(),
+            ok: false,
+            at,
+            state: "unknown",
+            notifications: 0,
+            observations,
+            error: Some(error),
+            rows,
+        }
+    }
+}
+
+/// The time a check may take: its own limits, and no more than what is left until the
+/// scheduler's deadline for this run.
+fn time_limit(
+    monitor: &Monitor,
+    request_total: Duration,
+    deadline: Option<tokio::time::Instant>,
+) -> Duration {
+    let limit = request_total.min(monitor.timeout);
+    match deadline {
+        Some(d) => limit.min(d.saturating_duration_since(tokio::time::Instant::now())),
+        None => limit,
+    }
+}
+
+/// Run the monitor's check from every location this process serves (`local`), within
+/// `deadline` when the scheduler gives one.
 pub async fn observe(
     prober: &HttpProber,
     monitor: &Monitor,
-) -> (Vec<Observation>, Vec<LocationRow>) {
+    deadline: Option<tokio::time::Instant>,
+    secrets: &Secrets,
+) -> Observed {
     let Check::Http(request) = &monitor.check;
     let mut request = (**request).clone();
-    request.timeouts.total = request.timeouts.total.min(monitor.timeout);
+    request.timeouts.total = time_limit(monitor, request.timeouts.total, deadline);
+    if request.timeouts.total.is_zero() {
+        return Observed {
+            observations: Vec::new(),
+            rows: Vec::new(),
+            not_run: Some(
+                "no time was left before the monitor's next tick (watchpost is overloaded)".into(),
+            ),
+        };
+    }
+    #[cfg(feature = "fault-injection")]
+    fault::maybe_panic_in_check(&monitor.name);
     let result: HttpResult = prober.check(&request).await;
-    let failures = evaluate_http(&result, &monitor.conditions);
+    if let Some(e) = result.error.as_ref().filter(|e| e.is_local()) {
+        return Observed {
+            observations: Vec::new(),
+            rows: Vec::new(),
+            not_run: Some(secrets.redact(&e.message).into_owned()),
+        };
+    }
+    let failures: Vec<String> = evaluate_http(&result, &monitor.conditions)
+        .iter()
+        .map(|f| secrets.redact(f).into_owned())
+        .collect();
     let ok = failures.is_empty();
     let t = &result.timings;
     let row = LocationRow {
@@ -109,26 +256,44 @@ pub async fn observe(
             .as_ref()
             .map(|e| format!("{} {}", e.phase, e.kind)),
     };
-    let check = serde_json::to_value(CheckReport::new(&result, ok)).unwrap_or_default();
-    (
-        vec![Observation {
+    let mut check = serde_json::to_value(CheckReport::new(&result, ok)).unwrap_or_default();
+    // The URL as written in the config (its `${VAR}`s unexpanded), then every other string
+    // (headers, error messages) cleaned of secrets.
+    if let Some(url) = check.get_mut("url") {
+        *url = serde_json::Value::String(monitor.target.clone());
+    }
+    redact_json(&mut check, secrets);
+    Observed {
+        observations: vec![Observation {
             location: "local".into(),
             ok,
             failures,
             check,
         }],
-        vec![row],
-    )
+        rows: vec![row],
+        not_run: None,
+    }
 }
 
-/// Record the tick, run the alert engine on it and write its notifications, atomically.
+/// What [`commit`] needs besides the tick itself.
+pub struct CommitContext<'a> {
+    pub tz: Tz,
+    pub secrets: &'a Secrets,
+    pub health: &'a Health,
+}
+
+/// Record the tick, run the alert engine on it and queue its notifications: one store
+/// transaction. A tick watchpost could not run is not committed (the caller reports it).
 pub fn commit(
     store: &dyn Store,
     monitor: &Monitor,
     at: DateTime<Utc>,
-    observations: Vec<Observation>,
-    rows: Vec<LocationRow>,
-) -> Result<MonitorOutcome, String> {
+    observed: Observed,
+    ctx: &CommitContext<'_>,
+) -> Result<MonitorOutcome, StoreError> {
+    let Observed {
+        observations, rows, ..
+    } = observed;
     let results: Vec<ResultRow> = observations
         .iter()
         .map(|o| ResultRow {
@@ -139,7 +304,6 @@ pub fn commit(
             data: o.check.to_string(),
         })
         .collect();
-    store.record_results(&results).map_err(|e| e.to_string())?;
     let failing = observations.iter().filter(|o| !o.ok).count() as u32;
     let tick = Tick {
         at,
@@ -151,17 +315,28 @@ pub fn commit(
             .collect(),
     };
     let muted = monitor.maintenance.iter().any(|w| w.active_at(at));
-    let url = match &monitor.check {
-        Check::Http(r) => Some(r.url.to_string()),
-    };
     let mut status = watchpost_alerting::Status::Pending;
     let mut decide_fn = |previous: Option<String>| -> Result<Transition, String> {
-        let previous: Option<MonitorState> = match previous {
-            Some(json) => Some(serde_json::from_str(&json).map_err(|e| e.to_string())?),
-            None => None,
-        };
+        let previous: Option<MonitorState> = previous.and_then(|json| {
+            serde_json::from_str(&json)
+                .map_err(|e| {
+                    // One unreadable row must not stop this monitor (or any other) for good:
+                    // start it afresh, and say so.
+                    tracing::warn!(
+                        "monitor {:?}: its stored alert state is unreadable ({e}); starting it \
+                         from a fresh state",
+                        monitor.name
+                    );
+                })
+                .ok()
+        });
         let d = decide(&monitor.name, previous, &tick, &monitor.alert, muted);
         status = d.state.status;
+        let notes: Vec<String> = if d.events.is_empty() {
+            Vec::new()
+        } else {
+            ctx.health.take_note(ctx.tz).into_iter().collect()
+        };
         let mut notifications = Vec::new();
         for event in &d.events {
             let alert = Alert {
@@ -176,12 +351,17 @@ pub fn commit(
                 since: Some(event.incident_opened_at),
                 failures: tick.reasons.clone(),
                 locations: rows.clone(),
-                url: url.clone(),
+                url: Some(monitor.target.clone()),
+                timezone: Some(ctx.tz.name().to_string()),
+                notes: notes.clone(),
             };
-            let payload = serde_json::to_string(&alert).map_err(|e| e.to_string())?;
+            let mut payload = serde_json::to_value(&alert).map_err(|e| e.to_string())?;
+            redact_json(&mut payload, ctx.secrets);
+            let payload = payload.to_string();
             for channel in &monitor.alert.channels {
                 notifications.push(NewNotification {
                     idempotency_key: format!("{}:{channel}", event.key),
+                    incident: Some(event.incident_id.clone()),
                     channel: channel.clone(),
                     payload: payload.clone(),
                     created_at: at,
@@ -206,22 +386,78 @@ pub fn commit(
             }),
         })
     };
-    let outcome = store
-        .transition(&monitor.name, &mut decide_fn)
-        .map_err(|e| e.to_string())?;
+    let outcome: TransitionOutcome = store.commit_tick(&monitor.name, &results, &mut decide_fn)?;
     Ok(MonitorOutcome {
         name: monitor.name.clone(),
         ok: failing == 0,
         at,
-        state: status,
+        state: match status {
+            watchpost_alerting::Status::Pending => "pending",
+            watchpost_alerting::Status::Up => "up",
+            watchpost_alerting::Status::Down => "down",
+        },
         notifications: outcome.notifications_inserted,
         observations,
+        error: None,
         rows,
     })
 }
 
-/// `14:02:05  shop  PASS  200  12.3ms` (or FAIL with the reasons): one line per tick.
-pub fn one_line(o: &MonitorOutcome) -> String {
+/// Observe and commit one tick of `monitor`, reporting watchpost's own failures to `health`
+/// (and never as the target's). The commit runs on the blocking pool.
+pub async fn tick(
+    store: Arc<dyn Store>,
+    prober: &HttpProber,
+    config: Arc<Config>,
+    index: usize,
+    at: DateTime<Utc>,
+    deadline: Option<tokio::time::Instant>,
+    health: Arc<Health>,
+) -> MonitorOutcome {
+    let monitor = &config.monitors[index];
+    let observed = observe(prober, monitor, deadline, &config.secrets).await;
+    if let Some(reason) = &observed.not_run {
+        health.check_not_run(at, reason);
+        tracing::error!(
+            "{}: watchpost could not run the check: {reason}",
+            monitor.name
+        );
+        let reason = format!("watchpost could not run the check: {reason}");
+        return MonitorOutcome::failed(&monitor.name, at, reason, Some(observed));
+    }
+    let name = monitor.name.clone();
+    let (c, h) = (config.clone(), health.clone());
+    let committed = tokio::task::spawn_blocking(move || {
+        let ctx = CommitContext {
+            tz: c.timezone,
+            secrets: &c.secrets,
+            health: &h,
+        };
+        commit(store.as_ref(), &c.monitors[index], at, observed, &ctx)
+    })
+    .await;
+    match committed {
+        Ok(Ok(outcome)) => {
+            health.store_ok();
+            outcome
+        }
+        Ok(Err(e)) => {
+            let message = config.secrets.redact(&e.to_string()).into_owned();
+            health.store_failed(at, &message);
+            tracing::error!("{name}: cannot record the check in the store: {message}");
+            MonitorOutcome::failed(&name, at, format!("store: {message}"), None)
+        }
+        Err(e) => {
+            tracing::error!("{name}: internal error while recording the check: {e}");
+            health.store_failed(at, "internal error while committing");
+            MonitorOutcome::failed(&name, at, format!("internal error: {e}"), None)
+        }
+    }
+}
+
+/// `14:02:05  shop  PASS  200  12.3ms` (or FAIL with the reasons, or ERROR with watchpost's
+/// own problem): one line per tick, in the config's time zone.
+pub fn one_line(o: &MonitorOutcome, tz: Tz) -> String {
     let row = o.rows.first();
     let status = row
         .and_then(|r| r.status)
@@ -235,27 +471,32 @@ pub fn one_line(o: &MonitorOutcome) -> String {
         .observations
         .iter()
         .flat_map(|obs| obs.failures.iter().map(String::as_str))
+        .chain(o.error.as_deref())
         .collect();
+    let verdict = match (&o.error, o.ok) {
+        (Some(_), _) => "ERROR",
+        (None, true) => "PASS",
+        (None, false) => "FAIL",
+    };
     format!(
-        "{}  {}  {}  {status}  {total}  {}",
-        o.at.format("%H:%M:%S"),
+        "{}  {}  {verdict}  {status}  {total}  {}",
+        o.at.with_timezone(&tz).format("%H:%M:%S"),
         o.name,
-        if o.ok { "PASS" } else { "FAIL" },
         why.join("; ")
     )
     .trim_end()
     .to_string()
 }
 
-/// Open the config's store and build the monitors' prober (system resolver and roots); a
-/// failure is reported and becomes exit code 1.
+/// Open the config's store and build the monitors' prober (system resolver and roots). A
+/// failure is logged (never with the store URL's password) and becomes exit code 3.
 pub fn open(config: &Config) -> Result<(Arc<dyn Store>, Arc<HttpProber>), std::process::ExitCode> {
     let fail = |message: String| {
-        eprintln!("watchpost: {message}");
-        std::process::ExitCode::FAILURE
+        tracing::error!("{}", config.secrets.redact(&message));
+        std::process::ExitCode::from(crate::EXIT_INTERNAL)
     };
-    let store = watchpost_store::open(&config.storage)
-        .map_err(|e| fail(format!("cannot open the store {:?}: {e}", config.storage)))?;
+    let store =
+        watchpost_store::open(&config.storage).map_err(|e| fail(format!("cannot open the store: {e}")))?;
     let prober = HttpProber::new(ProberOptions::default()).map_err(|e| fail(e.to_string()))?;
     Ok((store, Arc::new(prober)))
 }

@@ -89,3 +89,206 @@ pub fn kinds(hook: &Server) -> Vec<String> {
         .map(|(b, _, _)| b["kind"].as_str().unwrap_or("?").to_string())
         .collect()
 }
+
+/// The LD_PRELOAD test shim (tests/support/shim.c: wall-clock steps and a full disk), built
+/// once per test binary with the system C compiler (`$CC`, else `cc`).
+pub fn shim() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/shim.c");
+            let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("watchpost-shim-{}.so", std::process::id()));
+            let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+            let status = std::process::Command::new(&cc)
+                .args(["-shared", "-fPIC", "-O2", "-o"])
+                .arg(&out)
+                .arg(&src)
+                .arg("-ldl")
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run the C compiler {cc:?} (install gcc): {e}"));
+            assert!(status.success(), "building the test shim failed");
+            out
+        })
+        .clone()
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Poll `cond` every 50 ms until it holds; fail the test after `limit`.
+pub async fn wait_for(what: &str, limit: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// `GET /healthz` on 127.0.0.1:port: (status code, body), or None when nothing answers.
+pub fn healthz(port: u16) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.get(9..12)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((code, body))
+}
+
+/// A running `watchpost run`, its stderr captured to a file; killed when dropped.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub stderr: std::path::PathBuf,
+}
+
+impl Daemon {
+    /// Start `watchpost run -c CONFIG --listen 127.0.0.1:PORT` with extra environment.
+    pub fn start(config: &std::path::Path, envs: &[(&str, String)]) -> Daemon {
+        Self::start_with(config, envs, |_| {})
+    }
+
+    /// Like [`Daemon::start`], letting the caller adjust the command (e.g. run it under a
+    /// shell with `ulimit`).
+    pub fn start_with(
+        config: &std::path::Path,
+        envs: &[(&str, String)],
+        adjust: impl FnOnce(&mut std::process::Command),
+    ) -> Daemon {
+        let port = free_port();
+        let stderr = config.with_extension(format!("stderr-{port}.log"));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"));
+        cmd.args(["run", "-v", "--listen", &format!("127.0.0.1:{port}"), "-c"])
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        adjust(&mut cmd);
+        let child = cmd.spawn().unwrap();
+        Daemon {
+            child,
+            port,
+            stderr,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    /// Wait (at most `limit`) for the process to exit; its exit code.
+    pub async fn exit_code(&mut self, limit: std::time::Duration) -> Option<i32> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code();
+            }
+            assert!(start.elapsed() < limit, "did not exit within {limit:?}: {}", self.log());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A server that answers every request with `status` and a body quoting the whole request it
+/// got (request line, headers, body) — the way some providers echo a bad request back.
+pub async fn echo_server(status: u16) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read the head, then as much body as Content-Length says.
+                let head_end = loop {
+                    let Ok(n) = s.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break p + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + len {
+                    let Ok(n) = s.read(&mut chunk).await else { break };
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = format!("you sent: {}", String::from_utf8_lossy(&buf));
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Every byte of the SQLite store files (`state.db*`, WAL included) in `dir`, as text.
+pub fn store_bytes(dir: &std::path::Path) -> String {
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("state.db")
+        {
+            stored.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    String::from_utf8_lossy(&stored).into_owned()
+}
+
+/// Run `watchpost ARGS...` to completion off the async runtime, with extra environment.
+pub async fn watchpost(args: &[&str], envs: &[(&str, String)]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args(&args)
+            .envs(envs)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}

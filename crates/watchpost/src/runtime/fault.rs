@@ -1,0 +1,32 @@
+//! Fault-injection points for the end-to-end tests, compiled only with the `fault-injection`
+//! feature (scripts/test.sh enables it; a release build never has it). Each point is armed by
+//! `WATCHPOST_FAULT`:
+//!
+//! - `kill-after-commit`: `once` SIGKILLs itself after every tick is committed and before
+//!   anything is delivered (the crash-safety test).
+//! - `panic-in-check:NAME`: the check of monitor NAME panics (the panic-isolation test).
+
+fn armed() -> Option<String> {
+    std::env::var("WATCHPOST_FAULT").ok()
+}
+
+/// `kill-after-commit`: die the hard way, as a power cut or the OOM killer would.
+pub fn crash_point_after_commit() {
+    if armed().as_deref() == Some("kill-after-commit") {
+        let pid = std::process::id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status();
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        std::process::abort();
+    }
+}
+
+/// `panic-in-check:NAME`: panic inside the check of monitor `name`.
+pub fn maybe_panic_in_check(name: &str) {
+    if let Some(target) = armed().as_deref().and_then(|f| f.strip_prefix("panic-in-check:"))
+        && target == name
+    {
+        panic!("injected fault: panic in the check of {name:?}");
+    }
+}

@@ -43,6 +43,7 @@ pub fn notification(key: &str, at: DateTime<Utc>) -> NewNotification {
         channel: "ops".to_string(),
         payload: format!(r#"{{"key":"{key}"}}"#),
         created_at: at,
+        incident: None,
     }
 }
 

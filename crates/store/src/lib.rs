@@ -321,7 +321,9 @@ pub struct NewNotification {
     pub channel: String,
     /// The message, a JSON document the delivery worker renders.
     pub payload: String,
-    /// When the notification was decided; it is due for delivery from then on.
+    /// When the notification was decided; it is due for delivery from then on (and at once
+    /// when a claim's `now` lies more than [`CLOCK_BACK_TOLERANCE`] before it: the clock went
+    /// back).
     pub created_at: DateTime<Utc>,
     /// The incident it belongs to, if any. The items of one incident and channel are delivered
     /// in the order they were queued (see *Delivery order* in the crate documentation); `None`

@@ -3,11 +3,14 @@ use thiserror::Error;
 /// Everything the store can report. The store never panics on bad input or a bad file.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// The URL names no backend this build has.
-    #[error("unsupported store URL {url:?}: expected sqlite://PATH or sqlite::memory:")]
-    UnsupportedUrl { url: String },
+    /// The URL names no backend this build has, or a form of it this build can't open.
+    /// `url` is the URL redacted by [`crate::redact_url`] (no password, no query); `reason`
+    /// says what is wrong.
+    #[error("unsupported store URL {url:?}: {reason}")]
+    UnsupportedUrl { url: String, reason: String },
 
-    /// The database could not be opened or configured.
+    /// The database could not be opened or configured. `path` is the file's path as the URL
+    /// gave it, redacted like [`crate::redact_url`]; `message` never quotes the unredacted path.
     #[error("cannot open store {path:?}: {message}")]
     Open { path: String, message: String },
 
@@ -31,9 +34,17 @@ pub enum StoreError {
     #[error("invalid store input: {0}")]
     InvalidInput(String),
 
-    /// A time outside the range the backend can store.
+    /// A time outside the range the backend can store, or time arithmetic (`now + lease`)
+    /// that would leave it.
     #[error("time {0} is outside the store's range (years 1677 to 2262)")]
     TimeOutOfRange(String),
+
+    /// The stored state of `monitor` can't be read as text (invalid UTF-8, or not a text value:
+    /// the file was edited by hand or damaged). Only calls about that monitor fail with it;
+    /// every other monitor, the outbox and the results work as before. Nothing was written.
+    /// A state that is text but not valid JSON is *not* this error: it is handed to `decide`.
+    #[error("the stored state of monitor {monitor:?} is unreadable: {message}")]
+    UnreadableState { monitor: String, message: String },
 
     /// `decide` returned an error; nothing was written.
     #[error("transition rejected: {0}")]

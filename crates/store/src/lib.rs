@@ -27,11 +27,46 @@
 //!
 //! Delivery workers, in one process or several, call [`Store::claim_due`]: it leases up to `limit`
 //! due items to the caller until `now + lease`, and no other worker can claim them until the
-//! lease expires. The worker then reports [`Store::mark_delivered`], [`Store::mark_retry`] or
-//! [`Store::mark_gave_up`]; each succeeds only while the item is still leased to that worker (a
-//! worker whose lease expired and was taken over gets [`StoreError::NotLeased`]). A delivered or
-//! given-up item is never claimed again. Worker ids must be unique per running worker (for
-//! example host, pid and a counter).
+//! lease expires. A lease is at most [`MAX_LEASE`] (one hour); a worker whose send may take
+//! longer than its lease renews it with [`Store::extend_lease`] before it runs out. The worker
+//! then reports [`Store::mark_delivered`], [`Store::mark_retry`] or [`Store::mark_gave_up`];
+//! each succeeds only while the item is still leased to that worker (a worker whose lease
+//! expired and was taken over gets [`StoreError::NotLeased`]). A delivered or given-up item is
+//! never claimed again. Worker ids must be unique per running worker (for example host, pid and
+//! a counter).
+//!
+//! # Delivery order
+//!
+//! A notification may name its incident ([`NewNotification::incident`]). Per incident and
+//! channel, items are delivered in the order they were queued (their ids): **no item is claimed
+//! while an earlier item (lower id) of the same incident and the same channel is undelivered and
+//! not given up, unless that earlier item is claimed in the same [`Store::claim_due`] call.**
+//! An earlier item blocks its successors whether it is due, waiting for its retry or leased
+//! (to any worker, including the caller). So a RESOLVED never overtakes its DOWN, and the
+//! reminders stay between them; once the DOWN is delivered or given up, the next one is free.
+//! Items without an incident, and items of other channels or other incidents, are unaffected.
+//!
+//! One call may claim several items of one incident and channel (when they are all due): they
+//! come back in id order, earliest first, so a channel that merges alerts can send them as one
+//! message. A worker that sends them separately must send them **in the returned order, one
+//! after the other**, and must not send a later one when an earlier one failed (report
+//! [`Store::mark_retry`] for the later one without sending it), or the order is lost.
+//!
+//! # Clock steps
+//!
+//! The store takes every time from its caller (`now`, `at`), normally the wall clock, which can
+//! be stepped. Three rules keep a step from stalling delivery or giving an item up:
+//!
+//! - **Back.** An item is due not only when its `next_attempt_at <= now` but also when its last
+//!   attempt — or its creation, if it was never attempted — lies more than
+//!   [`CLOCK_BACK_TOLERANCE`] (5 s) after `now`: the clock went back, and the retry time
+//!   computed on the old clock would otherwise make it wait for the length of the step.
+//! - **Leases.** A lease that ends more than [`MAX_LEASE`] after `now` counts as expired (no
+//!   lease can be granted that long, so the clock went back).
+//! - **Forward.** [`OutboxItem::retried`] measures the time spent retrying as the sum of the gaps
+//!   between successive claims, each gap clamped to `[0, RETRY_GAP_CAP]` (one hour). A worker
+//!   gives up only after `retried` reaches its maximum age *and* a minimum number of attempts,
+//!   so a forward step of 25 hours adds at most one hour, and a step back adds nothing.
 //!
 //! ```
 //! use std::time::Duration;
@@ -48,6 +83,7 @@
 //!             channel: "ops".into(),
 //!             payload: r#"{"monitor":"api","status":"down"}"#.into(),
 //!             created_at: now,
+//!             incident: Some("api/incident-1".into()),
 //!         }]
 //!     } else {
 //!         vec![]
@@ -62,25 +98,60 @@
 //!     store.mark_delivered(item.id, "host-1/pid-42/0", Utc::now())?;
 //! }
 //! assert_eq!(store.pending_count()?, 0);
+//! assert!(store.oldest_undelivered()?.is_none());
 //! # Ok::<(), watchpost_store::StoreError>(())
 //! ```
+//!
+//! # One write per tick
+//!
+//! [`Store::commit_tick`] writes a tick's check results and the monitor's transition in one
+//! write transaction: all of it or nothing. [`Store::record_results`] and
+//! [`Store::transition`] are its two halves on their own.
+//!
+//! # Unreadable state
+//!
+//! The store never interprets a monitor's state: a state that is not valid JSON (edited by
+//! hand, or written by another version) is handed to `decide` as it is, and `decide` chooses
+//! what to do. Only a state that can't be read as text at all fails, with
+//! [`StoreError::UnreadableState`] naming the monitor, and only in calls about that monitor
+//! ([`Store::transition`], [`Store::commit_tick`], [`Store::state`]).
 //!
 //! # Times
 //!
 //! Times are `DateTime<Utc>` and are stored with nanosecond precision, so they round-trip
-//! exactly; the SQLite backend accepts times between the years 1677 and 2262.
+//! exactly; the SQLite backend accepts times between the years 1677 and 2262. A time outside
+//! that range, or arithmetic that would leave it (`now + lease`), is
+//! [`StoreError::TimeOutOfRange`], never a panic.
+//!
+//! # URLs and secrets
+//!
+//! Errors that quote a store URL show it through [`redact_url`]: no password, no query string.
 
 mod error;
 mod sqlite;
 mod time;
+mod url;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 pub use error::StoreError;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use url::{check_url, redact_url};
+
+/// The longest lease [`Store::claim_due`] and [`Store::extend_lease`] grant; longer ones are
+/// [`StoreError::InvalidInput`]. A lease that ends more than this after `now` counts as expired
+/// (the wall clock went back).
+pub const MAX_LEASE: Duration = Duration::from_secs(60 * 60);
+
+/// The most one gap between two claims of an item adds to [`OutboxItem::retried`].
+pub const RETRY_GAP_CAP: Duration = Duration::from_secs(60 * 60);
+
+/// An item whose last attempt (or creation) lies more than this after `now` is due at once:
+/// the wall clock went back.
+pub const CLOCK_BACK_TOLERANCE: Duration = Duration::from_secs(5);
 
 /// Opens the store named by `url`: `sqlite://PATH` (`sqlite:///abs/path` or
 /// `sqlite://relative/path`; `sqlite:PATH` also works) or `sqlite::memory:` for a private
@@ -89,7 +160,8 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(SqliteStore::open(url)?))
 }
 
-/// The storage interface. All methods block; see the crate documentation.
+/// The storage interface. All methods block; see the crate documentation. Object-safe: it is
+/// used as `Arc<dyn Store>`.
 pub trait Store: Send + Sync {
     /// Reads `monitor`'s state, calls `decide` with it (`None` the first time), and writes what
     /// `decide` returned — the new state, the notifications (into the outbox; a duplicate
@@ -98,16 +170,37 @@ pub trait Store: Send + Sync {
     /// If `decide` returns `Err(message)`, nothing is written and the result is
     /// [`StoreError::Decide`]. `decide` runs while the store holds the write lock: keep it short,
     /// and don't call the store from inside it ([`StoreError::Reentrant`]).
+    ///
+    /// The state is handed over as stored, whatever it holds (it need not be valid JSON); a
+    /// state that can't be read as text is [`StoreError::UnreadableState`] and `decide` is not
+    /// called. The same as [`Store::commit_tick`] with no results.
     fn transition(
         &self,
         monitor: &str,
         decide: &mut dyn FnMut(Option<String>) -> Result<Transition, String>,
     ) -> Result<TransitionOutcome, StoreError>;
 
-    /// `monitor`'s current state, `None` before its first transition.
+    /// One tick of `monitor`: appends `results` and runs [`Store::transition`] in **one** write
+    /// transaction. Either everything is written or nothing is: when `decide` fails
+    /// ([`StoreError::Decide`]), its output is invalid, or the state is unreadable
+    /// ([`StoreError::UnreadableState`]), no result is recorded either.
+    ///
+    /// Every row of `results` must be about `monitor` (else [`StoreError::InvalidInput`]) and
+    /// its `data` must be JSON ([`StoreError::InvalidJson`]); both are checked before the
+    /// write lock is taken, and before `decide` is called. `results` may be empty.
+    fn commit_tick(
+        &self,
+        monitor: &str,
+        results: &[ResultRow],
+        decide: &mut dyn FnMut(Option<String>) -> Result<Transition, String>,
+    ) -> Result<TransitionOutcome, StoreError>;
+
+    /// `monitor`'s current state, `None` before its first transition;
+    /// [`StoreError::UnreadableState`] when it can't be read as text.
     fn state(&self, monitor: &str) -> Result<Option<String>, StoreError>;
 
-    /// Appends check results (one transaction). Returns how many rows were written.
+    /// Appends check results (one transaction; all rows or none). Rows may be about different
+    /// monitors. Returns how many rows were written.
     fn record_results(&self, rows: &[ResultRow]) -> Result<usize, StoreError>;
 
     /// The latest result of each location of `monitor`, ordered by location.
@@ -121,10 +214,27 @@ pub trait Store: Send + Sync {
     /// window in which the same key could be produced again.
     fn prune(&self, older_than: DateTime<Utc>) -> Result<usize, StoreError>;
 
-    /// Leases up to `limit` outbox items to `worker_id` until `now + lease` and returns them,
-    /// oldest due first. An item is claimable when it is neither delivered nor given up, its
-    /// `next_attempt_at <= now`, and it has no lease or its lease ended at or before `now`.
-    /// Each claim counts as an attempt ([`OutboxItem::attempts`]).
+    /// Leases up to `limit` outbox items to `worker_id` until `now + lease` and returns them.
+    ///
+    /// An item is *claimable* when it is neither delivered nor given up, it is due — its
+    /// `next_attempt_at <= now`, or its last attempt (its creation if never attempted) lies more
+    /// than [`CLOCK_BACK_TOLERANCE`] after `now` — and it is not leased: no lease, a lease that
+    /// ended at or before `now`, or one that ends more than [`MAX_LEASE`] after `now`.
+    ///
+    /// A claimable item is claimed only if every earlier (lower id) undelivered, not given up
+    /// item with the same incident and channel is claimed in this same call (see *Delivery
+    /// order* in the crate documentation); items without an incident have no such condition.
+    /// Claimable items are taken oldest due first (`next_attempt_at`, then id); an item that
+    /// pulls earlier items of its incident and channel into the call is preceded by them. The
+    /// result is in that order, so the items of one incident and channel are in id order.
+    ///
+    /// Each claim counts as an attempt ([`OutboxItem::attempts`]), adds the gap since the
+    /// previous claim to [`OutboxItem::retried`] (clamped to `[0, RETRY_GAP_CAP]`; nothing on
+    /// the first claim) and records `now` as the item's last attempt.
+    ///
+    /// Errors: an empty `worker_id`, a zero lease or one longer than [`MAX_LEASE`] are
+    /// [`StoreError::InvalidInput`]; `now + lease` outside the storable range is
+    /// [`StoreError::TimeOutOfRange`]. `limit` 0 claims nothing.
     fn claim_due(
         &self,
         now: DateTime<Utc>,
@@ -132,6 +242,23 @@ pub trait Store: Send + Sync {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<OutboxItem>, StoreError>;
+
+    /// Renews the lease of those items of `ids` that are still leased to `worker_id` and are
+    /// neither delivered nor given up (an expired lease nobody took over still counts as ours,
+    /// as in [`Store::mark_delivered`]): their lease now ends at `now + lease` (which may also
+    /// shorten it). Returns how many items were renewed; the others (unknown ids, items
+    /// finished or taken over by another worker) are left alone. One transaction.
+    ///
+    /// Errors as in [`Store::claim_due`]: an empty `worker_id`, a zero lease or one longer than
+    /// [`MAX_LEASE`] are [`StoreError::InvalidInput`]; `now + lease` outside the storable range
+    /// is [`StoreError::TimeOutOfRange`]. No ids renews nothing.
+    fn extend_lease(
+        &self,
+        ids: &[i64],
+        worker_id: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<usize, StoreError>;
 
     /// Marks item `id` delivered at `at`; it is never claimed again. Fails with
     /// [`StoreError::NotLeased`] unless the item is still leased to `worker_id` (an expired lease
@@ -162,6 +289,11 @@ pub trait Store: Send + Sync {
     /// Outbox items neither delivered nor given up (leased ones included).
     fn pending_count(&self) -> Result<usize, StoreError>;
 
+    /// The outbox item neither delivered nor given up with the earliest `created_at` (the
+    /// lowest id among equals), whether it is due, waiting for a retry, leased or held back by
+    /// the delivery order; `None` when there is none. For health checks: one index lookup.
+    fn oldest_undelivered(&self) -> Result<Option<PendingInfo>, StoreError>;
+
     /// Every outbox row with its delivery status, by id. For tests and diagnostics.
     fn list_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
 
@@ -189,8 +321,14 @@ pub struct NewNotification {
     pub channel: String,
     /// The message, a JSON document the delivery worker renders.
     pub payload: String,
-    /// When the notification was decided; it is due for delivery from then on.
+    /// When the notification was decided; it is due for delivery from then on (and at once
+    /// when a claim's `now` lies more than [`CLOCK_BACK_TOLERANCE`] before it: the clock went
+    /// back).
     pub created_at: DateTime<Utc>,
+    /// The incident it belongs to, if any. The items of one incident and channel are delivered
+    /// in the order they were queued (see *Delivery order* in the crate documentation); `None`
+    /// puts no constraint on the item.
+    pub incident: Option<String>,
 }
 
 /// An incident change made by a transition.
@@ -251,6 +389,27 @@ pub struct OutboxItem {
     pub attempts: u32,
     /// The error of the previous failed attempt.
     pub last_error: Option<String>,
+    /// The incident it belongs to ([`NewNotification::incident`]); `None` also for items
+    /// queued before schema version 2.
+    pub incident: Option<String>,
+    /// Time spent retrying up to this attempt: the sum of the gaps between successive claims,
+    /// each clamped to `[0, RETRY_GAP_CAP]`; zero on the first attempt. Wall-clock steps add at
+    /// most [`RETRY_GAP_CAP`] each. Give up on `retried`, not on `now - created_at`.
+    pub retried: Duration,
+}
+
+/// The oldest undelivered outbox item, for health checks ([`Store::oldest_undelivered`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingInfo {
+    pub id: i64,
+    pub channel: String,
+    /// The monitor whose transition queued it.
+    pub monitor: String,
+    pub created_at: DateTime<Utc>,
+    /// Claims so far (0: never attempted).
+    pub attempts: u32,
+    /// The error of the last failed attempt.
+    pub last_error: Option<String>,
 }
 
 /// Where an outbox row stands.
@@ -258,7 +417,8 @@ pub struct OutboxItem {
 pub enum OutboxStatus {
     /// Waiting for `next_attempt_at`, or due and not leased (or its lease expired).
     Pending,
-    /// Leased to a worker until `lease_until` (as of the time the row was read).
+    /// Leased to a worker until `lease_until` (as of the time the row was read), that end being
+    /// at most [`MAX_LEASE`] after `now` (a later one counts as expired).
     Leased,
     Delivered,
     GaveUp,
@@ -282,6 +442,13 @@ pub struct OutboxEntry {
     pub lease_until: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub gave_up_at: Option<DateTime<Utc>>,
+    /// See [`OutboxItem::incident`].
+    pub incident: Option<String>,
+    /// The `now` of the last claim; `None` before the first (and for claims made before schema
+    /// version 2).
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// See [`OutboxItem::retried`] (as of the last claim).
+    pub retried: Duration,
 }
 
 impl OutboxEntry {
@@ -291,7 +458,13 @@ impl OutboxEntry {
             OutboxStatus::Delivered
         } else if self.gave_up_at.is_some() {
             OutboxStatus::GaveUp
-        } else if self.lease_until.is_some_and(|until| until > now) {
+        } else if self.lease_until.is_some_and(|until| {
+            until > now
+                && TimeDelta::from_std(MAX_LEASE)
+                    .ok()
+                    .and_then(|cap| now.checked_add_signed(cap))
+                    .is_none_or(|limit| until <= limit)
+        }) {
             OutboxStatus::Leased
         } else {
             OutboxStatus::Pending

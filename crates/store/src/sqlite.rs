@@ -1,23 +1,28 @@
 //! [`SqliteStore`]: the [`Store`] on one SQLite file.
 
+use std::collections::{BTreeSet, HashSet};
 use std::ops::{Deref, DerefMut};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use crate::time::{from_db, opt_from_db, to_db};
+use crate::time::{add, duration_from_db, from_db, nanos, opt_from_db, to_db};
+use crate::url::{Target, parse_url, redacted_path};
 use crate::{
-    Incident, IncidentChange, OutboxEntry, OutboxItem, ResultRow, Store, StoreError, Transition,
-    TransitionOutcome,
+    CLOCK_BACK_TOLERANCE, Incident, IncidentChange, MAX_LEASE, OutboxEntry, OutboxItem,
+    PendingInfo, RETRY_GAP_CAP, ResultRow, Store, StoreError, Transition, TransitionOutcome,
 };
 
 /// The migrations, in order; migration `i` (0-based) brings the file to `user_version` `i + 1`.
 /// Append new ones; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_order_and_retry_time.sql"),
+];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -40,38 +45,29 @@ pub struct SqliteStore {
     owner: AtomicU64,
 }
 
-enum Target {
-    Memory,
-    File(PathBuf),
-}
-
-fn parse_url(url: &str) -> Result<Target, StoreError> {
-    let unsupported = || StoreError::UnsupportedUrl {
-        url: url.to_string(),
-    };
-    let rest = url.strip_prefix("sqlite:").ok_or_else(unsupported)?;
-    let path = rest.strip_prefix("//").unwrap_or(rest);
-    if path == ":memory:" {
-        return Ok(Target::Memory);
-    }
-    if path.is_empty() || path.contains('?') {
-        return Err(unsupported());
-    }
-    Ok(Target::File(PathBuf::from(path)))
-}
-
 impl SqliteStore {
     /// Opens (creating if missing) the database named by `url` — `sqlite://PATH`, `sqlite:PATH`
     /// or `sqlite::memory:` — sets WAL, `busy_timeout` 5 s, `synchronous = FULL` and foreign
     /// keys, and applies the pending migrations.
+    ///
+    /// Errors name the file redacted ([`crate::redact_url`]): no password from the URL appears
+    /// in them.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let (opened, name) = match parse_url(url)? {
-            Target::Memory => (Connection::open_in_memory(), ":memory:".to_string()),
-            Target::File(path) => (Connection::open(&path), path.display().to_string()),
+        let (opened, raw, shown) = match parse_url(url)? {
+            Target::Memory => (Connection::open_in_memory(), None, ":memory:".to_string()),
+            Target::File(path) => (
+                Connection::open(&path),
+                Some(path.display().to_string()),
+                redacted_path(url),
+            ),
         };
+        // SQLite's messages may quote the path as given; show it redacted there too.
         let open_error = |message: String| StoreError::Open {
-            path: name.clone(),
-            message,
+            path: shown.clone(),
+            message: match &raw {
+                Some(raw) if !raw.is_empty() => message.replace(raw.as_str(), &shown),
+                _ => message,
+            },
         };
         let mut conn = opened.map_err(|e| open_error(e.to_string()))?;
         configure(&conn).map_err(|e| match e {
@@ -213,44 +209,103 @@ fn check_not_empty(what: &str, value: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A lease `claim_due` and `extend_lease` accept: more than zero, at most [`MAX_LEASE`].
+fn check_lease(lease: Duration) -> Result<(), StoreError> {
+    if lease.is_zero() {
+        return Err(StoreError::InvalidInput("lease is zero".into()));
+    }
+    if lease > MAX_LEASE {
+        return Err(StoreError::InvalidInput(format!(
+            "lease of {lease:?} is longer than the maximum of {MAX_LEASE:?}"
+        )));
+    }
+    Ok(())
+}
+
 fn to_count(n: i64) -> Result<usize, StoreError> {
     usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative count {n}")))
 }
 
-fn result_row(r: &Row<'_>) -> rusqlite::Result<ResultRow> {
-    Ok(ResultRow {
-        monitor: r.get(0)?,
-        location: r.get(1)?,
-        at: from_db(r.get(2)?),
-        ok: r.get(3)?,
-        data: r.get(4)?,
+/// A text column, read so that a damaged value (invalid UTF-8, a number where text belongs)
+/// can't make a whole query fail: invalid UTF-8 is replaced, other types are shown as text.
+fn lenient_text(r: &Row<'_>, index: usize) -> rusqlite::Result<String> {
+    Ok(lenient_opt_text(r, index)?.unwrap_or_default())
+}
+
+fn lenient_opt_text(r: &Row<'_>, index: usize) -> rusqlite::Result<Option<String>> {
+    Ok(match r.get_ref(index)? {
+        ValueRef::Null => None,
+        ValueRef::Text(b) | ValueRef::Blob(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        ValueRef::Integer(n) => Some(n.to_string()),
+        ValueRef::Real(x) => Some(x.to_string()),
     })
 }
+
+/// A count column as `u32`, clamped (a damaged row can't fail the query).
+fn lenient_u32(r: &Row<'_>, index: usize) -> rusqlite::Result<u32> {
+    let n: i64 = r.get(index)?;
+    Ok(u32::try_from(n.max(0)).unwrap_or(u32::MAX))
+}
+
+fn result_row(r: &Row<'_>) -> rusqlite::Result<ResultRow> {
+    Ok(ResultRow {
+        monitor: lenient_text(r, 0)?,
+        location: lenient_text(r, 1)?,
+        at: from_db(r.get(2)?),
+        ok: r.get(3)?,
+        data: lenient_text(r, 4)?,
+    })
+}
+
+const OUTBOX_ENTRY_COLUMNS: &str = "id, idempotency_key, monitor, channel, payload, created_at, \
+     next_attempt_at, attempts, last_error, leased_by, lease_until, delivered_at, gave_up_at, \
+     incident, last_attempt_at, retried_ns";
 
 fn outbox_entry(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
     Ok(OutboxEntry {
         id: r.get(0)?,
-        idempotency_key: r.get(1)?,
-        monitor: r.get(2)?,
-        channel: r.get(3)?,
-        payload: r.get(4)?,
+        idempotency_key: lenient_text(r, 1)?,
+        monitor: lenient_text(r, 2)?,
+        channel: lenient_text(r, 3)?,
+        payload: lenient_text(r, 4)?,
         created_at: from_db(r.get(5)?),
         next_attempt_at: from_db(r.get(6)?),
-        attempts: r.get(7)?,
-        last_error: r.get(8)?,
-        leased_by: r.get(9)?,
+        attempts: lenient_u32(r, 7)?,
+        last_error: lenient_opt_text(r, 8)?,
+        leased_by: lenient_opt_text(r, 9)?,
         lease_until: opt_from_db(r.get(10)?),
         delivered_at: opt_from_db(r.get(11)?),
         gave_up_at: opt_from_db(r.get(12)?),
+        incident: lenient_opt_text(r, 13)?,
+        last_attempt_at: opt_from_db(r.get(14)?),
+        retried: duration_from_db(r.get(15)?),
+    })
+}
+
+/// The columns `outbox_item` reads, for `RETURNING`.
+const OUTBOX_ITEM_COLUMNS: &str =
+    "id, idempotency_key, channel, payload, created_at, attempts, last_error, incident, retried_ns";
+
+fn outbox_item(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
+    Ok(OutboxItem {
+        id: r.get(0)?,
+        idempotency_key: lenient_text(r, 1)?,
+        channel: lenient_text(r, 2)?,
+        payload: lenient_text(r, 3)?,
+        created_at: from_db(r.get(4)?),
+        attempts: lenient_u32(r, 5)?,
+        last_error: lenient_opt_text(r, 6)?,
+        incident: lenient_opt_text(r, 7)?,
+        retried: duration_from_db(r.get(8)?),
     })
 }
 
 fn incident(r: &Row<'_>) -> rusqlite::Result<Incident> {
     Ok(Incident {
-        id: r.get(0)?,
-        monitor: r.get(1)?,
+        id: lenient_text(r, 0)?,
+        monitor: lenient_text(r, 1)?,
         opened_at: from_db(r.get(2)?),
-        reason: r.get(3)?,
+        reason: lenient_text(r, 3)?,
         closed_at: opt_from_db(r.get(4)?),
     })
 }
@@ -259,6 +314,283 @@ fn incident(r: &Row<'_>) -> rusqlite::Result<Incident> {
 /// not finished. `?1` is the id, `?2` the worker.
 const OURS: &str = "id = ?1 AND leased_by = ?2 AND lease_until IS NOT NULL \
                     AND delivered_at IS NULL AND gave_up_at IS NULL";
+
+/// Claimable items due by `next_attempt_at` (`?1` now, `?3` now + MAX_LEASE; `?2` is unused
+/// here), oldest due first. Uses `outbox_due`.
+const DUE_SQL: &str = "SELECT id, incident, channel, last_attempt_at, retried_ns FROM outbox \
+     WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?1 \
+       AND (lease_until IS NULL OR lease_until <= ?1 OR lease_until > ?3) \
+     ORDER BY next_attempt_at, id";
+
+/// Claimable items not due by `next_attempt_at` but whose last attempt (or creation) lies more
+/// than CLOCK_BACK_TOLERANCE (`?2` = now + tolerance) in the future: the clock went back.
+/// Uses `outbox_clock_back`: the unary `+`s keep SQLite from walking `outbox_due` instead,
+/// which holds every item waiting for a retry, while this finds almost always nothing.
+const CLOCK_BACK_SQL: &str = "SELECT id, incident, channel, last_attempt_at, retried_ns \
+     FROM outbox \
+     WHERE delivered_at IS NULL AND gave_up_at IS NULL AND +next_attempt_at > ?1 \
+       AND coalesce(last_attempt_at, created_at) > ?2 \
+       AND (lease_until IS NULL OR lease_until <= ?1 OR lease_until > ?3) \
+     ORDER BY +next_attempt_at, id";
+
+/// The unfinished items of incident `?1` and channel `?2` before id `?3`, in id order, each
+/// with whether it is claimable now (`?4` now, `?5` now + tolerance, `?6` now + MAX_LEASE).
+/// Uses `outbox_order`.
+const EARLIER_SQL: &str = "SELECT id, incident, channel, last_attempt_at, retried_ns, \
+         (next_attempt_at <= ?4 OR coalesce(last_attempt_at, created_at) > ?5) \
+         AND (lease_until IS NULL OR lease_until <= ?4 OR lease_until > ?6) \
+     FROM outbox \
+     WHERE incident = ?1 AND channel = ?2 AND id < ?3 \
+       AND delivered_at IS NULL AND gave_up_at IS NULL \
+     ORDER BY id";
+
+/// Uses `outbox_undelivered`: one index step.
+const OLDEST_SQL: &str = "SELECT id, channel, monitor, created_at, attempts, last_error \
+     FROM outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL \
+     ORDER BY created_at, id LIMIT 1";
+
+/// An item `claim_due` considers.
+struct Candidate {
+    id: i64,
+    incident: Option<String>,
+    channel: String,
+    last_attempt_at: Option<i64>,
+    retried_ns: i64,
+}
+
+fn candidate(r: &Row<'_>) -> rusqlite::Result<Candidate> {
+    Ok(Candidate {
+        id: r.get(0)?,
+        incident: lenient_opt_text(r, 1)?,
+        channel: lenient_text(r, 2)?,
+        last_attempt_at: r.get(3)?,
+        retried_ns: r.get(4)?,
+    })
+}
+
+/// The instants `claim_due` compares with, in nanoseconds.
+#[derive(Clone, Copy)]
+struct ClaimTimes {
+    now: i64,
+    /// `now + CLOCK_BACK_TOLERANCE`: a last attempt after this means the clock went back.
+    clock_back: i64,
+    /// `now + MAX_LEASE`: a lease ending after this counts as expired.
+    lease_cap: i64,
+}
+
+impl ClaimTimes {
+    fn new(now: i64) -> Self {
+        ClaimTimes {
+            now,
+            clock_back: now.saturating_add(nanos(CLOCK_BACK_TOLERANCE)),
+            lease_cap: now.saturating_add(nanos(MAX_LEASE)),
+        }
+    }
+}
+
+/// Picks the items `claim_due` leases, in the order it returns them (see [`Store::claim_due`]).
+fn select_claims(
+    conn: &Connection,
+    times: ClaimTimes,
+    limit: usize,
+) -> Result<Vec<Candidate>, StoreError> {
+    let ClaimTimes {
+        now,
+        clock_back,
+        lease_cap,
+    } = times;
+    let mut selected: Vec<Candidate> = Vec::new();
+    let mut taken: HashSet<i64> = HashSet::new();
+    let mut earlier = conn.prepare_cached(EARLIER_SQL)?;
+    // Everything the clock-back query finds has `next_attempt_at > now`, everything the due
+    // query finds `<= now`: one after the other, they are in (next_attempt_at, id) order.
+    for sql in [DUE_SQL, CLOCK_BACK_SQL] {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params![now, clock_back, lease_cap])?;
+        while selected.len() < limit {
+            let Some(row) = rows.next()? else { break };
+            let item = candidate(row)?;
+            if taken.contains(&item.id) {
+                continue;
+            }
+            // The earlier unfinished items of its incident and channel must all be claimed in
+            // this call: those not yet taken are taken now, before it, if they are claimable.
+            let mut pull = Vec::new();
+            if let Some(incident) = &item.incident {
+                let mut blocked = false;
+                let mut rows = earlier.query(params![
+                    incident,
+                    item.channel,
+                    item.id,
+                    now,
+                    clock_back,
+                    lease_cap
+                ])?;
+                while let Some(row) = rows.next()? {
+                    let before = candidate(row)?;
+                    if taken.contains(&before.id) {
+                        continue;
+                    }
+                    if !row.get::<_, bool>(5)? {
+                        blocked = true;
+                        break;
+                    }
+                    pull.push(before);
+                }
+                if blocked {
+                    continue;
+                }
+            }
+            pull.push(item);
+            // A prefix in id order is valid on its own, so stopping at the limit is fine.
+            for item in pull.into_iter().take(limit - selected.len()) {
+                taken.insert(item.id);
+                selected.push(item);
+            }
+        }
+        if selected.len() >= limit {
+            break;
+        }
+    }
+    Ok(selected)
+}
+
+/// Reads `monitor`'s state and version inside the write transaction. A state that is not text
+/// is [`StoreError::UnreadableState`]; any text, JSON or not, is returned as it is.
+fn read_state(conn: &Connection, monitor: &str) -> Result<(Option<String>, i64), StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT state, version FROM monitor_state WHERE monitor = ?1")?;
+    let mut rows = stmt.query([monitor])?;
+    let Some(row) = rows.next()? else {
+        return Ok((None, 0));
+    };
+    let unreadable = |message: String| StoreError::UnreadableState {
+        monitor: monitor.to_string(),
+        message,
+    };
+    let state = match row.get_ref(0)? {
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => String::from_utf8(bytes.to_vec())
+            .map_err(|e| unreadable(format!("it is not valid UTF-8 ({})", e.utf8_error())))?,
+        other => {
+            return Err(unreadable(format!(
+                "it is stored as {} instead of text",
+                other.data_type()
+            )));
+        }
+    };
+    let version = match row.get_ref(1)? {
+        ValueRef::Integer(version) => version,
+        other => {
+            return Err(unreadable(format!(
+                "its version is stored as {} instead of an integer",
+                other.data_type()
+            )));
+        }
+    };
+    Ok((Some(state), version))
+}
+
+/// Checks result rows before any lock is taken; returns their times in nanoseconds.
+fn check_results(rows: &[ResultRow]) -> Result<Vec<i64>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            check_json("result data", &row.data)?;
+            to_db(row.at)
+        })
+        .collect()
+}
+
+fn insert_results(conn: &Connection, rows: &[ResultRow], ats: &[i64]) -> Result<(), StoreError> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO results (monitor, location, at, ok, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (row, at) in rows.iter().zip(ats) {
+        insert.execute(params![row.monitor, row.location, at, row.ok, row.data])?;
+    }
+    Ok(())
+}
+
+/// The transition's writes, checked first: nothing is written unless all of it is valid.
+fn write_transition(
+    conn: &Connection,
+    monitor: &str,
+    version: i64,
+    transition: &Transition,
+) -> Result<TransitionOutcome, StoreError> {
+    check_json("monitor state", &transition.state)?;
+    let mut created = Vec::with_capacity(transition.notifications.len());
+    for n in &transition.notifications {
+        check_not_empty("notification idempotency key", &n.idempotency_key)?;
+        check_json("notification payload", &n.payload)?;
+        created.push(to_db(n.created_at)?);
+    }
+    let incident = match &transition.incident {
+        None => None,
+        Some(IncidentChange::Open {
+            monitor: incident_monitor,
+            id,
+            ..
+        }) if incident_monitor != monitor => {
+            return Err(StoreError::InvalidInput(format!(
+                "incident {id} opened for monitor {incident_monitor:?} in a transition of {monitor:?}"
+            )));
+        }
+        Some(IncidentChange::Open { opened_at, .. }) => Some(to_db(*opened_at)?),
+        Some(IncidentChange::Close { closed_at, .. }) => Some(to_db(*closed_at)?),
+    };
+
+    conn.prepare_cached(
+        "INSERT INTO monitor_state (monitor, state, version) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (monitor) DO UPDATE SET state = excluded.state, version = excluded.version",
+    )?
+    .execute(params![monitor, transition.state, version])?;
+
+    let mut inserted = 0;
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO outbox \
+             (idempotency_key, monitor, channel, payload, created_at, next_attempt_at, incident) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT (idempotency_key) DO NOTHING",
+        )?;
+        for (n, created_at) in transition.notifications.iter().zip(created) {
+            inserted += insert.execute(params![
+                n.idempotency_key,
+                monitor,
+                n.channel,
+                n.payload,
+                created_at,
+                n.incident
+            ])?;
+        }
+    }
+
+    let incident_applied = match (&transition.incident, incident) {
+        (Some(IncidentChange::Open { id, reason, .. }), Some(opened_at)) => {
+            conn.prepare_cached(
+                "INSERT INTO incidents (id, monitor, opened_at, reason) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING",
+            )?
+            .execute(params![id, monitor, opened_at, reason])?
+                == 1
+        }
+        (Some(IncidentChange::Close { id, .. }), Some(closed_at)) => {
+            conn.prepare_cached(
+                "UPDATE incidents SET closed_at = ?3 \
+                 WHERE id = ?1 AND monitor = ?2 AND closed_at IS NULL",
+            )?
+            .execute(params![id, monitor, closed_at])?
+                == 1
+        }
+        _ => false,
+    };
+
+    Ok(TransitionOutcome {
+        version,
+        notifications_inserted: inserted,
+        notifications_ignored: transition.notifications.len() - inserted,
+        incident_applied,
+    })
+}
 
 impl SqliteStore {
     fn finish(
@@ -293,123 +625,48 @@ impl Store for SqliteStore {
         monitor: &str,
         decide: &mut dyn FnMut(Option<String>) -> Result<Transition, String>,
     ) -> Result<TransitionOutcome, StoreError> {
-        let mut conn = self.lock()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current: Option<(String, i64)> = tx
-            .prepare_cached("SELECT state, version FROM monitor_state WHERE monitor = ?1")?
-            .query_row([monitor], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let (state, version) = match current {
-            Some((state, version)) => (Some(state), version),
-            None => (None, 0),
-        };
-        let transition = decide(state).map_err(StoreError::Decide)?;
+        self.commit_tick(monitor, &[], decide)
+    }
 
-        // Validate everything before writing anything.
-        check_json("monitor state", &transition.state)?;
-        for n in &transition.notifications {
-            check_not_empty("notification idempotency key", &n.idempotency_key)?;
-            check_json("notification payload", &n.payload)?;
-        }
-        if let Some(IncidentChange::Open {
-            monitor: incident_monitor,
-            id,
-            ..
-        }) = &transition.incident
-            && incident_monitor != monitor
-        {
+    fn commit_tick(
+        &self,
+        monitor: &str,
+        results: &[ResultRow],
+        decide: &mut dyn FnMut(Option<String>) -> Result<Transition, String>,
+    ) -> Result<TransitionOutcome, StoreError> {
+        if let Some(row) = results.iter().find(|row| row.monitor != monitor) {
             return Err(StoreError::InvalidInput(format!(
-                "incident {id} opened for monitor {incident_monitor:?} in a transition of {monitor:?}"
+                "a result of monitor {:?} in a tick of {monitor:?}",
+                row.monitor
             )));
         }
-
-        let version = version + 1;
-        tx.prepare_cached(
-            "INSERT INTO monitor_state (monitor, state, version) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (monitor) DO UPDATE SET state = excluded.state, version = excluded.version",
-        )?
-        .execute(params![monitor, transition.state, version])?;
-
-        let mut inserted = 0;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO outbox \
-                 (idempotency_key, monitor, channel, payload, created_at, next_attempt_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (idempotency_key) DO NOTHING",
-            )?;
-            for n in &transition.notifications {
-                inserted += insert.execute(params![
-                    n.idempotency_key,
-                    monitor,
-                    n.channel,
-                    n.payload,
-                    to_db(n.created_at)?
-                ])?;
-            }
-        }
-
-        let incident_applied = match &transition.incident {
-            None => false,
-            Some(IncidentChange::Open {
-                id,
-                monitor,
-                opened_at,
-                reason,
-            }) => {
-                tx.prepare_cached(
-                    "INSERT INTO incidents (id, monitor, opened_at, reason) \
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING",
-                )?
-                .execute(params![id, monitor, to_db(*opened_at)?, reason])?
-                    == 1
-            }
-            Some(IncidentChange::Close { id, closed_at }) => {
-                tx.prepare_cached(
-                    "UPDATE incidents SET closed_at = ?3 \
-                     WHERE id = ?1 AND monitor = ?2 AND closed_at IS NULL",
-                )?
-                .execute(params![id, monitor, to_db(*closed_at)?])?
-                    == 1
-            }
-        };
-
+        let ats = check_results(results)?;
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (state, version) = read_state(&tx, monitor)?;
+        let version = version
+            .checked_add(1)
+            .ok_or_else(|| StoreError::UnreadableState {
+                monitor: monitor.to_string(),
+                message: format!("its version {version} can't be incremented"),
+            })?;
+        let transition = decide(state).map_err(StoreError::Decide)?;
+        insert_results(&tx, results, &ats)?;
+        let outcome = write_transition(&tx, monitor, version, &transition)?;
         tx.commit()?;
-        Ok(TransitionOutcome {
-            version,
-            notifications_inserted: inserted,
-            notifications_ignored: transition.notifications.len() - inserted,
-            incident_applied,
-        })
+        Ok(outcome)
     }
 
     fn state(&self, monitor: &str) -> Result<Option<String>, StoreError> {
         let conn = self.lock()?;
-        Ok(conn
-            .prepare_cached("SELECT state FROM monitor_state WHERE monitor = ?1")?
-            .query_row([monitor], |r| r.get(0))
-            .optional()?)
+        Ok(read_state(&conn, monitor)?.0)
     }
 
     fn record_results(&self, rows: &[ResultRow]) -> Result<usize, StoreError> {
-        for row in rows {
-            check_json("result data", &row.data)?;
-        }
+        let ats = check_results(rows)?;
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO results (monitor, location, at, ok, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for row in rows {
-                insert.execute(params![
-                    row.monitor,
-                    row.location,
-                    to_db(row.at)?,
-                    row.ok,
-                    row.data
-                ])?;
-            }
-        }
+        insert_results(&tx, rows, &ats)?;
         tx.commit()?;
         Ok(rows.len())
     }
@@ -450,52 +707,69 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<OutboxItem>, StoreError> {
         check_not_empty("worker id", worker_id)?;
-        if lease.is_zero() {
-            return Err(StoreError::InvalidInput("lease is zero".into()));
-        }
+        check_lease(lease)?;
+        let until = to_db(add(now, lease)?)?;
+        let times = ClaimTimes::new(to_db(now)?);
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let until = TimeDelta::from_std(lease)
-            .ok()
-            .and_then(|lease| now.checked_add_signed(lease))
-            .ok_or_else(|| StoreError::TimeOutOfRange(format!("{now} + {lease:?}")))?;
-        let (now, until) = (to_db(now)?, to_db(until)?);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
 
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut claimed = {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE outbox SET leased_by = ?1, lease_until = ?2, attempts = attempts + 1 \
-                 WHERE id IN ( \
-                     SELECT id FROM outbox \
-                     WHERE delivered_at IS NULL AND gave_up_at IS NULL \
-                       AND next_attempt_at <= ?3 \
-                       AND (lease_until IS NULL OR lease_until <= ?3) \
-                     ORDER BY next_attempt_at, id LIMIT ?4) \
-                 RETURNING next_attempt_at, id, idempotency_key, channel, payload, created_at, \
-                           attempts, last_error",
-            )?;
-            stmt.query_map(params![worker_id, until, now, limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    OutboxItem {
-                        id: r.get(1)?,
-                        idempotency_key: r.get(2)?,
-                        channel: r.get(3)?,
-                        payload: r.get(4)?,
-                        created_at: from_db(r.get(5)?),
-                        attempts: r.get(6)?,
-                        last_error: r.get(7)?,
-                    },
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-        };
+        let selected = select_claims(&tx, times, limit)?;
+        let mut claimed = Vec::with_capacity(selected.len());
+        {
+            let mut update = tx.prepare_cached(&format!(
+                "UPDATE outbox SET leased_by = ?1, lease_until = ?2, \
+                     attempts = CASE WHEN attempts < 4294967295 THEN attempts + 1 \
+                                     ELSE 4294967295 END, \
+                     last_attempt_at = ?3, retried_ns = ?4 \
+                 WHERE id = ?5 RETURNING {OUTBOX_ITEM_COLUMNS}"
+            ))?;
+            for item in selected {
+                let gap = item.last_attempt_at.map_or(0, |last| {
+                    times
+                        .now
+                        .saturating_sub(last)
+                        .clamp(0, nanos(RETRY_GAP_CAP))
+                });
+                let retried = item.retried_ns.max(0).saturating_add(gap);
+                claimed.push(update.query_row(
+                    params![worker_id, until, times.now, retried, item.id],
+                    outbox_item,
+                )?);
+            }
+        }
         tx.commit()?;
-        claimed.sort_by_key(|(due, item)| (*due, item.id));
-        Ok(claimed.into_iter().map(|(_, item)| item).collect())
+        Ok(claimed)
+    }
+
+    fn extend_lease(
+        &self,
+        ids: &[i64],
+        worker_id: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<usize, StoreError> {
+        check_not_empty("worker id", worker_id)?;
+        check_lease(lease)?;
+        let until = to_db(add(now, lease)?)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let ids: BTreeSet<i64> = ids.iter().copied().collect();
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut extended = 0;
+        {
+            let mut update =
+                tx.prepare_cached(&format!("UPDATE outbox SET lease_until = ?3 WHERE {OURS}"))?;
+            for id in ids {
+                extended += update.execute(params![id, worker_id, until])?;
+            }
+        }
+        tx.commit()?;
+        Ok(extended)
     }
 
     fn mark_delivered(
@@ -549,13 +823,28 @@ impl Store for SqliteStore {
         to_count(n)
     }
 
+    fn oldest_undelivered(&self) -> Result<Option<PendingInfo>, StoreError> {
+        let conn = self.lock()?;
+        Ok(conn
+            .prepare_cached(OLDEST_SQL)?
+            .query_row([], |r| {
+                Ok(PendingInfo {
+                    id: r.get(0)?,
+                    channel: lenient_text(r, 1)?,
+                    monitor: lenient_text(r, 2)?,
+                    created_at: from_db(r.get(3)?),
+                    attempts: lenient_u32(r, 4)?,
+                    last_error: lenient_opt_text(r, 5)?,
+                })
+            })
+            .optional()?)
+    }
+
     fn list_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, idempotency_key, monitor, channel, payload, created_at, next_attempt_at, \
-                    attempts, last_error, leased_by, lease_until, delivered_at, gave_up_at \
-             FROM outbox ORDER BY id",
-        )?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {OUTBOX_ENTRY_COLUMNS} FROM outbox ORDER BY id"
+        ))?;
         let rows = stmt
             .query_map([], outbox_entry)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -579,31 +868,36 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    /// The query plan of `sql`, one detail line per step.
+    fn plan(conn: &Connection, sql: &str, params: &[&dyn rusqlite::ToSql]) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map(params, |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap();
+        rows.join("\n")
+    }
+
     #[test]
-    fn urls() {
-        assert!(matches!(parse_url("sqlite::memory:"), Ok(Target::Memory)));
-        assert!(matches!(parse_url("sqlite://:memory:"), Ok(Target::Memory)));
-        let file = |url| match parse_url(url) {
-            Ok(Target::File(p)) => p,
-            _ => panic!("{url} is not a file URL"),
-        };
-        assert_eq!(
-            file("sqlite:///var/lib/w.db"),
-            PathBuf::from("/var/lib/w.db")
-        );
-        assert_eq!(file("sqlite://data/w.db"), PathBuf::from("data/w.db"));
-        assert_eq!(file("sqlite:w.db"), PathBuf::from("w.db"));
-        for bad in [
-            "postgres://x/y",
-            "sqlite://",
-            "sqlite:",
-            "w.db",
-            "sqlite://w.db?mode=ro",
-        ] {
-            assert!(
-                matches!(parse_url(bad), Err(StoreError::UnsupportedUrl { .. })),
-                "{bad}"
-            );
-        }
+    fn the_outbox_queries_use_their_indexes() {
+        let store = SqliteStore::open("sqlite::memory:").unwrap();
+        let conn = store.lock().unwrap();
+        let (a, b, c) = (1_i64, 2_i64, 3_i64);
+
+        let oldest = plan(&conn, OLDEST_SQL, &[]);
+        assert!(oldest.contains("outbox_undelivered"), "{oldest}");
+        assert!(!oldest.contains("TEMP B-TREE"), "{oldest}");
+
+        let due = plan(&conn, DUE_SQL, &[&a, &b, &c]);
+        assert!(due.contains("outbox_due"), "{due}");
+        assert!(!due.contains("TEMP B-TREE"), "{due}");
+
+        let back = plan(&conn, CLOCK_BACK_SQL, &[&a, &b, &c]);
+        assert!(back.contains("outbox_clock_back"), "{back}");
+
+        let earlier = plan(&conn, EARLIER_SQL, &[&"i", &"ops", &a, &a, &b, &c]);
+        assert!(earlier.contains("outbox_order"), "{earlier}");
+        assert!(!earlier.contains("TEMP B-TREE"), "{earlier}");
     }
 }

@@ -18,9 +18,10 @@ fn claim_leases_due_items_oldest_first_up_to_the_limit() {
     let store = db.open();
     queue(&store, "api", &["late"], t(20));
     queue(&store, "api", &["early-b", "early-a"], t(10));
-    queue(&store, "api", &["future"], t(100));
+    // Created 3 s after the claims below: not due yet (within CLOCK_BACK_TOLERANCE; an item
+    // created further in the future is due at once, see tests/clock.rs).
+    queue(&store, "api", &["future"], t(53));
 
-    assert!(store.claim_due(t(5), "w1", LEASE, 10).unwrap().is_empty());
     assert!(store.claim_due(t(50), "w1", LEASE, 0).unwrap().is_empty());
 
     let first = store.claim_due(t(50), "w1", LEASE, 2).unwrap();
@@ -272,10 +273,121 @@ fn bad_claims_are_errors() {
     ));
     assert!(matches!(
         store.claim_due(t(0), "w1", Duration::from_secs(u64::MAX), 1),
-        Err(StoreError::TimeOutOfRange(_))
+        Err(StoreError::InvalidInput(_))
     ));
     assert!(matches!(
         store.mark_delivered(42, "w1", t(0)),
         Err(StoreError::NotLeased { id: 42, .. })
     ));
+}
+
+#[test]
+fn extend_lease_renews_only_the_workers_own_unfinished_items() {
+    let db = TempDb::new();
+    let store = db.open();
+    queue(&store, "api", &["a", "b", "c", "d"], t(0));
+    let mine = store.claim_due(t(0), "w1", LEASE, 3).unwrap();
+    let theirs = store.claim_due(t(0), "w2", LEASE, 1).unwrap().remove(0);
+    store.mark_delivered(mine[2].id, "w1", t(1)).unwrap();
+
+    // Two of mine still leased, one delivered, one of w2's, an unknown id, a duplicate.
+    let ids = [
+        mine[0].id, mine[1].id, mine[2].id, theirs.id, 999, mine[0].id,
+    ];
+    let minute = Duration::from_secs(60);
+    assert_eq!(store.extend_lease(&ids, "w1", t(20), minute).unwrap(), 2);
+
+    let entries = store.list_outbox().unwrap();
+    assert_eq!(entries[0].lease_until, Some(t(80)));
+    assert_eq!(entries[1].lease_until, Some(t(80)));
+    assert_eq!(entries[2].lease_until, None);
+    assert_eq!(entries[3].lease_until, Some(t(30)));
+    // Without the renewal they would be free at t(30); now w2 gets only its own expired item.
+    let at_40 = store.claim_due(t(40), "w2", LEASE, 10).unwrap();
+    assert_eq!(at_40.iter().map(|i| i.id).collect::<Vec<_>>(), [theirs.id]);
+    store.mark_delivered(theirs.id, "w2", t(41)).unwrap();
+    assert!(store.claim_due(t(79), "w3", LEASE, 10).unwrap().is_empty());
+    assert_eq!(store.claim_due(t(80), "w3", LEASE, 10).unwrap().len(), 2);
+    // w1 lost them: renewing now renews nothing.
+    assert_eq!(
+        store
+            .extend_lease(&[mine[0].id, mine[1].id], "w1", t(81), minute)
+            .unwrap(),
+        0
+    );
+}
+
+#[test]
+fn an_expired_lease_nobody_took_can_still_be_renewed() {
+    let db = TempDb::new();
+    let store = db.open();
+    queue(&store, "api", &["k"], t(0));
+    let item = store.claim_due(t(0), "w1", LEASE, 1).unwrap().remove(0);
+    assert_eq!(
+        store.extend_lease(&[item.id], "w1", t(45), LEASE).unwrap(),
+        1
+    );
+    assert!(store.claim_due(t(60), "w2", LEASE, 1).unwrap().is_empty());
+    store.mark_delivered(item.id, "w1", t(70)).unwrap();
+}
+
+#[test]
+fn bad_renewals_are_errors() {
+    let store = watchpost_store::SqliteStore::open("sqlite::memory:").unwrap();
+    for (worker, lease) in [
+        ("", LEASE),
+        ("w1", Duration::ZERO),
+        ("w1", watchpost_store::MAX_LEASE * 2),
+    ] {
+        assert!(
+            matches!(
+                store.extend_lease(&[1], worker, t(0), lease),
+                Err(StoreError::InvalidInput(_))
+            ),
+            "{worker:?} {lease:?}"
+        );
+    }
+    assert_eq!(store.extend_lease(&[], "w1", t(0), LEASE).unwrap(), 0);
+}
+
+#[test]
+fn oldest_undelivered_reports_the_earliest_created_unfinished_item() {
+    let db = TempDb::new();
+    let store = db.open();
+    assert_eq!(store.oldest_undelivered().unwrap(), None);
+    queue(&store, "web", &["newer"], t(50));
+    queue(&store, "api", &["oldest", "tie"], t(10));
+
+    let info = store.oldest_undelivered().unwrap().unwrap();
+    assert_eq!(info.monitor, "api");
+    assert_eq!(info.channel, "ops");
+    assert_eq!(info.created_at, t(10));
+    assert_eq!(info.attempts, 0);
+    assert_eq!(info.last_error, None);
+    let oldest_id = info.id;
+
+    // Leased, then waiting for a retry: still the oldest, with its attempts and error.
+    let items = store.claim_due(t(60), "w1", LEASE, 10).unwrap();
+    let item = |key: &str| items.iter().find(|i| i.idempotency_key == key).unwrap().id;
+    assert_eq!(item("oldest"), oldest_id);
+    assert_eq!(store.oldest_undelivered().unwrap().unwrap().id, oldest_id);
+    store
+        .mark_retry(oldest_id, "w1", t(120), "HTTP 503 from webhook")
+        .unwrap();
+    let info = store.oldest_undelivered().unwrap().unwrap();
+    assert_eq!(
+        (info.id, info.attempts, info.last_error.as_deref()),
+        (oldest_id, 1, Some("HTTP 503 from webhook"))
+    );
+
+    // Delivered and given up items don't count: the tie (same time, higher id) comes next.
+    store.mark_delivered(item("tie"), "w1", t(61)).unwrap();
+    // (Both the retried item and the one whose lease expired are claimed again.)
+    let again = store.claim_due(t(120), "w1", LEASE, 10).unwrap();
+    assert_eq!(again.len(), 2);
+    store.mark_gave_up(oldest_id, "w1", t(121), "400").unwrap();
+    let info = store.oldest_undelivered().unwrap().unwrap();
+    assert_eq!((info.monitor.as_str(), info.created_at), ("web", t(50)));
+    store.mark_delivered(item("newer"), "w1", t(122)).unwrap();
+    assert_eq!(store.oldest_undelivered().unwrap(), None);
 }

@@ -240,3 +240,196 @@ fn times_round_trip_exactly_and_out_of_range_times_are_errors() {
         Err(StoreError::TimeOutOfRange(_))
     ));
 }
+
+#[test]
+fn errors_never_show_a_password_or_query_from_the_url() {
+    let db = TempDb::new();
+    let dir = db.dir.path().display().to_string();
+    let cases = [
+        (
+            "postgres://u:s3cret@h/db".to_string(),
+            "postgres://u:***@h/db".to_string(),
+        ),
+        (
+            "sqlite://x.db?key=s3cret".to_string(),
+            "sqlite://x.db".to_string(),
+        ),
+        (
+            format!("sqlite://{dir}/missing/u:s3cret@h/db"),
+            format!("{dir}/missing/u:***@h/db"),
+        ),
+    ];
+    for (url, shown) in &cases {
+        let err = SqliteStore::open(url).unwrap_err();
+        let (text, debug) = (err.to_string(), format!("{err:?}"));
+        assert!(
+            !text.contains("s3cret") && !debug.contains("s3cret"),
+            "{debug}"
+        );
+        assert!(text.contains(shown.as_str()), "{text}");
+        assert!(
+            matches!(
+                err,
+                StoreError::UnsupportedUrl { .. } | StoreError::Open { .. }
+            ),
+            "{err}"
+        );
+        let err = watchpost_store::open(url).err().unwrap();
+        assert!(!format!("{err} {err:?}").contains("s3cret"));
+    }
+    assert!(matches!(
+        watchpost_store::check_url(&cases[0].0),
+        Err(StoreError::UnsupportedUrl { .. })
+    ));
+    assert!(watchpost_store::check_url(&db.url()).is_ok());
+    assert_eq!(
+        watchpost_store::redact_url("postgres://u:s3cret@h:5432/db?password=s3cret"),
+        "postgres://u:***@h:5432/db"
+    );
+}
+
+/// A schema-1 file with rows in every outbox state, written as version 1 wrote them.
+fn v1_file(db: &TempDb) {
+    let ns = |secs: i64| t(secs).timestamp_nanos_opt().unwrap();
+    let raw = rusqlite::Connection::open(&db.path).unwrap();
+    raw.pragma_update(None, "journal_mode", "WAL").unwrap();
+    raw.execute_batch(include_str!("../migrations/0001_initial.sql"))
+        .unwrap();
+    raw.pragma_update(None, "user_version", 1).unwrap();
+    raw.execute(
+        "INSERT INTO monitor_state (monitor, state, version) VALUES ('api', '{\"v\":1}', 7)",
+        [],
+    )
+    .unwrap();
+    let mut insert = raw
+        .prepare(
+            "INSERT INTO outbox (idempotency_key, monitor, channel, payload, created_at, \
+             next_attempt_at, attempts, last_error, leased_by, lease_until, delivered_at) \
+             VALUES (?1, 'api', 'ops', '{}', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .unwrap();
+    let none: Option<i64> = None;
+    let no_text: Option<&str> = None;
+    insert
+        .execute(rusqlite::params![
+            "fresh",
+            ns(0),
+            ns(0),
+            0,
+            no_text,
+            no_text,
+            none,
+            none
+        ])
+        .unwrap();
+    insert
+        .execute(rusqlite::params![
+            "retrying",
+            ns(0),
+            ns(60),
+            2,
+            Some("HTTP 503"),
+            Some("old"),
+            none,
+            none
+        ])
+        .unwrap();
+    insert
+        .execute(rusqlite::params![
+            "leased-by-dead-worker",
+            ns(0),
+            ns(0),
+            1,
+            no_text,
+            Some("old"),
+            Some(ns(30)),
+            none
+        ])
+        .unwrap();
+    insert
+        .execute(rusqlite::params![
+            "delivered",
+            ns(0),
+            ns(0),
+            1,
+            no_text,
+            Some("old"),
+            none,
+            Some(ns(1))
+        ])
+        .unwrap();
+}
+
+#[test]
+fn a_version_1_file_is_migrated_in_place_and_its_pending_rows_stay_claimable() {
+    let db = TempDb::new();
+    v1_file(&db);
+    let store = db.open();
+    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(SCHEMA_VERSION, 2);
+
+    let entries = store.list_outbox().unwrap();
+    assert_eq!(entries.len(), 4);
+    for e in &entries {
+        assert_eq!(e.incident, None, "{}", e.idempotency_key);
+        assert_eq!(e.last_attempt_at, None);
+        assert_eq!(e.retried, Duration::ZERO);
+    }
+    assert_eq!(entries[1].last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(store.pending_count().unwrap(), 3);
+    assert_eq!(
+        store.oldest_undelivered().unwrap().unwrap().id,
+        entries[0].id
+    );
+    assert_eq!(store.state("api").unwrap().as_deref(), Some(r#"{"v":1}"#));
+
+    let lease = Duration::from_secs(30);
+    let claimed = store.claim_due(t(60), "new", lease, 10).unwrap();
+    let got: Vec<_> = claimed
+        .iter()
+        .map(|i| (i.idempotency_key.as_str(), i.attempts, i.retried))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("fresh", 1, Duration::ZERO),
+            ("leased-by-dead-worker", 2, Duration::ZERO),
+            ("retrying", 3, Duration::ZERO),
+        ]
+    );
+    // The dead worker lost its item; the new one settles them, and retry time counts from now.
+    assert!(matches!(
+        store.mark_delivered(claimed[1].id, "old", t(61)),
+        Err(StoreError::NotLeased { .. })
+    ));
+    store.mark_delivered(claimed[0].id, "new", t(61)).unwrap();
+    store.mark_delivered(claimed[1].id, "new", t(61)).unwrap();
+    store
+        .mark_retry(claimed[2].id, "new", t(120), "503")
+        .unwrap();
+    let again = store.claim_due(t(120), "new", lease, 10).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].retried, Duration::from_secs(60));
+    // The version carries on from where version 1 left it.
+    let outcome = common::queue(&store, "api", &["new"], t(121));
+    assert_eq!(outcome.version, 8);
+
+    // The new indexes exist.
+    let raw = rusqlite::Connection::open(&db.path).unwrap();
+    let indexes: Vec<String> = raw
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'outbox_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        indexes,
+        [
+            "outbox_clock_back",
+            "outbox_due",
+            "outbox_order",
+            "outbox_undelivered"
+        ]
+    );
+}

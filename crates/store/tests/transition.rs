@@ -396,3 +396,209 @@ fn a_panicking_decide_rolls_back_and_leaves_the_store_usable() {
         3
     );
 }
+
+fn result(monitor: &str, secs: i64) -> watchpost_store::ResultRow {
+    watchpost_store::ResultRow {
+        monitor: monitor.into(),
+        location: "local".into(),
+        at: t(secs),
+        ok: false,
+        data: format!(r#"{{"status":503,"at":{secs}}}"#),
+    }
+}
+
+#[test]
+fn commit_tick_writes_results_and_transition_together() {
+    let db = TempDb::new();
+    let store = db.open();
+    let results = [result("api", 0), {
+        let mut r = result("api", 0);
+        r.location = "remote".into();
+        r
+    }];
+    let outcome = store
+        .commit_tick("api", &results, &mut |state| {
+            assert_eq!(state, None);
+            Ok(Transition {
+                state: r#"{"failing":1}"#.into(),
+                notifications: vec![notification("api-1/down/ops", t(0))],
+                incident: None,
+            })
+        })
+        .unwrap();
+    assert_eq!((outcome.version, outcome.notifications_inserted), (1, 1));
+    assert_eq!(store.latest_results("api").unwrap().len(), 2);
+    assert_eq!(
+        store.state("api").unwrap().as_deref(),
+        Some(r#"{"failing":1}"#)
+    );
+
+    // No results is a plain transition.
+    let outcome = store
+        .commit_tick("api", &[], &mut set_state(r#"{"failing":2}"#))
+        .unwrap();
+    assert_eq!(outcome.version, 2);
+}
+
+#[test]
+fn commit_tick_writes_nothing_when_any_part_fails() {
+    let db = TempDb::new();
+    let store = db.open();
+    store
+        .transition("api", &mut set_state(r#"{"n":1}"#))
+        .unwrap();
+    let before_outbox = store.list_outbox().unwrap();
+
+    // decide fails: no result either.
+    let err = store
+        .commit_tick("api", &[result("api", 10)], &mut |_| {
+            Err("engine says no".into())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Decide(m) if m == "engine says no"),
+        "{err}"
+    );
+
+    // decide's output is invalid: no result either.
+    let err = store
+        .commit_tick("api", &[result("api", 20)], &mut set_state("{not json"))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidJson { .. }), "{err}");
+
+    // A bad result or a result of another monitor: refused before decide runs.
+    let mut bad = result("api", 30);
+    bad.data = "<html>".into();
+    let mut called = false;
+    let mut spy = |_: Option<String>| -> Result<Transition, String> {
+        called = true;
+        Err("unreachable".into())
+    };
+    let err = store
+        .commit_tick("api", &[result("api", 30), bad], &mut spy)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidJson {
+                what: "result data",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = store
+        .commit_tick("api", &[result("web", 30)], &mut spy)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+    assert!(!called);
+
+    assert!(store.latest_results("api").unwrap().is_empty());
+    assert!(store.latest_results("web").unwrap().is_empty());
+    assert_eq!(store.state("api").unwrap().as_deref(), Some(r#"{"n":1}"#));
+    assert_eq!(store.list_outbox().unwrap(), before_outbox);
+    assert_eq!(
+        store
+            .transition("api", &mut set_state("{}"))
+            .unwrap()
+            .version,
+        2
+    );
+}
+
+#[test]
+fn a_state_that_is_not_json_is_handed_to_decide_as_it_is() {
+    let db = TempDb::new();
+    let store = db.open();
+    store.transition("api", &mut set_state("{}")).unwrap();
+    let raw = rusqlite::Connection::open(&db.path).unwrap();
+    raw.execute(
+        "UPDATE monitor_state SET state = 'garbage {' WHERE monitor = 'api'",
+        [],
+    )
+    .unwrap();
+
+    assert_eq!(store.state("api").unwrap().as_deref(), Some("garbage {"));
+    let mut seen = None;
+    store
+        .commit_tick("api", &[result("api", 0)], &mut |state| {
+            seen = state;
+            Ok(Transition {
+                state: r#"{"reset":true}"#.into(),
+                notifications: vec![],
+                incident: None,
+            })
+        })
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some("garbage {"));
+    assert_eq!(
+        store.state("api").unwrap().as_deref(),
+        Some(r#"{"reset":true}"#)
+    );
+}
+
+#[test]
+fn a_state_that_is_not_text_fails_only_its_own_monitor() {
+    let db = TempDb::new();
+    let store = db.open();
+    common::queue(&store, "api", &["api-down"], t(0));
+    common::queue(&store, "web", &["web-down"], t(0));
+    let raw = rusqlite::Connection::open(&db.path).unwrap();
+    raw.execute(
+        "UPDATE monitor_state SET state = CAST(x'7bff22fe7d' AS TEXT) WHERE monitor = 'api'",
+        [],
+    )
+    .unwrap();
+
+    let unreadable = |err: StoreError| {
+        let text = err.to_string();
+        assert!(text.contains("\"api\""), "{text}");
+        assert!(text.contains("UTF-8"), "{text}");
+        matches!(err, StoreError::UnreadableState { ref monitor, .. } if monitor == "api")
+    };
+    let mut called = false;
+    let mut spy = |_: Option<String>| -> Result<Transition, String> {
+        called = true;
+        Err("unreachable".into())
+    };
+    assert!(unreadable(store.state("api").unwrap_err()));
+    assert!(unreadable(store.transition("api", &mut spy).unwrap_err()));
+    assert!(unreadable(
+        store
+            .commit_tick("api", &[result("api", 5)], &mut spy)
+            .unwrap_err()
+    ));
+    assert!(!called);
+    assert!(store.latest_results("api").unwrap().is_empty());
+
+    // Everything else works: other monitors, the outbox (api's items too), results.
+    assert_eq!(store.state("web").unwrap().as_deref(), Some("{}"));
+    store
+        .commit_tick("web", &[result("web", 5)], &mut set_state(r#"{"ok":1}"#))
+        .unwrap();
+    assert_eq!(store.latest_results("web").unwrap().len(), 1);
+    assert_eq!(store.list_outbox().unwrap().len(), 2);
+    let claimed = store
+        .claim_due(t(1), "w1", std::time::Duration::from_secs(30), 10)
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(store.oldest_undelivered().unwrap().is_some());
+    store.record_results(&[result("api", 6)]).unwrap();
+}
+
+#[test]
+fn notifications_keep_their_incident() {
+    let db = TempDb::new();
+    let store = db.open();
+    common::queue_in(
+        &store,
+        "api",
+        &[("a", "ops", Some("api-1")), ("b", "mail", None)],
+        t(0),
+    );
+    let entries = store.list_outbox().unwrap();
+    assert_eq!(entries[0].incident.as_deref(), Some("api-1"));
+    assert_eq!(entries[1].incident, None);
+    assert_eq!(entries[0].last_attempt_at, None);
+    assert_eq!(entries[0].retried, std::time::Duration::ZERO);
+}

@@ -43,6 +43,7 @@ pub fn notification(key: &str, at: DateTime<Utc>) -> NewNotification {
         channel: "ops".to_string(),
         payload: format!(r#"{{"key":"{key}"}}"#),
         created_at: at,
+        incident: None,
     }
 }
 
@@ -62,4 +63,35 @@ pub fn queue(
             })
         })
         .expect("transition")
+}
+
+/// Queues, through one transition of `monitor`, one notification per `(key, channel, incident)`
+/// created at `at`, in that order (so their ids ascend in that order).
+pub fn queue_in(
+    store: &dyn Store,
+    monitor: &str,
+    items: &[(&str, &str, Option<&str>)],
+    at: DateTime<Utc>,
+) -> TransitionOutcome {
+    store
+        .transition(monitor, &mut |_| {
+            Ok(Transition {
+                state: "{}".to_string(),
+                notifications: items
+                    .iter()
+                    .map(|(key, channel, incident)| NewNotification {
+                        channel: channel.to_string(),
+                        incident: incident.map(str::to_string),
+                        ..notification(key, at)
+                    })
+                    .collect(),
+                incident: None,
+            })
+        })
+        .expect("transition")
+}
+
+/// The idempotency keys of `items`, in order.
+pub fn keys(items: &[watchpost_store::OutboxItem]) -> Vec<&str> {
+    items.iter().map(|i| i.idempotency_key.as_str()).collect()
 }

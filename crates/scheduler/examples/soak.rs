@@ -99,9 +99,7 @@ async fn main() {
         Box::pin(async move {
             l.lock().unwrap().push(run.lateness().as_micros() as u64);
             let mut req = (*r).clone();
-            req.timeouts.total = run
-                .deadline
-                .saturating_duration_since(tokio::time::Instant::now());
+            req.timeouts.total = run.remaining();
             let result = p.check(&req).await;
             if result.error.is_some() || result.status != Some(200) {
                 e.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -159,6 +157,14 @@ async fn main() {
     println!("runs={runs}");
     println!("overruns={overruns}");
     println!("missed={missed}");
+    println!(
+        "clock_steps={}",
+        stats.clock_steps.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    println!(
+        "panics={}",
+        stats.panics.load(std::sync::atomic::Ordering::Relaxed)
+    );
     println!(
         "unaccounted_ticks={}",
         expected as i64 - (runs + overruns + missed) as i64

@@ -1,4 +1,5 @@
-//! The scheduler on tokio's paused clock: exact fire times, no overlap, overruns, spread.
+//! The scheduler on tokio's paused clock: exact fire times, no overlap, overruns, spread,
+//! wall-clock steps, panics, the heartbeat and out-of-range input.
 
 use chrono::{DateTime, TimeZone, Utc};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -246,4 +247,9 @@ async fn ticks_lost_to_a_clock_jump_are_counted_as_missed() {
     // 30, 40 and 50 are counted as missed; the schedule resumes at 60.
     assert_eq!(at, [10.0, 20.0, 60.0]);
     assert_eq!(stats.missed.load(Ordering::Relaxed), 3);
+    assert_eq!(
+        stats.clock_steps.load(Ordering::Relaxed),
+        1,
+        "the jump is a wall-clock step"
+    );
 }

@@ -7,6 +7,21 @@ use watchpost_probes::http::{HttpResult, timing::ms};
 /// The expectation when none is given: a response arrived and its status is 200-399.
 pub const DEFAULT_HTTP_CONDITIONS: [&str; 2] = ["status >= 200", "status <= 399"];
 
+/// HTTP's conditions as a monitor or `watchpost check` applies them: the default status rule
+/// (`status >= 200`, `status <= 399`, in front) is kept unless one of `conditions` names
+/// `status` itself, in which case that condition decides which statuses pass. So
+/// `["total < 1s"]` still fails a 503 (`status 503 > 399`), and `["status == 503"]` passes it.
+pub fn with_default_status(conditions: Vec<Condition>) -> Vec<Condition> {
+    if conditions.iter().any(|c| c.operand == "status") {
+        return conditions;
+    }
+    DEFAULT_HTTP_CONDITIONS
+        .iter()
+        .filter_map(|text| Condition::parse::<HttpSubject>(text).ok())
+        .chain(conditions)
+        .collect()
+}
+
 const NAMES: &[&str] = &[
     "status",
     "dns",
@@ -133,4 +148,54 @@ pub fn evaluate_http(result: &HttpResult, conditions: &[Condition]) -> Vec<Strin
         .iter()
         .filter_map(|c| c.check(&subject).err())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16) -> HttpResult {
+        HttpResult {
+            url: "http://127.0.0.1/".into(),
+            final_url: "http://127.0.0.1/".into(),
+            status: Some(status),
+            http_version: Some("HTTP/1.1"),
+            remote_addr: None,
+            redirects: 0,
+            timings: Default::default(),
+            size_bytes: 0,
+            headers: Default::default(),
+            body: Default::default(),
+            tls: None,
+            error: None,
+        }
+    }
+
+    fn conditions(texts: &[&str]) -> Vec<Condition> {
+        with_default_status(
+            texts
+                .iter()
+                .map(|t| Condition::parse::<HttpSubject>(t).unwrap())
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_default_status_rule_stays_unless_a_condition_names_status() {
+        // No conditions: the default alone.
+        let none = conditions(&[]);
+        let sources: Vec<&str> = none.iter().map(|c| c.source.as_str()).collect();
+        assert_eq!(sources, DEFAULT_HTTP_CONDITIONS);
+        // A timing condition keeps the default in front: a fast 503 fails on its status.
+        let timing = conditions(&["total < 1s"]);
+        assert_eq!(timing.len(), 3);
+        assert_eq!(evaluate_http(&response(503), &timing), ["status 503 > 399"]);
+        assert!(evaluate_http(&response(200), &timing).is_empty());
+        assert_eq!(evaluate_http(&response(199), &timing), ["status 199 < 200"]);
+        // A condition on status replaces the default: expecting a 503 passes it.
+        let own = conditions(&["status == 503", "total < 1s"]);
+        assert_eq!(own.len(), 2);
+        assert!(evaluate_http(&response(503), &own).is_empty());
+        assert_eq!(evaluate_http(&response(200), &own), ["status 200 != 503"]);
+    }
 }

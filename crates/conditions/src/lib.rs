@@ -9,7 +9,7 @@
 mod http;
 mod parse;
 
-pub use http::{DEFAULT_HTTP_CONDITIONS, HttpSubject, evaluate_http};
+pub use http::{DEFAULT_HTTP_CONDITIONS, HttpSubject, evaluate_http, with_default_status};
 pub use parse::ConditionError;
 
 use regex::Regex;

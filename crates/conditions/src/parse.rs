@@ -37,6 +37,8 @@ pub(crate) fn parse(
     kind_of: fn(&str) -> Option<OperandKind>,
     names: &[&str],
 ) -> Result<Condition, ConditionError> {
+    // Positions are found as byte offsets into `text` and reported in characters.
+    let at = |byte: usize, message: String| err(text[..byte].chars().count(), message);
     let leading = text.len() - text.trim_start().len();
     let body = text.trim();
     if body.is_empty() {
@@ -48,20 +50,20 @@ pub(crate) fn parse(
         .unwrap_or(body.len());
     let operand = &body[..op_start];
     if operand.is_empty() {
-        return Err(err(leading, "missing operand before the operator"));
+        return Err(at(leading, "missing operand before the operator".into()));
     }
     let kind = kind_of(operand).ok_or_else(|| {
-        err(
+        at(
             leading,
             format!("unknown operand {operand:?} (known: {})", names.join(", ")),
         )
     })?;
     let rest = &body[op_start..];
     let rest_trim = rest.trim_start();
-    let op_col = leading + op_start + (rest.len() - rest_trim.len());
+    let op_byte = leading + op_start + (rest.len() - rest_trim.len());
     let Some((op_text, op)) = OPS.iter().find(|(t, _)| rest_trim.starts_with(t)) else {
-        return Err(err(
-            op_col,
+        return Err(at(
+            op_byte,
             format!(
                 "expected an operator after {operand:?} (one of == != < <= > >= contains !contains matches)"
             ),
@@ -69,14 +71,14 @@ pub(crate) fn parse(
     };
     let after = &rest_trim[op_text.len()..];
     if op_text.chars().all(char::is_alphabetic) && !after.starts_with(char::is_whitespace) {
-        return Err(err(op_col, format!("put a space after {op_text:?}")));
+        return Err(at(op_byte, format!("put a space after {op_text:?}")));
     }
     let value_text = after.trim();
-    let value_col = op_col + op_text.len() + (after.len() - after.trim_start().len());
+    let value_byte = op_byte + op_text.len() + (after.len() - after.trim_start().len());
     if value_text.is_empty() {
-        return Err(err(value_col, format!("missing value after {op_text:?}")));
+        return Err(at(value_byte, format!("missing value after {op_text:?}")));
     }
-    let value = parse_value(value_text, kind, *op, operand).map_err(|m| err(value_col, m))?;
+    let value = parse_value(value_text, kind, *op, operand).map_err(|m| at(value_byte, m))?;
     Ok(Condition {
         source: body.to_string(),
         operand: operand.to_string(),

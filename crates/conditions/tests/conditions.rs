@@ -117,6 +117,10 @@ fn parse_errors_name_the_problem_and_column() {
         ("size > 10 bananas", 7, "unknown size unit"),
         ("status == \"200", 10, "unterminated string"),
         ("", 0, "empty condition"),
+        // Columns count characters, not bytes, after wide text.
+        ("\u{3000}total < 800", 9, "add a unit"),
+        ("header.x-名前 < 5 parsecs", 14, "needs a number"),
+        ("header.状态 ~ 1", 10, "expected an operator"),
     ];
     for (text, col, needle) in cases {
         let err = Condition::parse::<Fake>(text).unwrap_err();

@@ -4,6 +4,7 @@
 //! YAML's meaning, and no secret ever appears in a parse error).
 
 use crate::error::Report;
+use crate::secrets::Secrets;
 
 /// Every `${NAME}` in `text`, with its 1-based line and column.
 fn references(text: &str) -> Vec<(u64, u64, &str)> {
@@ -51,16 +52,25 @@ pub(crate) fn check(text: &str, report: &mut Report<'_>) {
     }
 }
 
-/// Substitute `${NAME}` in a parsed value (all names were checked before).
+/// Substitute `${NAME}` in a parsed value (all names were checked before). An unset name
+/// becomes the empty string.
 pub fn interpolate(value: &str) -> String {
+    interpolate_recording(value, &mut Secrets::new())
+}
+
+/// [`interpolate`], recording each (name, value) substituted in `secrets`.
+pub(crate) fn interpolate_recording(value: &str, secrets: &mut Secrets) -> String {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
         match after.find('}') {
             Some(end) if valid_name(&after[..end]) => {
+                let name = &after[..end];
+                let substituted = std::env::var(name).unwrap_or_default();
+                secrets.add(name, &substituted);
                 out.push_str(&rest[..start]);
-                out.push_str(&std::env::var(&after[..end]).unwrap_or_default());
+                out.push_str(&substituted);
                 rest = &after[end + 1..];
             }
             _ => {
@@ -74,11 +84,15 @@ pub fn interpolate(value: &str) -> String {
 }
 
 /// Interpolate every string inside a JSON value (channel settings).
-pub(crate) fn interpolate_json(value: &mut serde_json::Value) {
+pub(crate) fn interpolate_json(value: &mut serde_json::Value, secrets: &mut Secrets) {
     match value {
-        serde_json::Value::String(s) => *s = interpolate(s),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(interpolate_json),
-        serde_json::Value::Object(map) => map.values_mut().for_each(interpolate_json),
+        serde_json::Value::String(s) => *s = interpolate_recording(s, secrets),
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|v| interpolate_json(v, secrets))
+        }
+        serde_json::Value::Object(map) => {
+            map.values_mut().for_each(|v| interpolate_json(v, secrets))
+        }
         _ => {}
     }
 }

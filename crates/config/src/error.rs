@@ -1,5 +1,6 @@
 //! Config errors: `FILE:LINE:COL: message`, all of them at once.
 
+use crate::secrets::Secrets;
 use std::fmt;
 
 /// One problem, at a 1-based line and column of the file.
@@ -37,10 +38,19 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
-/// Collects errors for one file.
+/// Collects errors and warnings for one file, and the `${NAME}` values substituted so far
+/// (which are masked in every message at the end).
 pub(crate) struct Report<'a> {
     pub file: &'a str,
     pub errors: Vec<ConfigError>,
+    pub warnings: Vec<ConfigError>,
+    pub secrets: Secrets,
+}
+
+/// What a clean report hands over.
+pub(crate) struct Finished {
+    pub warnings: Vec<ConfigError>,
+    pub secrets: Secrets,
 }
 
 impl<'a> Report<'a> {
@@ -48,23 +58,64 @@ impl<'a> Report<'a> {
         Report {
             file,
             errors: Vec::new(),
+            warnings: Vec::new(),
+            secrets: Secrets::new(),
+        }
+    }
+
+    fn entry(&self, line: u64, column: u64, message: String) -> ConfigError {
+        ConfigError {
+            file: self.file.to_string(),
+            line: line.max(1),
+            column: column.max(1),
+            message,
         }
     }
 
     pub fn at(&mut self, line: u64, column: u64, message: impl Into<String>) {
-        self.errors.push(ConfigError {
-            file: self.file.to_string(),
-            line: line.max(1),
-            column: column.max(1),
-            message: message.into(),
-        });
+        let e = self.entry(line, column, message.into());
+        self.errors.push(e);
     }
 
-    pub fn finish(mut self) -> Result<(), ConfigErrors> {
-        if self.errors.is_empty() {
-            return Ok(());
+    pub fn warn(&mut self, line: u64, column: u64, message: impl Into<String>) {
+        let w = self.entry(line, column, message.into());
+        self.warnings.push(w);
+    }
+
+    /// Substitute `${NAME}`s in a parsed value, recording each value substituted.
+    pub fn interpolate(&mut self, value: &str) -> String {
+        crate::env::interpolate_recording(value, &mut self.secrets)
+    }
+
+    /// The errors so far (with any substituted value masked), when validation can't go on.
+    pub fn into_errors(self) -> ConfigErrors {
+        let secrets = self.secrets;
+        let mut errors = self.errors;
+        for e in &mut errors {
+            if let std::borrow::Cow::Owned(masked) = secrets.redact(&e.message) {
+                e.message = masked;
+            }
         }
-        self.errors.sort_by_key(|e| (e.line, e.column));
-        Err(ConfigErrors(self.errors))
+        errors.sort_by_key(|e| (e.line, e.column));
+        ConfigErrors(errors)
+    }
+
+    /// Every error (with any substituted value masked), or the warnings and secrets.
+    pub fn finish(self) -> Result<Finished, ConfigErrors> {
+        let secrets = self.secrets;
+        let mask = |mut list: Vec<ConfigError>| {
+            for e in &mut list {
+                if let std::borrow::Cow::Owned(masked) = secrets.redact(&e.message) {
+                    e.message = masked;
+                }
+            }
+            list.sort_by_key(|e| (e.line, e.column));
+            list
+        };
+        if !self.errors.is_empty() {
+            return Err(ConfigErrors(mask(self.errors)));
+        }
+        let warnings = mask(self.warnings);
+        Ok(Finished { warnings, secrets })
     }
 }

@@ -2,19 +2,32 @@
 //! validated as a whole. Syntax and type errors stop the parse at the first one (YAML can't be
 //! read past them); every semantic problem — unknown channel names, bad cron, bad durations,
 //! bad conditions, duplicate monitor names, unset `${VAR}`s — is reported at once, each as
-//! `FILE:LINE:COL: message`, in file order.
+//! `FILE:LINE:COL: message`, in file order. Nothing is accepted and then ignored: what this
+//! version can't do (probe agents, PostgreSQL storage, credentials in a URL, a schedule whose
+//! last fire time has passed) is an error at its position. What is valid but probably not
+//! meant (no monitors at all) is a warning in [`Config::warnings`].
 //!
-//! Secrets: `${VAR}` values are substituted into the parsed values only; they never appear in
-//! an error message, and [`ChannelSpec`]'s `Debug` shows only the channel type.
+//! Limits: durations up to [`watchpost_units::MAX_DURATION`] (3650 days); URLs up to
+//! [`MAX_URL_BYTES`], header lines up to [`MAX_HEADER_LINE_BYTES`]; names (monitors, channels,
+//! locations) up to [`MAX_NAME_CHARS`] characters, not blank, without control characters.
+//!
+//! Secrets: `${VAR}` values are substituted into the parsed values only; every value
+//! substituted is recorded in [`Config::secrets`] so the program can mask it wherever it would
+//! be shown, no error message ever contains one, [`Monitor::target`] shows a URL as written
+//! (with its `${VAR}` names), and [`ChannelSpec`]'s `Debug` shows only the channel type.
 
 mod env;
 mod error;
 mod raw;
+mod secrets;
 mod validate;
+mod yaml;
 
 pub use env::interpolate;
 pub use error::{ConfigError, ConfigErrors};
 pub use raw::MonitorKind;
+pub use secrets::Secrets;
+pub use validate::{header_line_problem, http_url_problem, storage_problem};
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -23,6 +36,16 @@ use std::time::Duration;
 use watchpost_conditions::Condition;
 use watchpost_cron::{Schedule, Tz};
 use watchpost_probes::http::HttpRequest;
+
+/// The longest monitor URL accepted, in bytes (after `${VAR}` substitution): 8 KiB, what
+/// common servers accept in a request line.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
+
+/// The longest request header line (`Name: value`) accepted, in bytes: 8 KiB.
+pub const MAX_HEADER_LINE_BYTES: usize = 8 * 1024;
+
+/// The longest monitor, channel or location name accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
 
 /// The config path: `--config`, else `$WATCHPOST_CONFIG`, else `./watchpost.yaml`.
 pub fn default_path(flag: Option<&Path>) -> std::path::PathBuf {
@@ -42,8 +65,7 @@ pub enum Locale {
     ZhCn,
 }
 
-/// A validated config.
-#[derive(Debug)]
+/// A validated config. Its `Debug` masks every substituted `${VAR}` value.
 pub struct Config {
     pub file: String,
     pub timezone: Tz,
@@ -54,8 +76,48 @@ pub struct Config {
     /// How long the outbox keeps retrying a notification before giving it up (default 24h).
     pub delivery_max_age: Duration,
     pub channels: BTreeMap<String, ChannelSpec>,
+    /// Probe locations declared under `locations:`. Always empty in this version: probe agents
+    /// are not available, and a declared location is a config error.
     pub locations: BTreeMap<String, LocationSpec>,
     pub monitors: Vec<Monitor>,
+    /// Valid but probably not meant (e.g. no monitors), with positions like errors. Show them
+    /// as `warning: FILE:LINE:COL: message`.
+    pub warnings: Vec<ConfigError>,
+    /// Every value substituted from `${NAME}`: mask them with [`Secrets::redact`] in anything
+    /// shown, logged, stored or sent.
+    pub secrets: Secrets,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Fields<'a>(&'a Config);
+        impl std::fmt::Debug for Fields<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let c = self.0;
+                f.debug_struct("Config")
+                    .field("file", &c.file)
+                    .field("timezone", &c.timezone)
+                    .field("storage", &c.storage)
+                    .field("locale", &c.locale)
+                    .field("retention", &c.retention)
+                    .field("concurrency", &c.concurrency)
+                    .field("delivery_max_age", &c.delivery_max_age)
+                    .field("channels", &c.channels)
+                    .field("locations", &c.locations)
+                    .field("monitors", &c.monitors)
+                    .field("warnings", &c.warnings)
+                    .field("secrets", &c.secrets)
+                    .finish()
+            }
+        }
+        // The storage URL and the requests hold substituted values: mask them all at once.
+        let text = if f.alternate() {
+            format!("{:#?}", Fields(self))
+        } else {
+            format!("{:?}", Fields(self))
+        };
+        f.write_str(&self.secrets.redact(&text))
+    }
 }
 
 /// A channel's type and its settings with `${VAR}`s substituted. The channel crate turns the
@@ -100,12 +162,19 @@ impl std::fmt::Debug for LocationSpec {
 #[derive(Debug)]
 pub struct Monitor {
     pub name: String,
+    /// What the monitor checks as a person should see it: for HTTP the `url:` exactly as
+    /// written in the config (with its `${VAR}` names, not their values), userinfo removed.
+    /// Show this rather than the URL in [`Check`], which holds substituted values.
+    pub target: String,
     pub check: Check,
     pub schedule: Schedule,
     /// `every:` schedules are spread over their period; cron ones fire on the dot.
     pub spread: bool,
     pub timeout: Duration,
+    /// Where it runs: `["local"]` in this version.
     pub locations: Vec<String>,
+    /// What must hold; for HTTP the default `status 200-399` is included unless a condition
+    /// names `status` (see [`watchpost_conditions::with_default_status`]).
     pub conditions: Vec<Condition>,
     pub alert: AlertPolicy,
     pub maintenance: Vec<Maintenance>,
@@ -159,7 +228,10 @@ impl Maintenance {
         let Ok(d) = chrono::Duration::from_std(self.duration) else {
             return false;
         };
-        let from = (now - d).with_timezone(&self.tz);
+        let from = now
+            .checked_sub_signed(d)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+            .with_timezone(&self.tz);
         self.start
             .next_after(&from)
             .is_some_and(|start| start.with_timezone(&Utc) <= now)
@@ -182,5 +254,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 
 /// Validate config text (`file` names it in errors).
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigErrors> {
-    validate::validate(file, text)
+    parse_at(file, text, Utc::now())
+}
+
+/// [`parse`] as of `now`: schedules whose last fire time is before `now` are errors.
+pub fn parse_at(file: &str, text: &str, now: DateTime<Utc>) -> Result<Config, ConfigErrors> {
+    validate::validate(file, text, now)
 }

@@ -2,10 +2,46 @@
 //! validation needs to point at a value. Nothing here is checked beyond its type.
 
 use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
 use serde_saphyr::Spanned;
-use std::collections::BTreeMap;
 
 pub type S<T> = Spanned<T>;
+
+/// A mapping in file order with each key's position, for mappings whose keys are names the
+/// user chose (channels, locations, headers): errors about a name point at the name. Duplicate
+/// keys are refused by the YAML reader before this sees them.
+#[derive(Debug)]
+pub struct Keyed<V>(pub Vec<(S<String>, V)>);
+
+impl<V> Default for Keyed<V> {
+    fn default() -> Self {
+        Keyed(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Keyed<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyedVisitor<V>(std::marker::PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for KeyedVisitor<V> {
+            type Value = Keyed<V>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of names to settings")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keyed<V>, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<S<String>, V>()? {
+                    entries.push(entry);
+                }
+                Ok(Keyed(entries))
+            }
+        }
+
+        deserializer.deserialize_map(KeyedVisitor(std::marker::PhantomData))
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,9 +53,9 @@ pub struct RawConfig {
     pub concurrency: Option<S<u32>>,
     pub delivery: Option<RawDelivery>,
     #[serde(default)]
-    pub channels: BTreeMap<String, S<serde_json::Value>>,
+    pub channels: Keyed<S<serde_json::Value>>,
     #[serde(default)]
-    pub locations: BTreeMap<String, RawLocation>,
+    pub locations: Keyed<RawLocation>,
     #[serde(default)]
     pub monitors: Vec<RawMonitor>,
 }
@@ -56,7 +92,7 @@ pub struct RawMonitor {
     pub url: Option<S<String>>,
     pub method: Option<S<String>>,
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: Keyed<S<String>>,
     pub body: Option<String>,
     pub insecure: Option<bool>,
     pub follow_redirects: Option<bool>,

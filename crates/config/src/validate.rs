@@ -3,12 +3,24 @@
 use crate::env;
 use crate::error::{ConfigErrors, Report};
 use crate::raw::{MonitorKind, RawConfig, RawMonitor, S};
-use crate::{AlertPolicy, ChannelSpec, Check, Config, Locale, LocationSpec, Maintenance, Monitor};
-use std::collections::{BTreeMap, HashMap};
+use crate::{
+    AlertPolicy, ChannelSpec, Check, Config, Locale, LocationSpec, MAX_HEADER_LINE_BYTES,
+    MAX_NAME_CHARS, MAX_URL_BYTES, Maintenance, Monitor,
+};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
-use watchpost_conditions::{Condition, DEFAULT_HTTP_CONDITIONS, HttpSubject};
+use watchpost_conditions::{Condition, HttpSubject, with_default_status};
 use watchpost_cron::{Schedule, Tz, local_tz, parse_tz};
 use watchpost_probes::http::HttpRequest;
+
+/// Why a location other than `local` is refused.
+const NO_AGENTS: &str =
+    "probe agents are not available in this version: only `local` (this machine) can run checks";
+
+/// Why a URL with `user:password@` is refused.
+const NO_URL_CREDENTIALS: &str =
+    "credentials in the URL are not sent; use headers: {Authorization: ...} with a ${VAR}";
 
 /// Channel types this build knows. Each has its own settings, checked by the channel crate.
 pub const CHANNEL_TYPES: &[&str] = &[
@@ -62,17 +74,132 @@ fn scalar_column(text: &str, s: &S<String>, index: usize) -> u64 {
     column + raw_cols
 }
 
-/// serde-saphyr's message without its position and snippet (we print our own position).
-fn serde_message(err: &serde_saphyr::Error) -> String {
-    let text = err.to_string();
-    let first = text.lines().next().unwrap_or("invalid YAML");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    // "line 2 column 1: unknown field ..." → "unknown field ..."
-    match first.split_once(": ") {
-        Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => {
-            rest.to_string()
+/// Why watchpost refuses this HTTP URL although it parses: longer than [`MAX_URL_BYTES`], or
+/// holding credentials (`user:password@`), which are not sent. The message never quotes the
+/// URL (it may hold a secret). `None` when neither applies (or the URL doesn't parse: that is
+/// the URL parser's to report).
+pub fn http_url_problem(url: &str) -> Option<String> {
+    if url.len() > MAX_URL_BYTES {
+        return Some(format!(
+            "the URL is {} bytes long; the limit is 8 KiB ({MAX_URL_BYTES} bytes)",
+            url.len()
+        ));
+    }
+    let parsed = url::Url::parse(url).ok()?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Some(NO_URL_CREDENTIALS.to_string());
+    }
+    None
+}
+
+/// Why watchpost refuses a request header line (`Name: value`): longer than
+/// [`MAX_HEADER_LINE_BYTES`]. Never quotes the line.
+pub fn header_line_problem(line: &str) -> Option<String> {
+    (line.len() > MAX_HEADER_LINE_BYTES).then(|| {
+        format!(
+            "the header line is {} bytes long; the limit is 8 KiB ({MAX_HEADER_LINE_BYTES} bytes)",
+            line.len()
+        )
+    })
+}
+
+/// Why the store could not open `storage:` — the forms it opens are `sqlite://PATH`,
+/// `sqlite:PATH` and `sqlite::memory:`. The message never quotes the URL (a PostgreSQL URL
+/// holds a password).
+pub fn storage_problem(url: &str) -> Option<&'static str> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("postgres:") || lower.starts_with("postgresql:") {
+        return Some("PostgreSQL storage is not available in this version; use sqlite://PATH");
+    }
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Some("use sqlite://PATH (e.g. sqlite://watchpost.db) or sqlite::memory:");
+    };
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    if path == ":memory:" {
+        return None;
+    }
+    if path.contains('?') {
+        return Some("query parameters (?...) are not supported; use sqlite://PATH");
+    }
+    if path.is_empty() {
+        return Some("the SQLite file path is empty; use sqlite://PATH");
+    }
+    None
+}
+
+/// Bidirectional-text controls: invisible, and able to make a name read as another.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+/// Why a name (of a monitor, channel or location) is refused: blank, longer than
+/// [`MAX_NAME_CHARS`], or holding control characters (newline, ESC, DEL, C1, bidi controls)
+/// that would garble a terminal or an alert. The name is shown escaped, never raw.
+fn name_problem(what: &str, name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        return Some(format!("{what} name is empty"));
+    }
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        let start: String = name.chars().take(40).collect();
+        return Some(format!(
+            "{what} name {:?}… is {chars} characters long; the limit is {MAX_NAME_CHARS}",
+            start
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control() || is_bidi_control(*c)) {
+        return Some(format!(
+            "{what} name {} contains the control character {}: names are printed on terminals and in alerts",
+            escaped(name),
+            escaped_char(c)
+        ));
+    }
+    None
+}
+
+/// `text` quoted with every control and bidi character escaped (`"a\nb"`, `"\u{1b}[31m"`).
+fn escaped(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        if c.is_control() || is_bidi_control(c) || c == '"' || c == '\\' {
+            out.push_str(&escaped_char(c));
+        } else {
+            out.push(c);
         }
-        _ => first.to_string(),
+    }
+    out.push('"');
+    out
+}
+
+fn escaped_char(c: char) -> String {
+    match c {
+        '\n' => "\\n".into(),
+        '\r' => "\\r".into(),
+        '\t' => "\\t".into(),
+        '"' => "\\\"".into(),
+        '\\' => "\\\\".into(),
+        c => format!("\\u{{{:x}}}", c as u32),
+    }
+}
+
+fn check_name(r: &mut Report<'_>, what: &str, name: &S<String>) {
+    if let Some(problem) = name_problem(what, &name.value) {
+        let (l, c) = pos(name);
+        r.at(l, c, problem);
+    }
+}
+
+/// The URL as written, without `user:password@`.
+fn without_userinfo(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let start = scheme_end + 3;
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..start], &rest[at + 1..]),
+        None => url.to_string(),
     }
 }
 
@@ -98,26 +225,53 @@ fn zone(r: &mut Report<'_>, s: &S<String>) -> Option<Tz> {
     }
 }
 
-fn parse_schedule(r: &mut Report<'_>, s: &S<String>, what: &str) -> Option<Schedule> {
+/// A cron schedule that fires: one that can never fire, or whose last fire time (on `zone`'s
+/// wall clock) is before `now`, is an error — it would be accepted and do nothing.
+fn parse_schedule(
+    r: &mut Report<'_>,
+    s: &S<String>,
+    what: &str,
+    zone: Option<Tz>,
+    now: DateTime<Utc>,
+) -> Option<Schedule> {
     let (l, c) = pos(s);
-    match Schedule::parse(&s.value) {
-        Ok(sched) if sched.never_fires() => {
+    let sched = match Schedule::parse(&s.value) {
+        Ok(sched) => sched,
+        Err(e) => {
+            r.at(l, c, format!("{what}: {e}"));
+            return None;
+        }
+    };
+    if sched.never_fires() {
+        r.at(
+            l,
+            c,
+            format!("{what}: {:?} never fires: no date matches it", s.value),
+        );
+        return None;
+    }
+    if let Some(tz) = zone {
+        let local = now.with_timezone(&tz);
+        if sched.next_after(&local).is_none() {
+            let last = sched
+                .previous_before(&local)
+                .map(|t| format!(", at {}", t.format("%Y-%m-%d %H:%M:%S %:z")))
+                .unwrap_or_default();
             r.at(
                 l,
                 c,
-                format!("{what}: {:?} never fires: no date matches it", s.value),
+                format!(
+                    "{what}: {:?} does not fire any more: its last fire time has passed{last} (its year field has passed)",
+                    s.value
+                ),
             );
-            None
-        }
-        Ok(sched) => Some(sched),
-        Err(e) => {
-            r.at(l, c, format!("{what}: {e}"));
-            None
+            return None;
         }
     }
+    Some(sched)
 }
 
-pub(crate) fn validate(file: &str, text: &str) -> Result<Config, ConfigErrors> {
+pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Config, ConfigErrors> {
     let mut r = Report::new(file);
     env::check(text, &mut r);
     let raw: RawConfig = match serde_saphyr::from_str(text) {
@@ -127,8 +281,8 @@ pub(crate) fn validate(file: &str, text: &str) -> Result<Config, ConfigErrors> {
                 .location()
                 .map(|l| (l.line(), l.column()))
                 .unwrap_or((1, 1));
-            r.at(l, c, serde_message(&e));
-            return Err(r.finish().expect_err("an error was reported"));
+            r.at(l, c, crate::yaml::message(&e));
+            return Err(r.into_errors());
         }
     };
 
@@ -138,14 +292,10 @@ pub(crate) fn validate(file: &str, text: &str) -> Result<Config, ConfigErrors> {
     };
     let storage = match &raw.storage {
         Some(s) => {
-            let v = env::interpolate(&s.value);
-            if !(v.starts_with("sqlite:") || v.starts_with("postgres://")) {
+            let v = r.interpolate(&s.value);
+            if let Some(problem) = storage_problem(&v) {
                 let (l, c) = pos(s);
-                r.at(
-                    l,
-                    c,
-                    "storage: use sqlite://PATH (or postgres://... for shared setups)",
-                );
+                r.at(l, c, format!("storage: {problem}"));
             }
             v
         }
@@ -186,7 +336,9 @@ pub(crate) fn validate(file: &str, text: &str) -> Result<Config, ConfigErrors> {
         None => Duration::from_secs(24 * 3600),
     };
     let mut channels = BTreeMap::new();
-    for (name, spec) in &raw.channels {
+    for (key, spec) in &raw.channels.0 {
+        check_name(&mut r, "channel", key);
+        let name = &key.value;
         let (l, c) = pos(spec);
         let kind = spec.value.get("type").and_then(|t| t.as_str());
         match kind {
@@ -194,7 +346,8 @@ pub(crate) fn validate(file: &str, text: &str) -> Result<Config, ConfigErrors> {
                 l,
                 c,
                 format!(
-                    "channel {name:?}: missing `type` (one of {})",
+                    "channel {}: missing `type` (one of {})",
+                    escaped(name),
                     CHANNEL_TYPES.join(", ")
                 ),
             ),
@@ -202,13 +355,15 @@ pub(crate) fn validate(file: &str, text: &str) -> Result<Config, ConfigErrors> {
                 l,
                 c,
                 format!(
-                    "channel {name:?}: unknown type {k:?} (one of {})",
+                    "channel {}: unknown type {} (one of {})",
+                    escaped(name),
+                    escaped(k),
                     CHANNEL_TYPES.join(", ")
                 ),
             ),
             Some(k) => {
                 let mut settings = spec.value.clone();
-                env::interpolate_json(&mut settings);
+                env::interpolate_json(&mut settings, &mut r.secrets);
                 channels.insert(
                     name.clone(),
                     ChannelSpec {
@@ -221,43 +376,60 @@ pub(crate) fn validate(file: &str, text: &str) -> Result<Config, ConfigErrors> {
             }
         }
     }
-    let locations: BTreeMap<String, LocationSpec> = raw
-        .locations
+    let channel_names: BTreeSet<&str> = raw
+        .channels
+        .0
         .iter()
-        .map(|(name, l)| {
-            (
-                name.clone(),
-                LocationSpec {
-                    region: l.region.clone(),
-                    isp: l.isp.clone(),
-                    token: l.token.as_deref().map(env::interpolate),
-                },
-            )
-        })
+        .map(|(k, _)| k.value.as_str())
         .collect();
 
+    let mut locations = BTreeMap::new();
+    for (key, loc) in &raw.locations.0 {
+        check_name(&mut r, "location", key);
+        let (l, c) = pos(key);
+        r.at(
+            l,
+            c,
+            format!("location {}: {NO_AGENTS}", escaped(&key.value)),
+        );
+        let token = loc.token.as_deref().map(|t| r.interpolate(t));
+        locations.insert(
+            key.value.clone(),
+            LocationSpec {
+                region: loc.region.clone(),
+                isp: loc.isp.clone(),
+                token,
+            },
+        );
+    }
+
+    if raw.monitors.is_empty() {
+        r.warn(
+            1,
+            1,
+            "no monitors are defined: watchpost has nothing to check",
+        );
+    }
     let mut seen: HashMap<&str, u64> = HashMap::new();
     let mut monitors = Vec::new();
     for m in &raw.monitors {
         let (l, c) = pos(&m.name);
-        if m.name.value.trim().is_empty() {
-            r.at(l, c, "monitor name is empty");
-        }
+        check_name(&mut r, "monitor", &m.name);
         if let Some(first) = seen.insert(m.name.value.as_str(), l) {
             r.at(
                 l,
                 c,
                 format!(
-                    "duplicate monitor name {:?} (first defined on line {first})",
-                    m.name.value
+                    "duplicate monitor name {} (first defined on line {first})",
+                    escaped(&m.name.value)
                 ),
             );
         }
-        if let Some(monitor) = monitor(&mut r, text, m, &raw.channels, &locations, timezone) {
+        if let Some(monitor) = monitor(&mut r, text, m, &channel_names, timezone, now) {
             monitors.push(monitor);
         }
     }
-    r.finish()?;
+    let finished = r.finish()?;
     Ok(Config {
         file: file.to_string(),
         timezone: timezone.unwrap_or(Tz::UTC),
@@ -269,6 +441,8 @@ pub(crate) fn validate(file: &str, text: &str) -> Result<Config, ConfigErrors> {
         channels,
         locations,
         monitors,
+        warnings: finished.warnings,
+        secrets: finished.secrets,
     })
 }
 
@@ -276,11 +450,12 @@ fn monitor(
     r: &mut Report<'_>,
     text: &str,
     m: &RawMonitor,
-    channels: &BTreeMap<String, S<serde_json::Value>>,
-    locations: &BTreeMap<String, LocationSpec>,
+    channels: &BTreeSet<&str>,
     zone_default: Option<Tz>,
+    now: DateTime<Utc>,
 ) -> Option<Monitor> {
     let name = m.name.value.clone();
+    let shown = escaped(&name);
     let errors_before = r.errors.len();
 
     let check = match m.kind.value {
@@ -293,11 +468,11 @@ fn monitor(
             r.at(
                 l,
                 c,
-                format!("monitor {name:?}: give either `schedule:` or `every:`, not both"),
+                format!("monitor {shown}: give either `schedule:` or `every:`, not both"),
             );
             (None, false)
         }
-        (Some(s), None) => (parse_schedule(r, s, "schedule"), false),
+        (Some(s), None) => (parse_schedule(r, s, "schedule", zone_default, now), false),
         (None, Some(e)) => {
             let every = duration(r, e, "every");
             match every {
@@ -318,22 +493,22 @@ fn monitor(
         None => Some(Duration::from_secs(10)),
     };
 
-    let mut locs = Vec::new();
+    let mut locs: Vec<String> = Vec::new();
     for loc in &m.locations {
-        if loc.value != "local" && !locations.contains_key(&loc.value) {
-            let (l, c) = pos(loc);
-            let known: Vec<&str> = std::iter::once("local")
-                .chain(locations.keys().map(String::as_str))
-                .collect();
+        let (l, c) = pos(loc);
+        if loc.value != "local" {
             r.at(
                 l,
                 c,
-                format!(
-                    "unknown location {:?} (known: {})",
-                    loc.value,
-                    known.join(", ")
-                ),
+                format!("location {}: {NO_AGENTS}", escaped(&loc.value)),
             );
+        } else if locs.contains(&loc.value) {
+            r.at(
+                l,
+                c,
+                format!("location {} is listed twice", escaped(&loc.value)),
+            );
+            continue;
         }
         locs.push(loc.value.clone());
     }
@@ -342,13 +517,6 @@ fn monitor(
     }
 
     let mut conditions = Vec::new();
-    if m.conditions.is_empty() {
-        conditions.extend(
-            DEFAULT_HTTP_CONDITIONS
-                .iter()
-                .filter_map(|c| Condition::parse::<HttpSubject>(c).ok()),
-        );
-    }
     for cond in &m.conditions {
         match Condition::parse::<HttpSubject>(&cond.value) {
             Ok(c) => conditions.push(c),
@@ -362,23 +530,25 @@ fn monitor(
             }
         }
     }
+    let conditions = match m.kind.value {
+        MonitorKind::Http => with_default_status(conditions),
+    };
 
     let mut alert = AlertPolicy::default();
     if let Some(a) = &m.alert {
         for ch in &a.channels {
-            if !channels.contains_key(&ch.value) {
+            if !channels.contains(ch.value.as_str()) {
                 let (l, c) = pos(ch);
-                let known: Vec<&str> = channels.keys().map(String::as_str).collect();
                 r.at(
                     l,
                     c,
                     format!(
-                        "unknown channel {:?} (defined under channels: {})",
-                        ch.value,
-                        if known.is_empty() {
+                        "unknown channel {} (defined under channels: {})",
+                        escaped(&ch.value),
+                        if channels.is_empty() {
                             "none".to_string()
                         } else {
-                            known.join(", ")
+                            channels.iter().copied().collect::<Vec<_>>().join(", ")
                         }
                     ),
                 );
@@ -430,12 +600,12 @@ fn monitor(
 
     let mut maintenance = Vec::new();
     for w in &m.maintenance {
-        let start = parse_schedule(r, &w.start, "maintenance start");
-        let dur = duration(r, &w.duration, "maintenance duration");
         let tz = match &w.timezone {
             Some(s) => zone(r, s),
             None => zone_default,
         };
+        let start = parse_schedule(r, &w.start, "maintenance start", tz, now);
+        let dur = duration(r, &w.duration, "maintenance duration");
         if let (Some(start), Some(duration), Some(tz)) = (start, dur, tz) {
             maintenance.push(Maintenance {
                 start,
@@ -448,9 +618,11 @@ fn monitor(
     if r.errors.len() > errors_before {
         return None;
     }
+    let (check, target) = check?;
     Some(Monitor {
         name,
-        check: check?,
+        target,
+        check,
         schedule: schedule?,
         spread,
         timeout: timeout?,
@@ -461,18 +633,30 @@ fn monitor(
     })
 }
 
-fn http_check(r: &mut Report<'_>, m: &RawMonitor) -> Option<Check> {
-    let name = &m.name.value;
+/// The HTTP request, and the target as shown to people (the URL as written, no userinfo).
+fn http_check(r: &mut Report<'_>, m: &RawMonitor) -> Option<(Check, String)> {
     let Some(url) = &m.url else {
         let (l, c) = pos(&m.name);
-        r.at(l, c, format!("monitor {name:?}: type http needs a `url:`"));
+        r.at(
+            l,
+            c,
+            format!(
+                "monitor {}: type http needs a `url:`",
+                escaped(&m.name.value)
+            ),
+        );
         return None;
     };
     let (l, c) = pos(url);
-    let mut req = match HttpRequest::get(&env::interpolate(&url.value)) {
+    let substituted = r.interpolate(&url.value);
+    // The substituted URL may hold a secret: messages name only the problem.
+    if let Some(problem) = http_url_problem(&substituted) {
+        r.at(l, c, format!("url: {problem}"));
+        return None;
+    }
+    let mut req = match HttpRequest::get(&substituted) {
         Ok(req) => req,
         Err(e) => {
-            // The interpolated URL may hold a secret: name only the problem.
             let message = match e {
                 watchpost_probes::http::RequestError::Url { reason, .. } => {
                     format!("url: invalid URL: {reason}")
@@ -486,23 +670,30 @@ fn http_check(r: &mut Report<'_>, m: &RawMonitor) -> Option<Check> {
     if let Some(method) = &m.method {
         match req.clone().method(&method.value) {
             Ok(next) => req = next,
-            Err(e) => {
+            Err(_) => {
                 let (l, c) = pos(method);
-                r.at(l, c, e.to_string());
+                r.at(l, c, format!("invalid method {}", escaped(&method.value)));
             }
         }
     }
-    for (k, v) in &m.headers {
-        match req
-            .clone()
-            .header_line(&format!("{k}: {}", env::interpolate(v)))
-        {
+    for (key, value) in &m.headers.0 {
+        let (l, c) = pos(key);
+        let line = format!("{}: {}", key.value, r.interpolate(&value.value));
+        if let Some(problem) = header_line_problem(&line) {
+            r.at(l, c, format!("header {}: {problem}", escaped(&key.value)));
+            continue;
+        }
+        match req.clone().header_line(&line) {
             Ok(next) => req = next,
-            Err(_) => r.at(l, c, format!("header {k:?}: invalid name or value")),
+            Err(_) => r.at(
+                l,
+                c,
+                format!("header {}: invalid name or value", escaped(&key.value)),
+            ),
         }
     }
     if let Some(body) = &m.body {
-        req.body = env::interpolate(body).into_bytes().into();
+        req.body = r.interpolate(body).into_bytes().into();
     }
     req.insecure = m.insecure.unwrap_or(false);
     req.follow_redirects = m.follow_redirects.unwrap_or(false);
@@ -515,5 +706,73 @@ fn http_check(r: &mut Report<'_>, m: &RawMonitor) -> Option<Check> {
             }
         }
     }
-    Some(Check::Http(Box::new(req)))
+    Some((Check::Http(Box::new(req)), without_userinfo(&url.value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_removed_from_the_target() {
+        assert_eq!(
+            without_userinfo("https://u:${PW}@example.com/a?b=${T}"),
+            "https://example.com/a?b=${T}"
+        );
+        assert_eq!(
+            without_userinfo("http://example.com/p@th"),
+            "http://example.com/p@th"
+        );
+        assert_eq!(without_userinfo("${URL}"), "${URL}");
+    }
+
+    #[test]
+    fn storage_forms() {
+        for ok in [
+            "sqlite://watchpost.db",
+            "sqlite:///var/lib/w.db",
+            "sqlite:w.db",
+            "sqlite::memory:",
+            "sqlite://:memory:",
+        ] {
+            assert_eq!(storage_problem(ok), None, "{ok}");
+        }
+        for (bad, want) in [
+            ("postgres://u:secret@h/db", "PostgreSQL"),
+            ("postgresql://h/db", "PostgreSQL"),
+            ("sqlite:///x.db?mode=ro", "query parameters"),
+            ("sqlite://", "empty"),
+            ("sqlite:", "empty"),
+            ("mysql://h/db", "use sqlite://PATH"),
+        ] {
+            let got = storage_problem(bad).unwrap();
+            assert!(got.contains(want), "{bad}: {got}");
+            assert!(!got.contains("secret"));
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(name_problem("monitor", "homepage"), None);
+        assert_eq!(name_problem("monitor", "首页 (北京)"), None);
+        assert_eq!(
+            name_problem("monitor", "a\nb").unwrap(),
+            "monitor name \"a\\nb\" contains the control character \\n: names are printed on terminals and in alerts"
+        );
+        let esc = name_problem("channel", "\u{1b}[31mred").unwrap();
+        assert!(esc.contains("\"\\u{1b}[31mred\""), "{esc}");
+        assert!(!esc.contains('\u{1b}'));
+        for c in ['\u{7f}', '\u{85}', '\u{9b}', '\u{202e}', '\0'] {
+            let got = name_problem("location", &format!("x{c}y")).unwrap();
+            assert!(!got.contains(c), "{got}");
+        }
+        assert!(name_problem("monitor", "  ").unwrap().contains("empty"));
+        let long = "x".repeat(201);
+        assert!(
+            name_problem("monitor", &long)
+                .unwrap()
+                .contains("201 characters long; the limit is 200")
+        );
+        assert_eq!(name_problem("monitor", &"名".repeat(200)), None);
+    }
 }

@@ -7,7 +7,7 @@
 //!   `@daily`, `@weekly`, `@monthly`, `@yearly`.
 //! - `, - * /` and `a/n` (from a, every n), names `JAN-DEC` and `SUN-SAT` in any case, week
 //!   0-7 with 0 and 7 both Sunday, `?` in day and week, `L`/`LW`/`nW` in day, `nL` and `d#k`
-//!   in week, year 1970-2099.
+//!   in week, year 1970-2099 (a `*` year too: no fire time lies outside 1970-2099).
 //! - **OR rule**: when day and week are both restricted (anything but `*` or `?`), a time
 //!   matches if *either* matches: `0 0 12 1 * MON *` fires on the 1st and on every Monday.
 //! - **Time zones and DST**: expressions are evaluated on the wall clock of an IANA zone. A
@@ -57,6 +57,14 @@ impl CronError {
             expr: expr.to_string(),
         }
     }
+}
+
+/// The first and the last second of the years 1970-2099 on `zone`'s wall clock: no fire time
+/// lies outside them.
+fn year_bounds<Z: TimeZone>(zone: &Z) -> Option<(DateTime<Z>, DateTime<Z>)> {
+    let first = zone.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).earliest()?;
+    let last = zone.with_ymd_and_hms(2099, 12, 31, 23, 59, 59).latest()?;
+    Some((first, last))
 }
 
 /// A parsed schedule.
@@ -194,7 +202,53 @@ impl Schedule {
                 let next = i64::try_from(next).ok()?;
                 Some(after.timezone().timestamp_nanos(next))
             }
-            Kind::Cron { cron, .. } => cron.find_next_occurrence(after, false).ok(),
+            Kind::Cron { cron, .. } => {
+                // Fire times lie in the years 1970-2099 (of the zone's wall clock): a search
+                // starts no earlier than 1970 and none starts past 2099 (croner would panic
+                // near chrono's limits).
+                let (first, last) = year_bounds(&after.timezone())?;
+                if *after >= last {
+                    return None;
+                }
+                let start = if *after < first {
+                    first - chrono::TimeDelta::seconds(1)
+                } else {
+                    after.clone()
+                };
+                cron.find_next_occurrence(&start, false).ok()
+            }
+        }
+    }
+
+    /// The last fire time strictly before `before`, in `before`'s zone; `None` when there is
+    /// none (nothing matched earlier, or the expression can never fire). With
+    /// [`next_after`](Self::next_after) returning `None` it tells when an expression whose
+    /// year field has passed fired for the last time.
+    pub fn previous_before<Z: TimeZone>(&self, before: &DateTime<Z>) -> Option<DateTime<Z>>
+    where
+        DateTime<Z>: croner::time::CronDateTime,
+    {
+        match &self.kind {
+            Kind::Every(period) => {
+                let p = period.as_nanos() as i128;
+                let t = before.timestamp_nanos_opt()? as i128;
+                let previous = (t - 1).div_euclid(p) * p;
+                let previous = i64::try_from(previous).ok()?;
+                Some(before.timezone().timestamp_nanos(previous))
+            }
+            Kind::Cron { cron, .. } => {
+                // The same bounds as `next_after`, from the other side.
+                let (first, last) = year_bounds(&before.timezone())?;
+                if *before <= first {
+                    return None;
+                }
+                let start = if *before > last {
+                    last + chrono::TimeDelta::seconds(1)
+                } else {
+                    before.clone()
+                };
+                cron.find_previous_occurrence(&start, false).ok()
+            }
         }
     }
 
@@ -217,7 +271,9 @@ impl Schedule {
         out
     }
 
-    /// True when no time from 1970 on matches (`0 0 0 30 2 * *`).
+    /// True when no time from 1970 on matches (`0 0 0 30 2 * *`). An expression that did fire
+    /// but whose year field has passed is not "never": ask [`next_after`](Self::next_after)
+    /// from now for that.
     pub fn never_fires(&self) -> bool {
         let epoch = Utc.timestamp_opt(0, 0).single().expect("epoch");
         self.next_after(&epoch).is_none()

@@ -226,6 +226,19 @@ fn leap_years_and_the_year_field() {
             .is_none()
     );
     assert!(!past.never_fires());
+    // ...and when it last fired can be told, in the zone asked.
+    assert_eq!(
+        past.previous_before(&at("Asia/Shanghai", "2026-01-01T00:00:00Z"))
+            .unwrap()
+            .to_rfc3339(),
+        "2020-01-01T00:00:00+08:00"
+    );
+    assert!(
+        Schedule::parse("0 0 0 30 2 * *")
+            .unwrap()
+            .previous_before(&at("UTC", "2026-01-01T00:00:00Z"))
+            .is_none()
+    );
     assert!(err("0 0 0 1 1 * 2100").contains("year: 2100 is out of range 1970-2099"));
     assert!(err("0 0 0 1 1 * 1969").contains("year: 1969 is out of range 1970-2099"));
 }
@@ -480,4 +493,69 @@ fn descriptions() {
         d("0 0 12 ? * 5L *"),
         "at 12:00, on the last Friday of the month"
     );
+}
+
+#[test]
+fn every_previous_and_the_longest_period() {
+    let every = Schedule::parse("@every 30s").unwrap();
+    assert_eq!(
+        every
+            .previous_before(&at("UTC", "2026-11-24T00:00:10Z"))
+            .unwrap()
+            .to_rfc3339(),
+        "2026-11-24T00:00:00+00:00"
+    );
+    assert_eq!(
+        every
+            .previous_before(&at("UTC", "2026-11-24T00:00:30Z"))
+            .unwrap()
+            .to_rfc3339(),
+        "2026-11-24T00:00:00+00:00",
+        "strictly before"
+    );
+    // The longest period accepted: its fire times are still computed without overflow.
+    let decade = Schedule::parse("@every 3650d").unwrap();
+    let next = decade
+        .next_after(&at("UTC", "2026-11-24T00:00:00Z"))
+        .unwrap();
+    assert_eq!(
+        next.to_rfc3339(),
+        "2029-12-17T00:00:00+00:00",
+        "6 × 3650 days after the epoch"
+    );
+    assert_eq!(
+        decade.upcoming(&at("UTC", "2026-11-24T00:00:00Z"), 3).len(),
+        3
+    );
+    // Near the end of what an instant in nanoseconds can hold: no next time, no panic.
+    assert!(
+        decade
+            .next_after(&at("UTC", "2262-01-01T00:00:00Z"))
+            .is_none()
+    );
+    assert!(
+        Schedule::parse("@every 99999999999999999999999d")
+            .unwrap_err()
+            .to_string()
+            .contains("longer than the maximum, 3650d (10 years)")
+    );
+}
+
+#[test]
+fn instants_at_the_ends_of_time_do_not_panic() {
+    use chrono::Utc;
+    let daily = Schedule::parse("0 0 0 * * * *").unwrap();
+    let first = DateTime::<Utc>::MIN_UTC.with_timezone(&tz("Asia/Shanghai"));
+    assert_eq!(
+        daily.next_after(&first).unwrap().to_rfc3339(),
+        "1970-01-01T00:00:00+08:00"
+    );
+    assert!(daily.previous_before(&first).is_none());
+    let last = DateTime::<Utc>::MAX_UTC.with_timezone(&tz("America/New_York"));
+    assert!(daily.next_after(&last).is_none());
+    assert_eq!(
+        daily.previous_before(&last).unwrap().to_rfc3339(),
+        "2099-12-31T00:00:00-05:00"
+    );
+    assert!(daily.upcoming(&last, 3).is_empty());
 }

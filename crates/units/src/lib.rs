@@ -1,9 +1,27 @@
 //! Durations and sizes as people write them: `250ms`, `1.5s`, `2m`, `10KB`, `1MiB`. Shared by
 //! conditions, cron (`@every 30s`), config and the CLI so every place reads them the same way.
+//!
+//! Both parsers have a documented maximum ([`MAX_DURATION`], 3650 days; [`MAX_SIZE`], 1 TiB)
+//! and return an error, never panic, for anything larger or malformed.
 
 use std::time::Duration;
 
+/// The longest duration watchpost accepts anywhere (periods, timeouts, retention, windows):
+/// 3650 days, about 10 years. Longer ones are errors, so every instant computed from a
+/// duration stays far inside the range that dates and timers can represent.
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
+/// `MAX_DURATION` as people write it, for messages.
+pub const MAX_DURATION_TEXT: &str = "3650d (10 years)";
+
+/// The largest size watchpost accepts (`max_body` and the like): 1 TiB.
+pub const MAX_SIZE: u64 = 1 << 40;
+
+/// `MAX_SIZE` as people write it, for messages.
+pub const MAX_SIZE_TEXT: &str = "1TiB";
+
 /// Parse a duration: a number followed by `us`, `ms`, `s`, `m`, `h` or `d` (`1.5s`, `250ms`).
+/// Anything longer than [`MAX_DURATION`] is an error. Never panics, whatever the text.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (num, unit) = split_number(text)
         .ok_or_else(|| format!("{text:?} is not a duration (write it like 250ms, 1.5s, 2m)"))?;
@@ -15,10 +33,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     })?;
     let ms = num * factor;
-    if !(ms.is_finite() && ms >= 0.0) {
+    if ms.is_nan() || ms < 0.0 {
         return Err(format!("{text:?} is not a valid duration"));
     }
-    Ok(Duration::from_secs_f64(ms / 1000.0))
+    if ms > MAX_DURATION.as_millis() as f64 {
+        return Err(format!(
+            "{text:?} is longer than the maximum, {MAX_DURATION_TEXT}"
+        ));
+    }
+    Duration::try_from_secs_f64(ms / 1000.0)
+        .map_err(|_| format!("{text:?} is not a valid duration"))
 }
 
 /// Milliseconds per unit.
@@ -44,6 +68,8 @@ pub fn bytes_unit(unit: &str) -> Option<f64> {
         "kib" => 1024.0,
         "mib" => 1024.0 * 1024.0,
         "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tb" => 1e12,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         _ => return None,
     })
 }
@@ -86,16 +112,22 @@ pub fn format_bytes(b: f64) -> String {
     }
 }
 
-/// Parse a size: `10MiB`, `512KB`, `1000` (bytes).
+/// Parse a size: `10MiB`, `512KB`, `1000` (bytes). Anything larger than [`MAX_SIZE`] is an
+/// error. Never panics, whatever the text.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let (num, unit) = split_number(text)
         .ok_or_else(|| format!("{text:?} is not a size (write it like 512KB, 10MiB)"))?;
     let factor = bytes_unit(unit).ok_or_else(|| {
-        format!("{text:?}: unknown size unit {unit:?} (use B, KB, MB, GB, KiB, MiB, GiB)")
+        format!("{text:?}: unknown size unit {unit:?} (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)")
     })?;
     let bytes = num * factor;
-    if !(bytes.is_finite() && bytes >= 0.0) {
+    if bytes.is_nan() || bytes < 0.0 {
         return Err(format!("{text:?} is not a valid size"));
+    }
+    if bytes > MAX_SIZE as f64 {
+        return Err(format!(
+            "{text:?} is larger than the maximum, {MAX_SIZE_TEXT}"
+        ));
     }
     Ok(bytes as u64)
 }
@@ -118,6 +150,34 @@ mod tests {
         );
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_duration("3650d").unwrap(), MAX_DURATION);
+        assert_eq!(
+            parse_duration("99999999999999999999999d").unwrap_err(),
+            "\"99999999999999999999999d\" is longer than the maximum, 3650d (10 years)"
+        );
+        assert!(parse_duration("3650.01d").unwrap_err().contains("maximum"));
+        let huge = format!("1{}s", "0".repeat(400));
+        assert!(parse_duration(&huge).unwrap_err().contains("maximum"));
+        assert!(parse_duration("1e400s").is_err());
+        assert_eq!(parse_duration("-0s").unwrap(), Duration::ZERO);
+    }
+
+    #[test]
+    fn sizes_have_a_maximum() {
+        assert_eq!(parse_size("1TiB").unwrap(), MAX_SIZE);
+        assert_eq!(parse_size("1TB").unwrap(), 1_000_000_000_000);
+        assert_eq!(parse_size("1024GiB").unwrap(), MAX_SIZE);
+        assert!(
+            parse_size("1025GiB")
+                .unwrap_err()
+                .contains("larger than the maximum, 1TiB")
+        );
+        assert!(
+            parse_size("99999999999999999999999999GB")
+                .unwrap_err()
+                .contains("maximum")
+        );
+        assert!(parse_size("-1KB").is_err());
     }
 
     #[test]

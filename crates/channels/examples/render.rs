@@ -43,6 +43,8 @@ fn main() {
             },
         ],
         url: Some("http://www.anycodes.cn/".into()),
+        timezone: None,
+        notes: Vec::new(),
     };
     for locale in [Locale::ZhCn, Locale::En] {
         println!("==== plain ({locale})\n{}", alert.plain(locale));

@@ -39,8 +39,10 @@
 //! names (`[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`, which is reserved) with non-empty
 //! values (Alertmanager drops empty ones), and may not replace `alertname` or `monitor`.
 //! Annotations carry the text, in the configured locale: `title`, `summary`, `description`
-//! (the failing conditions, one a line), `url` (what the monitor checks), `incident`, and
-//! `locations` (the aligned per-location table); empty ones are left out.
+//! (the failing conditions, one a line), `url` (what the monitor checks), `incident`,
+//! `locations` (the aligned per-location table) and `notes` (watchpost's own remarks, one
+//! `Note: …` a line); empty ones are left out. Times in annotations are shown in the
+//! configured `timezone`; `startsAt` and `endsAt` are RFC 3339 UTC.
 //!
 //! # Firing and resolving
 //!
@@ -256,6 +258,7 @@ impl Alertmanager {
             "locations",
             alert.plain_table(locale).trim_end().to_string(),
         );
+        note("notes", alert.note_lines(locale).join("\n"));
 
         let starts = alert.since.unwrap_or(alert.at).min(alert.at);
         let sent = alert.at.max(now);

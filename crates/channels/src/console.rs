@@ -102,6 +102,8 @@ mod tests {
             failures: vec!["status 503 != 200".into()],
             locations: Vec::new(),
             url: None,
+            timezone: None,
+            notes: Vec::new(),
         }
     }
 

@@ -639,6 +639,19 @@ pub fn html(alert: &Alert, locale: Locale) -> String {
         "<h2 style=\"color: {accent}; margin: 0 0 8px;\">{title}</h2>"
     );
     let _ = writeln!(out, "<p>{}</p>", escape(&alert.summary(locale)));
+    let colon = match locale {
+        Locale::En => ":",
+        Locale::ZhCn => "：",
+    };
+    for note in &alert.notes {
+        let _ = writeln!(
+            out,
+            "<p style=\"padding: 6px 10px; background: #fdf2e9; border-left: 4px solid #e67e22;\">\
+             <strong>{}{colon}</strong> {}</p>",
+            escape(Alert::note_label(locale)),
+            escape(&one_line(note))
+        );
+    }
 
     let url = alert.url.as_deref().map(one_line);
     out.push_str("<table style=\"border-collapse: collapse; margin: 8px 0;\">\n");
@@ -761,6 +774,8 @@ mod tests {
                 },
             ],
             url: Some("https://www.example.com/?a=1&b=\"2\"".into()),
+            timezone: None,
+            notes: Vec::new(),
         }
     }
 

@@ -14,8 +14,9 @@
 //!
 //!   [`ChannelConfig`] is the closed set of configs (`type:` picks the variant), [`Channel`]
 //!   the closed set of built channels, with one `send`.
-//! - [`policy`]: when to retry ([`backoff`]) and when to stop ([`give_up`]); the delivery
-//!   worker applies them.
+//! - [`policy`]: when to retry ([`backoff`]) and when to stop ([`give_up`]: after
+//!   [`MIN_ATTEMPTS`] attempts *and* `max_age` of real retrying); the delivery worker applies
+//!   them.
 //! - Shared by the channels: [`http`] (the one HTTP client: checked endpoints, verified TLS,
 //!   bounded answers, status classification), [`limit`] (per-robot rate limits),
 //!   [`template`] (operator-written Jinja templates of an alert), [`tc3`] (Tencent Cloud's
@@ -68,8 +69,8 @@ pub use email::{Email, EmailConfig};
 pub use feishu::{Feishu, FeishuConfig};
 pub use message::{Alert, AlertKind, Locale, LocationRow, digest_markdown_lite, digest_title};
 pub use policy::{
-    BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, RETRY_AFTER_CAP, backoff, backoff_with_jitter,
-    give_up, retry_delay,
+    BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, MIN_ATTEMPTS, RETRY_AFTER_CAP, backoff,
+    backoff_with_jitter, give_up, retry_delay,
 };
 pub use slack::{Slack, SlackConfig};
 pub use telegram::{ChatId, Telegram, TelegramConfig};

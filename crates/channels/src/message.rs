@@ -5,8 +5,17 @@
 //! An [`Alert`] is plain data: the alert engine builds it when it decides to notify, it is
 //! stored as JSON in the outbox between commit and delivery, and every channel renders it at
 //! delivery time in the configured [`Locale`].
+//!
+//! Times people read are shown in the alert's [`Alert::timezone`] (the config's `timezone:`)
+//! with their offset, `2026-11-30 11:30:29 +08:00` (UTC, or an unknown zone, shows
+//! `+00:00`): see [`Alert::local_time`]. Fields for machines (the webhook payload's `at` and
+//! `since`, Alertmanager's `startsAt`/`endsAt`, the e-mail `Date` header) stay RFC 3339 UTC.
+//!
+//! [`Alert::notes`] are watchpost's own remarks about the alert (`watchpost could not run 12
+//! checks since …: too many open files`): every rendering shows them apart from the
+//! monitor's facts, one line each, as `Note: …` / `注意：…`.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -92,6 +101,14 @@ pub struct Alert {
     /// What the monitor checks (shown as a link), when it has a URL.
     #[serde(default)]
     pub url: Option<String>,
+    /// The IANA time zone (`Asia/Shanghai`) that times in messages are shown in; UTC when
+    /// none (or when the name is not a known zone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// watchpost's own remarks about this alert (something it could not do that bears on
+    /// it), shown as separate `Note:` lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The language of alert messages (config `locale: zh-CN | en`).
@@ -146,7 +163,39 @@ impl Alert {
             failures: message.into_iter().collect(),
             locations: Vec::new(),
             url: None,
+            timezone: None,
+            notes: Vec::new(),
         }
+    }
+
+    /// `t` as people read it: in [`Alert::timezone`], to the second, with the offset —
+    /// `2026-11-30 11:30:29 +08:00`; `+00:00` for UTC, no zone or an unknown zone.
+    pub fn local_time(&self, t: DateTime<Utc>) -> String {
+        local_time(t, self.timezone.as_deref())
+    }
+
+    /// [`Alert::at`] as people read it ([`Alert::local_time`]).
+    pub fn at_local(&self) -> String {
+        self.local_time(self.at)
+    }
+
+    /// [`Alert::since`] as people read it ([`Alert::local_time`]).
+    pub fn since_local(&self) -> Option<String> {
+        self.since.map(|t| self.local_time(t))
+    }
+
+    /// The word in front of each note: `Note` / `注意`.
+    pub fn note_label(locale: Locale) -> &'static str {
+        Texts::of(locale).note
+    }
+
+    /// Each of [`Alert::notes`] on one line, labelled: `Note: …` / `注意：…`.
+    pub fn note_lines(&self, locale: Locale) -> Vec<String> {
+        let t = Texts::of(locale);
+        self.notes
+            .iter()
+            .map(|n| format!("{}{}{}", t.note, t.colon_space(), one_line(n)))
+            .collect()
     }
 
     /// A key that is the same for every delivery attempt of this alert (it only depends on
@@ -190,6 +239,14 @@ impl Alert {
         out.push('\n');
         out.push_str(&self.summary(locale));
         out.push_str("\n\n");
+        let notes = self.note_lines(locale);
+        if !notes.is_empty() {
+            for note in notes {
+                out.push_str(&note);
+                out.push('\n');
+            }
+            out.push('\n');
+        }
 
         let facts = self.facts(locale);
         let label_width = facts.iter().map(|(l, _)| l.width()).max().unwrap_or(0);
@@ -236,6 +293,10 @@ impl Alert {
         out.push_str("\n\n");
         out.push_str(&md_text(&self.summary(locale)));
         out.push_str("\n\n");
+        for note in &self.notes {
+            // A paragraph each (a blank line between), so robots keep them apart.
+            out.push_str(&format!("**{}{}** {}\n\n", t.note, t.colon, md_text(note)));
+        }
 
         for (label, value) in self.facts(locale) {
             let value = if label == t.url {
@@ -336,12 +397,13 @@ impl Alert {
         }
     }
 
-    /// Label/value lines: time, incident start and duration, URL, incident id.
+    /// Label/value lines: time, incident start (both in [`Alert::timezone`]) and duration, URL,
+    /// incident id.
     pub fn facts(&self, locale: Locale) -> Vec<(&'static str, String)> {
         let t = Texts::of(locale);
-        let mut facts = vec![(t.time, rfc3339(self.at))];
+        let mut facts = vec![(t.time, self.local_time(self.at))];
         if let Some(since) = self.since {
-            facts.push((t.since, rfc3339(since)));
+            facts.push((t.since, self.local_time(since)));
             if matches!(self.kind, AlertKind::Reminder | AlertKind::Resolved) {
                 facts.push((t.duration, human_duration(self.at - since, locale)));
             }
@@ -518,6 +580,7 @@ pub fn digest_markdown_lite(alerts: &[Alert], locale: Locale) -> String {
 /// Fixed words of one locale.
 struct Texts {
     colon: &'static str,
+    note: &'static str,
     time: &'static str,
     since: &'static str,
     duration: &'static str,
@@ -535,6 +598,7 @@ struct Texts {
 
 const EN: Texts = Texts {
     colon: ":",
+    note: "Note",
     time: "Time",
     since: "Down since",
     duration: "Duration",
@@ -552,6 +616,7 @@ const EN: Texts = Texts {
 
 const ZH_CN: Texts = Texts {
     colon: "：",
+    note: "注意",
     time: "时间",
     since: "故障开始",
     duration: "持续时长",
@@ -568,6 +633,12 @@ const ZH_CN: Texts = Texts {
 };
 
 impl Texts {
+    /// The colon between a label and its text: `: ` or `：` (the full-width one carries its
+    /// own space).
+    fn colon_space(&self) -> &'static str {
+        if self.colon == ":" { ": " } else { self.colon }
+    }
+
     fn of(locale: Locale) -> &'static Texts {
         match locale {
             Locale::En => &EN,
@@ -576,9 +647,14 @@ impl Texts {
     }
 }
 
-/// `2026-01-02T03:04:05Z` (UTC, whole seconds).
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+/// `2026-11-30 11:30:29 +08:00`: `t` in the IANA zone `zone` (UTC when `None` or unknown),
+/// whole seconds, with the offset.
+pub fn local_time(t: DateTime<Utc>, zone: Option<&str>) -> String {
+    const FORMAT: &str = "%Y-%m-%d %H:%M:%S %:z";
+    match zone.and_then(|z| z.parse::<chrono_tz::Tz>().ok()) {
+        Some(tz) => t.with_timezone(&tz).format(FORMAT).to_string(),
+        None => t.format(FORMAT).to_string(),
+    }
 }
 
 /// The two largest units: `1h 5m`, `12m 30s`, `2d 3h` / `1小时5分钟`, `12分钟30秒`.
@@ -738,6 +814,8 @@ pub(crate) fn sample_rows(monitor: &str, location: &str, rows: usize) -> Alert {
             })
             .collect(),
         url: Some("https://www.example.com/?a=1&b=2".into()),
+        timezone: None,
+        notes: Vec::new(),
     }
 }
 
@@ -791,6 +869,8 @@ mod tests {
                 },
             ],
             url: Some("https://www.example.com/".into()),
+            timezone: None,
+            notes: Vec::new(),
         }
     }
 
@@ -817,8 +897,8 @@ mod tests {
 [DOWN] homepage
 homepage is DOWN.
 
-Time:        2026-01-02T03:00:00Z
-Down since:  2026-01-02T03:00:00Z
+Time:        2026-01-02 03:00:00 +00:00
+Down since:  2026-01-02 03:00:00 +00:00
 URL:         https://www.example.com/
 Incident:    homepage:1767322800000
 
@@ -842,8 +922,8 @@ hrb-unicom      FAIL           -    3.5ms         -  connect refused: connection
 【故障】homepage
 监控 homepage 发生故障。
 
-时间：2026-01-02T03:00:00Z
-故障开始：2026-01-02T03:00:00Z
+时间：2026-01-02 03:00:00 +00:00
+故障开始：2026-01-02 03:00:00 +00:00
 地址：https://www.example.com/
 事件编号：homepage:1767322800000
 
@@ -906,7 +986,7 @@ hrb-unicom      异常           -     3.5ms         -  connect refused: connect
         assert!(en.contains("homepage is still DOWN (for 30m 5s)."), "{en}");
         let zh = a.plain(Locale::ZhCn);
         assert!(zh.contains("仍处于故障状态（已持续 30分钟5秒）"), "{zh}");
-        assert!(zh.contains("故障开始：2026-01-02T03:00:00Z"), "{zh}");
+        assert!(zh.contains("故障开始：2026-01-02 03:00:00 +00:00"), "{zh}");
     }
 
     #[test]
@@ -978,7 +1058,10 @@ hrb-unicom      异常           -     3.5ms         -  connect refused: connect
             ]
         );
         assert!(md.starts_with("### 【故障】homepage\n\n监控 homepage 发生故障。\n"));
-        assert!(md.contains("- **时间：** 2026-01-02T03:00:00Z\n"), "{md}");
+        assert!(
+            md.contains("- **时间：** 2026-01-02 03:00:00 +00:00\n"),
+            "{md}"
+        );
         assert!(
             md.contains("- **地址：** <https://www.example.com/>\n"),
             "{md}"
@@ -1107,7 +1190,7 @@ hrb-unicom      异常           -     3.5ms         -  connect refused: connect
         let zh = a.plain(Locale::ZhCn);
         assert_eq!(
             zh,
-            "【测试】ops-wecom\n这是一条来自 watchpost 的测试告警，无需处理。\n\n时间：2026-01-02T01:02:03Z\n\n内容：\n  - hello\n"
+            "【测试】ops-wecom\n这是一条来自 watchpost 的测试告警，无需处理。\n\n时间：2026-01-02 01:02:03 +00:00\n\n内容：\n  - hello\n"
         );
         let en = a.plain(Locale::En);
         assert!(en.contains("This is a test alert from watchpost"), "{en}");
@@ -1123,7 +1206,7 @@ hrb-unicom      异常           -     3.5ms         -  connect refused: connect
         let back: Alert = serde_json::from_str(&json).unwrap();
         assert_eq!(back, a);
         let minimal: Alert = serde_json::from_str(
-            r#"{"kind":"resolved","monitor":"m","incident_id":"i","at":"2026-01-02T03:00:00Z"}"#,
+            r#"{"kind":"resolved","monitor":"m","incident_id":"i","at":"2026-01-02 03:00:00 +00:00"}"#,
         )
         .unwrap();
         assert_eq!(minimal.kind, AlertKind::Resolved);
@@ -1143,6 +1226,146 @@ hrb-unicom      异常           -     3.5ms         -  connect refused: connect
         assert_ne!(a.idempotency_key(), b.idempotency_key());
         let stored: Alert = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(stored.idempotency_key(), a.idempotency_key());
+    }
+
+    #[test]
+    fn times_are_shown_in_the_configured_zone_with_the_offset() {
+        let mut a = down();
+        a.kind = AlertKind::Resolved;
+        a.at = at(3, 30, 29);
+        a.timezone = Some("Asia/Shanghai".into());
+        let en = a.plain(Locale::En);
+        assert!(
+            en.contains("Time:        2026-01-02 11:30:29 +08:00\n"),
+            "{en}"
+        );
+        assert!(
+            en.contains("Down since:  2026-01-02 11:00:00 +08:00\n"),
+            "{en}"
+        );
+        assert!(!en.contains("03:30:29"), "{en}");
+        let zh = a.markdown(Locale::ZhCn);
+        assert!(
+            zh.contains("- **时间：** 2026-01-02 11:30:29 +08:00\n"),
+            "{zh}"
+        );
+        let lite = a.markdown_lite(Locale::ZhCn);
+        assert!(
+            lite.contains("- **故障开始：** 2026-01-02 11:00:00 +08:00\n"),
+            "{lite}"
+        );
+        assert_eq!(a.at_local(), "2026-01-02 11:30:29 +08:00");
+        assert_eq!(
+            a.since_local().as_deref(),
+            Some("2026-01-02 11:00:00 +08:00")
+        );
+
+        let t = at(3, 30, 29);
+        assert_eq!(local_time(t, None), "2026-01-02 03:30:29 +00:00");
+        assert_eq!(local_time(t, Some("UTC")), "2026-01-02 03:30:29 +00:00");
+        assert_eq!(
+            local_time(t, Some("Mars/Olympus")),
+            "2026-01-02 03:30:29 +00:00"
+        );
+        assert_eq!(
+            local_time(t, Some("America/New_York")),
+            "2026-01-01 22:30:29 -05:00"
+        );
+        assert_eq!(
+            local_time(t, Some("Asia/Kolkata")),
+            "2026-01-02 09:00:29 +05:30"
+        );
+        // Summer time where the zone has it.
+        let july = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
+        assert_eq!(
+            local_time(july, Some("Europe/Berlin")),
+            "2026-07-01 14:00:00 +02:00"
+        );
+        a.since = None;
+        assert_eq!(a.since_local(), None);
+    }
+
+    #[test]
+    fn the_zone_and_notes_are_stored_only_when_set() {
+        let a = down();
+        let json = serde_json::to_string(&a).unwrap();
+        assert!(
+            !json.contains("timezone") && !json.contains("notes"),
+            "{json}"
+        );
+        let mut b = down();
+        b.timezone = Some("Asia/Shanghai".into());
+        b.notes = vec!["n1".into()];
+        let json = serde_json::to_string(&b).unwrap();
+        assert!(json.contains("\"timezone\":\"Asia/Shanghai\""), "{json}");
+        assert!(json.contains("\"notes\":[\"n1\"]"), "{json}");
+        let back: Alert = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, b);
+    }
+
+    fn with_note() -> Alert {
+        let mut a = down();
+        a.timezone = Some("Asia/Shanghai".into());
+        a.notes = vec![
+            "watchpost could not run 12 checks since 2026-01-02 10:50:00 +08:00: too many \
+             open files"
+                .into(),
+            "second\nnote with `code` and *stars*".into(),
+        ];
+        a
+    }
+
+    #[test]
+    fn notes_in_plain_text_stand_apart() {
+        let a = with_note();
+        let en = a.plain(Locale::En);
+        assert!(
+            en.starts_with(
+                "[DOWN] homepage\nhomepage is DOWN.\n\nNote: watchpost could not run 12 checks \
+                 since 2026-01-02 10:50:00 +08:00: too many open files\nNote: second note with \
+                 `code` and *stars*\n\nTime:"
+            ),
+            "{en}"
+        );
+        let zh = a.plain(Locale::ZhCn);
+        assert!(
+            zh.contains("\n\n注意：watchpost could not run 12 checks since"),
+            "{zh}"
+        );
+        assert!(zh.contains("\n注意：second note with"), "{zh}");
+        assert_eq!(
+            a.note_lines(Locale::En)[1],
+            "Note: second note with `code` and *stars*"
+        );
+        // No notes, no section.
+        assert!(!down().plain(Locale::En).contains("Note"));
+    }
+
+    #[test]
+    fn notes_in_markdown_are_their_own_paragraphs() {
+        let a = with_note();
+        let md = a.markdown(Locale::En);
+        assert!(
+            md.contains(
+                "homepage is DOWN.\n\n**Note:** watchpost could not run 12 checks since \
+                 2026-01-02 10:50:00 +08:00: too many open files\n\n**Note:** second note with \
+                 \\`code\\` and \\*stars\\*\n\n- **Time:**"
+            ),
+            "{md}"
+        );
+        let lite = a.markdown_lite(Locale::ZhCn);
+        assert!(
+            lite.contains("\n\n**注意：** watchpost could not run"),
+            "{lite}"
+        );
+        assert!(lite.contains("\n\n**注意：** second note"), "{lite}");
+        let mut b = with_note();
+        b.kind = AlertKind::Resolved;
+        let digest = digest_markdown_lite(&[a, b], Locale::En);
+        assert_eq!(
+            digest.matches("**Note:** watchpost could not run").count(),
+            2
+        );
     }
 
     #[test]

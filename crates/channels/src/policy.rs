@@ -2,10 +2,15 @@
 //!
 //! The delivery worker claims an outbox item (attempt `n`, 1 on the first claim), sends it,
 //! and on a retryable failure schedules the next attempt [`retry_delay`] later — unless
-//! [`give_up`] says the alert is too old to be worth sending. A fatal failure gives up at once.
+//! [`give_up`] says it has been retried long enough. A fatal failure gives up at once.
+//!
+//! Giving up needs two things: at least [`MIN_ATTEMPTS`] attempts, *and* `max_age` of real
+//! time spent retrying. That time is not "now minus when the alert was made" on the wall
+//! clock, which a clock step can move by hours in either direction: the store adds up the
+//! gaps between consecutive attempts, each gap clamped to a bound, so a step of the clock
+//! adds at most that bound, and a step alone (without the attempts) never gives an alert up.
 
 use crate::SendError;
-use chrono::{DateTime, TimeDelta, Utc};
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
@@ -19,6 +24,8 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(5 * 60);
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60 * 60);
 /// How long an undelivered alert is kept trying by default: a day.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+/// The fewest attempts before an alert may be given up, however long it has waited.
+pub const MIN_ATTEMPTS: u32 = 5;
 /// The jitter takes up to this fraction off a wait.
 const JITTER: f64 = 0.1;
 
@@ -55,11 +62,16 @@ pub fn retry_delay(attempt: u32, error: &SendError) -> Option<Duration> {
     })
 }
 
-/// Whether an alert created at `created_at` is too old to keep trying at `now`: true once
-/// `max_age` has passed. A `created_at` in the future (clock skew) is not too old.
-pub fn give_up(created_at: DateTime<Utc>, now: DateTime<Utc>, max_age: Duration) -> bool {
-    let max_age = TimeDelta::from_std(max_age).unwrap_or(TimeDelta::MAX);
-    now.signed_duration_since(created_at) >= max_age
+/// Whether to stop trying an alert after `attempts` failed attempts (retryable ones) that
+/// have taken `retried` of real time: true once there were at least [`MIN_ATTEMPTS`]
+/// attempts *and* `retried` reached `max_age`.
+///
+/// `retried` is what the store measured: the sum of the gaps between consecutive attempts,
+/// each gap clamped, so that a jump of the wall clock counts for at most the clamp and can't
+/// by itself make an alert look old. With `max_age` at zero, an alert is still tried
+/// [`MIN_ATTEMPTS`] times.
+pub fn give_up(attempts: u32, retried: Duration, max_age: Duration) -> bool {
+    attempts >= MIN_ATTEMPTS && retried >= max_age
 }
 
 /// A number in `[0, 1)` from the standard library's per-process random hash keys.
@@ -72,7 +84,6 @@ fn random_unit() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     const S: fn(u64) -> Duration = Duration::from_secs;
 
@@ -150,23 +161,34 @@ mod tests {
     }
 
     #[test]
-    fn gives_up_after_max_age() {
-        let created = Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap();
+    fn gives_up_after_max_age_and_enough_attempts() {
         let hour = S(3600);
-        assert!(!give_up(created, created, hour));
-        assert!(!give_up(created, created + TimeDelta::minutes(59), hour));
-        assert!(give_up(created, created + TimeDelta::minutes(60), hour));
-        assert!(give_up(
-            created,
-            created + TimeDelta::days(3),
-            DEFAULT_MAX_AGE
-        ));
-        assert!(!give_up(created, created - TimeDelta::hours(5), hour));
-        assert!(!give_up(
-            created,
-            created + TimeDelta::days(365),
-            Duration::MAX
-        ));
-        assert!(give_up(created, created, Duration::ZERO));
+        assert!(!give_up(0, S(0), hour));
+        assert!(!give_up(MIN_ATTEMPTS, S(3599), hour));
+        assert!(give_up(MIN_ATTEMPTS, hour, hour));
+        assert!(give_up(40, S(3 * 86_400), DEFAULT_MAX_AGE));
+        assert!(!give_up(u32::MAX, S(86_399), DEFAULT_MAX_AGE));
+        assert!(!give_up(1000, S(365 * 86_400), Duration::MAX));
+    }
+
+    #[test]
+    fn time_alone_never_gives_up() {
+        // A clock step forward of days, seen after a single attempt: not enough attempts.
+        for attempts in 0..MIN_ATTEMPTS {
+            assert!(
+                !give_up(attempts, Duration::MAX, DEFAULT_MAX_AGE),
+                "{attempts}"
+            );
+            assert!(!give_up(attempts, S(30 * 86_400), S(60)), "{attempts}");
+        }
+        // Even a max_age of zero tries MIN_ATTEMPTS times.
+        assert!(!give_up(MIN_ATTEMPTS - 1, S(0), Duration::ZERO));
+        assert!(give_up(MIN_ATTEMPTS, S(0), Duration::ZERO));
+    }
+
+    #[test]
+    fn attempts_alone_never_give_up() {
+        assert!(!give_up(u32::MAX, S(0), S(1)));
+        assert!(!give_up(10_000, S(600), DEFAULT_MAX_AGE));
     }
 }

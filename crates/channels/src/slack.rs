@@ -333,6 +333,11 @@ fn alert_blocks(alert: &Alert, locale: Locale, titled: bool) -> Vec<Block> {
     }
     lines.push(html_text(&alert.summary(locale)));
     lines.push(String::new());
+    for note in &alert.notes {
+        let label = format!("{}{colon}", Alert::note_label(locale));
+        lines.push(format!("{} {}", bold(&label), html_text(&one_line(note))));
+        lines.push(String::new());
+    }
     for (label, value) in alert.facts(locale) {
         let value = if url.as_deref() == Some(value.as_str()) {
             link(&value)

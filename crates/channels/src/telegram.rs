@@ -492,6 +492,14 @@ fn alert_lines(alert: &Alert, locale: Locale) -> Vec<Line> {
         Line::of(vec![Span::Text(alert.summary(locale))]),
         Line::blank(),
     ];
+    for note in &alert.notes {
+        lines.push(Line::of(vec![
+            Span::Bold(format!("{}{colon}", Alert::note_label(locale))),
+            Span::Text(" ".into()),
+            Span::Text(one_line(note)),
+        ]));
+        lines.push(Line::blank());
+    }
     for (label, value) in alert.facts(locale) {
         let value = if value == incident && alert.kind != AlertKind::Test {
             Span::Code(value)
@@ -709,7 +717,7 @@ mod tests {
         let t = &texts[0];
         assert!(
             t.starts_with(
-                "<b>[DOWN] homepage</b>\nhomepage is DOWN.\n\n<b>Time:</b> 2026-01-02T03:00:00Z\n"
+                "<b>[DOWN] homepage</b>\nhomepage is DOWN.\n\n<b>Time:</b> 2026-01-02 03:00:00 +00:00\n"
             ),
             "{t}"
         );

@@ -5,13 +5,21 @@
 //!
 //! Variables are the fields of the webhook payload ([`crate::WebhookPayload`]): `version`,
 //! `kind` (`down|reminder|resolved|test`), `monitor`, `incident_id`, `idempotency_key`, `at`,
-//! `since` (RFC 3339, or none), `locale`, `title`, `text` (plain rendering), `markdown`, `url`,
-//! `failures` (list of text), `locations` (list of `{location, ok, status, total_ms,
-//! connect_ms, download_ms, error}`), plus `summary` (one sentence) and `status`
-//! (`DOWN`/`RESOLVED`/… or `故障`/`恢复`/…, in the alert's language).
+//! `since` (RFC 3339 UTC, or none), `locale`, `title`, `text` (plain rendering), `markdown`,
+//! `url`, `failures` (list of text), `locations` (list of `{location, ok, status, total_ms,
+//! connect_ms, download_ms, error}`), `notes` (list of watchpost's own remarks, usually
+//! empty), plus `summary` (one sentence), `status` (`DOWN`/`RESOLVED`/… or `故障`/`恢复`/…,
+//! in the alert's language), `at_local` and `since_local` (`2026-11-30 11:30:29 +08:00`, in
+//! the configured `timezone`; `since_local` none when `since` is).
 //!
-//! Filters besides Jinja's built-ins: `tojson` (a JSON value, for JSON bodies) and
-//! `truncate(n)` (at most `n` characters, the last one `…` when cut).
+//! Any name that is not one of these (or a Jinja global such as `range`) is an error with
+//! its line, wherever it is used: printed, passed to a filter (`{{ monitr|tojson }}`) or
+//! tested (`{% if monitr is defined %}`). An undefined attribute of a variable fails as soon
+//! as it is printed, iterated, tested or given to `tojson`.
+//!
+//! Filters besides Jinja's built-ins: `tojson` (a JSON value, for JSON bodies; fails on an
+//! undefined value instead of writing `null`) and `truncate(n)` (at most `n` characters, the
+//! last one `…` when cut).
 //!
 //! ```
 //! use watchpost_channels::{Alert, Locale, template::Template};
@@ -56,8 +64,10 @@ impl Template {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.add_filter("truncate", truncate);
+        env.add_filter("tojson", tojson);
         env.add_template_owned(NAME, source.to_string())
             .map_err(|e| ConfigError(format!("{setting}: {}", describe(&e))))?;
+        check_variables(&env, source).map_err(|e| ConfigError(format!("{setting}: {e}")))?;
         let template = Template { env };
         for alert in Template::samples() {
             for locale in [Locale::En, Locale::ZhCn] {
@@ -107,6 +117,12 @@ impl Template {
                 error: None,
             }],
             url: Some("https://www.example.com/".into()),
+            timezone: Some("Asia/Shanghai".into()),
+            notes: vec![
+                "watchpost could not run 2 checks since 2026-01-02 10:50:00 +08:00: \
+                         too many open files"
+                    .into(),
+            ],
         };
         let mut out: Vec<Alert> = [AlertKind::Down, AlertKind::Reminder, AlertKind::Resolved]
             .into_iter()
@@ -115,7 +131,9 @@ impl Template {
                 ..base.clone()
             })
             .collect();
-        out.push(Alert::test("ops", Some("hello".into()), at));
+        let mut test = Alert::test("ops", Some("hello".into()), at);
+        test.timezone = base.timezone.clone();
+        out.push(test);
         out
     }
 }
@@ -127,8 +145,98 @@ pub fn context(alert: &Alert, locale: Locale) -> serde_json::Value {
     if let Some(map) = value.as_object_mut() {
         map.insert("summary".into(), alert.summary(locale).into());
         map.insert("status".into(), alert.status_word(locale).into());
+        map.insert("at_local".into(), alert.at_local().into());
+        map.insert("since_local".into(), alert.since_local().into());
     }
     value
+}
+
+/// Every variable the template reads must be one of [`context`]'s (or a global such as
+/// `range`): a misspelt name is an error even where Jinja would let an undefined value pass
+/// silently (`{{ monitr|length }}`, `{% if monitr is defined %}`).
+fn check_variables(env: &Environment<'static>, source: &str) -> Result<(), String> {
+    let template = env.get_template(NAME).map_err(|e| describe(&e))?;
+    let sample = context(&Template::samples()[0], Locale::En);
+    let known = |name: &str| {
+        sample.get(name).is_some()
+            || env.globals().any(|(g, _)| g == name)
+            || matches!(
+                name,
+                "loop" | "self" | "super" | "caller" | "varargs" | "kwargs"
+            )
+    };
+    let mut unknown: Vec<String> = template
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|name| !known(name))
+        .collect();
+    // Report the one that comes first in the text.
+    unknown.sort_by_key(|name| (first_use(source, name), name.clone()));
+    match unknown.first() {
+        None => Ok(()),
+        Some(name) => {
+            let line = first_use(source, name);
+            let mut known: Vec<&str> = sample
+                .as_object()
+                .map(|m| m.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            known.sort_unstable();
+            Err(format!(
+                "line {line}: undefined variable `{name}` (the variables are {})",
+                known.join(", ")
+            ))
+        }
+    }
+}
+
+/// The line (1-based) where `name` is first used as a word inside a `{{ }}` or `{% %}` tag.
+fn first_use(source: &str, name: &str) -> usize {
+    let bytes = source.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut in_tag = false;
+    let mut line = 1;
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        if !in_tag && (rest.starts_with(b"{{") || rest.starts_with(b"{%")) {
+            in_tag = true;
+            i += 2;
+            continue;
+        }
+        if in_tag && (rest.starts_with(b"}}") || rest.starts_with(b"%}")) {
+            in_tag = false;
+            i += 2;
+            continue;
+        }
+        if bytes[i] == b'\n' {
+            line += 1;
+        }
+        if in_tag
+            && rest.starts_with(name.as_bytes())
+            && (i == 0 || !ident(bytes[i - 1]))
+            && bytes.get(i + name.len()).is_none_or(|b| !ident(*b))
+        {
+            return line;
+        }
+        i += 1;
+    }
+    1
+}
+
+/// `tojson`, failing on an undefined value instead of writing `null` (which would hide a
+/// misspelt attribute such as `{{ l.locaton|tojson }}`).
+fn tojson(
+    value: &minijinja::Value,
+    indent: Option<minijinja::Value>,
+    args: minijinja::value::Kwargs,
+) -> Result<minijinja::Value, minijinja::Error> {
+    if value.is_undefined() {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::UndefinedError,
+            "tojson was given an undefined value (a misspelt variable or attribute?)",
+        ));
+    }
+    minijinja::filters::tojson(value, indent, args)
 }
 
 /// `truncate(n)`: at most `n` characters; when cut, the last is `…`.
@@ -211,7 +319,7 @@ mod tests {
     fn mistakes_are_config_errors_with_a_line() {
         let e = Template::compile("ok\n{{ monitr }}", "webhook: template").unwrap_err();
         assert!(
-            e.0.starts_with("webhook: template: rendering a sample down alert: line 2: undefined"),
+            e.0.starts_with("webhook: template: line 2: undefined variable `monitr`"),
             "{e}"
         );
         // Test alerts have no locations: a template must not assume one.
@@ -226,6 +334,85 @@ mod tests {
         assert!(
             e.0.contains("nosuchfilter") || e.0.contains("unknown filter"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn undefined_names_fail_wherever_they_are_used() {
+        // Each of these rendered `null`, `0` or nothing before.
+        for (source, line) in [
+            ("{{ monitr|tojson }}", 1),
+            ("{\"a\": 1,\n \"m\": {{ monitr | tojson }}}", 2),
+            ("{{ monitr|length }}", 1),
+            ("{{ monitr|default('x') }}", 1),
+            ("x\ny\n{% if monitr is defined %}a{% endif %}", 3),
+            (
+                "{% for f in failures %}{{ f }}{% endfor %}\n{{ [monitor, monitr]|join(',') }}",
+                2,
+            ),
+        ] {
+            let e = Template::compile(source, "webhook: template").unwrap_err();
+            assert!(
+                e.0.starts_with(&format!(
+                    "webhook: template: line {line}: undefined variable `monitr`"
+                )),
+                "{source:?}: {e}"
+            );
+            assert!(e.0.contains("monitor, "), "lists the variables: {e}");
+        }
+        // A misspelt attribute given to tojson fails too, with its line.
+        let e = Template::compile(
+            "[\n{% for l in locations %}{{ l.locaton|tojson }}{% endfor %}]",
+            "webhook: template",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.starts_with("webhook: template: rendering a sample down alert: line 2: undefined"),
+            "{e}"
+        );
+        assert!(e.0.contains("tojson"), "{e}");
+        // Locals and globals are not undefined; a word in the text outside tags is no use.
+        let t = Template::compile(
+            "monitr: {% set n = 1 %}{% for i in range(2) %}{{ i + n }}{{ loop.index }}{% endfor %}",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(t.render(&down(), Locale::En).unwrap(), "monitr: 1122");
+    }
+
+    #[test]
+    fn line_of_first_use() {
+        assert_eq!(first_use("monitr\n{{ monitr }}", "monitr"), 2);
+        assert_eq!(first_use("{{ monitor }}\n{{ x.monitr }}", "monitr"), 2);
+        assert_eq!(first_use("{{ monitrs }}\n{%\n if monitr %}", "monitr"), 3);
+        assert_eq!(first_use("监控 {{ 名 }}\n{{ monitr }}", "monitr"), 2);
+    }
+
+    #[test]
+    fn local_times_and_notes_are_variables() {
+        let t = Template::compile(
+            "{{ at_local }}|{{ since_local }}|{{ at }}|{% for n in notes %}{{ n }}{% endfor %}",
+            "t",
+        )
+        .unwrap();
+        let out = t.render(&down(), Locale::En).unwrap();
+        assert_eq!(
+            out,
+            "2026-01-02 11:04:05 +08:00|2026-01-02 10:59:00 +08:00|2026-01-02T03:04:05Z|\
+             watchpost could not run 2 checks since 2026-01-02 10:50:00 +08:00: too many open files"
+        );
+        let mut utc = down();
+        utc.timezone = None;
+        utc.notes.clear();
+        utc.since = None;
+        let t = Template::compile(
+            "{{ at_local }} {{ since_local|tojson }} {{ notes|tojson }}",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&utc, Locale::En).unwrap(),
+            "2026-01-02 03:04:05 +00:00 null []"
         );
     }
 

@@ -984,7 +984,7 @@ mod tests {
         assert!(e(|c| c.param_max_chars = 0).contains("param_max_chars"));
         let m = e(|c| c.params = vec!["{{ monitr }}".into()]);
         assert!(
-            m.starts_with("tencent_sms: params[0]: rendering a sample"),
+            m.starts_with("tencent_sms: params[0]: line 1: undefined variable `monitr`"),
             "{m}"
         );
         let m = e(|c| c.template_text = Some("监控{1}状态{2}时间{3}".into()));

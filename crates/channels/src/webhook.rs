@@ -30,18 +30,23 @@
 //!  "title":"[DOWN] homepage","text":"<plain rendering>","markdown":"<markdown rendering>",
 //!  "url":"https://www.example.com/","failures":["total 1430ms > 1000ms"],
 //!  "locations":[{"location":"local","ok":false,"status":200,"total_ms":1430.0,
-//!                "connect_ms":27.0,"download_ms":17.0,"error":null}]}
+//!                "connect_ms":27.0,"download_ms":17.0,"error":null}],
+//!  "notes":[]}
 //! ```
 //!
-//! `kind` is `down`, `reminder`, `resolved` or `test`; `since` is null when unknown. The key
-//! is the same on every retry of an alert, so a receiver can drop duplicates.
+//! `kind` is `down`, `reminder`, `resolved` or `test`; `at` and `since` are RFC 3339 UTC (for
+//! machines; `text` and `markdown` show times in the configured `timezone`), `since` null
+//! when unknown. `notes` lists watchpost's own remarks about the alert (e.g. checks it could
+//! not run), empty when there are none. The key is the same on every retry of an alert, so a
+//! receiver can drop duplicates.
 //!
 //! # Templates
 //!
 //! With `template:`, the body is the template rendered for the alert instead of the payload
-//! above: Jinja syntax, with the payload's fields as variables plus `summary` and `status`
-//! (see [`crate::template`]). A misspelt variable or a syntax error is a config error, found
-//! by `watchpost validate`; when `content_type` is JSON (the default), the test rendering must
+//! above: Jinja syntax, with the payload's fields as variables plus `summary`, `status`,
+//! `at_local` and `since_local` (the times as people read them, in the configured
+//! `timezone`; see [`crate::template`]). A misspelt variable (wherever it is used, filters
+//! and tests included) or a syntax error is a config error, found by `watchpost validate`; when `content_type` is JSON (the default), the test rendering must
 //! also be valid JSON, so use `|tojson` for strings. The `Idempotency-Key` header is sent
 //! either way.
 //!
@@ -141,6 +146,8 @@ pub struct WebhookPayload<'a> {
     pub url: Option<&'a str>,
     pub failures: &'a [String],
     pub locations: &'a [LocationRow],
+    /// [`Alert::notes`]: watchpost's own remarks (empty when none).
+    pub notes: &'a [String],
 }
 
 impl<'a> WebhookPayload<'a> {
@@ -160,6 +167,7 @@ impl<'a> WebhookPayload<'a> {
             url: alert.url.as_deref(),
             failures: &alert.failures,
             locations: &alert.locations,
+            notes: &alert.notes,
         }
     }
 }
@@ -326,7 +334,7 @@ mod tests {
         c.template = Some("{{ nope }}".into());
         let e = Webhook::new(&c).unwrap_err();
         assert!(
-            e.0.starts_with("webhook: template: rendering a sample down alert: line 1: undefined"),
+            e.0.starts_with("webhook: template: line 1: undefined variable `nope`"),
             "{e}"
         );
 

@@ -68,8 +68,8 @@ async fn a_signed_red_card_zh() {
     let content = "\
 监控 homepage 发生故障。
 
-- **时间：** 2026-01-02T03:00:00Z
-- **故障开始：** 2026-01-02T02:55:00Z
+- **时间：** 2026-01-02 11:00:00 +08:00
+- **故障开始：** 2026-01-02 10:55:00 +08:00
 - **地址：** [https://www.example.com/](https://www.example.com/)
 - **事件编号：** `homepage:1767322800000`
 

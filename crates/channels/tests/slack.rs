@@ -58,8 +58,8 @@ async fn posts_the_documented_block_kit_message_in_english() {
                 header("[DOWN] homepage"),
                 section(
                     "homepage is DOWN.\n\n\
-                     *Time:* 2026-01-02T03:00:00Z\n\
-                     *Down since:* 2026-01-02T02:55:00Z\n\
+                     *Time:* 2026-01-02 11:00:00 +08:00\n\
+                     *Down since:* 2026-01-02 10:55:00 +08:00\n\
                      *URL:* <https://www.example.com/?a=1&amp;b=2|https://www.example.com/?a=1&amp;b=2>\n\
                      *Incident:* `homepage:1767322800000`"
                 ),
@@ -89,8 +89,8 @@ async fn chinese_resolved_message() {
                 header("【恢复】homepage"),
                 section(
                     "监控 homepage 已恢复（故障持续 1小时17分钟）。\n\n\
-                     *时间：* 2026-01-02T04:12:30Z\n\
-                     *故障开始：* 2026-01-02T02:55:00Z\n\
+                     *时间：* 2026-01-02 12:12:30 +08:00\n\
+                     *故障开始：* 2026-01-02 10:55:00 +08:00\n\
                      *持续时长：* 1小时17分钟\n\
                      *地址：* <https://www.example.com/?a=1&amp;b=2|https://www.example.com/?a=1&amp;b=2>\n\
                      *事件编号：* `homepage:1767322800000`"

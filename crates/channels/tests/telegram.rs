@@ -72,8 +72,8 @@ async fn posts_send_message_with_html_in_english() {
     let text = "<b>[DOWN] homepage</b>\n\
         homepage is DOWN.\n\
         \n\
-        <b>Time:</b> 2026-01-02T03:00:00Z\n\
-        <b>Down since:</b> 2026-01-02T02:55:00Z\n\
+        <b>Time:</b> 2026-01-02 11:00:00 +08:00\n\
+        <b>Down since:</b> 2026-01-02 10:55:00 +08:00\n\
         <b>URL:</b> https://www.example.com/?a=1&amp;b=2\n\
         <b>Incident:</b> <code>homepage:1767322800000</code>\n\
         \n\
@@ -122,8 +122,8 @@ async fn chinese_reminder_to_a_channel_topic_silently() {
             "text": "<b>【提醒】homepage</b>\n\
                      监控 homepage 仍处于故障状态（已持续 30分钟）。\n\
                      \n\
-                     <b>时间：</b> 2026-01-02T03:25:00Z\n\
-                     <b>故障开始：</b> 2026-01-02T02:55:00Z\n\
+                     <b>时间：</b> 2026-01-02 11:25:00 +08:00\n\
+                     <b>故障开始：</b> 2026-01-02 10:55:00 +08:00\n\
                      <b>持续时长：</b> 30分钟\n\
                      <b>地址：</b> https://www.example.com/?a=1&amp;b=2\n\
                      <b>事件编号：</b> <code>homepage:1767322800000</code>\n\

@@ -339,7 +339,7 @@ fn config_errors_are_clear_and_keep_secrets() {
     );
     let e = patched(json!({"params": ["{{ monitor }}", "{{ statuss }}", "x"]})).unwrap_err();
     assert!(
-        e.0.starts_with("tencent_sms: params[1]: rendering a sample"),
+        e.0.starts_with("tencent_sms: params[1]: line 1: undefined variable `statuss`"),
         "{e}"
     );
     let e = patched(json!({"sdk_app_id": "app-1"})).unwrap_err();

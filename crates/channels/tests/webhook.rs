@@ -81,8 +81,14 @@ async fn posts_the_documented_payload_with_its_headers() {
             {"location": "广东佛山[电信]", "ok": false, "status": 200, "total_ms": 1430.0,
              "connect_ms": 27.0, "download_ms": 17.0, "error": null},
         ],
+        "notes": [],
     });
     assert_eq!(body, expected);
+    // Machine fields are UTC; the texts show the alert's zone (Asia/Shanghai).
+    assert!(
+        a.plain(Locale::ZhCn)
+            .contains("时间：2026-01-02 11:00:00 +08:00")
+    );
     // Keys in the documented order.
     let text = std::str::from_utf8(&seen.body).unwrap();
     let order = [
@@ -100,6 +106,7 @@ async fn posts_the_documented_payload_with_its_headers() {
         "\"url\"",
         "\"failures\"",
         "\"locations\"",
+        "\"notes\"",
     ];
     let positions: Vec<usize> = order.iter().map(|k| text.find(k).unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");

@@ -13,7 +13,9 @@ use watchpost_probes::http::{
     CheckReport, ErrorKind, HttpProber, HttpRequest, HttpResult, MAX_REDIRECTS, Phase,
     ProberOptions, ResolveOverride, Timings,
 };
-use watchpost_testkit::{DnsServer, H2Server, HttpServer, TestCa, TlsOptions};
+use watchpost_testkit::{
+    DnsServer, H2Server, HttpServer, Receiver, Reply, Seen, TestCa, TlsOptions,
+};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -901,4 +903,211 @@ async fn tls_handshake_failure_when_the_server_does_not_speak_tls() {
         "the time spent is in the tls phase"
     );
     assert!(r.timings.wait.is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9: credentials and redirects (the class of curl CVE-2022-27776)
+// ---------------------------------------------------------------------------------------------
+
+const CREDENTIALS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// A GET of `url` that follows redirects, with credentials and one harmless header.
+fn with_credentials(url: &str) -> HttpRequest {
+    let mut req = get(url)
+        .header_line("Authorization: Bearer s3cret-token")
+        .unwrap()
+        .header_line("Cookie: session=s3cret-cookie")
+        .unwrap()
+        .header_line("Proxy-Authorization: Basic s3cret-proxy")
+        .unwrap()
+        .header_line("X-Harmless: kept")
+        .unwrap();
+    req.follow_redirects = true;
+    req
+}
+
+fn redirect_to(location: &str) -> Reply {
+    Reply::status(302, "").header("location", location)
+}
+
+#[track_caller]
+fn assert_credentials(seen: &Seen, present: bool) {
+    for name in CREDENTIALS {
+        assert_eq!(
+            seen.headers.contains_key(name),
+            present,
+            "{name} on {} {}: {:?}",
+            seen.method,
+            seen.uri,
+            seen.headers
+        );
+    }
+    assert_eq!(
+        seen.headers.get("x-harmless").map(|v| v.as_bytes()),
+        Some(&b"kept"[..]),
+        "other headers always follow"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_to_another_port_drops_credentials() {
+    let mut second = Receiver::start(vec![Reply::status(200, "landed")]).await;
+    let mut first = Receiver::start(vec![redirect_to(&second.url("/landing"))]).await;
+    let r = prober()
+        .check(&with_credentials(&first.url("/start")))
+        .await;
+    assert_ok(&r);
+    assert_eq!((r.status, r.redirects), (Some(200), 1));
+    assert_eq!(r.body.as_ref(), b"landed");
+    assert_eq!(r.final_url, second.url("/landing"));
+    let seen = first.next().await;
+    assert_credentials(&seen, true);
+    assert_eq!(seen.header("authorization"), "Bearer s3cret-token");
+    // Same host (127.0.0.1), another port: another origin.
+    let seen = second.next().await;
+    assert_eq!(seen.uri, "/landing");
+    assert_credentials(&seen, false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_to_http_on_the_same_host_and_port_drops_credentials() {
+    let ca = TestCa::new("watchpost test CA");
+    let leaf = ca.leaf(&["localhost", "127.0.0.1"]);
+    // One port speaking both: only the scheme changes.
+    let mut rx = Receiver::start_dual(
+        vec![Reply::status(200, "unused")],
+        leaf.server_config(&[b"http/1.1"]),
+    )
+    .await;
+    rx.script(vec![
+        redirect_to(&rx.plain_url("/in-clear")),
+        Reply::status(200, "plain"),
+    ]);
+    let r = prober_with(Some(&ca), None)
+        .check(&with_credentials(&rx.url("/secure")))
+        .await;
+    assert_ok(&r);
+    assert_eq!((r.status, r.redirects), (Some(200), 1));
+    assert_eq!(r.body.as_ref(), b"plain");
+    assert!(
+        r.final_url.starts_with("http://127.0.0.1:"),
+        "{}",
+        r.final_url
+    );
+    let seen = rx.next().await;
+    assert_eq!(seen.uri, "/secure");
+    assert_credentials(&seen, true);
+    let seen = rx.next().await;
+    assert_eq!(seen.uri, "/in-clear");
+    assert_credentials(&seen, false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_origin_redirects_keep_credentials() {
+    let mut rx = Receiver::start(vec![Reply::status(200, "unused")]).await;
+    // A relative Location, then an absolute one naming the same origin.
+    rx.script(vec![
+        redirect_to("/second"),
+        redirect_to(&rx.url("/third")),
+        Reply::status(200, "done"),
+    ]);
+    let r = prober().check(&with_credentials(&rx.url("/first"))).await;
+    assert_ok(&r);
+    assert_eq!((r.status, r.redirects), (Some(200), 2));
+    for path in ["/first", "/second", "/third"] {
+        let seen = rx.next().await;
+        assert_eq!(seen.uri, path);
+        assert_credentials(&seen, true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_stay_dropped_when_the_chain_comes_back() {
+    let mut home = Receiver::start(vec![Reply::status(200, "unused")]).await;
+    let mut away = Receiver::start(vec![redirect_to(&home.url("/back"))]).await;
+    home.script(vec![
+        redirect_to(&away.url("/away")),
+        Reply::status(200, "home again"),
+    ]);
+    let r = prober().check(&with_credentials(&home.url("/start"))).await;
+    assert_ok(&r);
+    assert_eq!(r.redirects, 2);
+    assert_credentials(&home.next().await, true);
+    assert_credentials(&away.next().await, false);
+    let back = home.next().await;
+    assert_eq!(back.uri, "/back");
+    assert_credentials(&back, false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userinfo_in_a_location_is_never_followed_nor_reported() {
+    let mut second = Receiver::start(vec![Reply::status(200, "landed")]).await;
+    let target = format!("http://mallory:pa55word@{}/landing", second.addr);
+    let mut first = Receiver::start(vec![redirect_to(&target)]).await;
+    let r = prober()
+        .check(&with_credentials(&first.url("/start")))
+        .await;
+    assert_ok(&r);
+    assert_eq!(r.final_url, second.url("/landing"));
+    assert!(!r.final_url.contains("mallory") && !r.final_url.contains("pa55word"));
+    let _ = first.next().await;
+    let seen = second.next().await;
+    assert_eq!(seen.header("host"), second.addr.to_string());
+    assert_credentials(&seen, false);
+
+    // Same origin with user info: the credentials the user gave stay, the user info goes.
+    let mut rx = Receiver::start(vec![Reply::status(200, "unused")]).await;
+    rx.script(vec![
+        redirect_to(&format!("http://mallory:pa55word@{}/next", rx.addr)),
+        Reply::status(200, "ok"),
+    ]);
+    let r = prober().check(&with_credentials(&rx.url("/start"))).await;
+    assert_ok(&r);
+    assert_eq!(r.final_url, rx.url("/next"));
+    let _ = rx.next().await;
+    let seen = rx.next().await;
+    assert_credentials(&seen, true);
+    assert_eq!(seen.header("authorization"), "Bearer s3cret-token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userinfo_in_the_checked_url_is_not_reported() {
+    let srv = HttpServer::start(None).await;
+    let r = prober()
+        .check(&get(&format!("http://user:pw-secret@{}/echo", srv.addr)))
+        .await;
+    assert_ok(&r);
+    assert!(!r.url.contains("pw-secret"), "{}", r.url);
+    assert!(!r.final_url.contains("pw-secret"), "{}", r.final_url);
+    assert_eq!(r.url, srv.url("/echo"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10: huge values
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_timeouts_do_not_overflow() {
+    let srv = HttpServer::start(None).await;
+    for huge in [
+        Duration::from_secs(3650 * 86_400),
+        Duration::from_secs(u64::MAX),
+        Duration::MAX,
+    ] {
+        let mut req = get(&srv.url("/?wait=10"));
+        req.timeouts.total = huge;
+        req.timeouts.dns = Some(huge);
+        req.timeouts.connect = Some(huge);
+        req.timeouts.wait = Some(huge);
+        req.timeouts.download = Some(huge);
+        let r = prober().check(&req).await;
+        assert_ok(&r);
+        assert_eq!(r.status, Some(200));
+    }
+    // A huge total with a short phase limit: the phase limit still applies.
+    let mut req = get(&srv.url("/stall"));
+    req.timeouts.total = Duration::MAX;
+    req.timeouts.wait = Some(ms(200));
+    let r = prober().check(&req).await;
+    assert_failed(&r, Phase::Wait, ErrorKind::Timeout);
 }

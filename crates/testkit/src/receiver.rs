@@ -147,15 +147,26 @@ impl Drop for Receiver {
 impl Receiver {
     /// A plain-HTTP receiver answering with `replies` in order (the last repeats).
     pub async fn start(replies: Vec<Reply>) -> Receiver {
-        Receiver::start_with(replies, None).await
+        Receiver::start_with(replies, None, false).await
     }
 
     /// An HTTPS receiver with `tls` (e.g. a [`crate::TestCa`] leaf's server config).
     pub async fn start_tls(replies: Vec<Reply>, tls: Arc<rustls::ServerConfig>) -> Receiver {
-        Receiver::start_with(replies, Some(tls)).await
+        Receiver::start_with(replies, Some(tls), false).await
     }
 
-    async fn start_with(replies: Vec<Reply>, tls: Option<Arc<rustls::ServerConfig>>) -> Receiver {
+    /// A receiver speaking both HTTPS and plain HTTP on one port (a connection whose first
+    /// byte is a TLS handshake record gets TLS): for a redirect that changes only the scheme.
+    /// [`Receiver::url`] gives the `https://` URL, [`Receiver::plain_url`] the `http://` one.
+    pub async fn start_dual(replies: Vec<Reply>, tls: Arc<rustls::ServerConfig>) -> Receiver {
+        Receiver::start_with(replies, Some(tls), true).await
+    }
+
+    async fn start_with(
+        replies: Vec<Reply>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        dual: bool,
+    ) -> Receiver {
         assert!(!replies.is_empty(), "a receiver needs at least one reply");
         let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -202,6 +213,15 @@ impl Receiver {
                         }
                     });
                     let http = hyper::server::conn::http1::Builder::new();
+                    let mut first = [0u8; 1];
+                    // 0x16: a TLS handshake record (the ClientHello).
+                    let tls = match tls {
+                        Some(_) if dual => match tcp.peek(&mut first).await {
+                            Ok(1) if first[0] == 0x16 => tls,
+                            _ => None,
+                        },
+                        other => other,
+                    };
                     match tls {
                         None => {
                             let _ = http.serve_connection(TokioIo::new(tcp), service).await;
@@ -228,6 +248,12 @@ impl Receiver {
     /// `http://127.0.0.1:PORT` + `path_and_query` (`https://` for a TLS receiver).
     pub fn url(&self, path_and_query: &str) -> String {
         format!("{}://{}{path_and_query}", self.scheme, self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT` + `path_and_query`, whatever the receiver's scheme (for a
+    /// [`Receiver::start_dual`] one).
+    pub fn plain_url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.addr)
     }
 
     /// Replace the replies still to come (the last repeats).

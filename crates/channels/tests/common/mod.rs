@@ -12,7 +12,8 @@ pub fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 2, h, m, s).unwrap()
 }
 
-/// A down alert with two locations, one of them Chinese.
+/// A down alert with two locations, one of them Chinese, its times shown in Asia/Shanghai
+/// (UTC+8).
 pub fn alert(kind: AlertKind) -> Alert {
     Alert {
         kind,
@@ -42,6 +43,9 @@ pub fn alert(kind: AlertKind) -> Alert {
             },
         ],
         url: Some("https://www.example.com/".into()),
+        // Human-readable times in messages are in this zone; machine fields stay UTC.
+        timezone: Some("Asia/Shanghai".into()),
+        notes: Vec::new(),
     }
 }
 

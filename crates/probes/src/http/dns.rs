@@ -1,5 +1,10 @@
 //! Name resolution with hickory-resolver. A new resolver is built for every check, so no
 //! answer is cached between checks: each check measures a real lookup.
+//!
+//! When the lookup fails without an answer from a name server, and this machine can't open a
+//! socket right now for want of descriptors, memory or buffers, the failure is
+//! [`ErrorKind::Local`] (hickory reports its own socket errors only as "no connections
+//! available", so the cause is checked by opening one).
 
 use super::error::{ErrorKind, Phase, ProbeError, RequestError};
 use hickory_resolver::Resolver;
@@ -12,10 +17,11 @@ use hickory_resolver::proto::op::ResponseCode;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 
-/// Where lookups go: the system configuration (read once, lazily) or explicit name servers.
+/// Where lookups go: the system configuration (read lazily, kept once read successfully) or
+/// explicit name servers.
 pub(crate) struct Dns {
     nameservers: Option<Vec<SocketAddr>>,
-    system: OnceLock<Result<(ResolverConfig, ResolverOpts), String>>,
+    system: OnceLock<(ResolverConfig, ResolverOpts)>,
 }
 
 impl Dns {
@@ -26,7 +32,7 @@ impl Dns {
         }
     }
 
-    fn setup(&self) -> Result<(ResolverConfig, ResolverOpts), RequestError> {
+    fn setup(&self) -> Result<(ResolverConfig, ResolverOpts), ProbeError> {
         if let Some(servers) = &self.nameservers {
             let configs = servers
                 .iter()
@@ -43,26 +49,40 @@ impl Dns {
                 ResolverOpts::default(),
             ));
         }
-        self.system
-            .get_or_init(|| {
-                hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(RequestError::Resolver)
+        if let Some(system) = self.system.get() {
+            return Ok(system.clone());
+        }
+        // A failure is not kept: reading /etc/resolv.conf while out of descriptors fails now
+        // and works later.
+        match hickory_resolver::system_conf::read_system_conf() {
+            Ok(system) => Ok(self.system.get_or_init(|| system).clone()),
+            Err(e) => {
+                let local = match &e {
+                    NetError::Io(io) => ProbeError::local(Phase::Dns, io),
+                    _ => None,
+                };
+                Err(local.or_else(local_now).unwrap_or_else(|| {
+                    ProbeError::new(
+                        Phase::Dns,
+                        ErrorKind::Resolver,
+                        RequestError::Resolver(e.to_string()).to_string(),
+                    )
+                }))
+            }
+        }
     }
 
     /// Resolve `host` to its addresses (A first, then AAAA, queried in parallel).
     pub async fn lookup(&self, host: &str) -> Result<Vec<IpAddr>, ProbeError> {
-        let (config, mut opts) = self
-            .setup()
-            .map_err(|e| ProbeError::new(Phase::Dns, ErrorKind::Resolver, e.to_string()))?;
+        let (config, mut opts) = self.setup()?;
         opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
         opts.cache_size = 0;
         let mut builder = Resolver::builder_with_config(config, TokioRuntimeProvider::default());
         *builder.options_mut() = opts;
-        let resolver = builder
-            .build()
-            .map_err(|e| ProbeError::new(Phase::Dns, ErrorKind::Resolver, e.to_string()))?;
+        let resolver = builder.build().map_err(|e| {
+            local_now()
+                .unwrap_or_else(|| ProbeError::new(Phase::Dns, ErrorKind::Resolver, e.to_string()))
+        })?;
         // A trailing dot makes the name absolute: no search-domain queries, one lookup.
         let fqdn = if host.ends_with('.') {
             host.to_string()
@@ -87,7 +107,27 @@ impl Dns {
     }
 }
 
+/// A [`ErrorKind::Local`] error when this machine can't open a socket at this moment for want
+/// of a resource (tried with a UDP socket, which is closed at once).
+fn local_now() -> Option<ProbeError> {
+    match std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)) {
+        Ok(_) => None,
+        Err(e) => ProbeError::local(Phase::Dns, &e),
+    }
+}
+
 fn classify(host: &str, err: &NetError) -> ProbeError {
+    // An answer from a name server says nothing about this machine; anything else may be
+    // hickory failing to open its sockets.
+    if !matches!(err, NetError::Dns(_)) {
+        let io = match err {
+            NetError::Io(io) => ProbeError::local(Phase::Dns, io),
+            _ => None,
+        };
+        if let Some(local) = io.or_else(local_now) {
+            return local;
+        }
+    }
     let (kind, message) = match err {
         NetError::Dns(DnsError::NoRecordsFound(no))
             if no.response_code == ResponseCode::NXDomain =>

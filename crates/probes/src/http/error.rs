@@ -33,6 +33,11 @@ impl fmt::Display for Phase {
 }
 
 /// What went wrong, independent of the phase.
+///
+/// Every kind but [`ErrorKind::Local`] is about the target (or the network on the way to it).
+/// `Local` is watchpost's own failure: the machine running the check ran out of a resource it
+/// needs to make the attempt at all, so the check says nothing about the target and must not
+/// be reported as the target's outage (see [`ProbeError::is_local`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -66,6 +71,13 @@ pub enum ErrorKind {
     BadRedirect,
     /// Any other I/O error.
     Io,
+    /// watchpost could not make the attempt because this machine ran out of a resource:
+    /// file descriptors (`EMFILE` for the process, `ENFILE` for the system), socket buffers
+    /// (`ENOBUFS`), memory (`ENOMEM`) or local ports (`EADDRNOTAVAIL`: the ephemeral port
+    /// range is exhausted), when opening a socket, connecting or resolving (the resolver's own
+    /// UDP/TCP sockets included). Serialized as `local`. The message says what ran out, e.g.
+    /// `watchpost ran out of file descriptors (Too many open files)`.
+    Local,
 }
 
 impl ErrorKind {
@@ -86,6 +98,7 @@ impl ErrorKind {
             ErrorKind::TooManyRedirects => "too_many_redirects",
             ErrorKind::BadRedirect => "bad_redirect",
             ErrorKind::Io => "io",
+            ErrorKind::Local => "local",
         }
     }
 }
@@ -113,6 +126,18 @@ impl ProbeError {
             message: message.into(),
         }
     }
+
+    /// Whether this is watchpost's own failure ([`ErrorKind::Local`]) rather than the
+    /// target's: the check was not really made, and must not count as the target being down.
+    pub fn is_local(&self) -> bool {
+        self.kind == ErrorKind::Local
+    }
+
+    /// A [`ErrorKind::Local`] error in `phase` when `err` is one of the local resource errors
+    /// (see [`local_cause`]).
+    pub(crate) fn local(phase: Phase, err: &std::io::Error) -> Option<ProbeError> {
+        local_cause(err).map(|message| ProbeError::new(phase, ErrorKind::Local, message))
+    }
 }
 
 /// Errors in the request itself (bad URL, bad header): the caller's mistake, found before any
@@ -135,16 +160,85 @@ pub enum RequestError {
     Resolver(String),
 }
 
+/// When `err` means this machine ran out of something (see [`ErrorKind::Local`]): what ran
+/// out, in words, with the system's own description in parentheses.
+pub(crate) fn local_cause(err: &std::io::Error) -> Option<String> {
+    let code = err.raw_os_error()?;
+    let what = match code {
+        libc::EMFILE => "watchpost ran out of file descriptors",
+        libc::ENFILE => "the system ran out of file descriptors",
+        libc::ENOBUFS => "watchpost ran out of socket buffer space",
+        libc::ENOMEM => "watchpost ran out of memory",
+        libc::EADDRNOTAVAIL => "watchpost could not get a local port or address",
+        _ => return None,
+    };
+    // `Too many open files (os error 24)` without the number.
+    let text = std::io::Error::from_raw_os_error(code).to_string();
+    let text = match text.rfind(" (os error") {
+        Some(i) => &text[..i],
+        None => text.as_str(),
+    };
+    Some(format!("{what} ({text})"))
+}
+
 /// Classify an I/O error from the given phase into a kind.
 pub(crate) fn io_kind(err: &std::io::Error) -> ErrorKind {
     use std::io::ErrorKind as K;
+    if local_cause(err).is_some() {
+        return ErrorKind::Local;
+    }
     match err.kind() {
         K::ConnectionRefused => ErrorKind::Refused,
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => ErrorKind::Reset,
         K::TimedOut => ErrorKind::Timeout,
-        K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => ErrorKind::Unreachable,
+        K::HostUnreachable | K::NetworkUnreachable => ErrorKind::Unreachable,
         K::UnexpectedEof => ErrorKind::Closed,
         K::InvalidData => ErrorKind::Malformed,
         _ => ErrorKind::Io,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_resource_errors_are_local() {
+        for (code, words) in [
+            (libc::EMFILE, "watchpost ran out of file descriptors"),
+            (libc::ENFILE, "the system ran out of file descriptors"),
+            (libc::ENOBUFS, "socket buffer space"),
+            (libc::ENOMEM, "memory"),
+            (libc::EADDRNOTAVAIL, "local port"),
+        ] {
+            let err = std::io::Error::from_raw_os_error(code);
+            assert_eq!(io_kind(&err), ErrorKind::Local, "{err}");
+            let message = local_cause(&err).unwrap();
+            assert!(message.contains(words), "{message}");
+            assert!(!message.contains("os error"), "{message}");
+            let e = ProbeError::local(Phase::Connect, &err).unwrap();
+            assert!(e.is_local());
+            assert_eq!(e.kind.as_str(), "local");
+        }
+        let emfile = local_cause(&std::io::Error::from_raw_os_error(libc::EMFILE)).unwrap();
+        assert_eq!(
+            emfile,
+            "watchpost ran out of file descriptors (Too many open files)"
+        );
+    }
+
+    #[test]
+    fn target_errors_are_not_local() {
+        for code in [libc::ECONNREFUSED, libc::ECONNRESET, libc::EHOSTUNREACH] {
+            let err = std::io::Error::from_raw_os_error(code);
+            assert_ne!(io_kind(&err), ErrorKind::Local, "{err}");
+            assert!(local_cause(&err).is_none());
+        }
+        let e = ProbeError::new(Phase::Connect, ErrorKind::Refused, "x");
+        assert!(!e.is_local());
+        assert_eq!(
+            serde_json::to_value(ErrorKind::Local).unwrap(),
+            serde_json::json!("local")
+        );
     }
 }

@@ -7,6 +7,16 @@
 //! own timeout and what is left of the overall deadline, so a check never outlives its
 //! deadline, and a timeout names the phase it hit. Nothing is pooled or cached between checks:
 //! a new resolver per check, a new TCP connection, a full TLS handshake (resumption disabled).
+//!
+//! Redirects (when followed) never take credentials somewhere else: when a hop changes the
+//! origin (scheme, host or port, the port being the scheme's default when not written), the
+//! `Authorization`, `Cookie` and `Proxy-Authorization` headers given with the request are
+//! dropped for the rest of the chain, and user info (`user:password@`) in a `Location` is
+//! always removed before it is followed or reported.
+//!
+//! A failure caused by this machine running out of something (file descriptors, memory,
+//! socket buffers, local ports) is [`ErrorKind::Local`]: watchpost's failure, not the
+//! target's.
 
 mod config;
 mod dns;
@@ -57,8 +67,9 @@ pub struct HttpProber {
 /// (whatever its status: judging the status is the conditions' job).
 #[derive(Debug, Clone)]
 pub struct HttpResult {
+    /// The URL checked, without user info.
     pub url: String,
-    /// The URL of the last hop (differs from `url` after redirects).
+    /// The URL of the last hop (differs from `url` after redirects), without user info.
     pub final_url: String,
     pub status: Option<u16>,
     pub http_version: Option<&'static str>,
@@ -121,10 +132,11 @@ impl HttpProber {
         })
     }
 
-    /// Run one check. Never panics on network input and never outlives `timeouts.total`.
+    /// Run one check. Never panics on network input and never outlives `timeouts.total`
+    /// (a total too large to represent as an instant is taken as "a century").
     pub async fn check(&self, req: &HttpRequest) -> HttpResult {
         let start = Instant::now();
-        let deadline = start + req.timeouts.total;
+        let deadline = later(start, req.timeouts.total);
         let mut url = req.url.clone();
         let mut method = req.method.clone();
         let mut body = req.body.clone();
@@ -168,11 +180,11 @@ impl HttpProber {
                         method = Method::GET;
                         body = Bytes::new();
                     }
-                    if next_url.host_str() != url.host_str() {
-                        // Credentials are for the host they were written for.
-                        headers.retain(|(name, _)| {
-                            name != http::header::AUTHORIZATION && name != http::header::COOKIE
-                        });
+                    if !same_origin(&next_url, &url) {
+                        // Credentials are for the origin they were written for: another
+                        // scheme (https -> http would send them in clear), host or port
+                        // gets none, and neither does any later hop.
+                        headers.retain(|(name, _)| !is_credential(name));
                     }
                     url = next_url;
                     continue;
@@ -188,8 +200,8 @@ impl HttpProber {
                 None => {}
             }
             return HttpResult {
-                url: req.url.to_string(),
-                final_url: url.to_string(),
+                url: without_userinfo(&req.url).to_string(),
+                final_url: without_userinfo(&url).to_string(),
                 status: hop.status.map(|s| s.as_u16()),
                 http_version: hop.version,
                 remote_addr: hop.remote_addr,
@@ -215,7 +227,7 @@ impl HttpProber {
             ProbeError::new(
                 Phase::Dns,
                 ErrorKind::BadRedirect,
-                format!("{url} has no host"),
+                format!("{} has no host", without_userinfo(url)),
             )
         })?;
         let port = url.port_or_known_default().unwrap_or(80);
@@ -309,8 +321,8 @@ async fn within<F: Future>(
     fut: F,
 ) -> Result<F::Output, ProbeError> {
     let now = Instant::now();
-    let (until, what) = match limit {
-        Some(l) if now + l < deadline => (now + l, format!("its {} limit", human(l))),
+    let (until, what) = match limit.and_then(|l| Some((l, now.checked_add(l)?))) {
+        Some((l, until)) if until < deadline => (until, format!("its {} limit", human(l))),
         _ => (deadline, "the overall deadline".to_string()),
     };
     tokio::time::timeout_at(until.into(), fut)
@@ -325,6 +337,44 @@ async fn within<F: Future>(
                 ),
             )
         })
+}
+
+/// The longest wait a deadline is set to: longer ones are cut to this (still "never" for a
+/// check), so instant arithmetic can't overflow.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `start + d`, with `d` cut to [`FAR_FUTURE`] (and to what the platform's clock can hold).
+fn later(start: Instant, d: Duration) -> Instant {
+    let d = d.min(FAR_FUTURE);
+    start
+        .checked_add(d)
+        .or_else(|| start.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(start)
+}
+
+/// Same scheme, host and port (the scheme's default port when none is written).
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Headers that carry credentials, dropped when a redirect leaves the origin.
+fn is_credential(name: &http::HeaderName) -> bool {
+    name == http::header::AUTHORIZATION
+        || name == http::header::COOKIE
+        || name == http::header::PROXY_AUTHORIZATION
+}
+
+/// `url` with any `user:password@` removed.
+fn without_userinfo(url: &Url) -> Url {
+    let mut url = url.clone();
+    if !url.username().is_empty() || url.password().is_some() {
+        // Only fails for URLs that can't have user info, which then have none.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
+    url
 }
 
 fn human(d: Duration) -> String {
@@ -343,10 +393,27 @@ async fn connect_any(ips: &[IpAddr], port: u16) -> Result<(TcpStream, SocketAddr
         let addr = SocketAddr::new(*ip, port);
         match TcpStream::connect(addr).await {
             Ok(stream) => return Ok((stream, addr)),
-            Err(e) => last = Some((addr, e)),
+            // Out of descriptors, buffers or memory for one address means out of them for
+            // all. EADDRNOTAVAIL can be about one address (::1 where loopback has no IPv6):
+            // the next may work, and the last error decides.
+            Err(e) => match ProbeError::local(Phase::Connect, &e) {
+                Some(local) if e.raw_os_error() != Some(libc::EADDRNOTAVAIL) => {
+                    return Err(local);
+                }
+                _ => last = Some((addr, e)),
+            },
         }
     }
-    let (addr, err) = last.expect("at least one address");
+    let Some((addr, err)) = last else {
+        return Err(ProbeError::new(
+            Phase::Connect,
+            ErrorKind::NoAddress,
+            format!("no address to connect to on port {port}"),
+        ));
+    };
+    if let Some(local) = ProbeError::local(Phase::Connect, &err) {
+        return Err(local);
+    }
     let kind = error::io_kind(&err);
     let what = match kind {
         ErrorKind::Refused => "connection refused".to_string(),
@@ -482,7 +549,8 @@ fn build_request(at: &Attempt<'_>, h2: bool) -> Result<Request<Full<Bytes>>, Pro
     let (url, method, headers, body) = (at.url, at.method, at.headers, at.body);
     let bad = |e: String| ProbeError::new(Phase::Wait, ErrorKind::Malformed, e);
     let target = if h2 {
-        url.as_str().to_string()
+        // Absolute form for HTTP/2's :scheme and :authority, never with user info.
+        without_userinfo(url).as_str().to_string()
     } else {
         let mut t = url.path().to_string();
         if let Some(q) = url.query() {
@@ -527,7 +595,10 @@ fn build_request(at: &Attempt<'_>, h2: bool) -> Result<Request<Full<Bytes>>, Pro
 /// Map a hyper error to a kind, looking through its source chain for the I/O cause.
 fn classify_hyper(phase: Phase, err: &hyper::Error) -> ProbeError {
     let text = error_chain(err);
-    let kind = if err.is_parse() || err.is_parse_status() {
+    let local = find_io(err).and_then(error::local_cause);
+    let kind = if local.is_some() {
+        ErrorKind::Local
+    } else if err.is_parse() || err.is_parse_status() {
         ErrorKind::Malformed
     } else if err.is_incomplete_message() {
         ErrorKind::Closed
@@ -556,6 +627,7 @@ fn classify_hyper(phase: Phase, err: &hyper::Error) -> ProbeError {
             format!("connection reset during the body: {text}")
         }
         ErrorKind::Malformed => format!("malformed HTTP response: {text}"),
+        ErrorKind::Local => local.unwrap_or(text),
         _ => text,
     };
     ProbeError::new(phase, kind, message)
@@ -598,7 +670,8 @@ fn redirect_target(base: &Url, headers: &HeaderMap) -> Option<Result<Url, ProbeE
                     .map_err(|e| bad(format!("bad Location {loc:?}: {e}")))
             })
             .and_then(|next| match next.scheme() {
-                "http" | "https" => Ok(next),
+                // User info in a Location is never followed (nor shown).
+                "http" | "https" => Ok(without_userinfo(&next)),
                 other => Err(bad(format!("redirect to unsupported scheme {other:?}"))),
             }),
     )
@@ -625,4 +698,85 @@ fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
             .or_insert(value);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let same = |a, b| same_origin(&url(a), &url(b));
+        assert!(same("http://a.test/x", "http://a.test:80/y?q"));
+        assert!(same("https://a.test/", "https://A.test:443/z"));
+        assert!(!same("https://a.test/", "http://a.test/"));
+        assert!(!same("https://a.test/", "http://a.test:443/"));
+        assert!(!same("http://a.test/", "http://a.test:8080/"));
+        assert!(!same("http://a.test/", "http://b.test/"));
+        assert!(!same("http://127.0.0.1/", "http://localhost/"));
+    }
+
+    #[test]
+    fn credential_headers() {
+        for name in ["authorization", "cookie", "proxy-authorization"] {
+            assert!(
+                is_credential(&http::HeaderName::from_static(name)),
+                "{name}"
+            );
+        }
+        assert!(!is_credential(&http::HeaderName::from_static("x-api-key")));
+    }
+
+    #[test]
+    fn userinfo_is_removed() {
+        assert_eq!(
+            without_userinfo(&url("http://u:p@h.test:81/a?b")).as_str(),
+            "http://h.test:81/a?b"
+        );
+        assert_eq!(
+            without_userinfo(&url("https://u@h.test/")).as_str(),
+            "https://h.test/"
+        );
+        assert_eq!(
+            without_userinfo(&url("https://h.test/")).as_str(),
+            "https://h.test/"
+        );
+    }
+
+    #[test]
+    fn deadlines_never_overflow() {
+        let now = Instant::now();
+        assert_eq!(
+            later(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        assert_eq!(later(now, Duration::MAX), now + FAR_FUTURE);
+        assert!(later(now, Duration::from_secs(3650 * 86_400)) > now);
+    }
+
+    #[tokio::test]
+    async fn no_address_is_an_error_not_a_panic() {
+        let e = connect_any(&[], 80).await.unwrap_err();
+        assert_eq!((e.phase, e.kind), (Phase::Connect, ErrorKind::NoAddress));
+        assert!(e.message.contains("no address"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn huge_phase_limits_fall_back_to_the_deadline() {
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let e = within(
+            Phase::Wait,
+            Some(Duration::MAX),
+            deadline,
+            std::future::pending::<()>(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Timeout);
+        assert!(e.message.contains("overall deadline"), "{e}");
+    }
 }

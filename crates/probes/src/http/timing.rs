@@ -22,7 +22,7 @@ impl Timings {
     pub(crate) fn add_hop(&mut self, hop: &Timings) {
         fn sum(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
             match (a, b) {
-                (Some(a), Some(b)) => Some(a + b),
+                (Some(a), Some(b)) => Some(a.saturating_add(b)),
                 (a, b) => a.or(b),
             }
         }
@@ -32,9 +32,11 @@ impl Timings {
         self.wait = sum(self.wait, hop.wait);
         self.download = sum(self.download, hop.download);
         self.ttfb = match (self.dns, self.connect, self.wait) {
-            (Some(d), Some(c), Some(w)) if hop.ttfb.is_some() => {
-                Some(d + c + self.tls.unwrap_or_default() + w)
-            }
+            (Some(d), Some(c), Some(w)) if hop.ttfb.is_some() => Some(
+                d.saturating_add(c)
+                    .saturating_add(self.tls.unwrap_or_default())
+                    .saturating_add(w),
+            ),
             _ => None,
         };
     }

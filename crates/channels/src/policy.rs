@@ -25,7 +25,7 @@ pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60 * 60);
 /// How long an undelivered alert is kept trying by default: a day.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 /// The fewest attempts before an alert may be given up, however long it has waited.
-pub const MIN_ATTEMPTS: u32 = 5;
+pub const MIN_ATTEMPTS: u32 = 3;
 /// The jitter takes up to this fraction off a wait.
 const JITTER: f64 = 0.1;
 

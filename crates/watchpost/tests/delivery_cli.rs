@@ -115,6 +115,8 @@ async fn a_store_error_settling_one_channel_never_aborts_another_channels_send()
     let envs = vec![
         ("LD_PRELOAD", shim().display().to_string()),
         ("WATCHPOST_SHIM_FULL_FILE", full.display().to_string()),
+        // Commits fail (writes to the write-ahead log); opening the store still works.
+        ("WATCHPOST_SHIM_FULL_MATCH", "state.db-wal".to_string()),
     ];
     let args = once_args(&config);
     let run = tokio::spawn(async move {

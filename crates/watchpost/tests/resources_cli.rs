@@ -163,6 +163,8 @@ async fn a_full_disk_is_watchpost_failing_not_the_target() {
     let envs = [
         ("LD_PRELOAD", shim().display().to_string()),
         ("WATCHPOST_SHIM_FULL_FILE", full.display().to_string()),
+        // Commits fail (writes to the write-ahead log); opening the store still works.
+        ("WATCHPOST_SHIM_FULL_MATCH", "state.db-wal".to_string()),
     ];
     let out = watchpost(&["once", "-c", &c], &envs).await;
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -111,7 +111,10 @@ async fn wall_clock_steps_neither_stall_checks_and_retries_nor_give_alerts_up() 
         kinds(&hook) == ["down"]
     })
     .await;
-    assert!(daemon.log().contains("stepped back"), "{}", daemon.log());
+    wait_for("the backward step to be noticed", Duration::from_secs(5), || {
+        daemon.log().contains("stepped back")
+    })
+    .await;
     let before = checks(&daemon.log(), "shop");
     wait_for("checks after the backward step", Duration::from_secs(10), || {
         checks(&daemon.log(), "shop") >= before + 3

@@ -30,7 +30,7 @@ pub struct NotifyArgs {
 
 pub fn run(args: NotifyArgs) -> ExitCode {
     let path = watchpost_config::default_path(args.config.as_deref());
-    let config = match runtime::load_config(&path) {
+    let config = match runtime::load_config(&path, false) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -30,7 +30,7 @@ pub struct OnceArgs {
 
 pub fn run(args: OnceArgs) -> ExitCode {
     let path = watchpost_config::default_path(args.config.as_deref());
-    let config = match runtime::load_config(&path) {
+    let config = match runtime::load_config(&path, true) {
         Ok(c) => c,
         Err(code) => return code,
     };

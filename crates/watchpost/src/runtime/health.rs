@@ -34,6 +34,9 @@ struct State {
     not_run: NotRun,
     /// A failure that stops watchpost from working at all (a panicked task).
     fatal: Option<String>,
+    /// Runner panics seen so far (the scheduler's count) and when the count last grew.
+    panics_seen: u64,
+    panicked_at: Option<DateTime<Utc>>,
 }
 
 /// Shared by the pipeline (which reports) and the web layer (which asks).
@@ -53,7 +56,9 @@ impl Health {
 
     /// The scheduler whose loop `/healthz` watches (replaced on every config generation).
     pub fn watch_scheduler(&self, stats: Arc<Stats>) {
-        self.lock().scheduler = Some(stats);
+        let mut s = self.lock();
+        s.panics_seen = stats.panics.load(std::sync::atomic::Ordering::Relaxed);
+        s.scheduler = Some(stats);
     }
 
     pub fn store_ok(&self) {
@@ -104,12 +109,12 @@ impl Health {
         now: DateTime<Utc>,
         oldest_undelivered: Option<(DateTime<Utc>, String)>,
     ) -> Vec<String> {
-        let s = self.lock();
+        let mut s = self.lock();
         let mut out = Vec::new();
         if let Some(f) = &s.fatal {
             out.push(f.clone());
         }
-        if let Some(stats) = &s.scheduler {
+        if let Some(stats) = s.scheduler.clone() {
             let age = stats.since_last_loop();
             if age > SCHEDULER_STALL {
                 out.push(format!(
@@ -117,6 +122,19 @@ impl Health {
                     age.as_secs()
                 ));
             }
+            let panics = stats.panics.load(std::sync::atomic::Ordering::Relaxed);
+            if panics != s.panics_seen {
+                s.panics_seen = panics;
+                s.panicked_at = Some(now);
+            }
+        }
+        if let Some(at) = s.panicked_at
+            && (now - at).to_std().unwrap_or_default() < NOT_RUN_WINDOW
+        {
+            out.push(format!(
+                "a check panicked ({} so far; a bug in watchpost: see the log)",
+                s.panics_seen
+            ));
         }
         if let Some((at, e)) = &s.store_error {
             out.push(format!(

@@ -32,12 +32,14 @@ use watchpost_store::{
 use health::Health;
 
 /// Load the config at `path`, or print every problem (FILE:LINE:COL: ...) and say which exit
-/// code that is. Warnings (an empty config) are logged.
-pub fn load_config(path: &std::path::Path) -> Result<Config, std::process::ExitCode> {
+/// code that is. With `warn`, warnings (an empty config) are logged.
+pub fn load_config(path: &std::path::Path, warn: bool) -> Result<Config, std::process::ExitCode> {
     match watchpost_config::load(path) {
         Ok(config) => {
-            for warning in &config.warnings {
-                tracing::warn!("{warning}");
+            if warn {
+                for warning in &config.warnings {
+                    tracing::warn!("{warning}");
+                }
             }
             Ok(config)
         }

@@ -66,9 +66,16 @@ pub async fn claim_round(
             .map_err(|e| e.to_string())?
             .map_err(|e| generation.config.secrets.redact(&e.to_string()).into_owned())?;
     let claimed = items.len();
-    for group in groups(items, &generation.channels) {
+    let (tasks, doomed) = plan(items, &generation.channels);
+    for task in tasks {
         let (store, generation, worker) = (store.clone(), generation.clone(), worker.to_string());
-        inflight.spawn(async move { send_group(store, generation, worker, group).await });
+        inflight.spawn(async move { send_task(store, generation, worker, task).await });
+    }
+    for Doomed { item, error } in doomed {
+        let (store, generation, worker) = (store.clone(), generation.clone(), worker.to_string());
+        inflight.spawn(async move {
+            settle_logged(&store, &generation, &worker, &item, Outcome::Failed(error)).await
+        });
     }
     Ok(claimed)
 }
@@ -104,84 +111,129 @@ pub async fn join_all(inflight: &mut JoinSet<Delivered>) -> Delivered {
     total
 }
 
-/// Outbox items that go out in one send, or fail together without one.
-struct Group {
-    items: Vec<OutboxItem>,
-    send: Result<(Arc<Channel>, Vec<Alert>), SendError>,
+/// One unit of sending, run in its own task: batches sent one after another on one channel. A
+/// merging channel's task holds all its claimed items, in claim order, in batches of up to
+/// [`MERGE_MAX`] (one message each); any other channel gets one task per incident, one item per
+/// batch. Within a task, a failed batch holds back the ones after it, so notifications of one
+/// incident never arrive out of order (the store hands them out in order; this keeps them so).
+struct Task {
+    channel: Arc<Channel>,
+    batches: Vec<Vec<(OutboxItem, Alert)>>,
 }
 
-/// Split claimed items into sends: unreadable items and items of channels no longer
-/// configured fail on their own; items of a merging channel are batched in claim order.
-fn groups(items: Vec<OutboxItem>, channels: &BTreeMap<String, Arc<Channel>>) -> Vec<Group> {
-    let mut out: Vec<Group> = Vec::new();
-    // Open batch per merging channel: index into `out`.
-    let mut open: BTreeMap<String, usize> = BTreeMap::new();
+/// An item that fails without a send: unreadable, or its channel is no longer configured.
+struct Doomed {
+    item: OutboxItem,
+    error: SendError,
+}
+
+/// Split claimed items (in claim order) into tasks.
+fn plan(items: Vec<OutboxItem>, channels: &BTreeMap<String, Arc<Channel>>) -> (Vec<Task>, Vec<Doomed>) {
+    let mut tasks: Vec<Task> = Vec::new();
+    let mut doomed = Vec::new();
+    // Task index per merging channel, and per (channel, incident) for the others.
+    let mut by_key: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
     for item in items {
         let Some(channel) = channels.get(&item.channel).cloned() else {
-            let e = SendError::fatal(format!(
+            let error = SendError::fatal(format!(
                 "channel {:?} is no longer configured",
                 item.channel
             ));
-            out.push(Group {
-                items: vec![item],
-                send: Err(e),
-            });
+            doomed.push(Doomed { item, error });
             continue;
         };
         let alert = match serde_json::from_str::<Alert>(&item.payload) {
             Ok(a) => a,
             Err(e) => {
-                let e = SendError::fatal(format!("unreadable alert: {e}"));
-                out.push(Group {
-                    items: vec![item],
-                    send: Err(e),
-                });
+                let error = SendError::fatal(format!("unreadable alert: {e}"));
+                doomed.push(Doomed { item, error });
                 continue;
             }
         };
-        if channel.merges() {
-            if let Some(&i) = open.get(&item.channel)
-                && let Ok((_, alerts)) = &mut out[i].send
-                && alerts.len() < MERGE_MAX
-            {
-                alerts.push(alert);
-                out[i].items.push(item);
-                continue;
+        let key = if channel.merges() {
+            Some((item.channel.clone(), None))
+        } else {
+            item.incident
+                .clone()
+                .map(|incident| (item.channel.clone(), Some(incident)))
+        };
+        let merges = channel.merges();
+        match key.as_ref().and_then(|k| by_key.get(k)) {
+            Some(&i) => {
+                let task = &mut tasks[i];
+                match task.batches.last_mut() {
+                    Some(batch) if merges && batch.len() < MERGE_MAX => batch.push((item, alert)),
+                    _ => task.batches.push(vec![(item, alert)]),
+                }
             }
-            open.insert(item.channel.clone(), out.len());
+            None => {
+                if let Some(k) = key {
+                    by_key.insert(k, tasks.len());
+                }
+                tasks.push(Task {
+                    channel,
+                    batches: vec![vec![(item, alert)]],
+                });
+            }
         }
-        out.push(Group {
-            items: vec![item],
-            send: Ok((channel, vec![alert])),
-        });
     }
-    out
+    (tasks, doomed)
 }
 
-/// Send one group, renewing its lease while the send lasts, then settle each item.
-async fn send_group(
+/// What became of one item's send.
+#[derive(Clone)]
+enum Outcome {
+    Sent(watchpost_channels::Delivery),
+    Failed(SendError),
+    /// Not sent: an earlier notification in its task failed (it would arrive out of order).
+    HeldBack,
+}
+
+/// Send a task's batches in order, renewing the lease of all its items while the sends last,
+/// then settle each item on its own.
+async fn send_task(
     store: Arc<dyn Store>,
     generation: Arc<Generation>,
     worker: String,
-    group: Group,
+    task: Task,
 ) -> Delivered {
-    let ids: Vec<i64> = group.items.iter().map(|i| i.id).collect();
+    let ids: Vec<i64> = task
+        .batches
+        .iter()
+        .flatten()
+        .map(|(item, _)| item.id)
+        .collect();
     let locale = generation.locale;
-    let send = async {
-        match &group.send {
-            Err(e) => Err(e.clone()),
-            Ok((channel, alerts)) => channel.send_many(alerts, locale).await,
+    let channel = task.channel.clone();
+    let sends = async {
+        let mut outcomes: Vec<(OutboxItem, Outcome)> = Vec::new();
+        let mut held = false;
+        for batch in task.batches {
+            let (items, alerts): (Vec<OutboxItem>, Vec<Alert>) = batch.into_iter().unzip();
+            let outcome = if held {
+                Outcome::HeldBack
+            } else {
+                match channel.send_many(&alerts, locale).await {
+                    Ok(d) => Outcome::Sent(d),
+                    Err(e) => {
+                        held = true;
+                        Outcome::Failed(e)
+                    }
+                }
+            };
+            outcomes.extend(items.into_iter().map(|i| (i, outcome.clone())));
         }
+        outcomes
     };
-    tokio::pin!(send);
-    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + RENEW_EVERY, RENEW_EVERY);
-    let result = loop {
+    tokio::pin!(sends);
+    let mut renew =
+        tokio::time::interval_at(tokio::time::Instant::now() + RENEW_EVERY, RENEW_EVERY);
+    let outcomes = loop {
         tokio::select! {
-            r = &mut send => break r,
+            o = &mut sends => break o,
             _ = renew.tick() => {
                 let (s, w, ids) = (store.clone(), worker.clone(), ids.clone());
-                let until = Utc::now() + chrono::Duration::from_std(LEASE).unwrap_or_default();
-                match tokio::task::spawn_blocking(move || s.extend_lease(&ids, &w, until)).await {
+                match tokio::task::spawn_blocking(move || s.extend_lease(&ids, &w, Utc::now(), LEASE)).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => tracing::warn!("cannot renew a delivery lease: {e}"),
                     Err(e) => tracing::warn!("cannot renew a delivery lease: {e}"),
@@ -190,20 +242,33 @@ async fn send_group(
         }
     };
     let mut done = Delivered::default();
-    for item in &group.items {
-        match settle(&store, &generation, &worker, item, result.clone()).await {
-            Ok(Settled::Sent) => done.sent += 1,
-            Ok(Settled::Retry) => done.retrying += 1,
-            Ok(Settled::GaveUp) => done.gave_up += 1,
-            Err(e) => {
-                done.unsettled += 1;
-                tracing::error!(
-                    "cannot record the delivery outcome of {} → {}: {e}; it will be retried \
-                     after its lease",
-                    item.idempotency_key,
-                    item.channel
-                );
-            }
+    for (item, outcome) in outcomes {
+        done += settle_logged(&store, &generation, &worker, &item, outcome).await;
+    }
+    done
+}
+
+/// Settle one item, logging (never propagating) a store error.
+async fn settle_logged(
+    store: &Arc<dyn Store>,
+    generation: &Generation,
+    worker: &str,
+    item: &OutboxItem,
+    outcome: Outcome,
+) -> Delivered {
+    let mut done = Delivered::default();
+    match settle(store, generation, worker, item, outcome).await {
+        Ok(Settled::Sent) => done.sent += 1,
+        Ok(Settled::Retry) => done.retrying += 1,
+        Ok(Settled::GaveUp) => done.gave_up += 1,
+        Err(e) => {
+            done.unsettled += 1;
+            tracing::error!(
+                "cannot record the delivery outcome of {} → {}: {e}; it will be retried after \
+                 its lease",
+                item.idempotency_key,
+                item.channel
+            );
         }
     }
     done
@@ -220,7 +285,7 @@ async fn settle(
     generation: &Generation,
     worker: &str,
     item: &OutboxItem,
-    result: Result<watchpost_channels::Delivery, SendError>,
+    outcome: Outcome,
 ) -> Result<Settled, String> {
     let secrets = &generation.config.secrets;
     let max_age = generation.config.delivery_max_age;
@@ -230,8 +295,8 @@ async fn settle(
     let (settled, op): (
         Settled,
         Box<dyn FnOnce() -> Result<(), watchpost_store::StoreError> + Send>,
-    ) = match result {
-        Ok(delivery) => {
+    ) = match outcome {
+        Outcome::Sent(delivery) => {
             tracing::info!(
                 "delivered {what} ({})",
                 delivery
@@ -244,7 +309,17 @@ async fn settle(
                 Box::new(move || s.mark_delivered(id, &w, now)),
             )
         }
-        Err(e) => {
+        Outcome::HeldBack => {
+            tracing::info!("held back {what}: an earlier notification of its incident failed");
+            let message = "held back: an earlier notification of the same incident was not \
+                           delivered yet"
+                .to_string();
+            (
+                Settled::Retry,
+                Box::new(move || s.mark_retry(id, &w, now, &message)),
+            )
+        }
+        Outcome::Failed(e) => {
             let message = secrets.redact(e.message()).into_owned();
             match retry_delay(item.attempts, &e) {
                 Some(d) if !give_up(item.attempts, item.retried, max_age) => {
@@ -301,8 +376,7 @@ mod tests {
         }
     }
 
-    #[test]
-    fn merging_channels_get_one_send_per_batch_others_one_per_item() {
+    fn channels() -> BTreeMap<String, Arc<Channel>> {
         let mut channels = BTreeMap::new();
         for (name, cfg) in [
             ("screen", serde_json::json!({"type": "console"})),
@@ -314,37 +388,65 @@ mod tests {
             let ch = ChannelConfig::from_value(cfg).unwrap().build().unwrap();
             channels.insert(name.to_string(), Arc::new(ch));
         }
+        channels
+    }
+
+    /// Each task's batches as item ids.
+    fn shape(tasks: &[Task]) -> Vec<Vec<Vec<i64>>> {
+        tasks
+            .iter()
+            .map(|t| {
+                t.batches
+                    .iter()
+                    .map(|b| b.iter().map(|(i, _)| i.id).collect())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_merging_channel_gets_one_task_of_batches_others_one_task_per_incident() {
         let alert = serde_json::to_string(&Alert::test("m", None, Utc::now())).unwrap();
         let mut items = Vec::new();
         for i in 0..(MERGE_MAX as i64 + 3) {
             items.push(item(i, "screen", &alert));
         }
-        items.push(item(100, "hook", &alert));
-        items.push(item(101, "hook", &alert));
-        items.push(item(102, "gone", &alert));
-        items.push(item(103, "screen", "{not json"));
+        let with_incident = |id, incident: &str| OutboxItem {
+            incident: Some(incident.into()),
+            ..item(id, "hook", &alert)
+        };
+        items.push(with_incident(100, "a"));
+        items.push(with_incident(101, "b"));
+        items.push(with_incident(102, "a"));
+        items.push(item(103, "hook", &alert));
+        items.push(item(104, "hook", &alert));
+        items.push(item(105, "gone", &alert));
+        items.push(item(106, "screen", "{not json"));
 
-        let groups = groups(items, &channels);
-        let shape: Vec<(Vec<i64>, bool)> = groups
-            .iter()
-            .map(|g| (g.items.iter().map(|i| i.id).collect(), g.send.is_ok()))
-            .collect();
+        let (tasks, doomed) = plan(items, &channels());
         let first_batch: Vec<i64> = (0..MERGE_MAX as i64).collect();
         let second_batch: Vec<i64> = (MERGE_MAX as i64..MERGE_MAX as i64 + 3).collect();
         assert_eq!(
-            shape,
+            shape(&tasks),
             vec![
-                (first_batch, true),
-                (second_batch, true),
-                (vec![100], true),
-                (vec![101], true),
-                (vec![102], false),
-                (vec![103], false),
+                // One task for the merging channel: its batches go out one after another.
+                vec![first_batch, second_batch],
+                // Incident a's two notifications in one task, in order; b on its own.
+                vec![vec![100], vec![102]],
+                vec![vec![101]],
+                // No incident: unconstrained, one task each.
+                vec![vec![103]],
+                vec![vec![104]],
             ]
         );
-        let Err(e) = &groups[4].send else { panic!() };
-        assert!(e.message().contains("no longer configured"));
-        let Err(e) = &groups[5].send else { panic!() };
-        assert!(e.message().starts_with("unreadable alert"));
+        let doomed: Vec<(i64, String)> = doomed
+            .iter()
+            .map(|d| (d.item.id, d.error.message().to_string()))
+            .collect();
+        assert_eq!(doomed.len(), 2);
+        assert_eq!(doomed[0].0, 105);
+        assert!(doomed[0].1.contains("no longer configured"));
+        assert_eq!(doomed[1].0, 106);
+        assert!(doomed[1].1.starts_with("unreadable alert"));
     }
 }

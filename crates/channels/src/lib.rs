@@ -18,14 +18,16 @@
 //!   [`MIN_ATTEMPTS`] attempts *and* `max_age` of real retrying); the delivery worker applies
 //!   them.
 //! - Shared by the channels: [`http`] (the one HTTP client: checked endpoints, verified TLS,
-//!   bounded answers, status classification), [`limit`] (per-robot rate limits),
+//!   bounded answers, status classification, and [`http::Redact`], which masks the channel's
+//!   secrets in every text taken from an answer), [`limit`] (per-robot rate limits),
 //!   [`template`] (operator-written Jinja templates of an alert), [`tc3`] (Tencent Cloud's
 //!   TC3-HMAC-SHA256 request signature), [`split`] (cutting a message that is over a robot's
 //!   byte limit into parts that fit), [`robot`] (what the chat robots share: error codes,
 //!   parts, mentions, signing clock).
 //!
 //! A send either delivers ([`Delivery`], with what the far end answered) or fails with a
-//! [`SendError`] that says whether trying again can help.
+//! [`SendError`] that says whether trying again can help; neither ever quotes one of the
+//! channel's secrets, even from a provider that echoes the request ([`Channel::redact`]).
 //!
 //! ```
 //! use watchpost_channels::{ChannelConfig, Locale};

@@ -68,7 +68,8 @@
 //! limit of its own; none is applied.
 
 use crate::http::{
-    Answer, Endpoint, configured_headers, default_timeout, redact_url, redacted_headers, timeout,
+    Answer, Endpoint, Redact, configured_headers, default_timeout, redact_url, redacted_headers,
+    timeout,
 };
 use crate::message::{Alert, AlertKind, Locale, one_line};
 use crate::{ConfigError, Delivery, SendError};
@@ -184,6 +185,7 @@ impl Alertmanager {
         let url = alerts_url(&config.url)?;
         let endpoint = Endpoint::new(&url, config.ca_file.as_deref(), "alertmanager: url")?;
         let headers = configured_headers(&config.headers, RESERVED_HEADERS, "alertmanager")?;
+        let endpoint = endpoint.with_secrets(config.headers.values());
         for (name, value) in &config.labels {
             check_label(name, value)?;
         }
@@ -294,6 +296,14 @@ impl Alertmanager {
     }
 }
 
+impl Alertmanager {
+    /// The secrets masked in texts from Alertmanager's answers: the URL's path and query,
+    /// the configured header values.
+    pub fn redact(&self) -> &Redact {
+        self.endpoint.redact()
+    }
+}
+
 /// The alerts URL for a configured `url`.
 fn alerts_url(configured: &str) -> Result<String, ConfigError> {
     let mut url = url::Url::parse(configured)
@@ -357,7 +367,7 @@ fn classify(answer: &Answer) -> Result<Delivery, SendError> {
     }
     // Alertmanager's errors are a JSON string.
     let detail = match answer.json() {
-        Some(Value::String(s)) => crate::http::short(s.as_bytes()),
+        Some(Value::String(s)) => answer.text(&s),
         _ => answer.short_body(),
     };
     let mut message = format!("alertmanager: HTTP {status}");

@@ -60,7 +60,7 @@
 //! a 2xx that isn't DingTalk's JSON retryable. When a later part of a split message fails, the
 //! error says which parts were delivered; a retry sends them all again.
 
-use crate::http::{Answer, Endpoint, default_timeout, redact_url, timeout};
+use crate::http::{Answer, Endpoint, Redact, default_timeout, redact_url, timeout};
 use crate::limit::RateLimit;
 use crate::message::{Alert, Locale, digest_markdown_lite, digest_title};
 use crate::robot::{self, Clock, Verdict};
@@ -170,6 +170,8 @@ impl Dingtalk {
         )?;
         robot::check_secret(&config.secret, "dingtalk: secret")?;
         robot::check_mobiles(&config.at_mobiles, "dingtalk: at_mobiles", false)?;
+        // The signature itself goes in the query of each request, masked from there.
+        let endpoint = endpoint.with_secrets(&config.secret);
         Ok(Dingtalk {
             endpoint,
             secret: config.secret.clone(),
@@ -262,10 +264,19 @@ impl Dingtalk {
             &self.endpoint,
             self.timeout,
             query.as_deref(),
+            &Redact::new(),
             &messages,
             classify,
         )
         .await
+    }
+}
+
+impl Dingtalk {
+    /// The secrets masked in texts from the robot's answers: the access token in the URL, the
+    /// signing secret (and each request's signature).
+    pub fn redact(&self) -> &Redact {
+        self.endpoint.redact()
     }
 }
 

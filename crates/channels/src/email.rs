@@ -67,7 +67,7 @@
 //!   and the delivery policy gives up after `delivery.max_age` anyway — and no answer within
 //!   `timeout`.
 
-use crate::http::timeout;
+use crate::http::{Redact, timeout};
 use crate::message::{Alert, AlertKind, Locale, one_line};
 use crate::{ConfigError, Delivery, SendError};
 use lettre::Message;
@@ -188,8 +188,8 @@ pub struct Email {
     shown: String,
     tls: Option<TlsParameters>,
     credentials: Option<Credentials>,
-    /// Kept only to scrub it from error messages.
-    password: Option<String>,
+    /// The password and the forms AUTH sends it in, scrubbed from every server text.
+    redact: Redact,
     from: Mailbox,
     to: Vec<Mailbox>,
     timeout: Duration,
@@ -375,7 +375,7 @@ impl Email {
             shown,
             tls,
             credentials,
-            password: config.password.clone().filter(|p| !p.is_empty()),
+            redact: password_redact(config.username.as_deref(), config.password.as_deref()),
             from,
             to,
             timeout: config.timeout,
@@ -412,7 +412,9 @@ impl Email {
         let text: Vec<&str> = response.message().collect();
         Ok(Delivery {
             status: None,
-            body: crate::http::short(format!("{} {}", response.code(), text.join(" ")).as_bytes()),
+            body: self
+                .redact
+                .short(format!("{} {}", response.code(), text.join(" ")).as_bytes()),
         })
     }
 
@@ -523,10 +525,9 @@ impl Email {
             }
             None => describe(e),
         };
-        let mut message = format!("{}: {stage}: {}", self.shown, detail.trim());
-        if let Some(p) = &self.password {
-            message = message.replace(p.as_str(), "<redacted>");
-        }
+        let message = self
+            .redact
+            .text(&format!("{}: {stage}: {}", self.shown, detail.trim()));
         if e.is_permanent() || e.is_client() {
             SendError::fatal(message)
         } else {
@@ -547,6 +548,30 @@ impl Email {
         })
         .unwrap()
     }
+}
+
+impl Email {
+    /// The secrets masked in the server's texts: the password, and the base64 forms AUTH
+    /// PLAIN and LOGIN send it in.
+    pub fn redact(&self) -> &Redact {
+        &self.redact
+    }
+}
+
+/// The password's forms a server could echo: as is, base64 (AUTH LOGIN) and the base64 of
+/// `\0user\0password` (AUTH PLAIN).
+fn password_redact(username: Option<&str>, password: Option<&str>) -> Redact {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    let mut r = Redact::new();
+    if let Some(p) = password.filter(|p| !p.is_empty()) {
+        r.add(p);
+        r.add(&b64(p));
+        if let Some(u) = username {
+            r.add(&b64(&format!("\0{u}\0{p}")));
+        }
+    }
+    r
 }
 
 /// A lettre error as one line: the TLS error when the cause is one (`TLS handshake: invalid
@@ -730,6 +755,21 @@ pub fn html(alert: &Alert, locale: Locale) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_password_and_its_auth_forms_are_masked() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let r = password_redact(Some("svc@example.com"), Some("pa55w0rd!"));
+        let plain = b64("\0svc@example.com\0pa55w0rd!");
+        let login = b64("pa55w0rd!");
+        let text = format!("535 bad AUTH PLAIN {plain} / LOGIN {login} / pa55w0rd!");
+        assert_eq!(
+            r.text(&text),
+            "535 bad AUTH PLAIN <redacted> / LOGIN <redacted> / <redacted>"
+        );
+        assert!(password_redact(None, None).is_empty());
+    }
     use crate::message::LocationRow;
     use chrono::{TimeZone, Utc};
 

@@ -60,7 +60,7 @@
 //! without a code fatal; a 2xx that isn't Feishu's JSON retryable. When a later card of a split
 //! message fails, the error says which were delivered; a retry sends them all again.
 
-use crate::http::{Answer, Endpoint, default_timeout, redact_url, timeout};
+use crate::http::{Answer, Endpoint, Redact, default_timeout, redact_url, timeout};
 use crate::limit::RateLimit;
 use crate::message::{Alert, AlertKind, Locale, digest_markdown_lite, digest_title};
 use crate::robot::{self, Clock, Verdict};
@@ -188,6 +188,7 @@ impl Feishu {
             "feishu: webhook",
         )?;
         robot::check_secret(&config.secret, "feishu: secret")?;
+        let endpoint = endpoint.with_secrets(&config.secret);
         Ok(Feishu {
             endpoint,
             secret: config.secret.clone(),
@@ -266,8 +267,14 @@ impl Feishu {
         if alerts.is_empty() {
             return Ok(Delivery::default());
         }
-        let messages = self.messages(alerts, locale, (self.clock)().timestamp());
+        let ts = (self.clock)().timestamp();
+        let messages = self.messages(alerts, locale, ts);
         let n = messages.len() as u32;
+        // The signature in the bodies, masked if the bot echoes them.
+        let signature = match &self.secret {
+            Some(secret) => Redact::new().with(&sign(secret, ts)),
+            None => Redact::new(),
+        };
         // The minute's allowance first: when it is spent, the second's is left untouched.
         self.per_minute.take(n, KIND)?;
         self.per_second.take(n, KIND)?;
@@ -276,10 +283,19 @@ impl Feishu {
             &self.endpoint,
             self.timeout,
             None,
+            &signature,
             &messages,
             classify,
         )
         .await
+    }
+}
+
+impl Feishu {
+    /// The secrets masked in texts from the bot's answers: the hook id in the URL and the
+    /// signing secret (and each request's signature).
+    pub fn redact(&self) -> &Redact {
+        self.endpoint.redact()
     }
 }
 

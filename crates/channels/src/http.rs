@@ -6,6 +6,15 @@
 //!
 //! Error messages show the scheme, host and port only: robot URLs carry their key in the
 //! path or query.
+//!
+//! A far end may echo the request in its answer (the URL, the headers, the body): every text
+//! taken from an answer — the [`Answer::short_body`] kept in a [`Delivery`] or a
+//! [`SendError`], and a provider's error message read from its JSON ([`Answer::text`]) — has
+//! the channel's secrets masked as `<redacted>` first ([`Redact`]): the URL's path and query
+//! and their parts, the values of the sensitive headers sent (configured `headers`,
+//! computed `Authorization`), the values of an extra signed query, and whatever the channel
+//! adds (a bot token, a signing secret and the signature computed from it, API keys), each
+//! also in its percent-encoded and JSON-escaped forms.
 
 use crate::{ConfigError, Delivery, SHORT_BODY, SendError};
 use bytes::Bytes;
@@ -42,6 +51,8 @@ pub struct Endpoint {
     shown: String,
     /// Some for `https`.
     tls: Option<Arc<ClientConfig>>,
+    /// The URL's secrets, and the channel's own (see [`Endpoint::with_secrets`]).
+    redact: Redact,
 }
 
 enum Host {
@@ -140,6 +151,7 @@ impl Endpoint {
             None
         };
 
+        let redact = Redact::for_url(&url);
         Ok(Endpoint {
             host,
             port,
@@ -147,7 +159,23 @@ impl Endpoint {
             target,
             shown,
             tls,
+            redact,
         })
+    }
+
+    /// Mask `secrets` too (a bot token, a signing secret, API keys) in every text taken from
+    /// an answer.
+    pub fn with_secrets<S: AsRef<str>>(mut self, secrets: impl IntoIterator<Item = S>) -> Self {
+        for secret in secrets {
+            self.redact.add(secret.as_ref());
+        }
+        self
+    }
+
+    /// The secrets masked in answers of this endpoint (the URL's and the channel's; per-request
+    /// headers and signatures are added for each request).
+    pub fn redact(&self) -> &Redact {
+        &self.redact
     }
 
     /// `http://host:port` (no path: it may hold a key).
@@ -167,7 +195,9 @@ impl Endpoint {
 
     /// POST `body` as `application/json` (unless `headers` sets another `Content-Type`), with
     /// `extra_query` (`a=1&b=2`, already encoded) appended to the URL's query. One attempt on
-    /// a new connection; the whole exchange must finish within `timeout`.
+    /// a new connection; the whole exchange must finish within `timeout`. Texts taken from the
+    /// answer mask this endpoint's secrets, the values of the sensitive `headers` and of
+    /// `extra_query`.
     pub async fn post(
         &self,
         extra_query: Option<&str>,
@@ -175,18 +205,45 @@ impl Endpoint {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Answer, SendError> {
+        self.post_with(extra_query, headers, body, timeout, &Redact::default())
+            .await
+    }
+
+    /// [`Endpoint::post`], masking `secrets` (e.g. a signature in the body) as well.
+    pub async fn post_with(
+        &self,
+        extra_query: Option<&str>,
+        headers: &HeaderMap,
+        body: Vec<u8>,
+        timeout: Duration,
+        secrets: &Redact,
+    ) -> Result<Answer, SendError> {
+        let mut redact = self.redact.clone();
+        redact.extend(secrets);
+        for value in headers.values().filter(|v| v.is_sensitive()) {
+            redact.add(&String::from_utf8_lossy(value.as_bytes()));
+        }
         let mut target = self.target.clone();
         if let Some(q) = extra_query.filter(|q| !q.is_empty()) {
+            redact.add_query(q);
             target.push(if target.contains('?') { '&' } else { '?' });
             target.push_str(q);
         }
-        match tokio::time::timeout(timeout, self.exchange(target, headers, body)).await {
+        let result = match tokio::time::timeout(timeout, self.exchange(target, headers, body)).await
+        {
             Ok(result) => result,
             Err(_) => Err(SendError::retryable(format!(
                 "{}: no answer within {}",
                 self.shown,
                 watchpost_units::format_ms(timeout.as_secs_f64() * 1000.0)
             ))),
+        };
+        match result {
+            Ok(mut answer) => {
+                answer.redact = redact;
+                Ok(answer)
+            }
+            Err(e) => Err(redact.error(e)),
         }
     }
 
@@ -285,6 +342,7 @@ impl Endpoint {
             status: parts.status,
             headers: parts.headers,
             body: answer,
+            redact: Redact::default(),
         })
     }
 }
@@ -298,18 +356,38 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// What the far end answered (the body cut at 64 KiB).
+/// What the far end answered (the body cut at 64 KiB), and the secrets to mask in any text
+/// taken from it.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// As received: classify from it, but take texts through [`Answer::short_body`] and
+    /// [`Answer::text`].
     pub body: Vec<u8>,
+    pub redact: Redact,
 }
 
 impl Answer {
-    /// The body as one line of at most [`SHORT_BODY`] characters.
+    /// An answer with nothing to mask (tests, and answers made up locally).
+    pub fn new(status: StatusCode, headers: HeaderMap, body: Vec<u8>) -> Answer {
+        Answer {
+            status,
+            headers,
+            body,
+            redact: Redact::default(),
+        }
+    }
+
+    /// The body as one line of at most [`SHORT_BODY`] characters, secrets masked.
     pub fn short_body(&self) -> String {
-        short(&self.body)
+        self.redact.short(&self.body)
+    }
+
+    /// A text read out of the answer (a provider's error message from its JSON) as one line
+    /// of at most [`SHORT_BODY`] characters, secrets masked.
+    pub fn text(&self, text: &str) -> String {
+        self.redact.short(text.as_bytes())
     }
 
     /// A `Retry-After` in seconds, when present.
@@ -359,6 +437,234 @@ impl Answer {
             body: self.short_body(),
         }
     }
+}
+
+/// The text that replaces a secret.
+pub const REDACTED: &str = "<redacted>";
+/// Secrets shorter than this are not masked: they would mask ordinary words, and hide
+/// nothing worth hiding.
+const MIN_SECRET: usize = 3;
+/// URL parts (query values, path segments) shorter than this are not taken for secrets.
+const MIN_URL_PART: usize = 4;
+
+/// A channel's secret values, masked as [`REDACTED`] in every text that comes from the far
+/// end. Each secret is masked as written and in the forms an echo may show it in:
+/// percent-encoded (upper- and lower-case hex, `+` or `%20` for spaces), percent-decoded,
+/// and JSON-escaped (with and without `\/`). Values shorter than 3 characters are not
+/// masked.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Redact {
+    /// Every form of every secret, longest first.
+    forms: Vec<String>,
+}
+
+impl std::fmt::Debug for Redact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redact({} forms)", self.forms.len())
+    }
+}
+
+impl Redact {
+    /// Nothing to mask yet.
+    pub fn new() -> Redact {
+        Redact::default()
+    }
+
+    /// This and `secret`.
+    pub fn with(mut self, secret: &str) -> Redact {
+        self.add(secret);
+        self
+    }
+
+    /// Mask `secret` (and its encoded forms) too.
+    pub fn add(&mut self, secret: &str) {
+        if secret.chars().count() < MIN_SECRET {
+            return;
+        }
+        let mut forms = vec![secret.to_string()];
+        let encoded = percent_encode(secret);
+        forms.push(lower_hex(&encoded));
+        forms.push(encoded.replace("%20", "+"));
+        forms.push(encoded);
+        forms.push(url::form_urlencoded::byte_serialize(secret.as_bytes()).collect());
+        if let Some(decoded) = percent_decode(secret) {
+            forms.push(decoded);
+        }
+        if let Ok(json) = serde_json::to_string(secret) {
+            let json = json[1..json.len() - 1].to_string();
+            forms.push(json.replace('/', "\\/"));
+            forms.push(json);
+        }
+        for form in forms {
+            if form.chars().count() >= MIN_SECRET && !self.forms.contains(&form) {
+                self.forms.push(form);
+            }
+        }
+        self.forms
+            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    }
+
+    /// Mask every secret of `other` too.
+    pub fn extend(&mut self, other: &Redact) {
+        for form in &other.forms {
+            if !self.forms.contains(form) {
+                self.forms.push(form.clone());
+            }
+        }
+        self.forms
+            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    }
+
+    /// Mask the values of a query (`a=1&sign=...`, as sent) that are long enough to be
+    /// secrets.
+    pub fn add_query(&mut self, query: &str) {
+        for pair in query.split('&') {
+            let raw = pair.split_once('=').map_or(pair, |(_, v)| v);
+            if raw.chars().count() >= MIN_URL_PART {
+                self.add(raw);
+            }
+        }
+        for (_, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if value.chars().count() >= MIN_URL_PART {
+                self.add(&value);
+            }
+        }
+    }
+
+    /// The secrets of a URL: its path and query (whole, and the query's values), and the
+    /// path segments that look like keys (8 characters or more with a digit, or 20 or more).
+    pub fn for_url(url: &url::Url) -> Redact {
+        let mut r = Redact::default();
+        let path = url.path();
+        let query = url.query();
+        if path.len() > 1 {
+            r.add(path);
+        }
+        if let Some(q) = query {
+            r.add(&format!("{path}?{q}"));
+            r.add(q);
+            r.add_query(q);
+        }
+        for segment in path.split('/') {
+            let n = segment.chars().count();
+            if n >= 20 || (n >= 8 && segment.chars().any(|c| c.is_ascii_digit())) {
+                r.add(segment);
+            }
+        }
+        r
+    }
+
+    /// Whether there is nothing to mask.
+    pub fn is_empty(&self) -> bool {
+        self.forms.is_empty()
+    }
+
+    /// `text` with every secret replaced by [`REDACTED`] (the longest match first, left to
+    /// right).
+    pub fn text(&self, text: &str) -> String {
+        if self.forms.is_empty() {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        'scan: while !rest.is_empty() {
+            for form in &self.forms {
+                if rest.starts_with(form.as_str()) {
+                    out.push_str(REDACTED);
+                    rest = &rest[form.len()..];
+                    continue 'scan;
+                }
+            }
+            let c = rest.chars().next().expect("not empty");
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        out
+    }
+
+    /// `body` as one line of at most [`SHORT_BODY`] characters, secrets masked before it is
+    /// cut (so no part of one is left at the cut).
+    pub fn short(&self, body: &[u8]) -> String {
+        let text = String::from_utf8_lossy(body);
+        short(self.text(&text).as_bytes())
+    }
+
+    /// `e` with its message masked (its class and `retry_after` kept).
+    pub fn error(&self, e: SendError) -> SendError {
+        if self.forms.is_empty() {
+            return e;
+        }
+        with_message(e, |m| self.text(m))
+    }
+
+    /// `d` with its body masked.
+    pub fn delivery(&self, mut d: Delivery) -> Delivery {
+        d.body = self.text(&d.body);
+        d
+    }
+
+    /// A send's outcome with every text masked.
+    pub fn result(&self, r: Result<Delivery, SendError>) -> Result<Delivery, SendError> {
+        match r {
+            Ok(d) => Ok(self.delivery(d)),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+}
+
+/// Every byte but ASCII letters and digits as `%XX` (upper-case hex).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `%XX` escapes decoded, when there are any and the result is UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return None;
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h)? * 16 + hex(l)?) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `%2f` for `%2F`: the hex digits of percent-escapes in lower case.
+fn lower_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut escape = 0;
+    for c in encoded.chars() {
+        if c == '%' {
+            escape = 2;
+            out.push(c);
+        } else if escape > 0 {
+            escape -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The body as text, on one line, at most [`SHORT_BODY`] characters.
@@ -465,11 +771,11 @@ mod tests {
     use super::*;
 
     fn answer(code: u16, body: &[u8]) -> Answer {
-        Answer {
-            status: StatusCode::from_u16(code).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.to_vec(),
-        }
+        Answer::new(
+            StatusCode::from_u16(code).unwrap(),
+            HeaderMap::new(),
+            body.to_vec(),
+        )
     }
 
     #[test]
@@ -567,6 +873,124 @@ mod tests {
             "https://qyapi.weixin.qq.com:443/<redacted>"
         );
         assert_eq!(redact_url("nope SECRET"), "<invalid url>");
+    }
+
+    #[test]
+    fn redact_masks_every_form_of_a_secret() {
+        let r = Redact::new().with("a/b+c d=é");
+        for form in [
+            "a/b+c d=é",
+            "a%2Fb%2Bc%20d%3D%C3%A9",
+            "a%2fb%2bc%20d%3d%c3%a9",
+            "a%2Fb%2Bc+d%3D%C3%A9",
+            "a\\/b+c d=é",
+        ] {
+            assert_eq!(r.text(&format!("x {form} y")), "x <redacted> y", "{form}");
+        }
+        // A secret written encoded is masked decoded as well.
+        let r = Redact::new().with("k%2Bey");
+        assert_eq!(r.text("k+ey and k%2Bey"), "<redacted> and <redacted>");
+        // JSON escaping.
+        let r = Redact::new().with("q\"uote");
+        assert_eq!(r.text(r#"{"m":"q\"uote"}"#), r#"{"m":"<redacted>"}"#);
+        // Too short to mask; nothing given, nothing changed.
+        assert!(Redact::new().with("ab").is_empty());
+        assert_eq!(Redact::new().text("all text"), "all text");
+    }
+
+    #[test]
+    fn redact_takes_the_longest_match_and_keeps_the_rest() {
+        let r = Redact::new().with("secret").with("secret-and-more");
+        assert_eq!(
+            r.text("[secret-and-more] [secret] 中文 secre"),
+            "[<redacted>] [<redacted>] 中文 secre"
+        );
+    }
+
+    #[test]
+    fn redact_before_cutting() {
+        // A secret across the cut at SHORT_BODY characters leaves no prefix behind.
+        let secret = "ZYXWVUTSRQPONMLKJIHGFEDCBA0123456789";
+        let body = format!("{}{secret} tail", "x".repeat(SHORT_BODY - 10));
+        let r = Redact::new().with(secret);
+        let shown = r.short(body.as_bytes());
+        assert!(!shown.contains("ZYXWVU"), "{shown}");
+        assert!(shown.ends_with('…'), "{shown}");
+        let unmasked = short(body.as_bytes());
+        assert!(
+            unmasked.contains("ZYXWVUTSRQ"),
+            "the case is real: {unmasked}"
+        );
+    }
+
+    #[test]
+    fn url_secrets() {
+        let url = url::Url::parse(
+            "https://h.test/cgi-bin/webhook/send?key=693a91f6-7b2c&debug=1&x=%2Bplus",
+        )
+        .unwrap();
+        let r = Redact::for_url(&url);
+        assert_eq!(
+            r.text("POST /cgi-bin/webhook/send?key=693a91f6-7b2c&debug=1&x=%2Bplus"),
+            "POST <redacted>"
+        );
+        assert_eq!(r.text("bad key 693a91f6-7b2c"), "bad key <redacted>");
+        assert_eq!(r.text("x is +plus"), "x is <redacted>");
+        // Short values and ordinary path words are left alone.
+        assert_eq!(r.text("send debug=1 webhook"), "send debug=1 webhook");
+        let url =
+            url::Url::parse("https://h.test/services/T0000AAAA/B0000BBBB/abcdefghijklmnopqrstuvwx")
+                .unwrap();
+        let r = Redact::for_url(&url);
+        assert_eq!(r.text("hook abcdefghijklmnopqrstuvwx"), "hook <redacted>");
+        assert_eq!(r.text("team T0000AAAA"), "team <redacted>");
+        assert_eq!(r.text("services"), "services");
+        assert!(Redact::for_url(&url::Url::parse("http://h.test/").unwrap()).is_empty());
+    }
+
+    #[test]
+    fn errors_and_deliveries_are_masked_keeping_their_class() {
+        let r = Redact::new().with("tok3n");
+        let e = r.error(SendError::Retryable {
+            message: "HTTP 503: tok3n".into(),
+            retry_after: Some(Duration::from_secs(7)),
+        });
+        assert_eq!(e.message(), "HTTP 503: <redacted>");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        let d = r.delivery(Delivery {
+            status: Some(200),
+            body: "ok tok3n".into(),
+        });
+        assert_eq!(d.body, "ok <redacted>");
+        let a = Answer {
+            redact: r.clone(),
+            ..answer(400, b"{\"errmsg\": \"bad tok3n\"}")
+        };
+        assert_eq!(a.text("bad tok3n"), "bad <redacted>");
+        assert_eq!(
+            a.by_status().unwrap_err().message(),
+            "HTTP 400 Bad Request: {\"errmsg\": \"bad <redacted>\"}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_exchange_masks_too() {
+        // Nothing listens: the connect error names the endpoint, never the secrets.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let e = Endpoint::new(
+            &format!("http://127.0.0.1:{port}/k/SECRET-PATH-123"),
+            None,
+            "t",
+        )
+        .unwrap();
+        let err = e
+            .post(None, &HeaderMap::new(), Vec::new(), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(!err.message().contains("SECRET"), "{err}");
+        assert!(err.is_retryable());
     }
 
     #[test]

@@ -18,14 +18,16 @@
 //!   [`MIN_ATTEMPTS`] attempts *and* `max_age` of real retrying); the delivery worker applies
 //!   them.
 //! - Shared by the channels: [`http`] (the one HTTP client: checked endpoints, verified TLS,
-//!   bounded answers, status classification), [`limit`] (per-robot rate limits),
+//!   bounded answers, status classification, and [`http::Redact`], which masks the channel's
+//!   secrets in every text taken from an answer), [`limit`] (per-robot rate limits),
 //!   [`template`] (operator-written Jinja templates of an alert), [`tc3`] (Tencent Cloud's
 //!   TC3-HMAC-SHA256 request signature), [`split`] (cutting a message that is over a robot's
 //!   byte limit into parts that fit), [`robot`] (what the chat robots share: error codes,
 //!   parts, mentions, signing clock).
 //!
 //! A send either delivers ([`Delivery`], with what the far end answered) or fails with a
-//! [`SendError`] that says whether trying again can help.
+//! [`SendError`] that says whether trying again can help; neither ever quotes one of the
+//! channel's secrets, even from a provider that echoes the request ([`Channel::redact`]).
 //!
 //! ```
 //! use watchpost_channels::{ChannelConfig, Locale};
@@ -234,7 +236,7 @@ impl Channel {
                 alerts.len()
             )));
         }
-        match self {
+        let result = match self {
             Channel::Console(c) => c.send_many(alerts, locale).await,
             Channel::Webhook(c) => c.send(&alerts[0], locale).await,
             Channel::TencentSms(c) => c.send(&alerts[0], locale).await,
@@ -245,7 +247,31 @@ impl Channel {
             Channel::Slack(c) => c.send(alerts, locale).await,
             Channel::Telegram(c) => c.send(alerts, locale).await,
             Channel::Alertmanager(c) => c.send(alerts, locale).await,
+        };
+        // Texts from the far end were masked where they were read; this catches any that
+        // reached the outcome another way.
+        match self.redact() {
+            Some(r) => r.result(result),
+            None => result,
         }
+    }
+
+    /// The channel's secrets, masked in every text of a send's outcome ([`Delivery::body`],
+    /// [`SendError`] messages): URL paths and queries (robot keys, tokens), configured header
+    /// values, bot tokens, signing secrets, API keys, the SMTP password. None for the console.
+    pub fn redact(&self) -> Option<&http::Redact> {
+        Some(match self {
+            Channel::Console(_) => return None,
+            Channel::Webhook(c) => c.redact(),
+            Channel::TencentSms(c) => c.redact(),
+            Channel::Email(c) => c.redact(),
+            Channel::Wecom(c) => c.redact(),
+            Channel::Dingtalk(c) => c.redact(),
+            Channel::Feishu(c) => c.redact(),
+            Channel::Slack(c) => c.redact(),
+            Channel::Telegram(c) => c.redact(),
+            Channel::Alertmanager(c) => c.redact(),
+        })
     }
 }
 
@@ -254,14 +280,16 @@ impl Channel {
 pub struct Delivery {
     /// The HTTP status (None for channels without one, like the console).
     pub status: Option<u16>,
-    /// The start of the response body (at most [`SHORT_BODY`] characters), for the record.
+    /// The start of the response body (at most [`SHORT_BODY`] characters), for the record,
+    /// with the channel's secrets masked (see [`http::Redact`]).
     pub body: String,
 }
 
 /// How many characters of a response body a [`Delivery`] or [`SendError`] keeps.
 pub const SHORT_BODY: usize = 300;
 
-/// Why a send failed, and whether trying again can help.
+/// Why a send failed, and whether trying again can help. A message quoting the far end has
+/// the channel's secrets masked (see [`http::Redact`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// A temporary failure: network error, timeout, 408, 429, 5xx. Retry later (not before

@@ -2,7 +2,7 @@
 //! share: reading the provider's JSON error code out of an answer, posting the parts of a
 //! split message in order, checking mobile numbers, and an injectable clock for signatures.
 
-use crate::http::{Answer, Endpoint, prefixed, with_message};
+use crate::http::{Answer, Endpoint, Redact, prefixed, with_message};
 use crate::{ConfigError, Delivery, SendError};
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
@@ -61,7 +61,7 @@ pub(crate) fn classify(
         }
         return answer.by_status().map_err(|e| prefixed(kind, e));
     };
-    let message = crate::http::short(message.as_bytes());
+    let message = answer.text(&message);
     match verdict(code, &message) {
         Verdict::Delivered if answer.status.is_success() => Ok(answer.delivery()),
         Verdict::Delivered => answer.by_status().map_err(|e| prefixed(kind, e)),
@@ -76,7 +76,8 @@ pub(crate) fn classify(
 }
 
 /// Post `messages` (JSON bodies) in order, each with the extra `query` (a signature) when
-/// given, one new connection each, stopping at the first failure. The delivery is the last
+/// given, one new connection each, stopping at the first failure. `secrets` (a signature in
+/// the bodies) are masked in texts from the answers, besides the endpoint's own. The delivery is the last
 /// answer's. When message k of n fails after earlier ones went through, the error says so:
 /// the send as a whole failed and a retry sends every part again, so the group may see the
 /// first parts twice (better than an alert cut short).
@@ -85,6 +86,7 @@ pub(crate) async fn post_all(
     endpoint: &Endpoint,
     timeout: Duration,
     query: Option<&str>,
+    secrets: &Redact,
     messages: &[serde_json::Value],
     classify: impl Fn(&Answer) -> Result<Delivery, SendError>,
 ) -> Result<Delivery, SendError> {
@@ -92,7 +94,10 @@ pub(crate) async fn post_all(
     let mut delivered = Delivery::default();
     for (i, message) in messages.iter().enumerate() {
         let body = serde_json::to_vec(message).expect("JSON serializes");
-        let result = match endpoint.post(query, &HeaderMap::new(), body, timeout).await {
+        let result = match endpoint
+            .post_with(query, &HeaderMap::new(), body, timeout, secrets)
+            .await
+        {
             Ok(answer) => classify(&answer),
             Err(e) => Err(prefixed(kind, e)),
         };

@@ -61,7 +61,7 @@
 //!
 //! When the alerts need two messages and the second fails, a retry sends both again.
 
-use crate::http::{Answer, Endpoint, default_timeout, redact_url, timeout};
+use crate::http::{Answer, Endpoint, Redact, default_timeout, redact_url, timeout};
 use crate::limit::RateLimit;
 use crate::message::{Alert, AlertKind, Locale, digest_title, html_text, one_line};
 use crate::{ConfigError, Delivery, SendError};
@@ -158,6 +158,13 @@ impl Slack {
     }
 }
 
+impl Slack {
+    /// The secrets masked in texts from Slack's answers (the hook's path).
+    pub fn redact(&self) -> &Redact {
+        self.endpoint.redact()
+    }
+}
+
 /// Classify Slack's answer (see the module docs).
 fn classify(answer: &Answer) -> Result<Delivery, SendError> {
     let status = answer.status;
@@ -167,8 +174,8 @@ fn classify(answer: &Answer) -> Result<Delivery, SendError> {
             .as_ref()
             .filter(|j| j.get("ok") == Some(&Value::Bool(false)));
         if let Some(o) = refused {
-            let code = o.get("error").and_then(Value::as_str).unwrap_or("unknown");
-            let message = format!("slack: {}", explain(code));
+            let code = answer.text(o.get("error").and_then(Value::as_str).unwrap_or("unknown"));
+            let message = format!("slack: {}", explain(&code));
             return Err(if code == "rate_limited" || code == "ratelimited" {
                 SendError::Retryable {
                     message,

@@ -65,7 +65,7 @@
 //!
 //! When a text needs several messages and a later one fails, a retry sends all of them again.
 
-use crate::http::{Answer, Endpoint, default_timeout, prefixed, redact_url, timeout};
+use crate::http::{Answer, Endpoint, Redact, default_timeout, prefixed, redact_url, timeout};
 use crate::limit::RateLimit;
 use crate::message::{Alert, AlertKind, Locale, digest_title, html_text, one_line};
 use crate::{ConfigError, Delivery, SendError};
@@ -204,7 +204,14 @@ impl Telegram {
             config.api_base.trim_end_matches('/'),
             config.bot_token
         );
-        let endpoint = Endpoint::new(&url, config.ca_file.as_deref(), "telegram: api_base")?;
+        // The token is masked whole and its secret part alone (an echo may quote either).
+        let secret_part = config.bot_token.split_once(':').map(|(_, s)| s);
+        let endpoint = Endpoint::new(&url, config.ca_file.as_deref(), "telegram: api_base")?
+            .with_secrets(
+                [Some(config.bot_token.as_str()), secret_part]
+                    .into_iter()
+                    .flatten(),
+            );
         Ok(Telegram {
             endpoint,
             chat_id,
@@ -258,6 +265,13 @@ impl Telegram {
             delivery.body = format!("{} messages; last: {}", bodies.len(), delivery.body);
         }
         Ok(delivery)
+    }
+}
+
+impl Telegram {
+    /// The secrets masked in texts from the Bot API's answers: the bot token (in the URL).
+    pub fn redact(&self) -> &Redact {
+        self.endpoint.redact()
     }
 }
 
@@ -327,7 +341,7 @@ fn classify(answer: &Answer) -> Result<Delivery, SendError> {
     let description = o
         .get("description")
         .and_then(Value::as_str)
-        .map(one_line)
+        .map(|d| answer.text(d))
         .unwrap_or_else(|| answer.short_body());
     let parameters = o.get("parameters");
     let mut message = format!("telegram: {code} {description}");

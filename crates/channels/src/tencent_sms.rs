@@ -99,7 +99,7 @@
 //! Error messages and `Debug` output never contain `secret_key`, the `Authorization` header,
 //! or a whole phone number; `secret_id` is shown masked.
 
-use crate::http::{Answer, Endpoint, default_timeout, prefixed, redact_url, timeout};
+use crate::http::{Answer, Endpoint, Redact, default_timeout, prefixed, redact_url, timeout};
 use crate::message::{Alert, Locale};
 use crate::tc3;
 use crate::template::Template;
@@ -363,6 +363,7 @@ impl TencentSms {
             .map(|(i, source)| Template::compile(source, &format!("tencent_sms: params[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
 
+        let endpoint = endpoint.with_secrets([&config.secret_id, &config.secret_key]);
         Ok(TencentSms {
             endpoint,
             host,
@@ -470,6 +471,14 @@ impl TencentSms {
             .await
             .map_err(|e| prefixed("tencent_sms", e))?;
         classify(&answer, self.phones.len())
+    }
+}
+
+impl TencentSms {
+    /// The secrets masked in texts from Tencent's answers: `secret_id`, `secret_key`, the
+    /// endpoint's path and query (and each request's `Authorization`).
+    pub fn redact(&self) -> &Redact {
+        self.endpoint.redact()
     }
 }
 
@@ -747,13 +756,13 @@ fn classify(answer: &Answer, phones: usize) -> Result<Delivery, SendError> {
     let request_id = if response.request_id.is_empty() {
         String::new()
     } else {
-        format!(" (RequestId {})", response.request_id)
+        format!(" (RequestId {})", answer.text(&response.request_id))
     };
     if let Some(error) = response.error {
         let mut message = format!(
             "tencent_sms: SendSms failed: {}: {}{request_id}",
-            error.code,
-            crate::http::short(error.message.as_bytes())
+            answer.text(&error.code),
+            answer.text(&error.message)
         );
         return Err(match retry_for(&error.code) {
             Some(retry_after) => SendError::Retryable {
@@ -788,9 +797,9 @@ fn classify(answer: &Answer, phones: usize) -> Result<Delivery, SendError> {
     let mut details: Vec<String> = failed
         .iter()
         .map(|s| {
-            let mut d = format!("{}: {}", mask_phone(&s.phone_number), s.code);
+            let mut d = format!("{}: {}", mask_phone(&s.phone_number), answer.text(&s.code));
             if !s.message.is_empty() {
-                d.push_str(&format!(" ({})", crate::http::short(s.message.as_bytes())));
+                d.push_str(&format!(" ({})", answer.text(&s.message)));
             }
             if let Some(h) = hint(&s.code) {
                 d.push_str(&format!("; {h}"));
@@ -851,11 +860,11 @@ mod tests {
     }
 
     fn answer(code: u16, body: &str) -> Answer {
-        Answer {
-            status: StatusCode::from_u16(code).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.as_bytes().to_vec(),
-        }
+        Answer::new(
+            StatusCode::from_u16(code).unwrap(),
+            HeaderMap::new(),
+            body.as_bytes().to_vec(),
+        )
     }
 
     #[test]

@@ -61,7 +61,7 @@
 //! the scheme, host and port only: webhook paths and queries often carry secrets.
 
 use crate::http::{
-    Endpoint, configured_headers, default_timeout, redact_url, redacted_headers, timeout,
+    Endpoint, Redact, configured_headers, default_timeout, redact_url, redacted_headers, timeout,
 };
 use crate::message::{Alert, AlertKind, Locale, LocationRow};
 use crate::template::Template;
@@ -199,6 +199,7 @@ impl Webhook {
     pub fn new(config: &WebhookConfig) -> Result<Webhook, ConfigError> {
         let endpoint = Endpoint::new(&config.url, config.ca_file.as_deref(), "webhook: url")?;
         let mut headers = configured_headers(&config.headers, RESERVED, "webhook")?;
+        let endpoint = endpoint.with_secrets(config.headers.values());
         if config.content_type.is_some() && config.template.is_none() {
             return Err(ConfigError(
                 "webhook: content_type: only applies with `template` (the standard payload is JSON)"
@@ -258,6 +259,14 @@ impl Webhook {
             .post(None, &headers, body, self.timeout)
             .await?
             .by_status()
+    }
+}
+
+impl Webhook {
+    /// The secrets masked in texts from the answers: the URL's path and query, the
+    /// configured header values.
+    pub fn redact(&self) -> &Redact {
+        self.endpoint.redact()
     }
 }
 

@@ -65,7 +65,7 @@
 //! error saying which were delivered; the retry sends all of them again (the group may see
 //! the first parts twice — better than a truncated alert).
 
-use crate::http::{Answer, Endpoint, default_timeout, redact_url, timeout};
+use crate::http::{Answer, Endpoint, Redact, default_timeout, redact_url, timeout};
 use crate::limit::RateLimit;
 use crate::message::{Alert, Locale, digest_markdown_lite, digest_title};
 use crate::robot::{self, Verdict};
@@ -207,10 +207,18 @@ impl Wecom {
             &self.endpoint,
             self.timeout,
             None,
+            &Redact::new(),
             &messages,
             classify,
         )
         .await
+    }
+}
+
+impl Wecom {
+    /// The secrets masked in texts from the robot's answers (the key in the URL).
+    pub fn redact(&self) -> &Redact {
+        self.endpoint.redact()
     }
 }
 

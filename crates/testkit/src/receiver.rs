@@ -84,14 +84,52 @@ impl Seen {
     }
 }
 
+/// Makes a reply's body from the request it answers.
+pub type EchoFn = Arc<dyn Fn(&Seen) -> String + Send + Sync>;
+
 /// How the receiver answers one request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Reply {
     pub status: u16,
     pub body: String,
     pub headers: Vec<(String, String)>,
     /// Wait this long after reading the request, before answering.
     pub delay: Duration,
+    /// When set, the body is made from the request (replacing `body`).
+    pub echo: Option<EchoFn>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("body", &self.body)
+            .field("headers", &self.headers)
+            .field("delay", &self.delay)
+            .field("echo", &self.echo.is_some())
+            .finish()
+    }
+}
+
+impl Seen {
+    /// The request as a provider that echoes it might quote it: `METHOD http://HOST/PATH?QUERY`,
+    /// then every header as `name: value`, then the body, one per line.
+    pub fn echo(&self) -> String {
+        let host = self
+            .headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let mut out = format!("{} http://{host}{}\n", self.method, self.uri);
+        for (name, value) in &self.headers {
+            out.push_str(&format!(
+                "{name}: {}\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+        out.push_str(&String::from_utf8_lossy(&self.body));
+        out
+    }
 }
 
 impl Reply {
@@ -102,6 +140,16 @@ impl Reply {
             body: body.to_string(),
             headers: vec![("content-type".into(), "text/plain".into())],
             delay: Duration::ZERO,
+            echo: None,
+        }
+    }
+
+    /// `status` with a body made from the request by `echo` (e.g. [`Seen::echo`], or a JSON
+    /// error quoting part of it): a provider that echoes what it was sent.
+    pub fn echo(status: u16, echo: impl Fn(&Seen) -> String + Send + Sync + 'static) -> Reply {
+        Reply {
+            echo: Some(Arc::new(echo)),
+            ..Reply::status(status, "")
         }
     }
 
@@ -112,6 +160,7 @@ impl Reply {
             body: body.to_string(),
             headers: vec![("content-type".into(), "application/json".into())],
             delay: Duration::ZERO,
+            echo: None,
         }
     }
 
@@ -194,12 +243,17 @@ impl Receiver {
                                     s.front().cloned().expect("non-empty")
                                 }
                             };
-                            let _ = tx.send(Seen {
+                            let seen = Seen {
                                 method: parts.method.to_string(),
                                 uri: parts.uri.to_string(),
                                 headers: parts.headers,
                                 body: body.unwrap_or_default(),
-                            });
+                            };
+                            let answer = match &reply.echo {
+                                Some(echo) => echo(&seen),
+                                None => reply.body.clone(),
+                            };
+                            let _ = tx.send(seen);
                             tokio::time::sleep(reply.delay).await;
                             let mut response = Response::builder().status(reply.status);
                             for (k, v) in &reply.headers {
@@ -207,7 +261,7 @@ impl Receiver {
                             }
                             Ok::<_, Infallible>(
                                 response
-                                    .body(Full::new(Bytes::from(reply.body)))
+                                    .body(Full::new(Bytes::from(answer)))
                                     .expect("a valid response"),
                             )
                         }

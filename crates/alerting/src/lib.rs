@@ -12,10 +12,18 @@
 //!   `send_resolved` is set and the Down was actually sent.
 //! - During maintenance, results still move the state, but nothing is notified; an incident
 //!   opened while muted is announced (Down) at the first failing tick after the window.
-//! - A tick not newer than the last one applied is ignored (idempotent replays).
+//! - A tick not newer than the last one applied, by less than [`REPLAY_WINDOW`], is ignored:
+//!   a replay of the same tick, or the older tick of two runs racing (two `once` at once). A
+//!   tick older than that is not a replay but a wall clock that was set back: it is applied,
+//!   so a clock step never stalls alerting until the wall time catches up.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Ticks at most this much older than the last one applied are replays or races, and ignored;
+/// older ones mean the wall clock went back, and are applied.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(10);
 use watchpost_config::AlertPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -109,7 +117,10 @@ pub fn decide(
     muted: bool,
 ) -> Decision {
     let mut s = previous.unwrap_or_default();
-    if s.last_tick.is_some_and(|last| tick.at <= last) {
+    let window = chrono::Duration::from_std(REPLAY_WINDOW).unwrap_or_default();
+    if s.last_tick
+        .is_some_and(|last| tick.at <= last && last.signed_duration_since(tick.at) < window)
+    {
         return Decision {
             state: s,
             events: Vec::new(),
@@ -153,6 +164,10 @@ pub fn decide(
                     inc.notified = true;
                     inc.last_notified_at = Some(tick.at);
                     events.push(event(EventKind::Down, inc, "down".into()));
+                } else if inc.last_notified_at.is_some_and(|last| last > tick.at) {
+                    // The wall clock went back past the last notification: count the repeat
+                    // interval from now rather than waiting for the clock to catch up.
+                    inc.last_notified_at = Some(tick.at);
                 } else if let (Some(repeat), Some(last)) = (policy.repeat, inc.last_notified_at)
                     && chrono::Duration::from_std(repeat).is_ok_and(|r| tick.at - last >= r)
                 {

@@ -160,13 +160,44 @@ fn incidents_open_and_close_with_stable_keys() {
 }
 
 #[test]
-fn replayed_or_older_ticks_change_nothing() {
+fn replayed_or_racing_ticks_change_nothing_but_a_clock_set_back_does_not_stall() {
     let p = policy(1, 1, None);
     let d1 = decide("home", None, &tick(5, 1, 1), &p, false);
     assert_eq!(d1.events.len(), 1);
     let replay = decide("home", Some(d1.state.clone()), &tick(5, 1, 1), &p, false);
     assert!(replay.events.is_empty());
     assert_eq!(replay.state, d1.state);
-    let older = decide("home", Some(d1.state.clone()), &tick(4, 0, 1), &p, false);
+    // The older tick of two runs racing: a few seconds older, ignored.
+    let mut racing = tick(5, 0, 1);
+    racing.at -= Duration::seconds(5);
+    let older = decide("home", Some(d1.state.clone()), &racing, &p, false);
     assert!(older.events.is_empty() && older.incident.is_none());
+    assert_eq!(older.state, d1.state);
+    // The wall clock was set back an hour: the next tick is applied (here it resolves).
+    let after_step = decide(
+        "home",
+        Some(d1.state.clone()),
+        &tick(5 - 60, 0, 1),
+        &p,
+        false,
+    );
+    assert_eq!(after_step.events.len(), 1);
+    assert_eq!(after_step.events[0].kind, EventKind::Resolved);
+    assert_eq!(after_step.state.last_tick, Some(t(5 - 60)));
+}
+
+#[test]
+fn reminders_resume_after_the_clock_is_set_back() {
+    let p = policy(1, 1, Some(10));
+    let d1 = decide("home", None, &tick(100, 1, 1), &p, false);
+    assert_eq!(d1.events[0].kind, EventKind::Down);
+    // Clock set back an hour: no reminder yet, and the interval restarts from this tick...
+    let d2 = decide("home", Some(d1.state), &tick(40, 1, 1), &p, false);
+    assert!(d2.events.is_empty());
+    let d3 = decide("home", Some(d2.state), &tick(45, 1, 1), &p, false);
+    assert!(d3.events.is_empty());
+    // ...so the reminder comes 10 minutes later by the new clock, not after 70.
+    let d4 = decide("home", Some(d3.state), &tick(50, 1, 1), &p, false);
+    assert_eq!(d4.events.len(), 1);
+    assert_eq!(d4.events[0].kind, EventKind::Reminder);
 }

@@ -174,12 +174,12 @@ async fn a_corrupt_state_row_is_named_and_stops_nothing() {
         stderr.contains("\"shop\"") && stderr.contains("unreadable"),
         "the bad row is reported with the monitor's name: {stderr}"
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the results are printed");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the results are printed");
     assert_eq!(v.as_array().unwrap().len(), 2);
     assert_eq!(kinds(&hook), ["down"], "api's DOWN is delivered");
-    let requests = hook.requests.lock().unwrap();
-    assert_eq!(requests[0].0["monitor"], "api");
-    drop(requests);
+    let first_monitor = hook.requests.lock().unwrap()[0].0["monitor"].clone();
+    assert_eq!(first_monitor, "api");
     // And `shop` works again from a fresh state: the next failing run opens its incident.
     let out = once(&config).await;
     assert_eq!(out.status.code(), Some(1));
@@ -191,8 +191,10 @@ async fn a_corrupt_state_row_is_named_and_stops_nothing() {
 async fn a_second_sigterm_during_the_flush_stops_at_once_and_keeps_the_alert_queued() {
     let target = server(503).await;
     // The channel never answers within its 20 s timeout: the DOWN is in flight at SIGTERM.
-    let mut stuck =
-        Receiver::start(vec![Reply::status(200, "late").delayed(Duration::from_secs(60))]).await;
+    let mut stuck = Receiver::start(vec![
+        Reply::status(200, "late").delayed(Duration::from_secs(60)),
+    ])
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),

@@ -161,7 +161,10 @@ async fn alert_texts_show_the_configured_time_zone_and_json_stays_utc() {
 async fn help_documents_the_exit_codes() {
     let out = watchpost(&["--help"], &[]).await;
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("3 watchpost itself could not do its job"), "{help}");
+    assert!(
+        help.contains("3 watchpost itself could not do its job"),
+        "{help}"
+    );
     let out = watchpost(&["once", "--help"], &[]).await;
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("3 watchpost could not do its job"), "{help}");

@@ -68,9 +68,13 @@ async fn thousands_of_monitors_under_ulimit_1024_give_no_failure_and_no_false_do
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let results = v.as_array().unwrap();
         assert_eq!(results.len(), 1500);
-        let failed: Vec<&serde_json::Value> =
-            results.iter().filter(|r| r["ok"] != true).collect();
-        assert!(failed.is_empty(), "run {run}: {} failed: {:?}", failed.len(), failed.first());
+        let failed: Vec<&serde_json::Value> = results.iter().filter(|r| r["ok"] != true).collect();
+        assert!(
+            failed.is_empty(),
+            "run {run}: {} failed: {:?}",
+            failed.len(),
+            failed.first()
+        );
         assert!(!stderr.contains("Too many open files"), "{stderr}");
     }
     assert!(kinds(&hook).is_empty(), "no false DOWN: {:?}", kinds(&hook));
@@ -104,9 +108,8 @@ async fn idle_connections_to_the_listener_cannot_starve_the_checks() {
         let mut shell = std::process::Command::new("bash");
         shell.args(["-c", &script]);
         std::mem::swap(cmd, &mut shell);
-        cmd.stdout(std::process::Stdio::null()).stderr(
-            std::fs::File::create(config.with_extension("stderr.log")).unwrap(),
-        );
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(config.with_extension("stderr.log")).unwrap());
     });
     let log = || std::fs::read_to_string(config.with_extension("stderr.log")).unwrap_or_default();
     wait_for("/healthz", Duration::from_secs(10), || {
@@ -123,9 +126,11 @@ async fn idle_connections_to_the_listener_cannot_starve_the_checks() {
     assert!(idle.len() >= 1000, "opened {}", idle.len());
     let passes = |log: &str| log.matches("  shop  PASS").count();
     let before = passes(&log());
-    wait_for("checks while the listener is flooded", Duration::from_secs(15), || {
-        passes(&log()) >= before + 5
-    })
+    wait_for(
+        "checks while the listener is flooded",
+        Duration::from_secs(15),
+        || passes(&log()) >= before + 5,
+    )
     .await;
     assert!(kinds(&hook).is_empty(), "a false DOWN: {}", log());
     assert!(!log().contains("FAIL"), "{}", log());
@@ -175,7 +180,10 @@ async fn a_full_disk_is_watchpost_failing_not_the_target() {
         "{stderr}"
     );
     assert!(stdout.contains("ERROR"), "the table still prints: {stdout}");
-    assert!(kinds(&hook).is_empty(), "no DOWN while nothing could be recorded");
+    assert!(
+        kinds(&hook).is_empty(),
+        "no DOWN while nothing could be recorded"
+    );
 
     // The daemon: /healthz says what is wrong while the disk is full, and recovers.
     std::fs::remove_file(&full).unwrap();
@@ -192,10 +200,14 @@ async fn a_full_disk_is_watchpost_failing_not_the_target() {
     })
     .await;
     std::fs::write(&full, "").unwrap();
-    wait_for("/healthz to report the store", Duration::from_secs(10), || {
-        healthz(daemon.port)
-            .is_some_and(|(c, body)| c == 503 && body.contains("store commit failed"))
-    })
+    wait_for(
+        "/healthz to report the store",
+        Duration::from_secs(10),
+        || {
+            healthz(daemon.port)
+                .is_some_and(|(c, body)| c == 503 && body.contains("store commit failed"))
+        },
+    )
     .await;
     std::fs::remove_file(&full).unwrap();
     wait_for("/healthz to recover", Duration::from_secs(10), || {
@@ -220,9 +232,11 @@ async fn a_panicking_check_is_isolated_logged_and_reported() {
         &config,
         &[("WATCHPOST_FAULT", "panic-in-check:bad".to_string())],
     );
-    wait_for("good to keep being checked", Duration::from_secs(15), || {
-        daemon.log().matches("  good  PASS").count() >= 4
-    })
+    wait_for(
+        "good to keep being checked",
+        Duration::from_secs(15),
+        || daemon.log().matches("  good  PASS").count() >= 4,
+    )
     .await;
     let log = daemon.log();
     assert!(

@@ -83,7 +83,10 @@ async fn a_provider_echoing_the_request_never_gets_the_key_printed_or_stored() {
     let out = watchpost(&["notify", "hook", "-c", &c], &envs).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("you sent"), "the provider's answer is shown: {stderr}");
+    assert!(
+        stderr.contains("you sent"),
+        "the provider's answer is shown: {stderr}"
+    );
     // The outbox keeps the error of a real alert.
     let out = watchpost(&["once", "-c", &c], &envs).await;
     let once_stderr = String::from_utf8_lossy(&out.stderr);
@@ -91,7 +94,10 @@ async fn a_provider_echoing_the_request_never_gets_the_key_printed_or_stored() {
     let stored = store_bytes(dir.path());
     assert!(stored.contains("you sent"), "the error is kept");
     for (what, text) in [
-        ("notify's output", stderr.to_string() + &String::from_utf8_lossy(&out.stdout)),
+        (
+            "notify's output",
+            stderr.to_string() + &String::from_utf8_lossy(&out.stdout),
+        ),
         ("once's output", once_stderr.to_string()),
         ("the store", stored),
     ] {
@@ -118,7 +124,11 @@ async fn credentials_are_not_forwarded_when_a_redirect_changes_the_port() {
         ),
     );
     let c = config.display().to_string();
-    let out = watchpost(&["once", "-c", &c], &[("WP_TEST_BEARER", BEARER.to_string())]).await;
+    let out = watchpost(
+        &["once", "-c", &c],
+        &[("WP_TEST_BEARER", BEARER.to_string())],
+    )
+    .await;
     assert_eq!(
         out.status.code(),
         Some(0),

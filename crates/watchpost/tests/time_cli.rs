@@ -87,14 +87,18 @@ async fn wall_clock_steps_neither_stall_checks_and_retries_nor_give_alerts_up() 
 
     // The clock jumps 25 h ahead: more than delivery.max_age (24 h) after the DOWN was made.
     std::fs::write(&clock, (25 * 3600).to_string()).unwrap();
-    wait_for("the forward step to be noticed", Duration::from_secs(10), || {
-        daemon.log().contains("stepped forward")
-    })
+    wait_for(
+        "the forward step to be noticed",
+        Duration::from_secs(10),
+        || daemon.log().contains("stepped forward"),
+    )
     .await;
     let before = checks(&daemon.log(), "shop");
-    wait_for("checks after the forward step", Duration::from_secs(10), || {
-        checks(&daemon.log(), "shop") >= before + 3
-    })
+    wait_for(
+        "checks after the forward step",
+        Duration::from_secs(10),
+        || checks(&daemon.log(), "shop") >= before + 3,
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
@@ -107,18 +111,24 @@ async fn wall_clock_steps_neither_stall_checks_and_retries_nor_give_alerts_up() 
     // kept DOWN, whose retry is now due "tomorrow", must go out at once, not in 27 h.
     hook.status.store(200, Ordering::SeqCst);
     std::fs::write(&clock, (-2 * 3600).to_string()).unwrap();
-    wait_for("the DOWN after the backward step", Duration::from_secs(15), || {
-        kinds(&hook) == ["down"]
-    })
+    wait_for(
+        "the DOWN after the backward step",
+        Duration::from_secs(15),
+        || kinds(&hook) == ["down"],
+    )
     .await;
-    wait_for("the backward step to be noticed", Duration::from_secs(5), || {
-        daemon.log().contains("stepped back")
-    })
+    wait_for(
+        "the backward step to be noticed",
+        Duration::from_secs(5),
+        || daemon.log().contains("stepped back"),
+    )
     .await;
     let before = checks(&daemon.log(), "shop");
-    wait_for("checks after the backward step", Duration::from_secs(10), || {
-        checks(&daemon.log(), "shop") >= before + 3
-    })
+    wait_for(
+        "checks after the backward step",
+        Duration::from_secs(10),
+        || checks(&daemon.log(), "shop") >= before + 3,
+    )
     .await;
     // And the site recovers: the RESOLVED follows.
     target.status.store(200, Ordering::SeqCst);

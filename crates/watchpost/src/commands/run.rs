@@ -164,7 +164,10 @@ async fn healthz(State(app): State<AppState>) -> (StatusCode, String) {
         )),
         Ok(Ok(None)) => None,
         Ok(Err(e)) => {
-            extra.push(format!("the store cannot be read: {}", secrets.redact(&e.to_string())));
+            extra.push(format!(
+                "the store cannot be read: {}",
+                secrets.redact(&e.to_string())
+            ));
             None
         }
         Err(e) => {

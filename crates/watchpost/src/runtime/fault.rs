@@ -24,7 +24,9 @@ pub fn crash_point_after_commit() {
 
 /// `panic-in-check:NAME`: panic inside the check of monitor `name`.
 pub fn maybe_panic_in_check(name: &str) {
-    if let Some(target) = armed().as_deref().and_then(|f| f.strip_prefix("panic-in-check:"))
+    if let Some(target) = armed()
+        .as_deref()
+        .and_then(|f| f.strip_prefix("panic-in-check:"))
         && target == name
     {
         panic!("injected fault: panic in the check of {name:?}");

@@ -179,7 +179,12 @@ pub struct MonitorOutcome {
 
 impl MonitorOutcome {
     /// An outcome for a tick that watchpost could not judge.
-    pub fn failed(name: &str, at: DateTime<Utc>, error: String, observed: Option<Observed>) -> Self {
+    pub fn failed(
+        name: &str,
+        at: DateTime<Utc>,
+        error: String,
+        observed: Option<Observed>,
+    ) -> Self {
         let (observations, rows) = observed
             .map(|o| (o.observations, o.rows))
             .unwrap_or_default();
@@ -497,8 +502,8 @@ pub fn open(config: &Config) -> Result<(Arc<dyn Store>, Arc<HttpProber>), std::p
         tracing::error!("{}", config.secrets.redact(&message));
         std::process::ExitCode::from(crate::EXIT_INTERNAL)
     };
-    let store =
-        watchpost_store::open(&config.storage).map_err(|e| fail(format!("cannot open the store: {e}")))?;
+    let store = watchpost_store::open(&config.storage)
+        .map_err(|e| fail(format!("cannot open the store: {e}")))?;
     let prober = HttpProber::new(ProberOptions::default()).map_err(|e| fail(e.to_string()))?;
     Ok((store, Arc::new(prober)))
 }

@@ -64,7 +64,13 @@ pub async fn claim_round(
         tokio::task::spawn_blocking(move || s.claim_due(Utc::now(), &w, LEASE, CLAIM_LIMIT))
             .await
             .map_err(|e| e.to_string())?
-            .map_err(|e| generation.config.secrets.redact(&e.to_string()).into_owned())?;
+            .map_err(|e| {
+                generation
+                    .config
+                    .secrets
+                    .redact(&e.to_string())
+                    .into_owned()
+            })?;
     let claimed = items.len();
     let (tasks, doomed) = plan(items, &generation.channels);
     for task in tasks {
@@ -128,7 +134,10 @@ struct Doomed {
 }
 
 /// Split claimed items (in claim order) into tasks.
-fn plan(items: Vec<OutboxItem>, channels: &BTreeMap<String, Arc<Channel>>) -> (Vec<Task>, Vec<Doomed>) {
+fn plan(
+    items: Vec<OutboxItem>,
+    channels: &BTreeMap<String, Arc<Channel>>,
+) -> (Vec<Task>, Vec<Doomed>) {
     let mut tasks: Vec<Task> = Vec::new();
     let mut doomed = Vec::new();
     // Task index per merging channel, and per (channel, incident) for the others.

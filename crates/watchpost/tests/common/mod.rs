@@ -126,7 +126,10 @@ pub fn free_port() -> u16 {
 pub async fn wait_for(what: &str, limit: std::time::Duration, mut cond: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
     while !cond() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -135,7 +138,8 @@ pub async fn wait_for(what: &str, limit: std::time::Duration, mut cond: impl FnM
 pub fn healthz(port: u16) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .ok()?;
     let mut out = String::new();
@@ -202,7 +206,11 @@ impl Daemon {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s.code();
             }
-            assert!(start.elapsed() < limit, "did not exit within {limit:?}: {}", self.log());
+            assert!(
+                start.elapsed() < limit,
+                "did not exit within {limit:?}: {}",
+                self.log()
+            );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
@@ -227,7 +235,9 @@ pub async fn echo_server(status: u16) -> std::net::SocketAddr {
                 let mut chunk = [0u8; 4096];
                 // Read the head, then as much body as Content-Length says.
                 let head_end = loop {
-                    let Ok(n) = s.read(&mut chunk).await else { return };
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
@@ -243,7 +253,9 @@ pub async fn echo_server(status: u16) -> std::net::SocketAddr {
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(0);
                 while buf.len() < head_end + len {
-                    let Ok(n) = s.read(&mut chunk).await else { break };
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        break;
+                    };
                     if n == 0 {
                         break;
                     }
@@ -281,7 +293,10 @@ pub fn store_bytes(dir: &std::path::Path) -> String {
 /// Run `watchpost ARGS...` to completion off the async runtime, with extra environment.
 pub async fn watchpost(args: &[&str], envs: &[(&str, String)]) -> std::process::Output {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
             .args(&args)

@@ -59,7 +59,8 @@ pub fn run(args: NotifyArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let alert = Alert::test(args.channel.clone(), args.message, Utc::now());
+    let mut alert = Alert::test(args.channel.clone(), args.message, Utc::now());
+    alert.timezone = Some(config.timezone.name().to_string());
     let locale = runtime::locale(&config);
     let kind = channel.kind();
     eprintln!(

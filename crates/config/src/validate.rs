@@ -44,8 +44,16 @@ fn pos<T>(s: &S<T>) -> (u64, u64) {
 /// `text`: skips an opening quote and counts escapes (`\"`, `''`) as the raw text has them.
 fn scalar_column(text: &str, s: &S<String>, index: usize) -> u64 {
     let (_, column) = pos(s);
-    let offset = s.referenced.span().offset() as usize;
-    let raw = text.get(offset..).unwrap_or("");
+    let span = s.referenced.span();
+    // The span's `offset` counts characters; slicing needs bytes.
+    let byte = match span.byte_offset() {
+        Some(b) => b as usize,
+        None => text
+            .char_indices()
+            .nth(span.offset() as usize)
+            .map_or(text.len(), |(i, _)| i),
+    };
+    let raw = text.get(byte..).unwrap_or("");
     let mut chars = raw.chars();
     let quote = match raw.chars().next() {
         Some(q @ ('"' | '\'')) => {

@@ -610,6 +610,14 @@ fn condition_columns_count_characters_after_wide_text() {
         errs[0].starts_with("watchpost.yaml:5:31: condition: < needs a number"),
         "{errs:?}"
     );
+    // Wide text on an earlier line changes nothing either.
+    let earlier = errors(
+        "monitors:\n  - name: 首页\n    type: http\n    url: http://127.0.0.1:9/\n    conditions: [\"header.名前 < 5 parsecs\"]\n",
+    );
+    assert!(
+        earlier[0].starts_with("watchpost.yaml:5:31: "),
+        "{earlier:?}"
+    );
 }
 
 #[test]

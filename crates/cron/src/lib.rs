@@ -257,7 +257,7 @@ impl Schedule {
     where
         DateTime<Z>: croner::time::CronDateTime,
     {
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(n.min(1024));
         let mut cursor = after.clone();
         while out.len() < n {
             match self.next_after(&cursor) {

@@ -558,4 +558,8 @@ fn instants_at_the_ends_of_time_do_not_panic() {
         "2099-12-31T00:00:00-05:00"
     );
     assert!(daily.upcoming(&last, 3).is_empty());
+    // Asking for more times than exist gets the ones there are, without reserving room for
+    // the count asked.
+    let once = Schedule::parse("0 0 0 1 1 * 2099").unwrap();
+    assert_eq!(once.upcoming(&first, usize::MAX).len(), 1);
 }

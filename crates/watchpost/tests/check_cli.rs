@@ -325,3 +325,100 @@ async fn method_headers_body_redirects_and_dns_server() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["error"]["kind"], "nxdomain");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durations_beyond_the_maximum_exit_2_never_crash() {
+    let huge = "99999999999999999999999d";
+    let phase = format!("dns={huge}");
+    let cases: [&[&str]; 5] = [
+        &["check", "--timeout", huge, "http://127.0.0.1:1/"],
+        &["check", "--timeout", "3650.5d", "http://127.0.0.1:1/"],
+        &["check", "--phase-timeout", &phase, "http://127.0.0.1:1/"],
+        &[
+            "check",
+            "--phase-timeout",
+            "connect=1e400s",
+            "http://127.0.0.1:1/",
+        ],
+        &[
+            "check",
+            "--max-body",
+            "99999999999999999999GB",
+            "http://127.0.0.1:1/",
+        ],
+    ];
+    for args in cases {
+        let out = watchpost(args).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("watchpost: "), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(stdout(&out).is_empty());
+    }
+    let out = watchpost(&["check", "--timeout", huge, "http://127.0.0.1:1/"]).await;
+    assert!(
+        stderr(&out).contains("is longer than the maximum, 3650d (10 years)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = watchpost(&["check", "--phase-timeout", &phase, "http://127.0.0.1:1/"]).await;
+    assert!(
+        stderr(&out).contains(
+            "invalid --phase-timeout: \"99999999999999999999999d\" is longer than the maximum"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_the_url_and_oversized_requests_are_refused() {
+    let out = watchpost(&["check", "http://admin:hunter2@127.0.0.1:1/"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "watchpost: invalid URL: credentials in the URL are not sent; use headers: {Authorization: ...} with a ${VAR}"
+    );
+    assert!(stdout(&out).is_empty());
+    let long = format!("http://127.0.0.1:1/{}", "a".repeat(9000));
+    let out = watchpost(&["check", &long]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "watchpost: invalid URL: the URL is 9019 bytes long; the limit is 8 KiB (8192 bytes)"
+    );
+    let header = format!("X-Big: {}", "h".repeat(9000));
+    let out = watchpost(&["check", "-H", &header, "http://127.0.0.1:1/"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "watchpost: invalid header: the header line is 9007 bytes long; the limit is 8 KiB (8192 bytes)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expectations_keep_the_default_status_unless_they_name_status() {
+    let server = HttpServer::start(None).await;
+    let unavailable = server.url("/?status=503");
+    // A fast 503 with only a timing expectation: the default status rule still fails it.
+    let out = watchpost(&["check", &unavailable, "--expect", "total < 10s"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("FAIL  status 503 > 399"), "{text}");
+    assert!(!text.contains("FAIL  total"), "{text}");
+    let as_json = watchpost(&["check", "--json", &unavailable, "--expect", "total < 10s"]).await;
+    assert_eq!(as_json.status.code(), Some(1));
+    assert_eq!(json(&as_json)["ok"], false);
+    // Naming status replaces the default: expecting the 503 passes.
+    let expected = watchpost(&["check", &unavailable, "--expect", "status == 503"]).await;
+    assert_eq!(expected.status.code(), Some(0), "{}", stdout(&expected));
+    // A passing check lists the default with the expectation.
+    let ok = watchpost(&["check", &server.url("/"), "--expect", "total < 10s"]).await;
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(
+        stdout(&ok).contains("PASS  status >= 200, status <= 399, total < 10s"),
+        "{}",
+        stdout(&ok)
+    );
+}

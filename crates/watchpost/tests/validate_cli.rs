@@ -3,14 +3,22 @@
 use std::process::Command;
 
 fn validate(text: &str) -> (i32, String, String) {
-    let dir =
-        std::env::temp_dir().join(format!("wp-validate-{}-{}", std::process::id(), text.len()));
+    validate_with_env(text, &[])
+}
+
+/// `watchpost validate` on `text`, with extra environment variables; stderr has the file's
+/// path replaced by `FILE`.
+fn validate_with_env(text: &str, env: &[(&str, &str)]) -> (i32, String, String) {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("wp-validate-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("watchpost.yaml");
     std::fs::write(&path, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
         .args(["validate", "-c"])
         .arg(&path)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     std::fs::remove_dir_all(&dir).ok();
@@ -129,4 +137,259 @@ fn every_channel_type_builds() {
         "{err}"
     );
     assert!(!err.contains("nope"), "{err}");
+}
+
+/// Every line of stderr is `FILE:LINE:COL: message` except the count at the end; no panic, no
+/// raw control character.
+fn assert_error_lines(err: &str, count: usize) {
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), count + 1, "{err}");
+    for line in &lines[..count] {
+        assert!(line.starts_with("FILE:"), "{line}");
+        let mut parts = line.splitn(4, ':');
+        parts.next();
+        for _ in 0..2 {
+            let n: u64 = parts.next().unwrap().parse().unwrap_or(0);
+            assert!(n >= 1, "{line}");
+        }
+    }
+    assert_eq!(lines[count], format!("{count} error(s) in FILE"));
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        !err.chars().any(|c| c.is_control() && c != '\n'),
+        "raw control character in {err:?}"
+    );
+}
+
+#[test]
+fn durations_too_long_are_errors_never_crashes() {
+    let huge = "99999999999999999999999d";
+    let (code, out, err) = validate(&format!(
+        "retention: {huge}\ndelivery: {{max_age: {huge}}}\nmonitors:\n  - name: a\n    type: http\n    url: http://127.0.0.1:9/\n    every: {huge}\n    timeout: {huge}\n    alert: {{repeat: {huge}}}\n    maintenance:\n      - {{start: \"0 0 2 * * * *\", duration: {huge}}}\n  - name: b\n    type: http\n    url: http://127.0.0.1:9/\n    schedule: \"@every {huge}\"\n"
+    ));
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty());
+    assert_error_lines(&err, 7);
+    let lines: Vec<&str> = err.lines().collect();
+    for (line, at) in lines.iter().zip([
+        "FILE:1:12: retention:",
+        "FILE:2:21: delivery max_age:",
+        "FILE:7:12: every:",
+        "FILE:8:14: timeout:",
+        "FILE:9:21: repeat:",
+        "FILE:11:44: maintenance duration:",
+        "FILE:15:15: schedule: @every:",
+    ]) {
+        assert!(line.starts_with(at), "{line} / {at}");
+        assert!(
+            line.contains(
+                "\"99999999999999999999999d\" is longer than the maximum, 3650d (10 years)"
+            ),
+            "{line}"
+        );
+    }
+    // The maximum itself is accepted.
+    let (code, _, err) = validate(
+        "monitors:\n  - {name: a, type: http, url: \"http://127.0.0.1:9/\", every: 3650d, timeout: 3650d}\n",
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn what_this_version_cannot_do_is_refused_at_its_position() {
+    let agents = "probe agents are not available in this version: only `local` (this machine) can run checks";
+    let (code, out, err) = validate_with_env(
+        "storage: \"postgres://watchpost:${WP_TEST_DB_PW}@db.internal/watchpost\"\nlocations:\n  bj: {region: beijing}\nmonitors:\n  - name: a\n    type: http\n    url: http://admin:hunter2@127.0.0.1:9/\n    locations: [local, bj]\n    alert: {quorum: 2}\n  - name: b\n    type: http\n    url: http://127.0.0.1:9/\n    schedule: \"0 0 0 1 1 * 2020\"\n",
+        &[("WP_TEST_DB_PW", "pg-sekrit-4411")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty());
+    assert_error_lines(&err, 5);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines[0],
+        "FILE:1:10: storage: PostgreSQL storage is not available in this version; use sqlite://PATH"
+    );
+    assert_eq!(lines[1], format!("FILE:3:3: location \"bj\": {agents}"));
+    assert_eq!(
+        lines[2],
+        "FILE:7:10: url: credentials in the URL are not sent; use headers: {Authorization: ...} with a ${VAR}"
+    );
+    assert_eq!(lines[3], format!("FILE:8:24: location \"bj\": {agents}"));
+    assert!(
+        lines[4].starts_with("FILE:13:15: schedule: \"0 0 0 1 1 * 2020\" does not fire any more: its last fire time has passed, at 2020-01-01 00:00:00"),
+        "{}",
+        lines[4]
+    );
+    for secret in ["hunter2", "pg-sekrit", "admin:"] {
+        assert!(!err.contains(secret), "{secret} in {err}");
+    }
+
+    let (code, _, err) = validate("storage: sqlite:///x.db?mode=ro\nmonitors: []\n");
+    assert_eq!(code, 2);
+    assert_eq!(
+        err.lines().next().unwrap(),
+        "FILE:1:10: storage: query parameters (?...) are not supported; use sqlite://PATH"
+    );
+    assert!(!err.contains("mode=ro"), "{err}");
+}
+
+#[test]
+fn oversized_urls_and_headers_and_bad_names_are_refused() {
+    let long_url = format!("http://127.0.0.1:9/{}", "a".repeat(100 * 1024));
+    let long_header = "h".repeat(9000);
+    let (code, out, err) = validate(&format!(
+        "channels:\n  \"ops\\e[31m\": {{type: console}}\nmonitors:\n  - name: \"home\\npage\\e[2J\"\n    type: http\n    url: {long_url}\n  - name: b\n    type: http\n    url: http://127.0.0.1:9/\n    headers: {{X-Big: {long_header}}}\n  - name: {}\n    type: http\n    url: http://127.0.0.1:9/\n",
+        "n".repeat(201)
+    ));
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty());
+    assert_error_lines(&err, 5);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines[0],
+        "FILE:2:3: channel name \"ops\\u{1b}[31m\" contains the control character \\u{1b}: names are printed on terminals and in alerts"
+    );
+    assert_eq!(
+        lines[1],
+        "FILE:4:11: monitor name \"home\\npage\\u{1b}[2J\" contains the control character \\n: names are printed on terminals and in alerts"
+    );
+    assert_eq!(
+        lines[2],
+        "FILE:6:10: url: the URL is 102419 bytes long; the limit is 8 KiB (8192 bytes)"
+    );
+    assert_eq!(
+        lines[3],
+        "FILE:10:15: header \"X-Big\": the header line is 9007 bytes long; the limit is 8 KiB (8192 bytes)"
+    );
+    assert!(
+        lines[4].starts_with("FILE:11:11: monitor name \"nnnn")
+            && lines[4].ends_with("is 201 characters long; the limit is 200"),
+        "{}",
+        lines[4]
+    );
+    assert!(
+        err.len() < 2000,
+        "the URL is not quoted back: {} bytes",
+        err.len()
+    );
+}
+
+#[test]
+fn an_empty_config_warns_and_still_exits_0() {
+    for text in [
+        "",
+        "monitors: []\n",
+        "channels:\n  screen: {type: console}\n",
+    ] {
+        let (code, out, err) = validate(text);
+        assert_eq!(code, 0, "{text:?}: {err}");
+        assert_eq!(
+            err, "warning: FILE:1:1: no monitors are defined: watchpost has nothing to check\n",
+            "{text:?}"
+        );
+        assert!(out.starts_with("ok: 0 monitor(s)"), "{out}");
+    }
+}
+
+#[test]
+fn yaml_problems_are_told_in_watchposts_words() {
+    let wide = format!(
+        "channels:\n  a: {{type: console, x: [{}]}}\nmonitors: []\n",
+        "1,".repeat(260_000)
+    );
+    let deep = format!(
+        "channels:\n  a: {{type: console, x: {}{}}}\nmonitors: []\n",
+        "[".repeat(80),
+        "]".repeat(80)
+    );
+    // The 62nd `[` is the 64th level (the file, `channels:` and `a:` are the first three).
+    let cases = [
+        (
+            "monitors: []\nmonitors: []\n".to_string(),
+            "FILE:2:1: duplicate key \"monitors\"",
+        ),
+        (
+            "channels:\n  a: {type: console}\n  a: {type: console}\nmonitors: []\n".to_string(),
+            "FILE:3:3: duplicate key \"a\"",
+        ),
+        (
+            wide,
+            "FILE:2:500008: the file is too large or too deeply nested (limit: 250000 nodes)",
+        ),
+        (
+            deep,
+            "FILE:2:86: the file is too large or too deeply nested (limit: 64 levels)",
+        ),
+        (
+            "monitors: []\n---\nmonitors: []\n".to_string(),
+            "FILE:3:1: only one YAML document is allowed in the config (remove the `---` lines)",
+        ),
+        (
+            "concurrency: lots\nmonitors: []\n".to_string(),
+            "FILE:1:14: expected a whole number (0 or more)",
+        ),
+        (
+            "monitors:\n  - name: a\n    type: pigeon\n".to_string(),
+            "FILE:3:11: unknown value \"pigeon\" (one of: http)",
+        ),
+    ];
+    for (text, want) in cases {
+        let (code, _, err) = validate(&text);
+        assert_eq!(code, 2, "{want}");
+        assert_error_lines(&err, 1);
+        assert_eq!(err.lines().next().unwrap(), want);
+        for internal in [
+            "DuplicateKeyPolicy",
+            "Options",
+            "budget breached",
+            "Nodes {",
+            "u32",
+            "variant",
+        ] {
+            assert!(!err.contains(internal), "{internal} in {err}");
+        }
+    }
+}
+
+#[test]
+fn condition_errors_point_at_the_character_after_wide_text() {
+    let (code, _, err) = validate(
+        "monitors:\n  - name: 首页\n    type: http\n    url: http://127.0.0.1:9/\n    conditions: [\"header.名前 < 5 parsecs\"]\n",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("FILE:5:31: condition: < needs a number on the right"),
+        "{err}"
+    );
+}
+
+#[test]
+fn quorum_above_the_locations_that_can_run_is_refused() {
+    let (code, _, err) = validate(
+        "monitors:\n  - name: a\n    type: http\n    url: http://127.0.0.1:9/\n    locations: [local, local]\n    alert: {quorum: 2}\n",
+    );
+    assert_eq!(code, 2);
+    assert_error_lines(&err, 2);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines[0], "FILE:5:24: location \"local\" is listed twice");
+    assert_eq!(
+        lines[1],
+        "FILE:6:21: quorum 2 is more than the monitor's 1 location(s)"
+    );
+}
+
+#[test]
+fn channel_errors_never_show_substituted_secrets() {
+    // A channel built from a ${VAR} whose value is wrong: the channel's own error is masked.
+    let (code, _, err) = validate_with_env(
+        "channels:\n  w: {type: wecom, webhook: \"${WP_TEST_HOOK}\"}\nmonitors: []\n",
+        &[("WP_TEST_HOOK", "ftp://hooks.internal/key=sekrit-8842")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("FILE:2:6: channel \"w\": wecom: webhook"),
+        "{err}"
+    );
+    assert!(!err.contains("sekrit-8842"), "{err}");
 }

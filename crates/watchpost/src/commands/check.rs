@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use watchpost_conditions::{Condition, DEFAULT_HTTP_CONDITIONS, HttpSubject, evaluate_http};
+use watchpost_conditions::{Condition, HttpSubject, evaluate_http, with_default_status};
 use watchpost_probes::http::{
     CheckReport, HttpProber, HttpRequest, HttpResult, ProberOptions, ResolveOverride, load_ca_file,
     timing::ms,
@@ -20,10 +20,11 @@ pub struct CheckArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Overall deadline for the whole check, all phases and redirects included.
+    /// Overall deadline for the whole check, all phases and redirects included (at most 3650d).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// A limit for one phase, on top of the deadline: dns=1s, connect=500ms, tls=, wait=, download=.
+    /// A limit for one phase, on top of the deadline: dns=1s, connect=500ms, tls=, wait=, download=
+    /// (at most 3650d).
     #[arg(long = "phase-timeout", value_name = "PHASE=DURATION")]
     pub phase_timeout: Vec<String>,
     /// Accept any TLS certificate (the handshake is still done and timed).
@@ -45,7 +46,7 @@ pub struct CheckArgs {
     #[arg(long, short = 'L')]
     pub follow_redirects: bool,
     /// Condition that must hold, e.g. 'status == 200', 'total < 800ms', 'body contains "ok"'
-    /// (repeatable). Default: status 200-399.
+    /// (repeatable). The default, status 200-399, also applies unless a condition names status.
     #[arg(long, value_name = "CONDITION")]
     pub expect: Vec<String>,
     /// Use ADDRESS for HOST:PORT instead of DNS, as curl does (repeatable).
@@ -72,6 +73,11 @@ struct Plan {
 }
 
 fn plan(args: &CheckArgs) -> Result<Plan, String> {
+    // Credentials in the URL would not be sent, and a huge URL would not be accepted by the
+    // server: refuse both before any I/O (without quoting the URL, which may hold a password).
+    if let Some(problem) = watchpost_config::http_url_problem(&args.url) {
+        return Err(format!("invalid URL: {problem}"));
+    }
     let mut request = HttpRequest::get(&args.url).map_err(|e| e.to_string())?;
     let method = match (&args.method, &args.data) {
         (Some(m), _) => m.clone(),
@@ -80,6 +86,9 @@ fn plan(args: &CheckArgs) -> Result<Plan, String> {
     };
     request = request.method(&method).map_err(|e| e.to_string())?;
     for h in &args.headers {
+        if let Some(problem) = watchpost_config::header_line_problem(h) {
+            return Err(format!("invalid header: {problem}"));
+        }
         request = request.header_line(h).map_err(|e| e.to_string())?;
     }
     if let Some(data) = &args.data {
@@ -119,17 +128,15 @@ fn plan(args: &CheckArgs) -> Result<Plan, String> {
             .resolve
             .push(r.parse::<ResolveOverride>().map_err(|e| e.to_string())?);
     }
-    let texts: Vec<&str> = if args.expect.is_empty() {
-        DEFAULT_HTTP_CONDITIONS.to_vec()
-    } else {
-        args.expect.iter().map(String::as_str).collect()
-    };
-    let conditions = texts
-        .iter()
-        .map(|t| {
-            Condition::parse::<HttpSubject>(t).map_err(|e| format!("invalid --expect {t:?}: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let conditions = with_default_status(
+        args.expect
+            .iter()
+            .map(|t| {
+                Condition::parse::<HttpSubject>(t)
+                    .map_err(|e| format!("invalid --expect {t:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    );
     let extra_roots = match &args.cacert {
         Some(path) => load_ca_file(path).map_err(|e| e.to_string())?,
         None => Vec::new(),

@@ -3,7 +3,7 @@
 use crate::EXIT_USAGE;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Args;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use watchpost_cron::{Schedule, Tz, local_tz, parse_tz};
 
@@ -53,30 +53,47 @@ pub fn run(args: CronArgs) -> ExitCode {
     if args.count == 0 {
         return usage("-n must be at least 1".into());
     }
-    if std::io::stdout().is_terminal() {
-        println!("# {} ({})", schedule.describe(), tz.name());
+    let mut out = std::io::stdout().lock();
+    if out.is_terminal() {
+        let _ = writeln!(out, "# {} ({})", schedule.describe(), tz.name());
     }
-    let times = schedule.upcoming(&after, args.count);
-    for t in &times {
-        println!("{}", t.to_rfc3339_opts(SecondsFormat::Secs, false));
+    // One time at a time, printed as found: a large -n streams instead of piling up, and a
+    // reader that stops early (`| head`) ends the command quietly.
+    let mut found = 0;
+    let mut cursor = after;
+    while found < args.count {
+        let Some(t) = schedule.next_after(&cursor) else {
+            break;
+        };
+        if writeln!(out, "{}", t.to_rfc3339_opts(SecondsFormat::Secs, false)).is_err() {
+            return ExitCode::SUCCESS;
+        }
+        cursor = t;
+        found += 1;
     }
-    if times.is_empty() {
+    if found == 0 {
         if schedule.never_fires() {
             eprintln!("watchpost: {:?} never fires: no date matches it", args.expr);
         } else {
+            let last = schedule
+                .previous_before(&after)
+                .map(|t| {
+                    format!(
+                        ": it last fired at {}",
+                        t.to_rfc3339_opts(SecondsFormat::Secs, false)
+                    )
+                })
+                .unwrap_or_default();
             eprintln!(
-                "watchpost: {:?} does not fire after {} (its year field has passed)",
+                "watchpost: {:?} does not fire after {}{last} (its year field has passed)",
                 args.expr,
                 after.to_rfc3339_opts(SecondsFormat::Secs, false)
             );
         }
         return ExitCode::FAILURE;
     }
-    if times.len() < args.count {
-        eprintln!(
-            "watchpost: only {} fire times remain (the year field ends)",
-            times.len()
-        );
+    if found < args.count {
+        eprintln!("watchpost: only {found} fire times remain (the year field ends)");
     }
     ExitCode::SUCCESS
 }

@@ -1,4 +1,5 @@
-//! `watchpost validate [-c FILE]`: check a config and say `ok`, or list every problem.
+//! `watchpost validate [-c FILE]`: check a config and say `ok` (after any warnings, on stderr),
+//! or list every problem as FILE:LINE:COL: message and exit 2.
 
 use crate::EXIT_USAGE;
 use clap::Args;
@@ -17,8 +18,13 @@ pub fn run(args: ValidateArgs) -> ExitCode {
     match watchpost_config::load(&path) {
         Ok(config) => {
             if let Err(e) = crate::runtime::build_channels(&config) {
-                eprintln!("{e}");
+                // A channel's settings hold substituted values: mask them.
+                eprintln!("{}", config.secrets.redact(&e));
                 return ExitCode::from(EXIT_USAGE);
+            }
+            // Valid but probably not meant: on stderr, before the verdict; still exit 0.
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
             }
             println!(
                 "ok: {} monitor(s), {} channel(s) in {}",
@@ -32,7 +38,7 @@ pub fn run(args: ValidateArgs) -> ExitCode {
                     .map(|c| c.notes())
                     .unwrap_or_default();
                 for note in notes {
-                    println!("note: channel {name:?}: {note}");
+                    println!("note: channel {name:?}: {}", config.secrets.redact(&note));
                 }
             }
             ExitCode::SUCCESS

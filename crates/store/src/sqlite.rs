@@ -53,6 +53,23 @@ impl SqliteStore {
     /// Errors name the file redacted ([`crate::redact_url`]): no password from the URL appears
     /// in them.
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        // Two processes opening a new file at once race for WAL mode and the migration; SQLite
+        // answers some of those lock upgrades with SQLITE_BUSY at once, without waiting for its
+        // busy handler. Try again for up to the busy timeout.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let mut wait = Duration::from_millis(5);
+        loop {
+            match Self::try_open(url) {
+                Err(StoreError::Busy) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open(url: &str) -> Result<Self, StoreError> {
         let (opened, raw, shown) = match parse_url(url)? {
             Target::Memory => (Connection::open_in_memory(), None, ":memory:".to_string()),
             Target::File(path) => (

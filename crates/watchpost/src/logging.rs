@@ -14,8 +14,11 @@ const OURS: &[&str] = &[
     "watchpost_config",
 ];
 
-/// The default filter: warnings from every crate, and watchpost's own lines at `info`
-/// (`-v`: `debug`, which adds one line per check and per delivery; `-vv`: `trace`).
+/// The log target of the one-line-per-check lines (shown with `-v`).
+pub const CHECKS: &str = "watchpost::checks";
+
+/// The default filter: warnings from every crate, and watchpost's own lines at `info`, except
+/// the line per check (`-v` adds those and watchpost's `debug` lines; `-vv`: `trace`).
 /// `RUST_LOG`, when set, replaces it.
 fn default_filter(verbose: u8) -> String {
     let ours = match verbose {
@@ -26,6 +29,9 @@ fn default_filter(verbose: u8) -> String {
     let mut filter = String::from("warn");
     for target in OURS {
         filter.push_str(&format!(",{target}={ours}"));
+    }
+    if verbose == 0 {
+        filter.push_str(&format!(",{CHECKS}=warn"));
     }
     filter
 }

@@ -173,7 +173,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
             Ok(line) => println!("{line}"),
             Err(e) => {
                 eprintln!("watchpost: cannot encode the result: {e}");
-                return ExitCode::FAILURE;
+                return ExitCode::from(crate::EXIT_INTERNAL);
             }
         }
     } else {
@@ -184,6 +184,9 @@ pub fn run(args: CheckArgs) -> ExitCode {
     }
     if ok {
         ExitCode::SUCCESS
+    } else if result.error.as_ref().is_some_and(|e| e.is_local()) {
+        // Out of file descriptors, memory or ports: watchpost's problem, not the target's.
+        ExitCode::from(crate::EXIT_INTERNAL)
     } else {
         ExitCode::FAILURE
     }

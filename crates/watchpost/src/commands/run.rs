@@ -121,7 +121,7 @@ fn runner(
                 health,
             )
             .await;
-            tracing::debug!("{}", runtime::one_line(&outcome, tz));
+            tracing::info!(target: crate::logging::CHECKS, "{}", runtime::one_line(&outcome, tz));
             if outcome.notifications > 0 {
                 wake.notify_one();
             }

@@ -442,8 +442,8 @@ async fn huge_periods_timeouts_and_wall_times_never_stop_the_loop() {
     let logs = Captured::default();
     let _guard = logs.install();
     let log: Log = Arc::default();
+    // The longest period a config can hold (3650d, `watchpost_units::MAX_DURATION`).
     let mut jobs = vec![
-        job("eons", "@every 1000000000000d"),
         job("decade", "@every 3650d"),
         job("past", "0 0 0 1 1 * 2020"),
         job("fast", "@every 2s"),
@@ -453,7 +453,6 @@ async fn huge_periods_timeouts_and_wall_times_never_stop_the_loop() {
         j.timeout = Duration::MAX;
     }
     jobs[0].spread = true;
-    jobs[1].spread = true;
     let clock = ManualClock::starting_at(start());
     let scheduler = Scheduler::new(jobs, usize::MAX, clock.clone());
     let stats = scheduler.stats();
@@ -477,16 +476,15 @@ async fn huge_periods_timeouts_and_wall_times_never_stop_the_loop() {
             .map(|(r, _)| (r.scheduled_at - start()).num_seconds())
             .collect()
     };
-    // The step forward (seen at 5 s) runs each pending tick once (6 s); out there `@every`
-    // has no fire time (nanosecond timestamps end in 2262) while cron (any year) goes on;
-    // back home (seen at 8 s) both run on their grid again.
-    let out_there = centuries.num_seconds();
+    // The step forward (seen at 5 s) runs each pending tick once (6 s); out there neither
+    // `@every` (nanosecond timestamps end in 2262) nor cron (searched up to 2099) has a fire
+    // time; back home (seen at 8 s) both run on their grid again.
+    assert_eq!(by_job(2), [2, 4, 6, 10]);
     assert_eq!(by_job(3), [2, 4, 6, 10]);
-    assert_eq!(by_job(4), [2, 4, 6, out_there + 6, 10]);
-    assert_eq!(by_job(1).len(), 1, "the decade job's pending tick, once");
-    assert!(by_job(0).is_empty() && by_job(2).is_empty());
+    assert_eq!(by_job(0).len(), 1, "the decade job's pending tick, once");
+    assert!(by_job(1).is_empty());
     assert_eq!(count(&stats.clock_steps), 2);
-    for (run, _) in log.lock().unwrap().iter().filter(|(r, _)| r.job >= 3) {
+    for (run, _) in log.lock().unwrap().iter().filter(|(r, _)| r.job >= 2) {
         assert!(
             run.deadline - run.deadline.min(Instant::now()) <= Duration::from_millis(1800)
                 && run.remaining() <= Duration::from_millis(1800),
@@ -501,11 +499,10 @@ async fn huge_periods_timeouts_and_wall_times_never_stop_the_loop() {
             .filter(|w| w.starts_with(&format!("{name:?}: no fire time")))
             .count()
     };
-    assert_eq!(about("eons"), 1, "{warnings:?}");
     assert_eq!(about("past"), 1, "{warnings:?}");
     assert_eq!(about("fast"), 1, "{warnings:?}");
     assert_eq!(about("decade"), 1, "{warnings:?}");
-    assert_eq!(about("cron"), 0, "{warnings:?}");
+    assert_eq!(about("cron"), 1, "{warnings:?}");
 }
 
 #[test]

@@ -101,7 +101,8 @@ print(sum(1 for r in rows if not r["ok"]))' "$WORK/out.json")
     wall=$(sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' "$WORK/time.txt")
     rss=$(sed -n 's/.*peak_rss_kib=\([0-9]*\).*/\1/p' "$WORK/time.txt")
     log "watchpost once run $run: ${wall}s, peak RSS ${rss} KiB, $failures failure(s) of $N"
-    { echo "watchpost run=$run wall_s=$wall peak_rss_kib=$rss failures=$failures"; grep -c "Too many open files" "$WORK/err.txt" | sed 's/^/emfile_lines=/'; } >>"$RAW"
+    emfile=$(grep -c "Too many open files" "$WORK/err.txt" || true)
+    echo "watchpost run=$run wall_s=$wall peak_rss_kib=$rss failures=$failures emfile_lines=$emfile" >>"$RAW"
     echo "$STAMP,watchpost,$run,$N,$CONCURRENCY,$FD_LIMIT,$wall,$rss,$failures" >>"$CSV"
 done
 

@@ -64,6 +64,9 @@ pub fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, Exit
     } else {
         tokio::runtime::Builder::new_current_thread()
     };
+    // Store calls run on the blocking pool and queue on the store's one connection: a few
+    // threads are enough, and each thread more costs memory (its own malloc arena).
+    builder.max_blocking_threads(8);
     builder.enable_all().build().map_err(|e| {
         tracing::error!("cannot start the async runtime: {e}");
         ExitCode::from(EXIT_INTERNAL)

@@ -16,7 +16,6 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 #[derive(Args, Debug)]
 pub struct OnceArgs {
@@ -65,33 +64,32 @@ pub fn run(args: OnceArgs) -> ExitCode {
     let worker = format!("once-{}", std::process::id());
     let health = Health::new();
     let (outcomes, delivery_failed) = rt.block_on(async {
-        // At most `concurrency` checks (and their commits) at a time: sockets, resolvers and
-        // blocking threads stay bounded however many monitors there are.
-        let permits = Arc::new(Semaphore::new(config.concurrency));
+        // At most `concurrency` checks (and their commits) at a time: sockets, resolvers,
+        // blocking threads — and the checks' futures themselves, which are only created when
+        // a slot is free — stay bounded however many monitors there are.
+        let total = config.monitors.len();
+        let mut outcomes: Vec<Option<MonitorOutcome>> = (0..total).map(|_| None).collect();
         let mut set = tokio::task::JoinSet::new();
-        for i in 0..config.monitors.len() {
-            let (config, prober, store, health, permits) = (
-                config.clone(),
-                prober.clone(),
-                store.clone(),
-                health.clone(),
-                permits.clone(),
-            );
-            set.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let at = Utc::now();
-                (
-                    i,
-                    runtime::tick(store, &prober, config, i, at, None, health).await,
-                )
-            });
-        }
-        let mut outcomes: Vec<Option<MonitorOutcome>> =
-            (0..config.monitors.len()).map(|_| None).collect();
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok((i, outcome)) => outcomes[i] = Some(outcome),
-                Err(e) => tracing::error!("a check task failed: {e}"),
+        let mut next = 0;
+        while next < total || !set.is_empty() {
+            if next < total && set.len() < config.concurrency {
+                let (config, prober, store, health) =
+                    (config.clone(), prober.clone(), store.clone(), health.clone());
+                let i = next;
+                set.spawn(async move {
+                    let at = Utc::now();
+                    (
+                        i,
+                        runtime::tick(store, &prober, config, i, at, None, health).await,
+                    )
+                });
+                next += 1;
+                continue;
+            }
+            match set.join_next().await {
+                Some(Ok((i, outcome))) => outcomes[i] = Some(outcome),
+                Some(Err(e)) => tracing::error!("a check task failed: {e}"),
+                None => {}
             }
         }
         let outcomes: Vec<MonitorOutcome> = outcomes
@@ -146,16 +144,25 @@ pub fn run(args: OnceArgs) -> ExitCode {
         }
         (outcomes, delivery_failed)
     });
-    if args.json {
-        match serde_json::to_string(&outcomes) {
-            Ok(json) => println!("{json}"),
-            Err(e) => {
-                tracing::error!("cannot print the results as JSON: {e}");
-                return ExitCode::from(EXIT_INTERNAL);
-            }
+    // Written straight to stdout: a few thousand results never sit in memory twice.
+    let printed = {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = if args.json {
+            serde_json::to_writer(&mut out, &outcomes)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+        } else {
+            out.write_all(table(&outcomes).as_bytes())
+        };
+        written.and_then(|()| out.flush())
+    };
+    if let Err(e) = printed {
+        // A closed pipe (`once | head`) is the reader's choice, not watchpost's failure.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            tracing::error!("cannot print the results: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
         }
-    } else {
-        print!("{}", table(&outcomes));
     }
     if delivery_failed || outcomes.iter().any(|o| o.error.is_some()) {
         ExitCode::from(EXIT_INTERNAL)

@@ -148,7 +148,9 @@ pub struct Observation {
     pub location: String,
     pub ok: bool,
     pub failures: Vec<String>,
-    pub check: serde_json::Value,
+    /// The check's report (the `watchpost check --json` shape), kept as its JSON text: one
+    /// allocation per result, however many headers it holds.
+    pub check: Box<serde_json::value::RawValue>,
 }
 
 /// What one run of a monitor's check came to, before judging.
@@ -270,6 +272,8 @@ pub async fn observe(
         *url = serde_json::Value::String(monitor.target.clone());
     }
     redact_json(&mut check, secrets);
+    let check = serde_json::value::to_raw_value(&check)
+        .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned());
     Observed {
         observations: vec![Observation {
             location: "local".into(),
@@ -308,7 +312,7 @@ pub fn commit(
             location: o.location.clone(),
             at,
             ok: o.ok,
-            data: o.check.to_string(),
+            data: o.check.get().to_string(),
         })
         .collect();
     let failing = observations.iter().filter(|o| !o.ok).count() as u32;

@@ -8,6 +8,7 @@
 #
 #   bench/once.sh                   # N=3000, CONCURRENCY=64 (watchpost's default)
 #   N=5000 bench/once.sh
+#   WATCHPOST=/path/to/another/watchpost LABEL=before bench/once.sh   # compare another build
 #
 # Raw output: bench/results/once-*.txt and bench/results/once.csv
 set -euo pipefail
@@ -22,9 +23,12 @@ for tool in nginx curl xargs "$BLACKBOX" python3 /usr/bin/time; do
     command -v "$tool" >/dev/null || { log "missing: $tool (apt-get install nginx-light curl prometheus-blackbox-exporter time)"; exit 1; }
 done
 
-log "building watchpost (release)"
-(cd "$ROOT" && cargo build --release -q -p watchpost)
-WATCHPOST="$ROOT/target/release/watchpost"
+LABEL=${LABEL:-watchpost}
+if [ -z "${WATCHPOST:-}" ]; then
+    log "building watchpost (release)"
+    (cd "$ROOT" && cargo build --release -q -p watchpost)
+    WATCHPOST="$ROOT/target/release/watchpost"
+fi
 
 WORK=$(mktemp -d /tmp/wpbench-once.XXXXXX)
 chmod 755 "$WORK"
@@ -96,14 +100,18 @@ for run in 1 2; do
         >"$WORK/out.json" 2>"$WORK/err.txt" || true
     failures=$(python3 -c '
 import json, sys
-rows = json.load(open(sys.argv[1]))
-print(sum(1 for r in rows if not r["ok"]))' "$WORK/out.json")
+try:
+    rows = json.load(open(sys.argv[1]))
+except ValueError:
+    rows = []
+# A run that printed nothing (it failed as a whole) counts every monitor as failed.
+print(sum(1 for r in rows if not r["ok"]) if rows else int(sys.argv[2]))' "$WORK/out.json" "$N")
     wall=$(sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' "$WORK/time.txt")
     rss=$(sed -n 's/.*peak_rss_kib=\([0-9]*\).*/\1/p' "$WORK/time.txt")
-    log "watchpost once run $run: ${wall}s, peak RSS ${rss} KiB, $failures failure(s) of $N"
+    log "$LABEL once run $run: ${wall}s, peak RSS ${rss} KiB, $failures failure(s) of $N"
     emfile=$(grep -c "Too many open files" "$WORK/err.txt" || true)
-    echo "watchpost run=$run wall_s=$wall peak_rss_kib=$rss failures=$failures emfile_lines=$emfile" >>"$RAW"
-    echo "$STAMP,watchpost,$run,$N,$CONCURRENCY,$FD_LIMIT,$wall,$rss,$failures" >>"$CSV"
+    echo "$LABEL run=$run wall_s=$wall peak_rss_kib=$rss failures=$failures emfile_lines=$emfile" >>"$RAW"
+    echo "$STAMP,$LABEL,$run,$N,$CONCURRENCY,$FD_LIMIT,$wall,$rss,$failures" >>"$CSV"
 done
 
 # --- blackbox_exporter: the same N probes at the same concurrency -------------------------------

@@ -251,6 +251,29 @@ async fn a_panicking_check_is_isolated_logged_and_reported() {
     assert!(body.contains("panicked"), "{body}");
 }
 
+#[cfg(feature = "fault-injection")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_scheduler_loop_ends_the_process_instead_of_looking_alive() {
+    let target = server(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "monitors:\n  - {{name: shop, type: http, url: \"http://{}/\", every: 1s}}\n",
+            target.addr
+        ),
+    );
+    let mut daemon = Daemon::start(
+        &config,
+        &[("WATCHPOST_FAULT", "scheduler-panic".to_string())],
+    );
+    let code = daemon.exit_code(Duration::from_secs(15)).await;
+    let log = daemon.log();
+    assert_eq!(code, Some(3), "{log}");
+    assert!(log.contains("the scheduler loop panicked"), "{log}");
+    assert!(log.contains("supervisor"), "{log}");
+}
+
 /// The tests above that need the `fault-injection` feature must not silently vanish in CI.
 #[cfg(not(feature = "fault-injection"))]
 #[test]

@@ -393,3 +393,14 @@ fn channel_errors_never_show_substituted_secrets() {
     );
     assert!(!err.contains("sekrit-8842"), "{err}");
 }
+
+#[test]
+fn a_misspelt_template_variable_is_refused_even_inside_a_filter() {
+    // `{{ monitr|tojson }}` used to render `null` at every alert instead of failing here.
+    let (code, _, err) = validate(
+        "channels:\n  hook: {type: webhook, url: \"http://127.0.0.1:9/\", template: '{\"m\": {{ monitr|tojson }}}'}\nmonitors:\n  - {name: a, type: http, url: \"http://127.0.0.1:9/\", alert: {channels: [hook]}}\n",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("FILE:2:9: channel \"hook\""), "{err}");
+    assert!(err.contains("monitr"), "{err}");
+}

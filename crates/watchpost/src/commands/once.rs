@@ -73,8 +73,12 @@ pub fn run(args: OnceArgs) -> ExitCode {
         let mut next = 0;
         while next < total || !set.is_empty() {
             if next < total && set.len() < config.concurrency {
-                let (config, prober, store, health) =
-                    (config.clone(), prober.clone(), store.clone(), health.clone());
+                let (config, prober, store, health) = (
+                    config.clone(),
+                    prober.clone(),
+                    store.clone(),
+                    health.clone(),
+                );
                 let i = next;
                 set.spawn(async move {
                     let at = Utc::now();

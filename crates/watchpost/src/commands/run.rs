@@ -298,7 +298,7 @@ async fn daemon(
         let scheduler = Scheduler::new(jobs(&g.config), g.config.concurrency, SystemClock);
         health.watch_scheduler(scheduler.stats());
         let (stop, stopped) = oneshot::channel::<()>();
-        let mut running = tokio::spawn(scheduler.run(
+        let scheduled = scheduler.run(
             runner(
                 g.clone(),
                 store.clone(),
@@ -309,7 +309,10 @@ async fn daemon(
             async {
                 let _ = stopped.await;
             },
-        ));
+        );
+        #[cfg(feature = "fault-injection")]
+        let scheduled = runtime::fault::scheduler(scheduled);
+        let mut running = tokio::spawn(scheduled);
         let next = loop {
             tokio::select! {
                 _ = term.recv() => break None,

@@ -5,6 +5,8 @@
 //! - `kill-after-commit`: `once` SIGKILLs itself after every tick is committed and before
 //!   anything is delivered (the crash-safety test).
 //! - `panic-in-check:NAME`: the check of monitor NAME panics (the panic-isolation test).
+//! - `scheduler-panic`: the daemon's scheduler loop panics (the "never a live-looking process
+//!   that monitors nothing" test).
 
 fn armed() -> Option<String> {
     std::env::var("WATCHPOST_FAULT").ok()
@@ -30,5 +32,21 @@ pub fn maybe_panic_in_check(name: &str) {
         && target == name
     {
         panic!("injected fault: panic in the check of {name:?}");
+    }
+}
+
+/// `scheduler-panic`: the daemon's scheduler loop panics 2 s after it starts (instead of
+/// running), as a bug in it would.
+pub fn scheduler<F>(loop_: F) -> impl std::future::Future<Output = ()> + Send + 'static
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let armed = armed().as_deref() == Some("scheduler-panic");
+    async move {
+        if armed {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            panic!("injected fault: the scheduler loop panics");
+        }
+        loop_.await
     }
 }

@@ -44,3 +44,39 @@ machine_info() {
     # The probe library is being worked on: say whether the build measured had local changes.
     echo "probes_src_uncommitted_changes=$(git -C "$ROOT" status --porcelain -- crates/probes/src 2>/dev/null | wc -l)"
 }
+
+# An nginx config for the benchmarks, on stdout: foreground, one worker, no access log, serving
+# $1/www on 127.0.0.1:$2 (and, when $3 is given, with TLS on 127.0.0.1:$3 using $1/cert.pem and
+# $1/key.pem, no session resumption: every handshake is a full one).
+nginx_conf() {
+    local work=$1 port=$2 tls_port=${3:-} tls=""
+    if [ -n "$tls_port" ]; then
+        tls="listen 127.0.0.1:$tls_port ssl backlog=4096;
+        ssl_certificate $work/cert.pem;
+        ssl_certificate_key $work/key.pem;
+        ssl_session_cache off;
+        ssl_session_tickets off;"
+    fi
+    cat <<EOF
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    client_body_temp_path $work/tmp/body;
+    proxy_temp_path $work/tmp/proxy;
+    fastcgi_temp_path $work/tmp/fastcgi;
+    uwsgi_temp_path $work/tmp/uwsgi;
+    scgi_temp_path $work/tmp/scgi;
+    default_type text/plain;
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        $tls
+        root $work/www;
+    }
+}
+EOF
+}

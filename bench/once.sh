@@ -48,27 +48,7 @@ mkdir -p "$WORK/www" "$WORK/tmp"
 chmod 755 "$WORK/www"
 printf 'watchpost benchmark: a small static file\n' >"$WORK/www/small.txt"
 chmod 644 "$WORK/www/small.txt"
-cat >"$WORK/nginx.conf" <<EOF
-daemon off;
-worker_processes 1;
-worker_rlimit_nofile 65536;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 16384; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/tmp/body;
-    proxy_temp_path $WORK/tmp/proxy;
-    fastcgi_temp_path $WORK/tmp/fastcgi;
-    uwsgi_temp_path $WORK/tmp/uwsgi;
-    scgi_temp_path $WORK/tmp/scgi;
-    default_type text/plain;
-    server {
-        listen 127.0.0.1:$NGINX_PORT backlog=4096;
-        root $WORK/www;
-    }
-}
-EOF
+nginx_conf "$WORK" "$NGINX_PORT" >"$WORK/nginx.conf"
 nginx -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf" &
 PIDS+=($!)
 wait_tcp "$NGINX_PORT"

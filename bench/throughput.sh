@@ -54,31 +54,7 @@ chmod 644 "$WORK/www/small.txt"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-cat >"$WORK/nginx.conf" <<EOF
-daemon off;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/tmp/body;
-    proxy_temp_path $WORK/tmp/proxy;
-    fastcgi_temp_path $WORK/tmp/fastcgi;
-    uwsgi_temp_path $WORK/tmp/uwsgi;
-    scgi_temp_path $WORK/tmp/scgi;
-    default_type text/plain;
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        listen 127.0.0.1:$NGINX_TLS_PORT ssl;
-        ssl_certificate $WORK/cert.pem;
-        ssl_certificate_key $WORK/key.pem;
-        ssl_session_cache off;
-        ssl_session_tickets off;
-        root $WORK/www;
-    }
-}
-EOF
+nginx_conf "$WORK" "$NGINX_PORT" "$NGINX_TLS_PORT" >"$WORK/nginx.conf"
 nginx -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf" -t -q
 nginx -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf" &
 PIDS+=($!)

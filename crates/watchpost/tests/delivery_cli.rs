@@ -5,35 +5,10 @@
 
 mod common;
 
-use common::{Daemon, kinds, server, shim, wait_for, watchpost};
+use common::{Daemon, kinds, once_json as once, server, shim, wait_for, watchpost, write_config};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use watchpost_testkit::{Receiver, Reply};
-
-fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
-    let config = dir.join("watchpost.yaml");
-    std::fs::write(
-        &config,
-        format!("storage: sqlite://{}/state.db\n{body}", dir.display()),
-    )
-    .unwrap();
-    config
-}
-
-fn once_args(config: &std::path::Path) -> Vec<String> {
-    vec![
-        "once".into(),
-        "--json".into(),
-        "-c".into(),
-        config.display().to_string(),
-    ]
-}
-
-async fn once(config: &std::path::Path) -> std::process::Output {
-    let args = once_args(config);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    watchpost(&args, &[]).await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resolved_never_overtakes_its_down_after_a_channel_outage() {
@@ -118,11 +93,8 @@ async fn a_store_error_settling_one_channel_never_aborts_another_channels_send()
         // Commits fail (writes to the write-ahead log); opening the store still works.
         ("WATCHPOST_SHIM_FULL_MATCH", "state.db-wal".to_string()),
     ];
-    let args = once_args(&config);
-    let run = tokio::spawn(async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        watchpost(&args, &envs).await
-    });
+    let c = config.display().to_string();
+    let run = tokio::spawn(async move { watchpost(&["once", "--json", "-c", &c], &envs).await });
     // Both requests arrived: the tick is committed; now the disk is full.
     fast.next().await;
     slow.next().await;

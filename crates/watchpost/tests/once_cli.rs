@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, kinds, server};
+use common::{Server, kinds, server, watchpost};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -43,18 +43,12 @@ async fn once(config: &Path) -> Output {
 }
 
 async fn once_with(config: &Path, fault: Option<&str>) -> Output {
-    let config = config.to_path_buf();
-    let fault = fault.map(str::to_string);
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"));
-        cmd.args(["once", "--json", "-c"]).arg(&config);
-        if let Some(f) = fault {
-            cmd.env("WATCHPOST_FAULT", f);
-        }
-        cmd.output().unwrap()
-    })
-    .await
-    .unwrap()
+    let c = config.display().to_string();
+    let envs: Vec<(&str, String)> = fault
+        .map(|f| ("WATCHPOST_FAULT", f.to_string()))
+        .into_iter()
+        .collect();
+    watchpost(&["once", "--json", "-c", &c], &envs).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

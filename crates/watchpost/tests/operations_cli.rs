@@ -5,19 +5,9 @@
 
 mod common;
 
-use common::{Daemon, healthz, kinds, server, wait_for, watchpost};
+use common::{Daemon, healthz, kinds, server, wait_for, watchpost, write_config};
 use std::time::Duration;
 use watchpost_testkit::{Receiver, Reply};
-
-fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
-    let config = dir.join("watchpost.yaml");
-    std::fs::write(
-        &config,
-        format!("storage: sqlite://{}/state.db\n{body}", dir.display()),
-    )
-    .unwrap();
-    config
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_logs_are_timestamped_and_reloads_refuse_what_they_cannot_apply() {

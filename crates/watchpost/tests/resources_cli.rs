@@ -6,19 +6,9 @@
 
 mod common;
 
-use common::{Daemon, healthz, kinds, server, shim, wait_for, watchpost};
+use common::{Daemon, healthz, kinds, server, shim, wait_for, watchpost, write_config};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
-    let config = dir.join("watchpost.yaml");
-    std::fs::write(
-        &config,
-        format!("storage: sqlite://{}/state.db\n{body}", dir.display()),
-    )
-    .unwrap();
-    config
-}
 
 /// This test process serves thousands of connections: give it room.
 fn raise_our_limit() {

@@ -4,23 +4,13 @@
 
 mod common;
 
-use common::{echo_server, server, store_bytes, watchpost};
+use common::{echo_server, server, store_bytes, watchpost, write_config};
 use std::time::Duration;
 use watchpost_testkit::{Receiver, Reply};
 
 const TOKEN: &str = "QUERYTOKEN-9f8e7d6c5b4a";
 const HOOK_KEY: &str = "HOOKKEY-0a1b2c3d4e5f";
 const BEARER: &str = "BEARERSECRET-11223344";
-
-fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
-    let config = dir.join("watchpost.yaml");
-    std::fs::write(
-        &config,
-        format!("storage: sqlite://{}/state.db\n{body}", dir.display()),
-    )
-    .unwrap();
-    config
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_in_a_monitor_url_is_never_printed_stored_or_sent() {

@@ -5,19 +5,9 @@
 
 mod common;
 
-use common::{Daemon, kinds, server, shim, wait_for};
+use common::{Daemon, kinds, server, shim, wait_for, write_config};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
-    let config = dir.join("watchpost.yaml");
-    std::fs::write(
-        &config,
-        format!("storage: sqlite://{}/state.db\n{body}", dir.display()),
-    )
-    .unwrap();
-    config
-}
 
 /// Lines the daemon logged for checks of `monitor` (`-v`: one per check).
 fn checks(log: &str, monitor: &str) -> usize {

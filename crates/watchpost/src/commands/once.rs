@@ -130,22 +130,7 @@ pub fn run(args: OnceArgs) -> ExitCode {
                 delivery_failed = true;
             }
         }
-        let retention = chrono::Duration::from_std(config.retention).unwrap_or_default();
-        let s = store.clone();
-        match tokio::task::spawn_blocking(move || {
-            Utc::now()
-                .checked_sub_signed(retention)
-                .map(|cutoff| s.prune(cutoff))
-        })
-        .await
-        {
-            Ok(Some(Err(e))) => tracing::warn!(
-                "cannot prune old results: {}",
-                config.secrets.redact(&e.to_string())
-            ),
-            Err(e) => tracing::warn!("cannot prune old results: {e}"),
-            _ => {}
-        }
+        runtime::prune(store.clone(), &config).await;
         (outcomes, delivery_failed)
     });
     // Written straight to stdout: a few thousand results never sit in memory twice.

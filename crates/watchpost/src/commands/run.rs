@@ -190,6 +190,20 @@ async fn healthz(State(app): State<AppState>) -> (StatusCode, String) {
     }
 }
 
+/// Wait for `task` to end — unless SIGTERM or SIGINT comes first (false): the second signal
+/// of a graceful stop, which means "now".
+async fn unless_signalled<T>(
+    task: &mut tokio::task::JoinHandle<T>,
+    term: &mut Signal,
+    int: &mut Signal,
+) -> bool {
+    tokio::select! {
+        _ = task => true,
+        _ = term.recv() => false,
+        _ = int.recv() => false,
+    }
+}
+
 /// Why the main loop ended.
 enum End {
     Stop,
@@ -359,12 +373,7 @@ async fn daemon(
         };
         // Stop firing; the scheduler waits for checks in flight (a second signal cuts it short).
         let _ = stop.send(());
-        let finished = tokio::select! {
-            _ = &mut running => true,
-            _ = term.recv() => false,
-            _ = int.recv() => false,
-        };
-        if !finished {
+        if !unless_signalled(&mut running, &mut term, &mut int).await {
             tracing::warn!("stopping now: checks in flight are abandoned");
             return ExitCode::from(EXIT_FORCED);
         }
@@ -381,33 +390,13 @@ async fn daemon(
     }
     tracing::info!("stopping: flushing the outbox (a second SIGTERM or SIGINT stops at once)");
     let _ = worker_stop.send(());
-    let flushed = tokio::select! {
-        _ = &mut worker => true,
-        _ = term.recv() => false,
-        _ = int.recv() => false,
-    };
-    if !flushed {
+    if !unless_signalled(&mut worker, &mut term, &mut int).await {
         tracing::warn!("stopping now: undelivered notifications stay queued for the next start");
         return ExitCode::from(EXIT_FORCED);
     }
     let _ = web_stop.send(());
     let _ = web.await;
     let g = current(&generation);
-    let retention = chrono::Duration::from_std(g.config.retention).unwrap_or_default();
-    let s = store.clone();
-    match tokio::task::spawn_blocking(move || {
-        Utc::now()
-            .checked_sub_signed(retention)
-            .map(|cutoff| s.prune(cutoff))
-    })
-    .await
-    {
-        Ok(Some(Err(e))) => tracing::warn!(
-            "cannot prune old results: {}",
-            g.config.secrets.redact(&e.to_string())
-        ),
-        Err(e) => tracing::warn!("cannot prune old results: {e}"),
-        _ => {}
-    }
+    runtime::prune(store.clone(), &g.config).await;
     ExitCode::SUCCESS
 }

@@ -499,6 +499,23 @@ pub fn one_line(o: &MonitorOutcome, tz: Tz) -> String {
     .to_string()
 }
 
+/// Retention: delete results (and finished outbox rows) older than the config's `retention`.
+/// A failure is logged, never fatal.
+pub async fn prune(store: Arc<dyn Store>, config: &Config) {
+    let retention = chrono::Duration::from_std(config.retention).unwrap_or_default();
+    let Some(cutoff) = Utc::now().checked_sub_signed(retention) else {
+        return;
+    };
+    match tokio::task::spawn_blocking(move || store.prune(cutoff)).await {
+        Ok(Ok(n)) => tracing::debug!("retention: {n} old row(s) deleted"),
+        Ok(Err(e)) => tracing::warn!(
+            "cannot prune old results: {}",
+            config.secrets.redact(&e.to_string())
+        ),
+        Err(e) => tracing::warn!("cannot prune old results: {e}"),
+    }
+}
+
 /// Open the config's store and build the monitors' prober (system resolver and roots). A
 /// failure is logged (never with the store URL's password) and becomes exit code 3.
 pub fn open(config: &Config) -> Result<(Arc<dyn Store>, Arc<HttpProber>), std::process::ExitCode> {

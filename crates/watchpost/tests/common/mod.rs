@@ -27,42 +27,13 @@ pub async fn server(initial: u16) -> Server {
         while let Ok((mut s, _)) = listener.accept().await {
             let (st, rq) = (st.clone(), rq.clone());
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let head_end = loop {
-                    let Ok(n) = s.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break p + 4;
-                    }
+                let Some(req) = read_request(&mut s).await else {
+                    return;
                 };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
-                let header = |name: &str| {
-                    head.lines()
-                        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
-                };
-                let len: usize = header("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + len {
-                    let Ok(n) = s.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
                 let code = st.load(Ordering::SeqCst);
-                if len > 0 {
-                    let body: Value =
-                        serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
-                    let key = header("idempotency-key").unwrap_or_default();
+                if !req.body().is_empty() {
+                    let body: Value = serde_json::from_slice(req.body()).unwrap_or(Value::Null);
+                    let key = req.header("idempotency-key").unwrap_or_default();
                     rq.lock().unwrap().push((body, key, code));
                 }
                 let reply = format!(
@@ -77,6 +48,79 @@ pub async fn server(initial: u16) -> Server {
         status,
         requests,
     }
+}
+
+/// One HTTP/1.1 request as read off a socket: its raw bytes (head and body).
+pub struct RawRequest {
+    pub bytes: Vec<u8>,
+    head_end: usize,
+}
+
+impl RawRequest {
+    /// A header's value (the name in lower case), if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = String::from_utf8_lossy(&self.bytes[..self.head_end]).to_lowercase();
+        head.lines().find_map(|l| {
+            l.strip_prefix(&format!("{name}: "))
+                .map(|v| v.trim().to_string())
+        })
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[self.head_end..]
+    }
+}
+
+/// Read one request: the head, then as much body as its Content-Length says. None when the
+/// client went away before a whole head arrived.
+pub async fn read_request(s: &mut tokio::net::TcpStream) -> Option<RawRequest> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+    };
+    let mut req = RawRequest {
+        bytes: buf,
+        head_end,
+    };
+    let len: usize = req
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while req.bytes.len() < head_end + len {
+        let Ok(n) = s.read(&mut chunk).await else {
+            break;
+        };
+        if n == 0 {
+            break;
+        }
+        req.bytes.extend_from_slice(&chunk[..n]);
+    }
+    Some(req)
+}
+
+/// Write `watchpost.yaml` in `dir`: the store in `dir`, then `body`.
+pub fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
+    let config = dir.join("watchpost.yaml");
+    std::fs::write(
+        &config,
+        format!("storage: sqlite://{}/state.db\n{body}", dir.display()),
+    )
+    .unwrap();
+    config
+}
+
+/// `watchpost once --json -c CONFIG`.
+pub async fn once_json(config: &std::path::Path) -> std::process::Output {
+    let c = config.display().to_string();
+    watchpost(&["once", "--json", "-c", &c], &[]).await
 }
 
 /// The kinds of the alerts the receiver accepted (answered 200), in order.
@@ -231,37 +275,10 @@ pub async fn echo_server(status: u16) -> std::net::SocketAddr {
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Read the head, then as much body as Content-Length says.
-                let head_end = loop {
-                    let Ok(n) = s.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break p + 4;
-                    }
+                let Some(req) = read_request(&mut s).await else {
+                    return;
                 };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length: "))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + len {
-                    let Ok(n) = s.read(&mut chunk).await else {
-                        break;
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let body = format!("you sent: {}", String::from_utf8_lossy(&buf));
+                let body = format!("you sent: {}", String::from_utf8_lossy(&req.bytes));
                 let reply = format!(
                     "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()

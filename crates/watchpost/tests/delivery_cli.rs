@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{Daemon, kinds, once_json as once, server, shim, wait_for, watchpost, write_config};
+use common::{
+    Daemon, hook_and_shop, kinds, once_json as once, server, shim, wait_for, watchpost,
+    write_config,
+};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use watchpost_testkit::{Receiver, Reply};
@@ -15,13 +18,7 @@ async fn a_resolved_never_overtakes_its_down_after_a_channel_outage() {
     let target = server(503).await;
     let hook = server(503).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "channels:\n  hook: {{type: webhook, url: \"http://{}/alerts\"}}\nmonitors:\n  - {{name: shop, type: http, url: \"http://{}/\", alert: {{channels: [hook], failure_threshold: 1}}}}\n",
-            hook.addr, target.addr
-        ),
-    );
+    let config = write_config(dir.path(), &hook_and_shop(hook.addr, target.addr, "", 1));
     // The site goes down while the webhook is down too: the DOWN is attempted and refused.
     assert_eq!(once(&config).await.status.code(), Some(1));
     assert_eq!(hook.requests.lock().unwrap().len(), 1);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, kinds, server, watchpost};
+use common::{Server, kinds, server, store_bytes, watchpost};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -426,20 +426,7 @@ async fn robot_keys_never_reach_the_output_or_the_store() {
     refusing.next().await;
     // Nothing printed and nothing stored (the SQLite files, WAL included, read as bytes)
     // holds a key, token or secret.
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("state.db")
-        {
-            stored.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    assert!(!stored.is_empty());
-    let stored = String::from_utf8_lossy(&stored);
+    let stored = store_bytes(dir.path());
     assert!(stored.contains("errcode 93000"), "the error itself is kept");
     for needle in [
         "WECOMSECRETKEY",

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Daemon, healthz, kinds, server, wait_for, watchpost, write_config};
+use common::{Daemon, healthz, hook_and_shop, kinds, server, wait_for, watchpost, write_config};
 use std::time::Duration;
 use watchpost_testkit::{Receiver, Reply};
 
@@ -104,10 +104,7 @@ async fn the_default_status_check_holds_whatever_other_conditions_say() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
-        &format!(
-            "channels:\n  hook: {{type: webhook, url: \"http://{}/alerts\"}}\nmonitors:\n  - {{name: shop, type: http, url: \"http://{}/\", conditions: [\"total < 5s\"], alert: {{channels: [hook], failure_threshold: 1}}}}\n",
-            hook.addr, target.addr
-        ),
+        &hook_and_shop(hook.addr, target.addr, r#"conditions: ["total < 5s"]"#, 1),
     );
     let c = config.display().to_string();
     let out = watchpost(&["once", "--json", "-c", &c], &[]).await;

@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{Daemon, healthz, kinds, server, shim, wait_for, watchpost, write_config};
+use common::{
+    Daemon, healthz, hook_and_shop, kinds, server, shim, wait_for, watchpost, write_config,
+};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -78,10 +80,7 @@ async fn idle_connections_to_the_listener_cannot_starve_the_checks() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
-        &format!(
-            "channels:\n  hook: {{type: webhook, url: \"http://{}/alerts\"}}\nmonitors:\n  - {{name: shop, type: http, url: \"http://{}/\", every: 1s, alert: {{channels: [hook], failure_threshold: 1}}}}\n",
-            hook.addr, target.addr
-        ),
+        &hook_and_shop(hook.addr, target.addr, "every: 1s", 1),
     );
     let daemon = Daemon::start_with(&config, &[], |cmd| {
         // Run the same binary under `ulimit -n 1024` through a shell.
@@ -138,13 +137,7 @@ async fn a_full_disk_is_watchpost_failing_not_the_target() {
     let target = server(503).await;
     let hook = server(200).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "channels:\n  hook: {{type: webhook, url: \"http://{}/alerts\"}}\nmonitors:\n  - {{name: shop, type: http, url: \"http://{}/\", alert: {{channels: [hook], failure_threshold: 1}}}}\n",
-            hook.addr, target.addr
-        ),
-    );
+    let config = write_config(dir.path(), &hook_and_shop(hook.addr, target.addr, "", 1));
     // The store exists (a first healthy run), then the disk fills up.
     target.status.store(200, Ordering::SeqCst);
     let c = config.display().to_string();
@@ -179,10 +172,7 @@ async fn a_full_disk_is_watchpost_failing_not_the_target() {
     std::fs::remove_file(&full).unwrap();
     let daemon_config = write_config(
         dir.path(),
-        &format!(
-            "channels:\n  hook: {{type: webhook, url: \"http://{}/alerts\"}}\nmonitors:\n  - {{name: shop, type: http, url: \"http://{}/\", every: 1s, alert: {{channels: [hook], failure_threshold: 1000}}}}\n",
-            hook.addr, target.addr
-        ),
+        &hook_and_shop(hook.addr, target.addr, "every: 1s", 1000),
     );
     let daemon = Daemon::start(&daemon_config, &envs);
     wait_for("a healthy daemon", Duration::from_secs(10), || {

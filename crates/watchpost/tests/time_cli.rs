@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Daemon, kinds, server, shim, wait_for, write_config};
+use common::{Daemon, hook_and_shop, kinds, server, shim, wait_for, write_config};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -57,10 +57,7 @@ async fn wall_clock_steps_neither_stall_checks_and_retries_nor_give_alerts_up() 
     std::fs::write(&clock, "0").unwrap();
     let config = write_config(
         dir.path(),
-        &format!(
-            "channels:\n  hook: {{type: webhook, url: \"http://{}/alerts\"}}\nmonitors:\n  - {{name: shop, type: http, url: \"http://{}/\", every: 1s, alert: {{channels: [hook], failure_threshold: 1}}}}\n",
-            hook.addr, target.addr
-        ),
+        &hook_and_shop(hook.addr, target.addr, "every: 1s", 1),
     );
     let daemon = Daemon::start(
         &config,

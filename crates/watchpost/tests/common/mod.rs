@@ -117,6 +117,25 @@ pub fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
     config
 }
 
+/// A config body: a webhook channel `hook` to `hook`'s `/alerts`, and one monitor `shop` on
+/// `target` alerting it; `settings` are the monitor's further settings (`every: 1s, ...`), and
+/// `failure_threshold` its alert threshold.
+pub fn hook_and_shop(
+    hook: std::net::SocketAddr,
+    target: std::net::SocketAddr,
+    settings: &str,
+    failure_threshold: u32,
+) -> String {
+    let settings = if settings.is_empty() {
+        String::new()
+    } else {
+        format!("{settings}, ")
+    };
+    format!(
+        "channels:\n  hook: {{type: webhook, url: \"http://{hook}/alerts\"}}\nmonitors:\n  - {{name: shop, type: http, url: \"http://{target}/\", {settings}alert: {{channels: [hook], failure_threshold: {failure_threshold}}}}}\n"
+    )
+}
+
 /// `watchpost once --json -c CONFIG`.
 pub async fn once_json(config: &std::path::Path) -> std::process::Output {
     let c = config.display().to_string();

@@ -73,6 +73,59 @@ async fn thousands_of_monitors_under_ulimit_1024_give_no_failure_and_no_false_do
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_that_could_not_run_are_not_blamed_on_the_target_and_the_next_alert_says_so() {
+    raise_our_limit();
+    // Every target answers after 1 s: the checks that got a socket hold it that long, so
+    // under `ulimit -n 36` most of the others can't open one.
+    let target = watchpost_testkit::HttpServer::start(None).await;
+    let hook = server(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = format!(
+        "channels:\n  hook: {{type: webhook, url: \"http://{}/alerts\"}}\nmonitors:\n  - {{name: down, type: http, url: \"http://{}/?wait=1000&status=503\", alert: {{channels: [hook], failure_threshold: 1}}}}\n",
+        hook.addr, target.addr
+    );
+    for i in 0..60 {
+        body.push_str(&format!(
+            "  - {{name: m{i}, type: http, url: \"http://{}/?wait=1000&n={i}\", alert: {{channels: [hook], failure_threshold: 1}}}}\n",
+            target.addr
+        ));
+    }
+    let config = write_config(dir.path(), &body);
+    let out = under_ulimit(36, &format!("once --json -c {}", config.display())).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "watchpost's own failure: {stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let not_run: Vec<&serde_json::Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["state"] == "unknown")
+        .collect();
+    assert!(!not_run.is_empty(), "some checks could not run: {stderr}");
+    for m in &not_run {
+        assert!(
+            m["error"].as_str().unwrap().contains("file descriptors"),
+            "{m}"
+        );
+        assert_eq!(m["notifications"], 0);
+    }
+    // Only the monitor whose target really failed alerted, and its alert says what
+    // happened to the others.
+    assert_eq!(kinds(&hook), ["down"], "{stderr}");
+    let alert = hook.requests.lock().unwrap()[0].0.clone();
+    assert_eq!(alert["monitor"], "down");
+    let note = alert["notes"][0].as_str().unwrap_or_default();
+    assert!(
+        note.contains("could not run") && note.contains("Too many open files"),
+        "{alert}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_to_the_listener_cannot_starve_the_checks() {
     raise_our_limit();
     let target = server(200).await;

@@ -4,7 +4,7 @@
 //! returned state and notifications together, so a state change and its alerts commit (or
 //! not) as one.
 //!
-//! Semantics (PRODUCT.md "Alert semantics"):
+//! Semantics (README.md, "How alerts behave"):
 //! - A tick **fails** when at least `quorum` of its locations fail.
 //! - `failure_threshold` failing ticks in a row open an incident and notify **Down**.
 //! - While the incident stays open, `repeat` re-notifies (**Reminder**) at most every `repeat`.
@@ -16,6 +16,14 @@
 //!   a replay of the same tick, or the older tick of two runs racing (two `once` at once). A
 //!   tick older than that is not a replay but a wall clock that was set back: it is applied,
 //!   so a clock step never stalls alerting until the wall time catches up.
+//!
+//! The state is stored between ticks as a versioned JSON document: [`state_to_json`] writes
+//! it, [`state_from_json`] reads it (and the unversioned documents of earlier releases). The
+//! crate depends on nothing else of watchpost's: the config builds the [`AlertPolicy`].
+
+mod doc;
+
+pub use doc::{DocError, STATE_VERSION, state_from_json, state_to_json};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,7 +32,38 @@ use std::time::Duration;
 /// Ticks at most this much older than the last one applied are replays or races, and ignored;
 /// older ones mean the wall clock went back, and are applied.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(10);
-use watchpost_config::AlertPolicy;
+
+/// When to notify: a monitor's `alert:` settings (README.md, "How alerts behave").
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertPolicy {
+    /// The channels notified, by name.
+    pub channels: Vec<String>,
+    /// Failing ticks in a row that open an incident.
+    pub failure_threshold: u32,
+    /// Passing ticks in a row that resolve it.
+    pub success_threshold: u32,
+    /// Whether a Resolved is sent when the incident closes (only if its Down was sent).
+    pub send_resolved: bool,
+    /// Re-notify while still failing.
+    pub repeat: Option<Duration>,
+    /// A tick fails when at least this many locations fail.
+    pub quorum: u32,
+}
+
+impl Default for AlertPolicy {
+    /// No channels, `failure_threshold: 2`, `success_threshold: 1`, `send_resolved: true`, no
+    /// `repeat`, `quorum: 1`.
+    fn default() -> Self {
+        AlertPolicy {
+            channels: Vec::new(),
+            failure_threshold: 2,
+            success_threshold: 1,
+            send_resolved: true,
+            repeat: None,
+            quorum: 1,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -37,7 +76,7 @@ pub enum Status {
 }
 
 /// An open incident.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incident {
     pub id: String,
     pub opened_at: DateTime<Utc>,
@@ -49,14 +88,20 @@ pub struct Incident {
     pub reasons: Vec<String>,
 }
 
-/// Per-monitor state, stored as JSON between ticks (and between `once` invocations).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Per-monitor state, kept between ticks (and between `once` invocations). Store it with
+/// [`state_to_json`] and read it back with [`state_from_json`]; it has no serde form of its own,
+/// so it can't be stored without its version.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MonitorState {
     pub status: Status,
     pub consecutive_failures: u32,
     pub consecutive_successes: u32,
     pub incident: Option<Incident>,
     pub last_tick: Option<DateTime<Utc>>,
+    /// The probe's own state for checks that compare with their previous run (a window of
+    /// Kafka offsets, a page's last hash): opaque here, carried unchanged by [`decide`]; the
+    /// engine sets it from the tick's observation, so it is committed with the tick.
+    pub probe: Option<serde_json::Value>,
 }
 
 /// One tick's outcome over its locations.

@@ -1,8 +1,10 @@
 //! The alert state machine, tick by tick.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use watchpost_alerting::{Decision, EventKind, IncidentChange, MonitorState, Status, Tick, decide};
-use watchpost_config::AlertPolicy;
+use watchpost_alerting::{
+    AlertPolicy, Decision, EventKind, IncidentChange, MonitorState, Status, Tick, decide,
+    state_from_json, state_to_json,
+};
 
 fn t(minute: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap() + Duration::minutes(minute)
@@ -41,8 +43,8 @@ fn run(
             out.push((minute, e.kind));
         }
         // Through JSON, as the store keeps it.
-        let json = serde_json::to_string(&d.state).unwrap();
-        state = Some(serde_json::from_str(&json).unwrap());
+        let json = state_to_json(&d.state);
+        state = Some(state_from_json(&json).unwrap());
     }
     out
 }

@@ -15,9 +15,14 @@
 //! substituted is recorded in [`Config::secrets`] so the program can mask it wherever it would
 //! be shown, no error message ever contains one, [`Monitor::target`] shows a URL as written
 //! (with its `${VAR}` names), and [`ChannelSpec`]'s `Debug` shows only the channel type.
+//!
+//! Monitor kinds (`type:` `http`, `tcp`, `tls`, `dns`) keep the YAML flat; each takes its own
+//! settings ([`MonitorKind::settings`]) and a setting of another kind is an error at its key.
+//! They are validated into [`CheckSettings`] (see `kinds.rs`).
 
 mod env;
 mod error;
+mod kinds;
 mod raw;
 mod secrets;
 mod validate;
@@ -25,12 +30,16 @@ mod yaml;
 
 pub use env::interpolate;
 pub use error::{ConfigError, ConfigErrors};
+pub use kinds::DNS_RECORDS;
 pub use raw::MonitorKind;
 pub use secrets::Secrets;
 pub use validate::{header_line_problem, http_url_problem, storage_problem};
+/// The alert engine's policy, built here from a monitor's `alert:` settings.
+pub use watchpost_alerting::AlertPolicy;
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use watchpost_conditions::Condition;
@@ -162,9 +171,11 @@ impl std::fmt::Debug for LocationSpec {
 #[derive(Debug)]
 pub struct Monitor {
     pub name: String,
-    /// What the monitor checks as a person should see it: for HTTP the `url:` exactly as
-    /// written in the config (with its `${VAR}` names, not their values), userinfo removed.
-    /// Show this rather than the URL in [`Check`], which holds substituted values.
+    /// What the monitor checks as a person should see it, with `${VAR}` names as written (not
+    /// their values): for `http` the `url:` as written, userinfo removed; for `tcp`
+    /// `tcp://ADDRESS`; for `tls` `tls://ADDRESS` (`?sni=SNI` when given); for `dns`
+    /// `dns://QUERY?type=RECORD` (`&server=SERVER` when given). Show this rather than what
+    /// [`Check`] holds, which has the substituted values.
     pub target: String,
     pub check: Check,
     pub schedule: Schedule,
@@ -180,36 +191,57 @@ pub struct Monitor {
     pub maintenance: Vec<Maintenance>,
 }
 
-/// What a monitor checks (closed set; one variant per monitor type).
+/// What a monitor checks, as the probes run it (closed set). Only HTTP can run in this build:
+/// tcp, tls and dns monitors are validated into [`CheckSettings`] and then refused.
 #[derive(Debug)]
 pub enum Check {
     Http(Box<HttpRequest>),
 }
 
-/// When to notify (PRODUCT.md "Alert semantics").
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertPolicy {
-    pub channels: Vec<String>,
-    /// Failing ticks in a row that open an incident.
-    pub failure_threshold: u32,
-    /// Passing ticks in a row that resolve it.
-    pub success_threshold: u32,
-    pub send_resolved: bool,
-    /// Re-notify while still failing.
-    pub repeat: Option<Duration>,
-    /// A tick fails when at least this many locations fail.
-    pub quorum: u32,
+/// A monitor's kind-specific settings, validated, with `${VAR}`s substituted (so `Debug` of
+/// this shows secrets: mask it with [`Config::secrets`] before showing it). The config's own
+/// form, until the probes' check specs take it over: each variant maps onto one.
+#[derive(Debug)]
+pub enum CheckSettings {
+    /// `url`, `method`, `headers`, `body`, `insecure`, `follow_redirects`, `max_body`.
+    Http(Box<HttpRequest>),
+    /// `address: HOST:PORT`, `send`, `expect`.
+    Tcp {
+        /// A DNS name in its ASCII form, or an IP address (IPv6 without brackets).
+        host: String,
+        port: u16,
+        /// Sent once connected (as UTF-8).
+        send: Option<String>,
+        /// Text the reply must contain.
+        expect: Option<String>,
+    },
+    /// `address: HOST:PORT`, `sni`.
+    Tls {
+        /// A DNS name in its ASCII form, or an IP address (IPv6 without brackets).
+        host: String,
+        port: u16,
+        /// The server name to send instead of the host (a DNS name, ASCII form).
+        sni: Option<String>,
+    },
+    /// `query`, `record`, `server`.
+    Dns {
+        /// The name to resolve, ASCII form (a trailing dot kept).
+        name: String,
+        /// One of [`DNS_RECORDS`], upper case (default `A`).
+        record: String,
+        /// The server to ask; `None`: the system's resolver.
+        server: Option<SocketAddr>,
+    },
 }
 
-impl Default for AlertPolicy {
-    fn default() -> Self {
-        AlertPolicy {
-            channels: Vec::new(),
-            failure_threshold: 2,
-            success_threshold: 1,
-            send_resolved: true,
-            repeat: None,
-            quorum: 1,
+impl CheckSettings {
+    /// The monitor kind these settings are for.
+    pub fn kind(&self) -> MonitorKind {
+        match self {
+            CheckSettings::Http(_) => MonitorKind::Http,
+            CheckSettings::Tcp { .. } => MonitorKind::Tcp,
+            CheckSettings::Tls { .. } => MonitorKind::Tls,
+            CheckSettings::Dns { .. } => MonitorKind::Dns,
         }
     }
 }

@@ -75,13 +75,59 @@ pub struct RawLocation {
     pub token: Option<String>,
 }
 
-/// The monitor kinds: a closed set. Kind-specific fields are checked in validation.
+/// The monitor kinds (`type:`): a closed set. Each kind takes its own settings (see
+/// [`MonitorKind::settings`]); the settings of another kind are refused in validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MonitorKind {
     Http,
+    Tcp,
+    Tls,
+    Dns,
 }
 
+impl MonitorKind {
+    /// Every kind, in the order the docs list them.
+    pub const ALL: [MonitorKind; 4] = [
+        MonitorKind::Http,
+        MonitorKind::Tcp,
+        MonitorKind::Tls,
+        MonitorKind::Dns,
+    ];
+
+    /// As written in `type:`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorKind::Http => "http",
+            MonitorKind::Tcp => "tcp",
+            MonitorKind::Tls => "tls",
+            MonitorKind::Dns => "dns",
+        }
+    }
+
+    /// The monitor keys that belong to this kind; every other kind-specific key is an error on
+    /// a monitor of this kind. The keys of every kind (`name`, `type`, `schedule`, `every`,
+    /// `timeout`, `locations`, `conditions`, `alert`, `maintenance`) are not listed.
+    pub fn settings(self) -> &'static [&'static str] {
+        match self {
+            MonitorKind::Http => &[
+                "url",
+                "method",
+                "headers",
+                "body",
+                "insecure",
+                "follow_redirects",
+                "max_body",
+            ],
+            MonitorKind::Tcp => &["address", "send", "expect"],
+            MonitorKind::Tls => &["address", "sni"],
+            MonitorKind::Dns => &["query", "record", "server"],
+        }
+    }
+}
+
+/// A monitor as written. The YAML stays flat: the settings of every kind are fields here, and
+/// validation refuses those that don't belong to the monitor's `type:`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMonitor {
@@ -91,12 +137,22 @@ pub struct RawMonitor {
     // http
     pub url: Option<S<String>>,
     pub method: Option<S<String>>,
-    #[serde(default)]
-    pub headers: Keyed<S<String>>,
-    pub body: Option<String>,
-    pub insecure: Option<bool>,
-    pub follow_redirects: Option<bool>,
+    pub headers: Option<S<Keyed<S<String>>>>,
+    pub body: Option<S<String>>,
+    pub insecure: Option<S<bool>>,
+    pub follow_redirects: Option<S<bool>>,
     pub max_body: Option<S<String>>,
+    // tcp, tls
+    pub address: Option<S<String>>,
+    // tcp
+    pub send: Option<S<String>>,
+    pub expect: Option<S<String>>,
+    // tls
+    pub sni: Option<S<String>>,
+    // dns
+    pub query: Option<S<String>>,
+    pub record: Option<S<String>>,
+    pub server: Option<S<String>>,
     // every kind
     pub schedule: Option<S<String>>,
     pub every: Option<S<String>>,
@@ -108,6 +164,45 @@ pub struct RawMonitor {
     pub alert: Option<RawAlert>,
     #[serde(default)]
     pub maintenance: Vec<RawMaintenance>,
+}
+
+impl RawMonitor {
+    /// The kind-specific keys written on this monitor, each with the position of its value
+    /// (validation prefers the key's own position, see [`MonitorKeys`]).
+    pub fn settings_written(&self) -> Vec<(&'static str, (u64, u64))> {
+        fn at<T>(s: &S<T>) -> (u64, u64) {
+            (s.referenced.line(), s.referenced.column())
+        }
+        let mut out = Vec::new();
+        let mut add = |key: &'static str, position: Option<(u64, u64)>| {
+            if let Some(p) = position {
+                out.push((key, p));
+            }
+        };
+        add("url", self.url.as_ref().map(at));
+        add("method", self.method.as_ref().map(at));
+        add("headers", self.headers.as_ref().map(at));
+        add("body", self.body.as_ref().map(at));
+        add("insecure", self.insecure.as_ref().map(at));
+        add("follow_redirects", self.follow_redirects.as_ref().map(at));
+        add("max_body", self.max_body.as_ref().map(at));
+        add("address", self.address.as_ref().map(at));
+        add("send", self.send.as_ref().map(at));
+        add("expect", self.expect.as_ref().map(at));
+        add("sni", self.sni.as_ref().map(at));
+        add("query", self.query.as_ref().map(at));
+        add("record", self.record.as_ref().map(at));
+        add("server", self.server.as_ref().map(at));
+        out
+    }
+}
+
+/// Where each monitor's keys are written: the same file read a second time, keeping only the
+/// keys of each monitor with their positions, so an error about a key points at the key.
+#[derive(Debug, Deserialize)]
+pub struct MonitorKeys {
+    #[serde(default)]
+    pub monitors: Vec<Keyed<serde::de::IgnoredAny>>,
 }
 
 #[derive(Debug, Deserialize)]

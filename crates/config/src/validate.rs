@@ -1,18 +1,17 @@
 //! Raw YAML structs → [`Config`], collecting every problem with its position.
 
-use crate::env;
 use crate::error::{ConfigErrors, Report};
-use crate::raw::{MonitorKind, RawConfig, RawMonitor, S};
+use crate::raw::{Keyed, MonitorKeys, RawConfig, RawMonitor, S};
 use crate::{
-    AlertPolicy, ChannelSpec, Check, Config, Locale, LocationSpec, MAX_HEADER_LINE_BYTES,
-    MAX_NAME_CHARS, MAX_URL_BYTES, Maintenance, Monitor,
+    AlertPolicy, ChannelSpec, Config, Locale, LocationSpec, MAX_HEADER_LINE_BYTES, MAX_NAME_CHARS,
+    MAX_URL_BYTES, Maintenance, Monitor,
 };
+use crate::{env, kinds};
 use chrono::{DateTime, Utc};
+use serde::de::IgnoredAny;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
-use watchpost_conditions::{Condition, HttpSubject, with_default_status};
 use watchpost_cron::{Schedule, Tz, local_tz, parse_tz};
-use watchpost_probes::http::HttpRequest;
 
 /// Why a location other than `local` is refused.
 const NO_AGENTS: &str =
@@ -36,13 +35,13 @@ pub const CHANNEL_TYPES: &[&str] = &[
     "alertmanager",
 ];
 
-fn pos<T>(s: &S<T>) -> (u64, u64) {
+pub(crate) fn pos<T>(s: &S<T>) -> (u64, u64) {
     (s.referenced.line(), s.referenced.column())
 }
 
 /// The column of the `index`-th decoded character of a scalar that starts at `offset` in
 /// `text`: skips an opening quote and counts escapes (`\"`, `''`) as the raw text has them.
-fn scalar_column(text: &str, s: &S<String>, index: usize) -> u64 {
+pub(crate) fn scalar_column(text: &str, s: &S<String>, index: usize) -> u64 {
     let (_, column) = pos(s);
     let span = s.referenced.span();
     // The span's `offset` counts characters; slicing needs bytes.
@@ -166,7 +165,7 @@ fn name_problem(what: &str, name: &str) -> Option<String> {
 }
 
 /// `text` quoted with every control and bidi character escaped (`"a\nb"`, `"\u{1b}[31m"`).
-fn escaped(text: &str) -> String {
+pub(crate) fn escaped(text: &str) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {
         if c.is_control() || is_bidi_control(c) || c == '"' || c == '\\' {
@@ -179,7 +178,7 @@ fn escaped(text: &str) -> String {
     out
 }
 
-fn escaped_char(c: char) -> String {
+pub(crate) fn escaped_char(c: char) -> String {
     match c {
         '\n' => "\\n".into(),
         '\r' => "\\r".into(),
@@ -198,7 +197,7 @@ fn check_name(r: &mut Report<'_>, what: &str, name: &S<String>) {
 }
 
 /// The URL as written, without `user:password@`.
-fn without_userinfo(url: &str) -> String {
+pub(crate) fn without_userinfo(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_string();
     };
@@ -411,6 +410,12 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
         );
     }
 
+    // Each monitor's keys with their positions, for errors about a key (the first read
+    // keeps only the values' positions). The text was read once already, so this read succeeds;
+    // if it didn't, errors fall back to the values' positions.
+    let keys: Vec<Keyed<IgnoredAny>> = serde_saphyr::from_str::<MonitorKeys>(text)
+        .map(|k| k.monitors)
+        .unwrap_or_default();
     if raw.monitors.is_empty() {
         r.warn(
             1,
@@ -420,7 +425,7 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
     }
     let mut seen: HashMap<&str, u64> = HashMap::new();
     let mut monitors = Vec::new();
-    for m in &raw.monitors {
+    for (i, m) in raw.monitors.iter().enumerate() {
         let (l, c) = pos(&m.name);
         check_name(&mut r, "monitor", &m.name);
         if let Some(first) = seen.insert(m.name.value.as_str(), l) {
@@ -433,6 +438,7 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
                 ),
             );
         }
+        kinds::refuse_foreign_keys(&mut r, m, keys.get(i));
         if let Some(monitor) = monitor(&mut r, text, m, &channel_names, timezone, now) {
             monitors.push(monitor);
         }
@@ -466,9 +472,8 @@ fn monitor(
     let shown = escaped(&name);
     let errors_before = r.errors.len();
 
-    let check = match m.kind.value {
-        MonitorKind::Http => http_check(r, m),
-    };
+    let check = kinds::settings(r, m)
+        .and_then(|(settings, target)| Some((kinds::probe_check(r, m, settings)?, target)));
 
     let (schedule, spread) = match (&m.schedule, &m.every) {
         (Some(_), Some(e)) => {
@@ -524,23 +529,7 @@ fn monitor(
         locs.push("local".into());
     }
 
-    let mut conditions = Vec::new();
-    for cond in &m.conditions {
-        match Condition::parse::<HttpSubject>(&cond.value) {
-            Ok(c) => conditions.push(c),
-            Err(e) => {
-                let (l, _) = pos(cond);
-                r.at(
-                    l,
-                    scalar_column(text, cond, e.column),
-                    format!("condition: {}", e.message),
-                );
-            }
-        }
-    }
-    let conditions = match m.kind.value {
-        MonitorKind::Http => with_default_status(conditions),
-    };
+    let conditions = kinds::conditions(r, text, m);
 
     let mut alert = AlertPolicy::default();
     if let Some(a) = &m.alert {
@@ -639,82 +628,6 @@ fn monitor(
         alert,
         maintenance,
     })
-}
-
-/// The HTTP request, and the target as shown to people (the URL as written, no userinfo).
-fn http_check(r: &mut Report<'_>, m: &RawMonitor) -> Option<(Check, String)> {
-    let Some(url) = &m.url else {
-        let (l, c) = pos(&m.name);
-        r.at(
-            l,
-            c,
-            format!(
-                "monitor {}: type http needs a `url:`",
-                escaped(&m.name.value)
-            ),
-        );
-        return None;
-    };
-    let (l, c) = pos(url);
-    let substituted = r.interpolate(&url.value);
-    // The substituted URL may hold a secret: messages name only the problem.
-    if let Some(problem) = http_url_problem(&substituted) {
-        r.at(l, c, format!("url: {problem}"));
-        return None;
-    }
-    let mut req = match HttpRequest::get(&substituted) {
-        Ok(req) => req,
-        Err(e) => {
-            let message = match e {
-                watchpost_probes::http::RequestError::Url { reason, .. } => {
-                    format!("url: invalid URL: {reason}")
-                }
-                other => format!("url: {other}"),
-            };
-            r.at(l, c, message);
-            return None;
-        }
-    };
-    if let Some(method) = &m.method {
-        match req.clone().method(&method.value) {
-            Ok(next) => req = next,
-            Err(_) => {
-                let (l, c) = pos(method);
-                r.at(l, c, format!("invalid method {}", escaped(&method.value)));
-            }
-        }
-    }
-    for (key, value) in &m.headers.0 {
-        let (l, c) = pos(key);
-        let line = format!("{}: {}", key.value, r.interpolate(&value.value));
-        if let Some(problem) = header_line_problem(&line) {
-            r.at(l, c, format!("header {}: {problem}", escaped(&key.value)));
-            continue;
-        }
-        match req.clone().header_line(&line) {
-            Ok(next) => req = next,
-            Err(_) => r.at(
-                l,
-                c,
-                format!("header {}: invalid name or value", escaped(&key.value)),
-            ),
-        }
-    }
-    if let Some(body) = &m.body {
-        req.body = r.interpolate(body).into_bytes().into();
-    }
-    req.insecure = m.insecure.unwrap_or(false);
-    req.follow_redirects = m.follow_redirects.unwrap_or(false);
-    if let Some(mb) = &m.max_body {
-        match watchpost_units::parse_size(&mb.value) {
-            Ok(n) => req.max_body = n,
-            Err(e) => {
-                let (l, c) = pos(mb);
-                r.at(l, c, format!("max_body: {e}"));
-            }
-        }
-    }
-    Some((Check::Http(Box::new(req)), without_userinfo(&url.value)))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Property tests: `watchpost_config::parse` answers any text with a config or errors, never a
 //! panic, and every error (and warning) has a line and a column of at least 1. Besides
 //! arbitrary text, a generator writes YAML shaped like a real config (monitors with
-//! durations, schedules, conditions, URLs, names) with random values and random damage.
+//! durations, schedules, conditions, URLs, names, the settings of every kind) with random
+//! values and random damage.
 
 use proptest::prelude::*;
 use watchpost_config::{ConfigErrors, parse};
@@ -112,10 +113,33 @@ fn name() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A key of the tcp, tls or dns kinds with a value, well formed or not.
+fn kind_setting() -> impl Strategy<Value = String> {
+    let value = prop_oneof![
+        4 => Just("127.0.0.1:9".to_string()),
+        2 => Just("[::1]:53".to_string()),
+        2 => Just("example.com".to_string()),
+        1 => Just("${WATCHPOST_PT_SET}".to_string()),
+        1 => Just("${WATCHPOST_PT_SET}:99999".to_string()),
+        1 => Just("AAAA".to_string()),
+        1 => "[a-z0-9.:\\[\\]%_-]{0,24}",
+        1 => "\\PC{0,12}",
+    ];
+    (
+        prop::sample::select(vec![
+            "address", "send", "expect", "sni", "query", "record", "server", "headers",
+        ]),
+        value.prop_flat_map(scalar),
+    )
+        .prop_map(|(key, value)| format!("    {key}: {value}\n"))
+}
+
 fn monitor() -> impl Strategy<Value = String> {
     (
         name().prop_flat_map(scalar),
-        prop::sample::select(vec!["http", "http", "http", "http", "tcp", "Http"]),
+        prop::sample::select(vec![
+            "http", "http", "http", "http", "tcp", "tls", "dns", "Http",
+        ]),
         url().prop_flat_map(scalar),
         prop::option::weighted(0.4, duration()),
         prop::option::weighted(0.2, schedule().prop_flat_map(scalar)),
@@ -130,10 +154,38 @@ fn monitor() -> impl Strategy<Value = String> {
             prop::option::of(duration()),
         ),
         prop::option::weighted(0.2, (schedule().prop_flat_map(scalar), duration())),
+        (
+            prop::option::weighted(0.7, Just(())),
+            prop::collection::vec(kind_setting(), 0..3),
+        ),
     )
         .prop_map(
-            |(name, kind, url, every, sched, timeout, conds, locs, (quorum, repeat), window)| {
-                let mut m = format!("  - name: {name}\n    type: {kind}\n    url: {url}\n");
+            |(
+                name,
+                kind,
+                url,
+                every,
+                sched,
+                timeout,
+                conds,
+                locs,
+                (quorum, repeat),
+                window,
+                (with_url, settings),
+            )| {
+                let mut m = format!("  - name: {name}\n    type: {kind}\n");
+                if with_url.is_some() {
+                    m += &format!("    url: {url}\n");
+                }
+                // A key written twice is a YAML error; keep the first.
+                let mut seen = Vec::new();
+                for s in settings {
+                    let key = s.split(':').next().unwrap_or("").to_string();
+                    if !seen.contains(&key) {
+                        m += &s;
+                        seen.push(key);
+                    }
+                }
                 if let Some(e) = every {
                     m += &format!("    every: {e}\n");
                 }

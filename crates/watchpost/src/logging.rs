@@ -7,6 +7,7 @@ use tracing_subscriber::EnvFilter;
 /// watchpost's own log targets (the binary and the library crates).
 const OURS: &[&str] = &[
     "watchpost",
+    "watchpost_engine",
     "watchpost_scheduler",
     "watchpost_store",
     "watchpost_channels",
@@ -15,7 +16,7 @@ const OURS: &[&str] = &[
 ];
 
 /// The log target of the one-line-per-check lines (shown with `-v`).
-pub const CHECKS: &str = "watchpost::checks";
+pub const CHECKS: &str = watchpost_engine::daemon::CHECKS_TARGET;
 
 /// The default filter: warnings from every crate, and watchpost's own lines at `info`, except
 /// the line per check (`-v` adds those and watchpost's `debug` lines; `-vv`: `trace`).

@@ -1,5 +1,5 @@
 //! The `watchpost` binary: argument parsing, printing, exit codes and signals; the pipeline
-//! lives in `runtime` and the library crates.
+//! is `watchpost_engine` and the library crates.
 //!
 //! Exit codes are a contract (README "Exit codes"): 0 ok, 1 a check or monitor failing, 2
 //! usage or config error, 3 watchpost itself could not do its job (store, resources, internal
@@ -7,7 +7,6 @@
 
 mod commands;
 mod logging;
-mod runtime;
 
 use clap::{ArgAction, Parser, Subcommand};
 use std::process::ExitCode;

@@ -156,3 +156,35 @@ async fn help_documents_the_exit_codes() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("3 watchpost could not do its job"), "{help}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_right_after_a_reload_is_still_graceful() {
+    let target = server(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "monitors:\n  - {{name: shop, type: http, url: \"http://{}/?slow\", every: 1s}}\n",
+            target.addr
+        ),
+    );
+    let mut daemon = Daemon::start(&config, &[]);
+    wait_for("a check", Duration::from_secs(10), || {
+        daemon.log().contains("  shop  PASS")
+    })
+    .await;
+    daemon.signal("-HUP");
+    daemon.signal("-TERM");
+    let code = daemon.exit_code(Duration::from_secs(10)).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "one SIGTERM is a graceful stop: {}",
+        daemon.log()
+    );
+    assert!(
+        daemon.log().contains("flushing the outbox"),
+        "{}",
+        daemon.log()
+    );
+}

@@ -9,7 +9,6 @@
 //! would otherwise quote the key back).
 
 use crate::EXIT_USAGE;
-use crate::runtime;
 use chrono::Utc;
 use clap::Args;
 use std::path::PathBuf;
@@ -30,7 +29,7 @@ pub struct NotifyArgs {
 
 pub fn run(args: NotifyArgs) -> ExitCode {
     let path = watchpost_config::default_path(args.config.as_deref());
-    let config = match runtime::load_config(&path, false) {
+    let config = match super::load_config(&path, false) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -48,7 +47,7 @@ pub fn run(args: NotifyArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     };
-    let channel = match runtime::build_channel(&config, &args.channel, spec) {
+    let channel = match watchpost_engine::build_channel(&config, &args.channel, spec) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -61,7 +60,7 @@ pub fn run(args: NotifyArgs) -> ExitCode {
     };
     let mut alert = Alert::test(args.channel.clone(), args.message, Utc::now());
     alert.timezone = Some(config.timezone.name().to_string());
-    let locale = runtime::locale(&config);
+    let locale = watchpost_engine::locale(&config);
     let kind = channel.kind();
     eprintln!(
         "sending a test alert through {:?} ({kind}) ...",

@@ -1,21 +1,20 @@
 //! `watchpost once`: every monitor once, at most `concurrency` at a time; judge, commit state
 //! and alerts, deliver the outbox, print a table (or `--json`). State lives in the store, so
 //! thresholds, reminders and resolves work across invocations (serverless timers, cron jobs),
-//! and two invocations at once never alert twice.
+//! and two invocations at once never alert twice. The work is the engine's
+//! (`Engine::run_all`); this command prints and picks the exit code.
 //!
 //! Exit codes: 0 every monitor passes, 1 a monitor fails, 2 usage or config error, 3
 //! watchpost itself could not do its job (a check could not run for lack of resources, the
 //! store failed, delivery could not be attempted). A monitor watchpost could not judge is
 //! reported with its name; the others carry on.
 
-use crate::runtime::health::Health;
-use crate::runtime::{self, Generation, MonitorOutcome, outbox};
 use crate::{EXIT_INTERNAL, EXIT_USAGE};
-use chrono::Utc;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use watchpost_engine::{Engine, Generation, MonitorOutcome};
 
 #[derive(Args, Debug)]
 pub struct OnceArgs {
@@ -29,11 +28,11 @@ pub struct OnceArgs {
 
 pub fn run(args: OnceArgs) -> ExitCode {
     let path = watchpost_config::default_path(args.config.as_deref());
-    let config = match runtime::load_config(&path, true) {
+    let config = match super::load_config(&path, true) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let channels = match runtime::build_channels(&config) {
+    let channels = match watchpost_engine::build_channels(&config) {
         // With --json, stdout is the JSON: console alerts go to stderr.
         Ok(mut c) if args.json => {
             for channel in c.values_mut() {
@@ -51,98 +50,29 @@ pub fn run(args: OnceArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let (store, prober) = match runtime::open(&config) {
-        Ok(opened) => opened,
-        Err(code) => return code,
+    let engine = match Engine::open(&config, format!("once-{}", std::process::id())) {
+        Ok(e) => Arc::new(e),
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
     };
     let rt = match crate::tokio_runtime(true) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
     let generation = Arc::new(Generation::new(config, channels));
-    let config = generation.config.clone();
-    let worker = format!("once-{}", std::process::id());
-    let health = Health::new();
-    let (outcomes, delivery_failed) = rt.block_on(async {
-        // At most `concurrency` checks (and their commits) at a time: sockets, resolvers,
-        // blocking threads — and the checks' futures themselves, which are only created when
-        // a slot is free — stay bounded however many monitors there are.
-        let total = config.monitors.len();
-        let mut outcomes: Vec<Option<MonitorOutcome>> = (0..total).map(|_| None).collect();
-        let mut set = tokio::task::JoinSet::new();
-        let mut next = 0;
-        while next < total || !set.is_empty() {
-            if next < total && set.len() < config.concurrency {
-                let (config, prober, store, health) = (
-                    config.clone(),
-                    prober.clone(),
-                    store.clone(),
-                    health.clone(),
-                );
-                let i = next;
-                set.spawn(async move {
-                    let at = Utc::now();
-                    (
-                        i,
-                        runtime::tick(store, &prober, config, i, at, None, health).await,
-                    )
-                });
-                next += 1;
-                continue;
-            }
-            match set.join_next().await {
-                Some(Ok((i, outcome))) => outcomes[i] = Some(outcome),
-                Some(Err(e)) => tracing::error!("a check task failed: {e}"),
-                None => {}
-            }
-        }
-        let outcomes: Vec<MonitorOutcome> = outcomes
-            .into_iter()
-            .enumerate()
-            .map(|(i, o)| {
-                o.unwrap_or_else(|| {
-                    MonitorOutcome::failed(
-                        &config.monitors[i].name,
-                        Utc::now(),
-                        "internal error: the check's task failed".into(),
-                        None,
-                    )
-                })
-            })
-            .collect();
-        #[cfg(feature = "fault-injection")]
-        runtime::fault::crash_point_after_commit();
-        let mut delivery_failed = false;
-        match outbox::deliver_due(&store, &generation, &worker).await {
-            Ok(delivered) => {
-                if delivered.retrying > 0 {
-                    tracing::info!(
-                        "{} notification(s) will be retried by the next `once` or by `run`",
-                        delivered.retrying
-                    );
-                }
-                if delivered.unsettled > 0 {
-                    delivery_failed = true;
-                }
-            }
-            Err(e) => {
-                tracing::error!("cannot deliver notifications: {e}");
-                delivery_failed = true;
-            }
-        }
-        runtime::prune(store.clone(), &config).await;
-        (outcomes, delivery_failed)
-    });
+    let report = rt.block_on(engine.run_all(&generation, None));
     // Written straight to stdout: a few thousand results never sit in memory twice.
     let printed = {
         use std::io::Write;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         let written = if args.json {
-            serde_json::to_writer(&mut out, &outcomes)
+            serde_json::to_writer(&mut out, &report.outcomes)
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out))
         } else {
-            out.write_all(table(&outcomes).as_bytes())
+            out.write_all(table(&report.outcomes).as_bytes())
         };
         written.and_then(|()| out.flush())
     };
@@ -153,9 +83,9 @@ pub fn run(args: OnceArgs) -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     }
-    if delivery_failed || outcomes.iter().any(|o| o.error.is_some()) {
+    if report.watchpost_failed() {
         ExitCode::from(EXIT_INTERNAL)
-    } else if outcomes.iter().all(|o| o.ok) {
+    } else if report.all_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -17,9 +17,9 @@ pub fn run(args: ValidateArgs) -> ExitCode {
     let path = watchpost_config::default_path(args.config.as_deref());
     match watchpost_config::load(&path) {
         Ok(config) => {
-            if let Err(e) = crate::runtime::build_channels(&config) {
+            if let Err(e) = watchpost_engine::build_channels(&config) {
                 // A channel's settings hold substituted values: mask them.
-                eprintln!("{}", config.secrets.redact(&e));
+                eprintln!("{}", config.secrets.redact(&e.to_string()));
                 return ExitCode::from(EXIT_USAGE);
             }
             // Valid but probably not meant: on stderr, before the verdict; still exit 0.

@@ -1,18 +1,26 @@
-//! The daemon's HTTP listener, bounded so that no client can take what the checks need: at
+//! The daemon's HTTP side: its routes ([`app`]: `/healthz`) and its listener ([`serve`]),
+//! bounded so that no client can take what the checks need: at
 //! most [`Limits::max_connections`] connections at once (further ones wait in the kernel's
 //! accept queue, holding none of our file descriptors), a request's head must arrive within
 //! [`Limits::header_timeout`] (an idle keep-alive connection is closed after it), and no
 //! connection lives longer than [`Limits::max_lifetime`]. The only module that knows about
 //! axum and hyper's server side.
 
+use crate::Generation;
+use crate::health::Health;
 use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::RwLock;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use watchpost_store::Store;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -85,4 +93,72 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
     }
     connections.shutdown().await;
+}
+
+/// What the routes share.
+#[derive(Clone)]
+pub struct AppState {
+    pub health: Arc<Health>,
+    pub store: Arc<dyn Store>,
+    pub generation: Arc<RwLock<Arc<Generation>>>,
+}
+
+/// The daemon's routes.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .with_state(state)
+}
+
+pub(crate) fn current(generation: &RwLock<Arc<Generation>>) -> Arc<Generation> {
+    generation.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// `/healthz`: `200 ok` while the scheduler loop ticks, the last store commit succeeded, no
+/// check was left unrun for lack of resources lately and the oldest undelivered notification
+/// is younger than 10 minutes; otherwise `503` with one reason per line.
+async fn healthz(State(app): State<AppState>) -> (StatusCode, String) {
+    let store = app.store.clone();
+    let oldest = tokio::task::spawn_blocking(move || store.oldest_undelivered()).await;
+    let secrets = current(&app.generation).config.secrets.clone();
+    let mut extra = Vec::new();
+    let oldest = match oldest {
+        Ok(Ok(Some(p))) => Some((
+            p.created_at,
+            format!(
+                "monitor {:?} → channel {:?}, {} attempt(s){}",
+                p.monitor,
+                p.channel,
+                p.attempts,
+                p.last_error
+                    .map(|e| format!(", last error: {}", secrets.redact(&e)))
+                    .unwrap_or_default()
+            ),
+        )),
+        Ok(Ok(None)) => None,
+        Ok(Err(e)) => {
+            extra.push(format!(
+                "the store cannot be read: {}",
+                secrets.redact(&e.to_string())
+            ));
+            None
+        }
+        Err(e) => {
+            extra.push(format!("the store cannot be read: {e}"));
+            None
+        }
+    };
+    let mut problems = app.health.problems(Utc::now(), oldest);
+    problems.extend(extra);
+    if problems.is_empty() {
+        (StatusCode::OK, "ok\n".to_string())
+    } else {
+        let mut body = String::from("unhealthy\n");
+        for p in problems {
+            body.push_str("- ");
+            body.push_str(&p);
+            body.push('\n');
+        }
+        (StatusCode::SERVICE_UNAVAILABLE, body)
+    }
 }

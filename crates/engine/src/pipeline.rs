@@ -1,114 +1,26 @@
-//! The pipeline shared by `once` and `run`: check a monitor ([`observe`]), judge it and commit
-//! the results, the alert engine's decision and its notifications in one store transaction
-//! ([`commit`]); deliver the outbox ([`outbox`]). Probes never touch the store; only the
-//! outbox worker sends. [`health`] is what `/healthz` and the next alert say about watchpost
-//! itself; [`web`] is the bounded HTTP listener.
+//! One tick of one monitor: run its check ([`observe`]), judge it and commit the results, the
+//! alert engine's decision and its notifications in one store transaction ([`commit`]);
+//! [`tick`] is both, reporting watchpost's own failures to [`Health`] instead of blaming the
+//! target. Probes never touch the store; only the outbox worker sends.
 //!
 //! Secrets: every text that leaves the pipeline — printed results, stored results, alert
 //! payloads, delivery errors — passes through the config's [`Secrets`] first, so a `${VAR}`
 //! value shows as `${VAR}`; a monitor's URL is shown as written in the config.
 
-#[cfg(feature = "fault-injection")]
-pub mod fault;
-pub mod health;
-pub mod outbox;
-pub mod web;
-
+use crate::health::Health;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use watchpost_alerting::{EventKind, IncidentChange as EngineIncident, MonitorState, Tick, decide};
-use watchpost_channels::{Alert, AlertKind, Channel, ChannelConfig, Locale, LocationRow};
+use watchpost_channels::{Alert, AlertKind, LocationRow};
 use watchpost_conditions::evaluate_http;
-use watchpost_config::{ChannelSpec, Check, Config, Monitor, Secrets};
+use watchpost_config::{Check, Config, Monitor, Secrets};
 use watchpost_cron::Tz;
-use watchpost_probes::http::{CheckReport, HttpProber, HttpResult, ProberOptions, timing::ms};
+use watchpost_probes::http::{CheckReport, HttpProber, HttpResult, timing::ms};
 use watchpost_store::{
     IncidentChange, NewNotification, ResultRow, Store, StoreError, Transition, TransitionOutcome,
 };
-
-use health::Health;
-
-/// Load the config at `path`, or print every problem (FILE:LINE:COL: ...) and say which exit
-/// code that is. With `warn`, warnings (an empty config) are logged.
-pub fn load_config(path: &std::path::Path, warn: bool) -> Result<Config, std::process::ExitCode> {
-    match watchpost_config::load(path) {
-        Ok(config) => {
-            if warn {
-                for warning in &config.warnings {
-                    tracing::warn!("{warning}");
-                }
-            }
-            Ok(config)
-        }
-        Err(errors) => {
-            eprintln!("{errors}");
-            Err(std::process::ExitCode::from(crate::EXIT_USAGE))
-        }
-    }
-}
-
-/// Build one configured channel; an error names the channel and where it is in the file.
-pub fn build_channel(config: &Config, name: &str, spec: &ChannelSpec) -> Result<Channel, String> {
-    ChannelConfig::from_value(spec.settings.clone())
-        .and_then(|c| c.build())
-        .map_err(|e| {
-            format!(
-                "{}:{}:{}: channel {name:?}: {}",
-                config.file,
-                spec.line,
-                spec.column,
-                config.secrets.redact(&e.0)
-            )
-        })
-}
-
-/// Build every configured channel, reporting all that fail (one line each).
-pub fn build_channels(config: &Config) -> Result<BTreeMap<String, Arc<Channel>>, String> {
-    let mut out = BTreeMap::new();
-    let mut errors = Vec::new();
-    for (name, spec) in &config.channels {
-        match build_channel(config, name, spec) {
-            Ok(channel) => {
-                out.insert(name.clone(), Arc::new(channel));
-            }
-            Err(e) => errors.push(e),
-        }
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors.join("\n"))
-    }
-}
-
-pub fn locale(config: &Config) -> Locale {
-    match config.locale {
-        watchpost_config::Locale::ZhCn => Locale::ZhCn,
-        watchpost_config::Locale::En => Locale::En,
-    }
-}
-
-/// A config with everything built from it, swapped as one value on reload: the checks, the
-/// delivery worker and the web layer never see the channels of one config with the locale of
-/// another.
-pub struct Generation {
-    pub config: Arc<Config>,
-    pub channels: Arc<BTreeMap<String, Arc<Channel>>>,
-    pub locale: Locale,
-}
-
-impl Generation {
-    pub fn new(config: Config, channels: BTreeMap<String, Arc<Channel>>) -> Generation {
-        Generation {
-            locale: locale(&config),
-            config: Arc::new(config),
-            channels: Arc::new(channels),
-        }
-    }
-}
 
 /// `2026-11-30 11:30:29 +08:00`: how times are shown to people (messages, notes, tables).
 pub fn local_time(t: DateTime<Utc>, tz: Tz) -> String {
@@ -238,7 +150,7 @@ pub async fn observe(
         };
     }
     #[cfg(feature = "fault-injection")]
-    fault::maybe_panic_in_check(&monitor.name);
+    crate::fault::maybe_panic_in_check(&monitor.name);
     let result: HttpResult = prober.check(&request).await;
     if let Some(e) = result.error.as_ref().filter(|e| e.is_local()) {
         return Observed {
@@ -329,7 +241,7 @@ pub fn commit(
     let mut status = watchpost_alerting::Status::Pending;
     let mut decide_fn = |previous: Option<String>| -> Result<Transition, String> {
         let previous: Option<MonitorState> = previous.and_then(|json| {
-            serde_json::from_str(&json)
+            watchpost_alerting::state_from_json(&json)
                 .map_err(|e| {
                     // One unreadable row must not stop this monitor (or any other) for good:
                     // start it afresh, and say so.
@@ -380,7 +292,7 @@ pub fn commit(
             }
         }
         Ok(Transition {
-            state: serde_json::to_string(&d.state).map_err(|e| e.to_string())?,
+            state: watchpost_alerting::state_to_json(&d.state),
             notifications,
             incident: d.incident.map(|c| match c {
                 EngineIncident::Open {
@@ -514,17 +426,4 @@ pub async fn prune(store: Arc<dyn Store>, config: &Config) {
         ),
         Err(e) => tracing::warn!("cannot prune old results: {e}"),
     }
-}
-
-/// Open the config's store and build the monitors' prober (system resolver and roots). A
-/// failure is logged (never with the store URL's password) and becomes exit code 3.
-pub fn open(config: &Config) -> Result<(Arc<dyn Store>, Arc<HttpProber>), std::process::ExitCode> {
-    let fail = |message: String| {
-        tracing::error!("{}", config.secrets.redact(&message));
-        std::process::ExitCode::from(crate::EXIT_INTERNAL)
-    };
-    let store = watchpost_store::open(&config.storage)
-        .map_err(|e| fail(format!("cannot open the store: {e}")))?;
-    let prober = HttpProber::new(ProberOptions::default()).map_err(|e| fail(e.to_string()))?;
-    Ok((store, Arc::new(prober)))
 }

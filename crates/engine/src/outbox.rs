@@ -14,7 +14,7 @@
 //!   attempts *and* `delivery.max_age` of retrying as the store measures it (gaps between
 //!   attempts, each capped), whatever the wall clock did.
 
-use super::Generation;
+use crate::Generation;
 use chrono::Utc;
 use std::collections::BTreeMap;
 use std::sync::Arc;

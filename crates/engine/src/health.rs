@@ -95,7 +95,7 @@ impl Health {
         let note = format!(
             "watchpost could not run {} check(s) since {}: {}",
             n.unnoted,
-            crate::runtime::local_time(since, tz),
+            crate::pipeline::local_time(since, tz),
             n.last_reason
         );
         n.unnoted = 0;
@@ -156,7 +156,7 @@ impl Health {
             if age > OUTBOX_STALE {
                 out.push(format!(
                     "a notification has waited {} to be delivered: {what}",
-                    crate::runtime::human_duration(age)
+                    crate::pipeline::human_duration(age)
                 ));
             }
         }

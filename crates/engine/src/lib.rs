@@ -1,0 +1,198 @@
+//! The engine: what turns a validated config into checks, verdicts, stored state and delivered
+//! notifications, for every runtime. `watchpost once` calls [`Engine::run_all`], `watchpost
+//! run` calls [`daemon::run`]; later runtimes (serverless functions, probe agents) call the
+//! same. The binary keeps arguments, printing, exit codes and signals; nothing here prints,
+//! reads the command line or decides an exit code (logs go through `tracing`).
+//!
+//! - [`pipeline`]: one tick of one monitor — observe, judge, commit (one store transaction).
+//! - [`outbox`]: the delivery worker, the only code that sends.
+//! - [`once`]: every monitor once with bounded concurrency and an optional overall deadline.
+//! - [`daemon`]: the scheduler-driven loop, the delivery worker and the web listener, stopped
+//!   and reloaded by [`daemon::Command`]s the caller sends (signals are the binary's).
+//! - [`health`]: what `/healthz` and the next alert say about watchpost itself.
+//! - [`web`]: the bounded HTTP listener and its routes (the only module that knows axum).
+
+pub mod daemon;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+pub mod health;
+pub mod once;
+pub mod outbox;
+pub mod pipeline;
+pub mod web;
+
+pub use once::RunReport;
+pub use pipeline::{MonitorOutcome, Observation, human_duration, local_time, one_line};
+
+use health::Health;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use watchpost_channels::{Channel, ChannelConfig, Locale};
+use watchpost_config::{ChannelSpec, Config};
+use watchpost_probes::http::{HttpProber, ProberOptions};
+use watchpost_store::Store;
+
+/// What can stop the engine from starting or working.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store can't be opened or used (the message never holds the URL's password).
+    #[error("{0}")]
+    Store(String),
+    /// A channel can't be built from its settings (FILE:LINE:COL: channel "NAME": problem).
+    #[error("{0}")]
+    Channels(String),
+    /// The probes can't be set up (TLS roots, resolver).
+    #[error("{0}")]
+    Probes(String),
+    /// The web listener can't be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Build one configured channel; an error names the channel and where it is in the file.
+pub fn build_channel(config: &Config, name: &str, spec: &ChannelSpec) -> Result<Channel, String> {
+    ChannelConfig::from_value(spec.settings.clone())
+        .and_then(|c| c.build())
+        .map_err(|e| {
+            format!(
+                "{}:{}:{}: channel {name:?}: {}",
+                config.file,
+                spec.line,
+                spec.column,
+                config.secrets.redact(&e.0)
+            )
+        })
+}
+
+/// Build every configured channel, reporting all that fail (one line each).
+pub fn build_channels(config: &Config) -> Result<BTreeMap<String, Arc<Channel>>, EngineError> {
+    let mut out = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, spec) in &config.channels {
+        match build_channel(config, name, spec) {
+            Ok(channel) => {
+                out.insert(name.clone(), Arc::new(channel));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(EngineError::Channels(errors.join("\n")))
+    }
+}
+
+pub fn locale(config: &Config) -> Locale {
+    match config.locale {
+        watchpost_config::Locale::ZhCn => Locale::ZhCn,
+        watchpost_config::Locale::En => Locale::En,
+    }
+}
+
+/// A config with everything built from it, swapped as one value on reload: the checks, the
+/// delivery worker and the web layer never see the channels of one config with the locale of
+/// another.
+pub struct Generation {
+    pub config: Arc<Config>,
+    pub channels: Arc<BTreeMap<String, Arc<Channel>>>,
+    pub locale: Locale,
+}
+
+impl Generation {
+    /// A generation with the given (already built) channels.
+    pub fn new(config: Config, channels: BTreeMap<String, Arc<Channel>>) -> Generation {
+        Generation {
+            locale: locale(&config),
+            config: Arc::new(config),
+            channels: Arc::new(channels),
+        }
+    }
+
+    /// Build the config's channels and make a generation of it.
+    pub fn build(config: Config) -> Result<Generation, EngineError> {
+        let channels = build_channels(&config)?;
+        Ok(Generation::new(config, channels))
+    }
+}
+
+/// The long-lived parts every runtime shares: the store, the probes, and watchpost's own
+/// health. Cheap to share (`Arc<Engine>`).
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub prober: Arc<HttpProber>,
+    pub health: Arc<Health>,
+    /// This process's id in outbox leases.
+    pub worker: String,
+}
+
+impl Engine {
+    /// Open the config's store and set up the probes (system resolver, webpki roots).
+    /// `worker` names this process in outbox leases (`once-PID`, `run-PID`).
+    pub fn open(config: &Config, worker: impl Into<String>) -> Result<Engine, EngineError> {
+        let store = watchpost_store::open(&config.storage).map_err(|e| {
+            EngineError::Store(
+                config
+                    .secrets
+                    .redact(&format!("cannot open the store: {e}"))
+                    .into_owned(),
+            )
+        })?;
+        let prober = HttpProber::new(ProberOptions::default())
+            .map_err(|e| EngineError::Probes(e.to_string()))?;
+        Ok(Engine::with(store, Arc::new(prober), worker))
+    }
+
+    /// An engine on an open store and prober (tests, embedding).
+    pub fn with(
+        store: Arc<dyn Store>,
+        prober: Arc<HttpProber>,
+        worker: impl Into<String>,
+    ) -> Engine {
+        Engine {
+            store,
+            prober,
+            health: Health::new(),
+            worker: worker.into(),
+        }
+    }
+
+    /// One tick of monitor `index` of `generation`'s config, scheduled at `at`, within
+    /// `deadline` when the scheduler gives one.
+    pub async fn tick(
+        &self,
+        generation: &Generation,
+        index: usize,
+        at: chrono::DateTime<chrono::Utc>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> MonitorOutcome {
+        pipeline::tick(
+            self.store.clone(),
+            &self.prober,
+            generation.config.clone(),
+            index,
+            at,
+            deadline,
+            self.health.clone(),
+        )
+        .await
+    }
+
+    /// Deliver everything due now and wait for every send.
+    pub async fn deliver_due(
+        &self,
+        generation: &Arc<Generation>,
+    ) -> Result<outbox::Delivered, EngineError> {
+        outbox::deliver_due(&self.store, generation, &self.worker)
+            .await
+            .map_err(EngineError::Store)
+    }
+
+    /// Periodic maintenance: retention. Failures are logged, never fatal.
+    pub async fn maintain(&self, generation: &Generation) {
+        pipeline::prune(self.store.clone(), &generation.config).await;
+    }
+}

@@ -1,0 +1,71 @@
+//! `Engine::run_all` as a library: bounded concurrency and an overall deadline (a serverless
+//! function's time limit), against a real local server.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use watchpost_engine::{Engine, Generation};
+use watchpost_testkit::HttpServer;
+
+fn generation(dir: &std::path::Path, body: &str) -> Generation {
+    let text = format!("storage: sqlite://{}/state.db\n{body}", dir.display());
+    let config = watchpost_config::parse("test.yaml", &text).expect("a valid config");
+    Generation::build(config).expect("channels build")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overall_deadline_cuts_running_checks_and_skips_the_rest() {
+    let server = HttpServer::start(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("concurrency: 1\nmonitors:\n");
+    for i in 0..4 {
+        body.push_str(&format!(
+            "  - {{name: m{i}, type: http, url: \"http://{}/?wait=2000&n={i}\"}}\n",
+            server.addr
+        ));
+    }
+    let generation = Arc::new(generation(dir.path(), &body));
+    let engine = Arc::new(Engine::open(&generation.config, "test").unwrap());
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(600);
+    let report = engine.run_all(&generation, Some(deadline)).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1800),
+        "bounded by the deadline: {took:?}"
+    );
+    assert_eq!(report.outcomes.len(), 4);
+    // The first check ran and was cut at the deadline: the target failed to answer in time.
+    let first = &report.outcomes[0];
+    assert_eq!(first.name, "m0");
+    assert!(first.error.is_none() && !first.ok, "{first:?}");
+    // The others never started: watchpost's own failure, not the targets'.
+    for o in &report.outcomes[1..] {
+        let error = o.error.as_deref().unwrap_or_default();
+        assert!(error.contains("deadline"), "{}: {error}", o.name);
+        assert_eq!(o.state, "unknown");
+    }
+    assert!(report.watchpost_failed());
+    assert!(!report.all_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_deadline_every_monitor_runs_within_its_concurrency() {
+    let server = HttpServer::start(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("concurrency: 2\nmonitors:\n");
+    for i in 0..4 {
+        body.push_str(&format!(
+            "  - {{name: m{i}, type: http, url: \"http://{}/?wait=200&n={i}\"}}\n",
+            server.addr
+        ));
+    }
+    let generation = Arc::new(generation(dir.path(), &body));
+    let engine = Arc::new(Engine::open(&generation.config, "test").unwrap());
+    let started = Instant::now();
+    let report = engine.run_all(&generation, None).await;
+    // Four 200 ms checks two at a time: at least two rounds.
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert!(report.all_ok(), "{:?}", report.outcomes);
+    assert!(!report.watchpost_failed());
+    assert!(report.delivery.is_ok());
+}

@@ -4,6 +4,9 @@
 //! Both parsers have a documented maximum ([`MAX_DURATION`], 3650 days; [`MAX_SIZE`], 1 TiB)
 //! and return an error, never panic, for anything larger or malformed.
 
+mod metric;
+pub use metric::{Metric, Unit, format_count, format_value};
+
 use std::time::Duration;
 
 /// The longest duration watchpost accepts anywhere (periods, timeouts, retention, windows):

@@ -262,7 +262,7 @@ fn tcp(r: &mut Report<'_>, m: &RawMonitor) -> Option<(CheckSettings, String)> {
     ))
 }
 
-/// `tls`: `address` (required), `sni`. Target `tls://ADDRESS[?sni=SNI]`.
+/// `tls`: `address` (required), `sni`, `insecure`. Target `tls://ADDRESS[?sni=SNI]`.
 fn tls(r: &mut Report<'_>, m: &RawMonitor) -> Option<(CheckSettings, String)> {
     let address = required(r, m, m.address.as_ref(), "an `address:` (HOST:PORT)");
     let host_port = address.and_then(|a| address_value(r, a));
@@ -295,7 +295,16 @@ fn tls(r: &mut Report<'_>, m: &RawMonitor) -> Option<(CheckSettings, String)> {
         target.push_str("?sni=");
         target.push_str(&written.value);
     }
-    Some((CheckSettings::Tls { host, port, sni }, target))
+    let insecure = m.insecure.as_ref().is_some_and(|b| b.value);
+    Some((
+        CheckSettings::Tls {
+            host,
+            port,
+            sni,
+            insecure,
+        },
+        target,
+    ))
 }
 
 /// `dns`: `query` (required), `record` (default A), `server` (default: the system's).

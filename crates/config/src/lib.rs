@@ -215,13 +215,16 @@ pub enum CheckSettings {
         /// Text the reply must contain.
         expect: Option<String>,
     },
-    /// `address: HOST:PORT`, `sni`.
+    /// `address: HOST:PORT`, `sni`, `insecure`.
     Tls {
         /// A DNS name in its ASCII form, or an IP address (IPv6 without brackets).
         host: String,
         port: u16,
         /// The server name to send instead of the host (a DNS name, ASCII form).
         sni: Option<String>,
+        /// Don't fail the check on a certificate chain that does not verify (its lifetime is
+        /// still read and judged).
+        insecure: bool,
     },
     /// `query`, `record`, `server`.
     Dns {

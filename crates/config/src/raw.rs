@@ -120,7 +120,7 @@ impl MonitorKind {
                 "max_body",
             ],
             MonitorKind::Tcp => &["address", "send", "expect"],
-            MonitorKind::Tls => &["address", "sni"],
+            MonitorKind::Tls => &["address", "sni", "insecure"],
             MonitorKind::Dns => &["query", "record", "server"],
         }
     }

@@ -1,4 +1,4 @@
-//! The JSON shapes that PRODUCT.md fixes, written down once for every test that checks them.
+//! The JSON shapes that docs/contracts.md fixes, written down once for every test that checks them.
 
 /// Keys of `watchpost check --json`, in order.
 pub const CHECK_KEYS: [&str; 12] = [

@@ -324,7 +324,7 @@ fn foreign_key_messages_name_the_owner_and_the_keys_taken() {
     );
     assert_eq!(
         foreign_key_message("query", MonitorKind::Tls),
-        "query: is a dns setting; a tls monitor takes address, sni"
+        "query: is a dns setting; a tls monitor takes address, sni, insecure"
     );
 }
 

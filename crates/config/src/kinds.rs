@@ -4,9 +4,9 @@
 //! takes. Each kind's settings are validated into [`CheckSettings`], with the target people
 //! see ([`crate::Monitor::target`]: as written, `${VAR}` names and all).
 //!
-//! Two functions here are where the monitor's kind meets the probes and the conditions; both
-//! are marked `ISSUE 10 (lead)` and are the only places to switch to `probes::CheckSpec` and
-//! `CheckKind::operands()`: [`probe_check`] and [`conditions`].
+//! Two functions here are where the monitor's kind meets the probes and the conditions:
+//! [`probe_check`] builds the probes' `CheckSpec`, [`conditions`] parses conditions against
+//! the kind's operands (`CheckKind::operands`).
 
 use crate::error::Report;
 use crate::raw::{Keyed, MonitorKind, RawMonitor, S};
@@ -14,11 +14,13 @@ use crate::validate::{
     escaped, escaped_char, header_line_problem, http_url_problem, pos, scalar_column,
     without_userinfo,
 };
-use crate::{Check, CheckSettings};
+use crate::CheckSettings;
 use serde::de::IgnoredAny;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use watchpost_conditions::{Condition, HttpSubject, with_default_status};
+use std::time::Duration;
+use watchpost_conditions::{Condition, with_defaults};
 use watchpost_probes::http::HttpRequest;
+use watchpost_probes::{CheckKind, CheckSpec, DnsCheck, TcpCheck, TlsCheck};
 
 /// The DNS record types a `dns` monitor can query (`record:`, case-insensitive).
 pub const DNS_RECORDS: &[&str] = &["A", "AAAA", "CNAME", "MX", "TXT", "NS"];
@@ -97,55 +99,87 @@ pub(crate) fn settings(r: &mut Report<'_>, m: &RawMonitor) -> Option<(CheckSetti
     }
 }
 
-/// ISSUE 10 (lead): THE ONE PLACE a monitor's validated settings become what the probes run.
-/// Switch it to build `probes::CheckSpec` for every kind (`CheckSpec::Tcp(TcpSpec { host,
-/// port, send, expect, timeout, resolve: vec![] })`, …) once crates/probes has the spec types;
-/// until then tcp, tls and dns monitors are refused here (and only here), at their `type:`.
-pub(crate) fn probe_check(
-    r: &mut Report<'_>,
-    m: &RawMonitor,
-    settings: CheckSettings,
-) -> Option<Check> {
+/// The one place a monitor's validated settings become what the probes run: the
+/// [`CheckSpec`] of its kind, within the monitor's `timeout`.
+pub(crate) fn probe_check(settings: CheckSettings, timeout: Duration) -> CheckSpec {
     match settings {
-        CheckSettings::Http(request) => Some(Check::Http(request)),
-        CheckSettings::Tcp { .. } | CheckSettings::Tls { .. } | CheckSettings::Dns { .. } => {
-            let (l, c) = pos(&m.kind);
-            let kind = m.kind.value.as_str();
-            r.at(
-                l,
-                c,
-                format!("type {kind}: this build can't run {kind} checks yet"),
-            );
-            None
+        CheckSettings::Http(mut request) => {
+            request.timeouts.total = timeout;
+            CheckSpec::Http(request)
         }
+        CheckSettings::Tcp {
+            host,
+            port,
+            send,
+            expect,
+        } => CheckSpec::Tcp(TcpCheck {
+            host,
+            port,
+            send: send.map(String::into_bytes),
+            expect,
+            timeout,
+        }),
+        CheckSettings::Tls {
+            host,
+            port,
+            sni,
+            insecure,
+        } => CheckSpec::Tls(TlsCheck {
+            host,
+            port,
+            sni,
+            insecure,
+            timeout,
+        }),
+        CheckSettings::Dns {
+            name,
+            record,
+            server,
+        } => CheckSpec::Dns(DnsCheck {
+            name,
+            record: record.parse().unwrap_or_default(),
+            server,
+            timeout,
+        }),
     }
 }
 
-/// ISSUE 10 (lead): THE ONE PLACE conditions meet the monitor's kind. Switch it to
-/// `Condition::parse(text, spec.kind().operands())` and `conditions::with_defaults(parsed,
-/// operands)` for every kind once crates/probes has `CheckKind::operands()`. Until then HTTP
-/// conditions are parsed as before (HTTP operands, the default `status 200-399`), and those of
-/// other kinds are not parsed at all: those monitors are refused by [`probe_check`].
+/// The one place conditions meet the monitor's kind: each is parsed against the kind's
+/// operands (an operand the kind doesn't have is an error at its column, listing those it
+/// has), and the kind's default conditions are kept in front unless a condition names their
+/// operand (HTTP: `status 200-399` unless `status` is named).
 pub(crate) fn conditions(r: &mut Report<'_>, text: &str, m: &RawMonitor) -> Vec<Condition> {
-    match m.kind.value {
-        MonitorKind::Http => {
-            let mut conditions = Vec::new();
-            for cond in &m.conditions {
-                match Condition::parse::<HttpSubject>(&cond.value) {
-                    Ok(c) => conditions.push(c),
-                    Err(e) => {
-                        let (l, _) = pos(cond);
-                        r.at(
-                            l,
-                            scalar_column(text, cond, e.column),
-                            format!("condition: {}", e.message),
-                        );
-                    }
-                }
+    let kind = check_kind(m.kind.value);
+    let operands = kind.operands();
+    let mut conditions = Vec::new();
+    for cond in &m.conditions {
+        match Condition::parse(&cond.value, operands) {
+            Ok(c) => conditions.push(c),
+            Err(e) => {
+                let (l, _) = pos(cond);
+                r.at(
+                    l,
+                    scalar_column(text, cond, e.column),
+                    format!("condition: {}", e.message),
+                );
             }
-            with_default_status(conditions)
         }
-        MonitorKind::Tcp | MonitorKind::Tls | MonitorKind::Dns => Vec::new(),
+    }
+    let defaults: Vec<Condition> = kind
+        .default_conditions()
+        .iter()
+        .filter_map(|text| Condition::parse(text, operands).ok())
+        .collect();
+    with_defaults(conditions, &defaults)
+}
+
+/// The probes' kind of a monitor `type:`.
+pub fn check_kind(kind: MonitorKind) -> CheckKind {
+    match kind {
+        MonitorKind::Http => CheckKind::Http,
+        MonitorKind::Tcp => CheckKind::Tcp,
+        MonitorKind::Tls => CheckKind::Tls,
+        MonitorKind::Dns => CheckKind::Dns,
     }
 }
 

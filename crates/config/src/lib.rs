@@ -30,7 +30,7 @@ mod yaml;
 
 pub use env::interpolate;
 pub use error::{ConfigError, ConfigErrors};
-pub use kinds::DNS_RECORDS;
+pub use kinds::{DNS_RECORDS, check_kind};
 pub use raw::MonitorKind;
 pub use secrets::Secrets;
 pub use validate::{header_line_problem, http_url_problem, storage_problem};
@@ -44,6 +44,7 @@ use std::path::Path;
 use std::time::Duration;
 use watchpost_conditions::Condition;
 use watchpost_cron::{Schedule, Tz};
+use watchpost_probes::CheckSpec;
 use watchpost_probes::http::HttpRequest;
 
 /// The longest monitor URL accepted, in bytes (after `${VAR}` substitution): 8 KiB, what
@@ -175,27 +176,23 @@ pub struct Monitor {
     /// their values): for `http` the `url:` as written, userinfo removed; for `tcp`
     /// `tcp://ADDRESS`; for `tls` `tls://ADDRESS` (`?sni=SNI` when given); for `dns`
     /// `dns://QUERY?type=RECORD` (`&server=SERVER` when given). Show this rather than what
-    /// [`Check`] holds, which has the substituted values.
+    /// [`Monitor::check`] holds, which has the substituted values.
     pub target: String,
-    pub check: Check,
+    /// What the probes run, of the monitor's kind, with `${VAR}`s substituted (mask its
+    /// `Debug` with [`Config::secrets`]).
+    pub check: CheckSpec,
     pub schedule: Schedule,
     /// `every:` schedules are spread over their period; cron ones fire on the dot.
     pub spread: bool,
     pub timeout: Duration,
     /// Where it runs: `["local"]` in this version.
     pub locations: Vec<String>,
-    /// What must hold; for HTTP the default `status 200-399` is included unless a condition
-    /// names `status` (see [`watchpost_conditions::with_default_status`]).
+    /// What must hold, parsed against the kind's operands; the kind's default conditions are
+    /// included unless a condition names their operand (HTTP: `status 200-399` unless
+    /// `status` is named; see [`watchpost_conditions::with_defaults`]).
     pub conditions: Vec<Condition>,
     pub alert: AlertPolicy,
     pub maintenance: Vec<Maintenance>,
-}
-
-/// What a monitor checks, as the probes run it (closed set). Only HTTP can run in this build:
-/// tcp, tls and dns monitors are validated into [`CheckSettings`] and then refused.
-#[derive(Debug)]
-pub enum Check {
-    Http(Box<HttpRequest>),
 }
 
 /// A monitor's kind-specific settings, validated, with `${VAR}`s substituted (so `Debug` of

@@ -472,8 +472,7 @@ fn monitor(
     let shown = escaped(&name);
     let errors_before = r.errors.len();
 
-    let check = kinds::settings(r, m)
-        .and_then(|(settings, target)| Some((kinds::probe_check(r, m, settings)?, target)));
+    let settings = kinds::settings(r, m);
 
     let (schedule, spread) = match (&m.schedule, &m.every) {
         (Some(_), Some(e)) => {
@@ -505,6 +504,10 @@ fn monitor(
         Some(s) => duration(r, s, "timeout"),
         None => Some(Duration::from_secs(10)),
     };
+    let check = settings.map(|(settings, target)| {
+        let limit = timeout.unwrap_or(Duration::from_secs(10));
+        (kinds::probe_check(settings, limit), target)
+    });
 
     let mut locs: Vec<String> = Vec::new();
     for loc in &m.locations {

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use std::time::Duration;
-use watchpost_config::{Check, Locale, parse, parse_at};
+use watchpost_config::{Locale, parse, parse_at};
+use watchpost_probes::CheckSpec;
 
 /// Environment variables the tests use, set once before any test reads the environment.
 fn setup_env() {
@@ -78,7 +79,8 @@ monitors:
     assert!(c.warnings.is_empty());
     assert_eq!(api.alert.failure_threshold, 2);
     match &api.check {
-        Check::Http(req) => assert_eq!(req.url.as_str(), "http://127.0.0.1:9/api"),
+        CheckSpec::Http(req) => assert_eq!(req.url.as_str(), "http://127.0.0.1:9/api"),
+        other => panic!("{other:?}"),
     }
     // ${VAR} lands in the value as is, even with YAML-special characters in it.
     let hook = &c.channels["hook"];
@@ -659,7 +661,9 @@ monitors:
         m.target,
         "http://127.0.0.1:9/api?token=${WATCHPOST_TEST_QUERY_TOKEN}"
     );
-    let Check::Http(req) = &m.check;
+    let CheckSpec::Http(req) = &m.check else {
+        panic!("{:?}", m.check)
+    };
     let sent = req.url.as_str();
     assert!(sent.contains("tok/en+with%20spaces&=%C3%BC"), "{sent}");
     // The URL as sent, masked: the encoded token becomes its name.

@@ -3,6 +3,7 @@
 //! FILE:LINE:COL and none quoting a `${VAR}`'s value.
 
 use watchpost_config::{AlertPolicy, MonitorKind, parse};
+use watchpost_probes::CheckSpec;
 
 fn setup_env() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -17,13 +18,6 @@ fn setup_env() {
     });
 }
 
-/// The refusal of tcp, tls and dns monitors, which this build can't run yet (issue 10: the
-/// probes' check specs will take them). When they run, this goes, with `a_valid_monitor_of_
-/// each_new_kind_is_refused_only_because_it_cant_run_yet`.
-fn cant_run_yet(error: &str) -> bool {
-    error.contains("checks yet")
-}
-
 fn all_errors(text: &str) -> Vec<String> {
     setup_env();
     match parse("watchpost.yaml", text) {
@@ -32,12 +26,9 @@ fn all_errors(text: &str) -> Vec<String> {
     }
 }
 
-/// The errors of `text`, except that its new-kind monitors can't run yet.
+/// The errors of `text`.
 fn errors(text: &str) -> Vec<String> {
     all_errors(text)
-        .into_iter()
-        .filter(|e| !cant_run_yet(e))
-        .collect()
 }
 
 /// The table, written out here so the test doesn't check the code against itself.
@@ -276,7 +267,7 @@ fn values_are_validated_at_their_position() {
 }
 
 #[test]
-fn a_valid_monitor_of_each_new_kind_is_refused_only_because_it_cant_run_yet() {
+fn a_valid_monitor_of_each_new_kind_becomes_its_check_spec() {
     let text = r#"monitors:
   - name: redis
     type: tcp
@@ -296,14 +287,44 @@ fn a_valid_monitor_of_each_new_kind_is_refused_only_because_it_cant_run_yet() {
     server: "127.0.0.1:5353"
     conditions: ["answers contains \"::1\""]
 "#;
-    assert_eq!(
-        all_errors(text),
-        [
-            "watchpost.yaml:3:11: type tcp: this build can't run tcp checks yet",
-            "watchpost.yaml:9:11: type tls: this build can't run tls checks yet",
-            "watchpost.yaml:14:11: type dns: this build can't run dns checks yet",
-        ]
-    );
+    setup_env();
+    let c = parse("watchpost.yaml", text).unwrap();
+    let kinds: Vec<&str> = c.monitors.iter().map(|m| m.check.kind().as_str()).collect();
+    assert_eq!(kinds, ["tcp", "tls", "dns"]);
+    let CheckSpec::Tcp(tcp) = &c.monitors[0].check else {
+        panic!("{:?}", c.monitors[0].check)
+    };
+    assert_eq!((tcp.host.as_str(), tcp.port), ("127.0.0.1", 6379));
+    assert_eq!(tcp.send.as_deref(), Some(&b"PING\r\n"[..]));
+    assert_eq!(tcp.expect.as_deref(), Some("+PONG"));
+    let CheckSpec::Tls(tls) = &c.monitors[1].check else {
+        panic!("{:?}", c.monitors[1].check)
+    };
+    assert_eq!((tls.host.as_str(), tls.port), ("::1", 465));
+    assert_eq!(tls.sni.as_deref(), Some("smtp.example.com"));
+    assert!(!tls.insecure);
+    let CheckSpec::Dns(dns) = &c.monitors[2].check else {
+        panic!("{:?}", c.monitors[2].check)
+    };
+    assert_eq!(dns.name, "example.com");
+    assert_eq!(dns.server, Some("127.0.0.1:5353".parse().unwrap()));
+    // Conditions are parsed against the kind's operands; dns keeps its default rcode rule.
+    let sources = |i: usize| -> Vec<String> {
+        c.monitors[i].conditions.iter().map(|c| c.source.clone()).collect()
+    };
+    assert_eq!(sources(0), ["banner contains \"PONG\""]);
+    assert_eq!(sources(1), ["cert_days > 14"]);
+    assert!(sources(2).contains(&"answers contains \"::1\"".to_string()));
+}
+
+#[test]
+fn an_operand_the_kind_lacks_is_refused_at_its_column_listing_those_it_has() {
+    let text = "monitors:\n  - name: redis\n    type: tcp\n    address: \"127.0.0.1:6379\"\n    conditions: [\"status == 200\"]\n";
+    let errors = all_errors(text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("watchpost.yaml:5:19: condition: "), "{errors:?}");
+    assert!(errors[0].contains("status"), "{errors:?}");
+    assert!(errors[0].contains("connect"), "the tcp operands are listed: {errors:?}");
 }
 
 #[test]

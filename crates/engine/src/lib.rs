@@ -22,14 +22,14 @@ pub mod pipeline;
 pub mod web;
 
 pub use once::RunReport;
-pub use pipeline::{MonitorOutcome, Observation, human_duration, local_time, one_line};
+pub use pipeline::{MonitorOutcome, Observation, human_duration, local_time, metric, one_line};
 
 use health::Health;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use watchpost_channels::{Channel, ChannelConfig, Locale};
 use watchpost_config::{ChannelSpec, Config};
-use watchpost_probes::http::{HttpProber, ProberOptions};
+use watchpost_probes::{ProberOptions, Probes};
 use watchpost_store::Store;
 
 /// What can stop the engine from starting or working.
@@ -123,7 +123,7 @@ impl Generation {
 /// health. Cheap to share (`Arc<Engine>`).
 pub struct Engine {
     pub store: Arc<dyn Store>,
-    pub prober: Arc<HttpProber>,
+    pub probes: Arc<Probes>,
     pub health: Arc<Health>,
     /// This process's id in outbox leases.
     pub worker: String,
@@ -141,20 +141,20 @@ impl Engine {
                     .into_owned(),
             )
         })?;
-        let prober = HttpProber::new(ProberOptions::default())
-            .map_err(|e| EngineError::Probes(e.to_string()))?;
-        Ok(Engine::with(store, Arc::new(prober), worker))
+        let probes =
+            Probes::new(ProberOptions::default()).map_err(|e| EngineError::Probes(e.to_string()))?;
+        Ok(Engine::with(store, Arc::new(probes), worker))
     }
 
-    /// An engine on an open store and prober (tests, embedding).
+    /// An engine on an open store and probes (tests, embedding).
     pub fn with(
         store: Arc<dyn Store>,
-        prober: Arc<HttpProber>,
+        probes: Arc<Probes>,
         worker: impl Into<String>,
     ) -> Engine {
         Engine {
             store,
-            prober,
+            probes,
             health: Health::new(),
             worker: worker.into(),
         }
@@ -171,7 +171,7 @@ impl Engine {
     ) -> MonitorOutcome {
         pipeline::tick(
             self.store.clone(),
-            &self.prober,
+            &self.probes,
             generation.config.clone(),
             index,
             at,

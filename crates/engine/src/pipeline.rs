@@ -13,11 +13,10 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use watchpost_alerting::{EventKind, IncidentChange as EngineIncident, MonitorState, Tick, decide};
-use watchpost_channels::{Alert, AlertKind, LocationRow};
-use watchpost_conditions::evaluate_http;
-use watchpost_config::{Check, Config, Monitor, Secrets};
+use watchpost_channels::{Alert, AlertKind, FailedCondition, LocationRow};
+use watchpost_config::{Config, Monitor, Secrets};
 use watchpost_cron::Tz;
-use watchpost_probes::http::{CheckReport, HttpProber, HttpResult, timing::ms};
+use watchpost_probes::Probes;
 use watchpost_store::{
     IncidentChange, NewNotification, ResultRow, Store, StoreError, Transition, TransitionOutcome,
 };
@@ -59,20 +58,36 @@ pub fn redact_json(value: &mut serde_json::Value, secrets: &Secrets) {
 pub struct Observation {
     pub location: String,
     pub ok: bool,
+    /// What failed, as people read it (`total 1430ms > 1000ms`, `connect refused: ...`).
     pub failures: Vec<String>,
     /// The check's report (the `watchpost check --json` shape), kept as its JSON text: one
     /// allocation per result, however many headers it holds.
     pub check: Box<serde_json::value::RawValue>,
 }
 
-/// What one run of a monitor's check came to, before judging.
-#[derive(Debug)]
+/// What one run of a monitor's check came to, judged.
+#[derive(Debug, Default)]
 pub struct Observed {
     pub observations: Vec<Observation>,
+    /// Each location's row for messages: its verdict and every metric of the kind.
     pub rows: Vec<LocationRow>,
+    /// Every failed condition (or probe error) of every location, as data.
+    pub failures: Vec<FailedCondition>,
+    /// The probe's own state after this run, for kinds that compare with their previous run;
+    /// committed with the tick (`MonitorState::probe`). `None` keeps the stored one.
+    pub probe_state: Option<serde_json::Value>,
     /// Set when watchpost could not run the check itself (no file descriptors, no time left):
     /// the tick gets no verdict and the target is not blamed.
     pub not_run: Option<String>,
+}
+
+impl Observed {
+    fn not_run(reason: String) -> Observed {
+        Observed {
+            not_run: Some(reason),
+            ..Observed::default()
+        }
+    }
 }
 
 /// What one tick of one monitor came to.
@@ -115,14 +130,15 @@ impl MonitorOutcome {
     }
 }
 
+/// The value of metric `name` on `row`, if the row has it.
+pub fn metric(row: &LocationRow, name: &str) -> Option<f64> {
+    row.metrics.iter().find(|m| m.name == name).map(|m| m.value)
+}
+
 /// The time a check may take: its own limits, and no more than what is left until the
 /// scheduler's deadline for this run.
-fn time_limit(
-    monitor: &Monitor,
-    request_total: Duration,
-    deadline: Option<tokio::time::Instant>,
-) -> Duration {
-    let limit = request_total.min(monitor.timeout);
+fn time_limit(monitor: &Monitor, own: Duration, deadline: Option<tokio::time::Instant>) -> Duration {
+    let limit = own.min(monitor.timeout);
     match deadline {
         Some(d) => limit.min(d.saturating_duration_since(tokio::time::Instant::now())),
         None => limit,
@@ -130,56 +146,54 @@ fn time_limit(
 }
 
 /// Run the monitor's check from every location this process serves (`local`), within
-/// `deadline` when the scheduler gives one.
+/// `deadline` when the scheduler gives one, and judge it against the monitor's conditions.
 pub async fn observe(
-    prober: &HttpProber,
+    probes: &Probes,
     monitor: &Monitor,
     deadline: Option<tokio::time::Instant>,
     secrets: &Secrets,
 ) -> Observed {
-    let Check::Http(request) = &monitor.check;
-    let mut request = (**request).clone();
-    request.timeouts.total = time_limit(monitor, request.timeouts.total, deadline);
-    if request.timeouts.total.is_zero() {
-        return Observed {
-            observations: Vec::new(),
-            rows: Vec::new(),
-            not_run: Some(
-                "no time was left before the monitor's next tick (watchpost is overloaded)".into(),
-            ),
-        };
+    let location = "local";
+    let mut spec = monitor.check.clone();
+    let limit = time_limit(monitor, spec.timeout(), deadline);
+    if limit.is_zero() {
+        return Observed::not_run(
+            "no time was left before the monitor's next tick (watchpost is overloaded)".into(),
+        );
     }
+    spec.set_timeout(limit);
     #[cfg(feature = "fault-injection")]
     crate::fault::maybe_panic_in_check(&monitor.name);
-    let result: HttpResult = prober.check(&request).await;
-    if let Some(e) = result.error.as_ref().filter(|e| e.is_local()) {
-        return Observed {
-            observations: Vec::new(),
-            rows: Vec::new(),
-            not_run: Some(secrets.redact(&e.message).into_owned()),
-        };
+    let observation = probes.run(&spec).await;
+    if let Some(e) = observation.error.as_ref().filter(|e| e.is_local()) {
+        return Observed::not_run(secrets.redact(&e.message).into_owned());
     }
-    let failures: Vec<String> = evaluate_http(&result, &monitor.conditions)
-        .iter()
-        .map(|f| secrets.redact(f).into_owned())
+    let clean = |text: &str| secrets.redact(text).into_owned();
+    let failures: Vec<FailedCondition> = observation
+        .judge(&monitor.conditions)
+        .into_iter()
+        .map(|f| FailedCondition {
+            location: location.to_string(),
+            operand: f.operand,
+            op: f.op,
+            expected: clean(&f.expected),
+            actual: clean(&f.actual),
+            text: clean(&f.text),
+        })
         .collect();
     let ok = failures.is_empty();
-    let t = &result.timings;
     let row = LocationRow {
-        location: "local".into(),
+        location: location.into(),
         ok,
-        status: result.status,
-        total_ms: Some(ms(t.total)),
-        connect_ms: t.connect.map(ms),
-        download_ms: t.download.map(ms),
-        error: result
+        metrics: observation.metrics.clone(),
+        error: observation
             .error
             .as_ref()
             .map(|e| format!("{} {}", e.phase, e.kind)),
     };
-    let mut check = serde_json::to_value(CheckReport::new(&result, ok)).unwrap_or_default();
-    // The URL as written in the config (its `${VAR}`s unexpanded), then every other string
-    // (headers, error messages) cleaned of secrets.
+    let mut check = observation.report(ok);
+    // The target as written in the config (its `${VAR}`s unexpanded), then every other string
+    // (headers, answers, error messages) cleaned of secrets.
     if let Some(url) = check.get_mut("url") {
         *url = serde_json::Value::String(monitor.target.clone());
     }
@@ -188,12 +202,14 @@ pub async fn observe(
         .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned());
     Observed {
         observations: vec![Observation {
-            location: "local".into(),
+            location: location.into(),
             ok,
-            failures,
+            failures: failures.iter().map(|f| f.text.clone()).collect(),
             check,
         }],
         rows: vec![row],
+        failures,
+        probe_state: None,
         not_run: None,
     }
 }
@@ -215,7 +231,11 @@ pub fn commit(
     ctx: &CommitContext<'_>,
 ) -> Result<MonitorOutcome, StoreError> {
     let Observed {
-        observations, rows, ..
+        observations,
+        rows,
+        failures,
+        probe_state,
+        ..
     } = observed;
     let results: Vec<ResultRow> = observations
         .iter()
@@ -238,6 +258,7 @@ pub fn commit(
             .collect(),
     };
     let muted = monitor.maintenance.iter().any(|w| w.active_at(at));
+    let kind = monitor.check.kind();
     let mut status = watchpost_alerting::Status::Pending;
     let mut decide_fn = |previous: Option<String>| -> Result<Transition, String> {
         let previous: Option<MonitorState> = previous.and_then(|json| {
@@ -253,7 +274,10 @@ pub fn commit(
                 })
                 .ok()
         });
-        let d = decide(&monitor.name, previous, &tick, &monitor.alert, muted);
+        let mut d = decide(&monitor.name, previous, &tick, &monitor.alert, muted);
+        if let Some(state) = &probe_state {
+            d.state.probe = Some(state.clone());
+        }
         status = d.state.status;
         let notes: Vec<String> = if d.events.is_empty() {
             Vec::new()
@@ -272,13 +296,19 @@ pub fn commit(
                 incident_id: event.incident_id.clone(),
                 at,
                 since: Some(event.incident_opened_at),
-                failures: tick.reasons.clone(),
+                failures: failures.clone(),
                 locations: rows.clone(),
+                check: Some(kind.as_str().to_string()),
+                columns: kind.columns().iter().map(|c| c.to_string()).collect(),
                 url: Some(monitor.target.clone()),
                 timezone: Some(ctx.tz.name().to_string()),
                 notes: notes.clone(),
+                message: None,
             };
-            let mut payload = serde_json::to_value(&alert).map_err(|e| e.to_string())?;
+            // Every string was cleaned on the way in; the document is cleaned once more as a
+            // whole, so nothing added later can carry a secret out.
+            let mut payload: serde_json::Value =
+                serde_json::from_str(&alert.to_json()).map_err(|e| e.to_string())?;
             redact_json(&mut payload, ctx.secrets);
             let payload = payload.to_string();
             for channel in &monitor.alert.channels {
@@ -330,7 +360,7 @@ pub fn commit(
 /// (and never as the target's). The commit runs on the blocking pool.
 pub async fn tick(
     store: Arc<dyn Store>,
-    prober: &HttpProber,
+    probes: &Probes,
     config: Arc<Config>,
     index: usize,
     at: DateTime<Utc>,
@@ -338,7 +368,7 @@ pub async fn tick(
     health: Arc<Health>,
 ) -> MonitorOutcome {
     let monitor = &config.monitors[index];
-    let observed = observe(prober, monitor, deadline, &config.secrets).await;
+    let observed = observe(probes, monitor, deadline, &config.secrets).await;
     if let Some(reason) = &observed.not_run {
         health.check_not_run(at, reason);
         tracing::error!(
@@ -383,11 +413,11 @@ pub async fn tick(
 pub fn one_line(o: &MonitorOutcome, tz: Tz) -> String {
     let row = o.rows.first();
     let status = row
-        .and_then(|r| r.status)
-        .map(|s| s.to_string())
+        .and_then(|r| metric(r, "status"))
+        .map(|s| format!("{s:.0}"))
         .unwrap_or_else(|| "—".into());
     let total = row
-        .and_then(|r| r.total_ms)
+        .and_then(|r| metric(r, "total"))
         .map(|t| format!("{t:.1}ms"))
         .unwrap_or_default();
     let why: Vec<&str> = o

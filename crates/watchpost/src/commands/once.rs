@@ -14,7 +14,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use watchpost_engine::{Engine, Generation, MonitorOutcome};
+use watchpost_engine::{Engine, Generation, MonitorOutcome, metric};
 
 #[derive(Args, Debug)]
 pub struct OnceArgs {
@@ -141,12 +141,12 @@ fn table(outcomes: &[MonitorOutcome]) -> String {
                 o.name,
                 obs.location,
                 result,
-                row.status
-                    .map(|s| s.to_string())
+                metric(row, "status")
+                    .map(|s| format!("{s:.0}"))
                     .unwrap_or_else(|| "—".into()),
-                num(row.total_ms),
-                num(row.connect_ms),
-                num(row.download_ms),
+                num(metric(row, "total")),
+                num(metric(row, "connect")),
+                num(metric(row, "download")),
                 why.join("; ")
             );
         }

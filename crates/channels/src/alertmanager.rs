@@ -71,7 +71,8 @@ use crate::http::{
     Answer, Endpoint, Redact, configured_headers, default_timeout, redact_url, redacted_headers,
     timeout,
 };
-use crate::message::{Alert, AlertKind, Locale, one_line};
+use crate::message::model::FactKind;
+use crate::message::{Alert, AlertKind, Locale, plain};
 use crate::{ConfigError, Delivery, SendError};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use http::header::HeaderMap;
@@ -238,27 +239,29 @@ impl Alertmanager {
                 annotations.insert(key.to_string(), json!(value));
             }
         };
-        note("title", alert.title(locale));
-        note("summary", alert.summary(locale));
+        let m = alert.model(locale);
+        note("title", m.title.clone());
+        note("summary", m.summary.clone());
         note(
             "description",
-            alert
-                .failures
-                .iter()
-                .map(|f| one_line(f))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            m.failures
+                .as_ref()
+                .map(|f| f.items.join("\n"))
+                .unwrap_or_default(),
         );
-        note(
-            "url",
-            alert.url.as_deref().map(one_line).unwrap_or_default(),
-        );
-        if !test {
-            note("incident", alert.incident_id.clone());
+        for fact in &m.facts {
+            match fact.kind {
+                FactKind::Url => note("url", fact.value.clone()),
+                FactKind::Code if !test => note("incident", fact.value.clone()),
+                _ => {}
+            }
         }
         note(
             "locations",
-            alert.plain_table(locale).trim_end().to_string(),
+            m.table
+                .as_ref()
+                .map(|t| plain::table_lines(t).join("\n"))
+                .unwrap_or_default(),
         );
         note("notes", alert.note_lines(locale).join("\n"));
 

@@ -63,7 +63,8 @@
 
 use crate::http::{Answer, Endpoint, Redact, default_timeout, redact_url, timeout};
 use crate::limit::RateLimit;
-use crate::message::{Alert, AlertKind, Locale, digest_title, html_text, one_line};
+use crate::message::model::FactKind;
+use crate::message::{Alert, Locale, digest_title, html_text, one_line, plain};
 use crate::{ConfigError, Delivery, SendError};
 use http::header::HeaderMap;
 use serde::Deserialize;
@@ -327,58 +328,47 @@ impl Block {
 /// One alert's sections: summary and facts; failing conditions; the location table. With
 /// `titled`, the first section starts with the alert's title (the header is the digest's).
 fn alert_blocks(alert: &Alert, locale: Locale, titled: bool) -> Vec<Block> {
-    let colon = match locale {
-        Locale::En => ":",
-        Locale::ZhCn => "：",
-    };
-    let url = alert.url.as_deref().map(one_line);
-    let incident = one_line(&alert.incident_id);
-
+    let m = alert.model(locale);
+    let colon = m.colon();
     let mut lines = Vec::new();
     if titled {
-        lines.push(bold(&alert.title(locale)));
+        lines.push(bold(&m.title));
     }
-    lines.push(html_text(&alert.summary(locale)));
+    lines.push(html_text(&m.summary));
     lines.push(String::new());
-    for note in &alert.notes {
-        let label = format!("{}{colon}", Alert::note_label(locale));
-        lines.push(format!("{} {}", bold(&label), html_text(&one_line(note))));
+    for note in &m.notes {
+        let label = format!("{}{colon}", m.note_label);
+        lines.push(format!("{} {}", bold(&label), html_text(note)));
         lines.push(String::new());
     }
-    for (label, value) in alert.facts(locale) {
-        let value = if url.as_deref() == Some(value.as_str()) {
-            link(&value)
-        } else if value == incident && alert.kind != AlertKind::Test {
-            code(&value)
-        } else {
-            html_text(&value)
+    for fact in &m.facts {
+        let value = match fact.kind {
+            FactKind::Url => link(&fact.value),
+            FactKind::Code => code(&fact.value),
+            FactKind::Text => html_text(&fact.value),
         };
-        lines.push(format!("{} {value}", bold(&format!("{label}{colon}"))));
+        lines.push(format!("{} {value}", bold(&format!("{}{colon}", fact.label))));
     }
     let mut blocks: Vec<Block> = sections("", &lines)
         .into_iter()
         .map(Block::Section)
         .collect();
 
-    if !alert.failures.is_empty() {
-        let lines: Vec<String> = alert
-            .failures
+    if let Some(failures) = &m.failures {
+        let lines: Vec<String> = failures
+            .items
             .iter()
-            .map(|f| format!("• {}", code(&one_line(f))))
+            .map(|f| format!("• {}", code(f)))
             .collect();
-        let heading = bold(alert.failures_label(locale));
+        let heading = bold(failures.heading);
         blocks.extend(sections(&heading, &lines).into_iter().map(Block::Section));
     }
 
-    if !alert.locations.is_empty() {
-        let table = alert.plain_table(locale);
-        let mut rows = table.lines().map(html_text);
-        let header = rows.next().unwrap_or_default();
-        let rows: Vec<String> = rows.collect();
-        let heading = bold(match locale {
-            Locale::En => "Locations",
-            Locale::ZhCn => "各地探测",
-        });
+    if let Some(table) = &m.table {
+        let mut lines = plain::table_lines(table).into_iter().map(|l| html_text(&l));
+        let header = lines.next().unwrap_or_default();
+        let rows: Vec<String> = lines.collect();
+        let heading = bold(table.heading);
         blocks.extend(
             table_sections(&heading, &header, &rows)
                 .into_iter()

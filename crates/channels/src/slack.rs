@@ -488,6 +488,7 @@ fn cut(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FailedCondition;
     use crate::message::sample_rows;
 
     fn alert(monitor: &str, rows: usize) -> Alert {
@@ -575,9 +576,9 @@ mod tests {
     fn a_long_failure_list_is_split_and_a_huge_line_cut() {
         let mut a = alert("m", 0);
         a.failures = (0..100)
-            .map(|i| format!("condition {i} failed: {}", "x".repeat(60)))
+            .map(|i| FailedCondition::from_text(format!("condition {i} failed: {}", "x".repeat(60))))
             .collect();
-        a.failures.push("y".repeat(5000));
+        a.failures.push(FailedCondition::from_text("y".repeat(5000)));
         let messages = payloads(&[a], Locale::En);
         assert_eq!(messages.len(), 1);
         let s = sections_of(&messages[0]);

@@ -783,7 +783,7 @@ mod tests {
     #[test]
     fn a_line_longer_than_a_message_is_broken() {
         let mut a = alert(0);
-        a.failures = vec!["😀".repeat(5000)];
+        a.failures = vec![crate::FailedCondition::from_text("😀".repeat(5000))];
         let texts = texts(&[a], Locale::En);
         let mut smileys = 0;
         for t in &texts {

@@ -218,11 +218,7 @@ fn from_legacy(d: Legacy) -> Alert {
         let failures = d
             .failures
             .into_iter()
-            .map(|s| FailedCondition {
-                actual: s.clone(),
-                text: s,
-                ..FailedCondition::default()
-            })
+            .map(FailedCondition::from_text)
             .collect();
         (failures, None)
     };

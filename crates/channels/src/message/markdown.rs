@@ -360,12 +360,12 @@ mod tests {
                 "hrb-unicom",
                 "FAIL",
                 "-",
-                "2.10ms",
+                "2.1ms",
                 "-",
                 "-",
                 "-",
                 "-",
-                "3.50ms",
+                "3.5ms",
                 "connect refused: connection refused"
             ]
         );
@@ -442,7 +442,7 @@ mod tests {
         let en = down().markdown_lite(Locale::En);
         assert!(
             en.contains(
-                "- **hrb-unicom**: FAIL · DNS 2.10ms · Total 3.50ms · Error connect refused: \
+                "- **hrb-unicom**: FAIL · DNS 2.1ms · Total 3.5ms · Error connect refused: \
                  connection refused\n"
             ),
             "{en}"

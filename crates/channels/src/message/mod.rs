@@ -125,6 +125,17 @@ pub struct FailedCondition {
 }
 
 impl FailedCondition {
+    /// A failure known only as a sentence (no location, operand or comparison): `text` and
+    /// `actual` are `text`. What a document from before failures were data converts to.
+    pub fn from_text(text: impl Into<String>) -> FailedCondition {
+        let text = text.into();
+        FailedCondition {
+            actual: text.clone(),
+            text,
+            ..FailedCondition::default()
+        }
+    }
+
     /// How a message lists it: `LOCATION: TEXT` (just the text without a location), on one
     /// line.
     pub fn line(&self) -> String {

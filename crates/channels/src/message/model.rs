@@ -287,7 +287,7 @@ mod tests {
             ["status", "dns", "connect", "tls", "wait", "download", "total"]
         );
         assert_eq!(table.rows[2].cells[0], None, "no status without a response");
-        assert_eq!(table.rows[2].cells[1].as_deref(), Some("2.10ms"));
+        assert_eq!(table.rows[2].cells[1].as_deref(), Some("2.1ms"));
         assert_eq!(table.error_label, Some("Error"));
         let mut plain_http = down();
         for l in &mut plain_http.locations {

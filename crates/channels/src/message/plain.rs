@@ -127,10 +127,10 @@ Failing conditions:
   - hrb-unicom: connect refused: connection refused
 
 Locations:
-Location        Result  Status     DNS  Connect     TLS   Wait  Download   Total  Error
-local           OK         200  1.20ms  0.080ms  3.40ms  141ms     100ms   251ms
-广东佛山[电信]  FAIL       200  12.0ms   27.0ms  55.0ms  1.31s    17.0ms   1.43s
-hrb-unicom      FAIL         -  2.10ms        -       -      -         -  3.50ms  connect refused: connection refused
+Location        Result  Status     DNS  Connect     TLS    Wait  Download   Total  Error
+local           OK         200   1.2ms  0.080ms   3.4ms   140ms     100ms   251ms
+广东佛山[电信]  FAIL       200  12.0ms   27.0ms  55.0ms  1310ms    17.0ms  1430ms
+hrb-unicom      FAIL         -   2.1ms        -       -       -         -   3.5ms  connect refused: connection refused
 ";
         assert_eq!(text, expected, "\n{text}");
     }
@@ -153,9 +153,9 @@ hrb-unicom      FAIL         -  2.10ms        -       -      -         -  3.50ms
 
 各地探测：
 位置            结果  状态码  DNS解析  连接耗时  TLS握手  等待响应  下载耗时  总耗时  错误
-local           正常     200   1.20ms   0.080ms   3.40ms     141ms     100ms   251ms
-广东佛山[电信]  异常     200   12.0ms    27.0ms   55.0ms     1.31s    17.0ms   1.43s
-hrb-unicom      异常       -   2.10ms         -        -         -         -  3.50ms  connect refused: connection refused
+local           正常     200    1.2ms   0.080ms    3.4ms     140ms     100ms   251ms
+广东佛山[电信]  异常     200   12.0ms    27.0ms   55.0ms    1310ms    17.0ms  1430ms
+hrb-unicom      异常       -    2.1ms         -        -         -         -   3.5ms  connect refused: connection refused
 ";
         assert_eq!(text, expected, "\n{text}");
     }
@@ -204,7 +204,7 @@ hrb-unicom      异常       -   2.10ms         -        -         -         -  
         let text = a.plain(Locale::En);
         assert!(
             text.contains(
-                "Location        Result  Status     DNS  Connect     TLS   Wait  Download  Total\n"
+                "Location        Result  Status     DNS  Connect     TLS    Wait  Download   Total\n"
             ),
             "{text}"
         );

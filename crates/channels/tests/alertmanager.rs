@@ -9,14 +9,21 @@ use common::{at, build, try_build, with};
 use serde_json::{Value, json};
 use std::time::Duration;
 use watchpost_channels::{
-    Alert, AlertKind, Alertmanager, Channel, ChannelConfig, Locale, LocationRow, SendError,
+    Alert, AlertKind, Alertmanager, Channel, ChannelConfig, FailedCondition, Locale, LocationRow,
+    SendError,
 };
 use watchpost_testkit::{Receiver, Reply};
 
 /// The shared down alert with a second failure, and `local` as its only (failing) location.
 fn alert() -> Alert {
     let mut a = common::alert(AlertKind::Down);
-    a.failures.push("hrb-unicom: connect refused".into());
+    a.failures.push(FailedCondition {
+        location: "hrb-unicom".into(),
+        operand: "error".into(),
+        actual: "connect refused".into(),
+        text: "connect refused".into(),
+        ..FailedCondition::default()
+    });
     a.locations = vec![LocationRow {
         location: "local".into(),
         ..a.locations[1].clone()

@@ -8,7 +8,7 @@ use common::{at, build, down_with_query, try_build};
 use serde_json::{Value, json};
 use std::time::Duration;
 use watchpost_channels::{
-    Alert, AlertKind, Channel, ChannelConfig, Delivery, Locale, SendError, Slack,
+    Alert, AlertKind, Channel, ChannelConfig, Delivery, FailedCondition, Locale, SendError, Slack,
 };
 use watchpost_testkit::{Receiver, Reply};
 
@@ -113,7 +113,7 @@ async fn control_characters_are_escaped_and_plain_text_is_literal() {
     let s = slack(rx.url(PATH));
     let mut a = down_with_query();
     a.monitor = "<b>&\"x\"".into();
-    a.failures = vec!["body contains \"<ok>\" & `x`".into()];
+    a.failures = vec![FailedCondition::from_text("body contains \"<ok>\" & `x`")];
     a.locations[0].location = "<loc>&".into();
     a.url = Some("https://example.com/a|b".into());
     s.send(&[a], Locale::En).await.unwrap();

@@ -8,7 +8,8 @@ use common::{at, build, down_with_query, try_build};
 use serde_json::json;
 use std::time::Duration;
 use watchpost_channels::{
-    AlertKind, Channel, ChannelConfig, Delivery, Locale, LocationRow, SendError, Telegram,
+    AlertKind, Channel, ChannelConfig, Delivery, FailedCondition, Locale, LocationRow, SendError,
+    Telegram,
 };
 use watchpost_testkit::{Receiver, Reply, Seen};
 
@@ -154,7 +155,7 @@ async fn html_is_escaped() {
     let t = to(&rx);
     let mut a = down_with_query();
     a.monitor = "<b>&\"x\"".into();
-    a.failures = vec!["body contains \"</pre>\" & <i>".into()];
+    a.failures = vec![FailedCondition::from_text("body contains \"</pre>\" & <i>")];
     a.locations[0].location = "<pre>&".into();
     t.send(&[a], Locale::En).await.unwrap();
     let text = text_of(&rx.next().await);
@@ -189,16 +190,13 @@ async fn long_texts_go_as_several_messages_within_the_limit() {
     let t = to(&rx);
     let mut a = down_with_query();
     a.failures = (0..30)
-        .map(|i| format!("condition {i}: total 1430ms > 1000ms"))
+        .map(|i| FailedCondition::from_text(format!("condition {i}: total 1430ms > 1000ms")))
         .collect();
     a.locations = (0..300)
         .map(|i| LocationRow {
             location: format!("探测点-{i:03}"),
             ok: i % 2 == 0,
-            status: Some(200),
-            total_ms: Some(1000.0 + f64::from(i)),
-            connect_ms: Some(27.0),
-            download_ms: Some(17.0),
+            metrics: common::http_metrics(200, [1.0, 27.0, 30.0, 900.0 + f64::from(i), 17.0, 1000.0 + f64::from(i)]),
             error: None,
         })
         .collect();

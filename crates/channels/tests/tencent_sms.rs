@@ -11,7 +11,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use watchpost_channels::{
-    Alert, AlertKind, Channel, ChannelConfig, Locale, LocationRow, SendError, TencentSms,
+    Alert, AlertKind, Channel, ChannelConfig, FailedCondition, Locale, LocationRow, SendError,
+    TencentSms,
 };
 use watchpost_testkit::{Receiver, Reply, Seen};
 
@@ -27,14 +28,18 @@ fn alert() -> Alert {
     let mut a = common::alert(AlertKind::Down);
     a.monitor = "订单服务\n主站".into();
     a.incident_id = "orders:1767322800000".into();
-    a.failures = vec!["广东佛山[电信]: lag 12000 > 10000，消费组 billing 积压严重".into()];
+    a.failures = vec![FailedCondition {
+        location: "广东佛山[电信]".into(),
+        operand: "lag".into(),
+        op: ">".into(),
+        expected: "10000".into(),
+        actual: "12000".into(),
+        text: "lag 12000 > 10000，消费组 billing 积压严重".into(),
+    }];
     a.locations = vec![LocationRow {
         location: "广东佛山[电信]".into(),
         ok: false,
-        status: None,
-        total_ms: None,
-        connect_ms: None,
-        download_ms: None,
+        metrics: Vec::new(),
         error: None,
     }];
     a.url = None;

@@ -7,7 +7,8 @@ use common::{alert, build, location_name, many_locations, three, try_build, with
 use serde_json::{Value, json};
 use std::time::Duration;
 use watchpost_channels::{
-    AlertKind, Channel, ChannelConfig, Delivery, Locale, SendError, Wecom, digest_markdown_lite,
+    AlertKind, Channel, ChannelConfig, Delivery, FailedCondition, Locale, SendError, Wecom,
+    digest_markdown_lite,
 };
 use watchpost_testkit::{Receiver, Reply, Seen};
 
@@ -212,7 +213,7 @@ async fn a_single_over_long_line_is_cut_between_characters() {
     let mut rx = Receiver::start(vec![Reply::json(200, OK)]).await;
     let w = wecom(rx.url(PATH), json!({}));
     let mut a = alert(AlertKind::Down);
-    a.failures = vec!["响应内容不符合预期".repeat(300)];
+    a.failures = vec![FailedCondition::from_text("响应内容不符合预期".repeat(300))];
     let whole = a.markdown_lite(Locale::ZhCn);
     w.send(std::slice::from_ref(&a), Locale::ZhCn)
         .await

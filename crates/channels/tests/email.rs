@@ -290,7 +290,9 @@ fn assert_delivered_message(message: &Value) {
         "{plain}"
     );
     assert!(
-        plain.contains("广东佛山[电信]  异常 200  1430ms"),
+        plain.contains(
+            "广东佛山[电信]  异常     200   12.0ms    27.0ms   55.0ms    1319ms    17.0ms  1430ms"
+        ),
         "{plain}"
     );
     let html = part(message, "text/html");

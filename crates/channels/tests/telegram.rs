@@ -82,9 +82,9 @@ async fn posts_send_message_with_html_in_english() {
         • 广东佛山[电信]: total 1430ms &gt; 1000ms\n\
         \n\
         <b>Locations</b>\n\
-        <pre>Location        Status     Total  Connect  Download\n\
-        local           OK 200     251ms  0.080ms     100ms\n\
-        广东佛山[电信]  FAIL 200  1430ms   27.0ms    17.0ms</pre>";
+        <pre>Location        Result  Status     DNS  Connect     TLS    Wait  Download   Total\n\
+        local           OK         200   1.2ms  0.080ms   3.4ms   140ms     100ms   251ms\n\
+        广东佛山[电信]  FAIL       200  12.0ms   27.0ms  55.0ms  1319ms    17.0ms  1430ms</pre>";
     assert_eq!(
         seen.json(),
         json!({
@@ -168,7 +168,7 @@ async fn html_is_escaped() {
         "{text}"
     );
     assert!(
-        text.contains("\n&lt;pre&gt;&amp;          OK 200"),
+        text.contains("\n&lt;pre&gt;&amp;          OK         200"),
         "{text}"
     );
     // Only our own tags remain.

@@ -392,3 +392,33 @@ fn defaults_and_notes() {
     assert_eq!(channel.kind(), "tencent_sms");
     assert!(!channel.merges());
 }
+
+#[tokio::test]
+async fn a_parameter_can_carry_the_actual_value_of_a_failed_condition() {
+    let mut rx = Receiver::start(vec![Reply::json(200, TCCLI_OK), Reply::json(200, TCCLI_OK)])
+        .await;
+    let mut s = settings(&rx.url("/"));
+    s["params"] = json!([
+        "{{ monitor }}",
+        "{{ failures[0].operand if failures else '-' }}",
+        "{{ failures[0].actual if failures else '-' }}"
+    ]);
+    s["template_text"] = json!("监控{1}的{2}为{3}，请及时处理。");
+    let sms = match build(s) {
+        Channel::TencentSms(c) => c,
+        other => panic!("{other:?}"),
+    };
+    // The HTTP alert: the total time that broke the condition.
+    let a = common::alert(AlertKind::Down);
+    sms.send(&a, Locale::ZhCn).await.unwrap();
+    assert_eq!(
+        rx.next().await.json()["TemplateParamSet"],
+        json!(["homepage", "total", "1430ms"])
+    );
+    // A tls alert: the certificate's days left.
+    sms.send(&common::tls_alert(), Locale::En).await.unwrap();
+    assert_eq!(
+        rx.next().await.json()["TemplateParamSet"],
+        json!(["smtps", "cert_days", "9.5d"])
+    );
+}

@@ -66,8 +66,8 @@ async fn one_alert_is_one_markdown_message_zh() {
 
 **各地探测**
 
-- **local**： 正常 200 · 总耗时 251ms · 连接耗时 0.080ms · 下载耗时 100ms
-- **广东佛山[电信]**： 异常 200 · 总耗时 1430ms · 连接耗时 27.0ms · 下载耗时 17.0ms
+- **local**： 正常 · 状态码 200 · DNS解析 1.2ms · 连接耗时 0.080ms · TLS握手 3.4ms · 等待响应 140ms · 下载耗时 100ms · 总耗时 251ms
+- **广东佛山[电信]**： 异常 · 状态码 200 · DNS解析 12.0ms · 连接耗时 27.0ms · TLS握手 55.0ms · 等待响应 1319ms · 下载耗时 17.0ms · 总耗时 1430ms
 ";
     assert_eq!(
         seen.json(),
@@ -94,7 +94,10 @@ async fn one_alert_in_english() {
         "{content}"
     );
     assert!(
-        content.contains("- **local**: OK 200 · Total 251ms"),
+        content.contains(
+            "- **local**: OK · Status 200 · DNS 1.2ms · Connect 0.080ms · TLS 3.4ms · Wait 140ms · \
+             Download 100ms · Total 251ms\n"
+        ),
         "{content}"
     );
 }

@@ -52,14 +52,20 @@ fn main() {
             },
         ],
         message: None,
-        columns: ["status", "dns", "connect", "tls", "wait", "download", "total"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        columns: [
+            "status", "dns", "connect", "tls", "wait", "download", "total",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
         locations: vec![
             row("江苏宿迁[电信]", true, [3.0, 121.0, 0.0, 18.0, 81.0, 223.0]),
             row("广东佛山[电信]", true, [1.0, 27.0, 0.0, 0.5, 17.0, 44.0]),
-            row("浙江湖州[电信]", false, [0.2, 3115.0, 0.0, 0.1, 75.0, 3190.0]),
+            row(
+                "浙江湖州[电信]",
+                false,
+                [0.2, 3115.0, 0.0, 0.1, 75.0, 3190.0],
+            ),
             LocationRow {
                 location: "黑龙江哈尔滨[联通]".into(),
                 ok: false,
@@ -74,7 +80,10 @@ fn main() {
     for locale in [Locale::ZhCn, Locale::En] {
         println!("==== plain ({locale})\n{}", alert.plain(locale));
         println!("==== markdown ({locale})\n{}", alert.markdown(locale));
-        println!("==== robot markdown ({locale})\n{}", alert.markdown_lite(locale));
+        println!(
+            "==== robot markdown ({locale})\n{}",
+            alert.markdown_lite(locale)
+        );
     }
     let payload = WebhookPayload::new(&alert, Locale::ZhCn);
     println!(

@@ -145,11 +145,15 @@ mod tests {
         assert!(out.contains("  - local: connect 250ms < 100ms\n"));
         // A tcp alert's own metrics.
         assert!(
-            out.contains("位置   结果  DNS解析  连接耗时  总耗时\nlocal  异常    1.5ms     250ms   252ms\n"),
+            out.contains(
+                "位置   结果  DNS解析  连接耗时  总耗时\nlocal  异常    1.5ms     250ms   252ms\n"
+            ),
             "{out}"
         );
         assert!(
-            out.contains("Location  Result    DNS  Connect  Total\nlocal     FAIL    1.5ms    250ms  252ms\n"),
+            out.contains(
+                "Location  Result    DNS  Connect  Total\nlocal     FAIL    1.5ms    250ms  252ms\n"
+            ),
             "{out}"
         );
     }

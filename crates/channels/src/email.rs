@@ -737,7 +737,12 @@ pub fn html(alert: &Alert, locale: Locale) -> String {
             };
             td(&mut out, false, colour, row.verdict);
             for (column, value) in table.columns.iter().zip(&row.cells) {
-                td(&mut out, column.numeric, "", value.as_deref().unwrap_or("-"));
+                td(
+                    &mut out,
+                    column.numeric,
+                    "",
+                    value.as_deref().unwrap_or("-"),
+                );
             }
             if table.error_label.is_some() {
                 td(&mut out, false, "", row.error.as_deref().unwrap_or(""));
@@ -986,8 +991,7 @@ mod tests {
         assert_eq!(
             cells(rows[0]),
             [
-                "local", "正常", "200", "1.2ms", "0.080ms", "3.4ms", "140ms", "100ms", "251ms",
-                ""
+                "local", "正常", "200", "1.2ms", "0.080ms", "3.4ms", "140ms", "100ms", "251ms", ""
             ]
         );
         assert_eq!(
@@ -1008,7 +1012,13 @@ mod tests {
         assert!(rows[1].contains("text-align: left; color: #c0392b; font-weight: bold;"));
         assert!(rows[0].contains("text-align: right;\">251ms</td>"));
         for label in [
-            "状态码", "DNS解析", "连接耗时", "TLS握手", "等待响应", "下载耗时", "总耗时",
+            "状态码",
+            "DNS解析",
+            "连接耗时",
+            "TLS握手",
+            "等待响应",
+            "下载耗时",
+            "总耗时",
         ] {
             assert!(html.contains(&format!(">{label}</th>")), "{label}: {html}");
         }
@@ -1029,8 +1039,14 @@ mod tests {
         // A tls:// target is not a web link.
         assert!(!en.contains("<a href"), "{en}");
         let zh = html(&tls_down(), Locale::ZhCn);
-        assert!(zh.contains(">证书剩余</th>") && zh.contains(">TLS握手</th>"), "{zh}");
-        assert!(zh.contains("<code>local: cert_days 9.5d &gt; 14</code>"), "{zh}");
+        assert!(
+            zh.contains(">证书剩余</th>") && zh.contains(">TLS握手</th>"),
+            "{zh}"
+        );
+        assert!(
+            zh.contains("<code>local: cert_days 9.5d &gt; 14</code>"),
+            "{zh}"
+        );
     }
 
     #[test]

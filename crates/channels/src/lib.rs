@@ -73,7 +73,7 @@ pub use dingtalk::{Dingtalk, DingtalkConfig};
 pub use email::{Email, EmailConfig};
 pub use feishu::{Feishu, FeishuConfig};
 pub use message::{
-    Alert, AlertKind, DocumentError, FailedCondition, LocationRow, Locale, digest_card_lite,
+    Alert, AlertKind, DocumentError, FailedCondition, Locale, LocationRow, digest_card_lite,
     digest_markdown_lite, digest_title,
 };
 pub use policy::{

@@ -22,14 +22,15 @@
 //!    {"type": "header", "text": {"type": "plain_text", "text": "[DOWN] homepage"}},
 //!    {"type": "section", "text": {"type": "mrkdwn", "text": "homepage is DOWN.\n\n*Time:* 2026-01-02T03:00:00Z\n*URL:* <https://www.example.com/|https://www.example.com/>\n*Incident:* `homepage:1767322800000`"}},
 //!    {"type": "section", "text": {"type": "mrkdwn", "text": "*Failing conditions*\n• `total 1430ms &gt; 1000ms`"}},
-//!    {"type": "section", "text": {"type": "mrkdwn", "text": "*Locations*\n```\nLocation  Status  ...\n```"}}]}
+//!    {"type": "section", "text": {"type": "mrkdwn", "text": "*Locations*\n```\nLocation  Result  Status  DNS  ...\n```"}}]}
 //! ```
 //!
 //! `text` is the notification fallback (title and summary). Text in `mrkdwn` is Slack's own
 //! markup, not Markdown: `*bold*`, `<url|label>`, and `&`, `<`, `>` written as `&amp;`,
 //! `&lt;`, `&gt;` wherever they are meant literally (a monitor called `<b>&x` shows as such).
-//! Slack has no tables: the per-location table is the aligned plain-text table in a
-//! preformatted block.
+//! Slack has no tables: the per-location table of the message model (verdict and the check
+//! kind's metrics: every HTTP phase, a tls check's certificate days, ...) is laid out as
+//! aligned plain text in a preformatted block.
 //!
 //! Several alerts sent together (see [`crate::Channel::merges`]) make one message: the
 //! [`digest_title`] as header, then each alert's sections, divided by `divider` blocks.
@@ -347,7 +348,10 @@ fn alert_blocks(alert: &Alert, locale: Locale, titled: bool) -> Vec<Block> {
             FactKind::Code => code(&fact.value),
             FactKind::Text => html_text(&fact.value),
         };
-        lines.push(format!("{} {value}", bold(&format!("{}{colon}", fact.label))));
+        lines.push(format!(
+            "{} {value}",
+            bold(&format!("{}{colon}", fact.label))
+        ));
     }
     let mut blocks: Vec<Block> = sections("", &lines)
         .into_iter()
@@ -576,9 +580,12 @@ mod tests {
     fn a_long_failure_list_is_split_and_a_huge_line_cut() {
         let mut a = alert("m", 0);
         a.failures = (0..100)
-            .map(|i| FailedCondition::from_text(format!("condition {i} failed: {}", "x".repeat(60))))
+            .map(|i| {
+                FailedCondition::from_text(format!("condition {i} failed: {}", "x".repeat(60)))
+            })
             .collect();
-        a.failures.push(FailedCondition::from_text("y".repeat(5000)));
+        a.failures
+            .push(FailedCondition::from_text("y".repeat(5000)));
         let messages = payloads(&[a], Locale::En);
         assert_eq!(messages.len(), 1);
         let s = sections_of(&messages[0]);
@@ -589,6 +596,48 @@ mod tests {
             101
         );
         assert!(s.last().unwrap().ends_with('…'));
+    }
+
+    #[test]
+    fn every_http_phase_and_a_tls_alerts_certificate_days() {
+        use crate::message::samples::{down, tls_down};
+        let m = &payloads(&[down()], Locale::En)[0];
+        let table = sections_of(m)
+            .into_iter()
+            .find(|s| s.contains("```"))
+            .unwrap();
+        assert!(
+            table.contains(
+                "Location        Result  Status     DNS  Connect     TLS    Wait  Download   Total  Error\n"
+            ),
+            "{table}"
+        );
+        for (locale, header, row) in [
+            (
+                Locale::En,
+                "Location  Result  Connect     TLS   Total  Cert days",
+                "local     FAIL     11.0ms  35.2ms  47.1ms       9.5d",
+            ),
+            (
+                Locale::ZhCn,
+                "位置   结果  连接耗时  TLS握手  总耗时  证书剩余",
+                "local  异常    11.0ms   35.2ms  47.1ms      9.5d",
+            ),
+        ] {
+            let m = &payloads(&[tls_down()], locale)[0];
+            let s = sections_of(m);
+            let table = s.iter().find(|s| s.contains("```")).unwrap();
+            assert!(
+                table.ends_with(&format!("```\n{header}\n{row}\n```")),
+                "{table}"
+            );
+            // A tls:// target is not made a link.
+            assert!(s[0].contains(" tls://mail.example.com:465\n"), "{}", s[0]);
+            assert!(
+                s.iter()
+                    .any(|t| t.contains("• `local: cert_days 9.5d &gt; 14`"))
+            );
+        }
     }
 
     #[test]

@@ -742,6 +742,34 @@ mod tests {
     }
 
     #[test]
+    fn every_http_phase_and_a_tls_alerts_certificate_days() {
+        use crate::message::samples::{down, tls_down};
+        let t = &texts(&[down()], Locale::ZhCn)[0];
+        assert!(
+            t.contains(
+                "<pre>位置            结果  状态码  DNS解析  连接耗时  TLS握手  等待响应  下载耗时  总耗时  错误\n"
+            ),
+            "{t}"
+        );
+        for (locale, table) in [
+            (
+                Locale::En,
+                "<pre>Location  Result  Connect     TLS   Total  Cert days\n\
+                 local     FAIL     11.0ms  35.2ms  47.1ms       9.5d</pre>",
+            ),
+            (
+                Locale::ZhCn,
+                "<pre>位置   结果  连接耗时  TLS握手  总耗时  证书剩余\n\
+                 local  异常    11.0ms   35.2ms  47.1ms      9.5d</pre>",
+            ),
+        ] {
+            let t = &texts(&[tls_down()], locale)[0];
+            assert!(t.ends_with(table), "{t}");
+            assert!(t.contains("• local: cert_days 9.5d &gt; 14\n"), "{t}");
+        }
+    }
+
+    #[test]
     fn long_texts_split_at_lines_within_the_limits() {
         let a = alert(400);
         let texts = texts(std::slice::from_ref(&a), Locale::ZhCn);

@@ -134,10 +134,12 @@ impl Template {
                 text: "total 1430ms > 1000ms".into(),
             }],
             message: None,
-            columns: ["status", "dns", "connect", "tls", "wait", "download", "total"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            columns: [
+                "status", "dns", "connect", "tls", "wait", "download", "total",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             locations: vec![LocationRow {
                 location: "local".into(),
                 ok: false,
@@ -419,8 +421,11 @@ mod tests {
         let e = Template::compile("{{ failures[0].actul }}", "t").unwrap_err();
         assert!(e.0.contains("undefined"), "{e}");
         // A test alert's message is its one failure, as before.
-        let t = Template::compile("{{ failures[0] }}/{{ failures[0].actual }}/{{ message }}", "t")
-            .unwrap();
+        let t = Template::compile(
+            "{{ failures[0] }}/{{ failures[0].actual }}/{{ message }}",
+            "t",
+        )
+        .unwrap();
         let test = Alert::test("ops", Some("hello".into()), Utc::now());
         assert_eq!(t.render(&test, Locale::En).unwrap(), "hello/hello/hello");
     }

@@ -210,7 +210,13 @@ impl SmtpServer {
 /// The shared down alert, its failure in Chinese.
 fn alert() -> Alert {
     let mut a = common::alert(AlertKind::Down);
-    a.failures = vec![common::failed("广东佛山[电信]", "总耗时", ">", "1000ms", "1430ms")];
+    a.failures = vec![common::failed(
+        "广东佛山[电信]",
+        "总耗时",
+        ">",
+        "1000ms",
+        "1430ms",
+    )];
     a
 }
 

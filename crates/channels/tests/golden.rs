@@ -93,8 +93,14 @@ async fn a_down_alert_of_the_previous_release_loads_renders_and_delivers() {
         ),
         "{en}"
     );
-    assert!(en.contains("Time:        2026-01-02 11:00:00 +08:00\n"), "{en}");
-    assert!(en.contains("Note: watchpost could not run 2 checks"), "{en}");
+    assert!(
+        en.contains("Time:        2026-01-02 11:00:00 +08:00\n"),
+        "{en}"
+    );
+    assert!(
+        en.contains("Note: watchpost could not run 2 checks"),
+        "{en}"
+    );
     let zh = a.markdown_lite(Locale::ZhCn);
     assert!(
         zh.contains("- **广东佛山[电信]**： 异常 · 状态码 200 · 总耗时 1430ms · 连接耗时 27.0ms · 下载耗时 17.0ms\n"),
@@ -124,14 +130,20 @@ async fn a_down_alert_of_the_previous_release_loads_renders_and_delivers() {
     assert_eq!(payload["locations"][2]["error"], "connect refused");
     assert_eq!(payload["text"], a.plain(Locale::ZhCn));
     // A template written for the old payload prints the old failure string.
-    assert_eq!(templated, "故障 homepage: 广东佛山[电信]: total 1430ms > 1000ms");
+    assert_eq!(
+        templated,
+        "故障 homepage: 广东佛山[电信]: total 1430ms > 1000ms"
+    );
 }
 
 #[tokio::test]
 async fn a_test_alert_of_the_previous_release_keeps_its_message() {
     let a = load("legacy-test.json");
     assert_eq!(a.kind, AlertKind::Test);
-    assert_eq!(a.message.as_deref(), Some("hello from the previous release"));
+    assert_eq!(
+        a.message.as_deref(),
+        Some("hello from the previous release")
+    );
     assert!(a.failures.is_empty() && a.locations.is_empty() && a.columns.is_empty());
     let en = a.plain(Locale::En);
     assert!(

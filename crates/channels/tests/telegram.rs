@@ -196,7 +196,17 @@ async fn long_texts_go_as_several_messages_within_the_limit() {
         .map(|i| LocationRow {
             location: format!("探测点-{i:03}"),
             ok: i % 2 == 0,
-            metrics: common::http_metrics(200, [1.0, 27.0, 30.0, 900.0 + f64::from(i), 17.0, 1000.0 + f64::from(i)]),
+            metrics: common::http_metrics(
+                200,
+                [
+                    1.0,
+                    27.0,
+                    30.0,
+                    900.0 + f64::from(i),
+                    17.0,
+                    1000.0 + f64::from(i),
+                ],
+            ),
             error: None,
         })
         .collect();

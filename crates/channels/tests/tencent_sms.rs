@@ -395,8 +395,8 @@ fn defaults_and_notes() {
 
 #[tokio::test]
 async fn a_parameter_can_carry_the_actual_value_of_a_failed_condition() {
-    let mut rx = Receiver::start(vec![Reply::json(200, TCCLI_OK), Reply::json(200, TCCLI_OK)])
-        .await;
+    let mut rx =
+        Receiver::start(vec![Reply::json(200, TCCLI_OK), Reply::json(200, TCCLI_OK)]).await;
     let mut s = settings(&rx.url("/"));
     s["params"] = json!([
         "{{ monitor }}",

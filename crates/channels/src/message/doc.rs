@@ -292,7 +292,11 @@ mod tests {
 
     #[test]
     fn version_1_round_trips() {
-        for a in [down(), tls_down(), Alert::test("ops", Some("hi".into()), at(1, 2, 3))] {
+        for a in [
+            down(),
+            tls_down(),
+            Alert::test("ops", Some("hi".into()), at(1, 2, 3)),
+        ] {
             let json = a.to_json();
             assert!(json.starts_with("{\"v\":1,\"kind\":"), "{json}");
             assert_eq!(Alert::from_json(&json).unwrap(), a);
@@ -328,10 +332,17 @@ mod tests {
         assert_eq!(a.failures[0].actual, "local: status 503 != 200");
         assert_eq!(a.failures[0].operand, "");
         assert_eq!(a.columns, ["status", "total", "connect", "download"]);
-        let names: Vec<&str> = a.locations[0].metrics.iter().map(|m| m.name.as_str()).collect();
+        let names: Vec<&str> = a.locations[0]
+            .metrics
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
         assert_eq!(names, ["status", "total", "download"]);
         assert_eq!(a.locations[0].metric("status").unwrap().unit, Unit::Count);
-        assert!(a.plain(Locale::En).contains("  - local: status 503 != 200\n"));
+        assert!(
+            a.plain(Locale::En)
+                .contains("  - local: status 503 != 200\n")
+        );
 
         let test = r#"{"kind":"test","monitor":"ops","incident_id":"test:1",
             "at":"2026-01-02T03:00:00Z","failures":["hello"],"locations":[],"url":null}"#;
@@ -352,7 +363,10 @@ mod tests {
         assert_eq!(e, DocumentError::Newer(2));
         assert!(e.to_string().contains("version 2 is newer"), "{e}");
         let e = Alert::from_json(r#"{"v":"1"}"#).unwrap_err();
-        assert!(e.to_string().contains("\"v\" must be a version number"), "{e}");
+        assert!(
+            e.to_string().contains("\"v\" must be a version number"),
+            "{e}"
+        );
         let e = Alert::from_json(r#"{"v":1,"kind":"down"}"#).unwrap_err();
         assert!(e.to_string().contains("missing field `monitor`"), "{e}");
         let e = Alert::from_json("not json").unwrap_err();

@@ -303,13 +303,23 @@ mod tests {
         assert_eq!(
             table[0],
             [
-                "位置", "结果", "状态码", "DNS解析", "连接耗时", "TLS握手", "等待响应", "下载耗时",
-                "总耗时", "错误"
+                "位置",
+                "结果",
+                "状态码",
+                "DNS解析",
+                "连接耗时",
+                "TLS握手",
+                "等待响应",
+                "下载耗时",
+                "总耗时",
+                "错误"
             ]
         );
         assert_eq!(
             table[1],
-            [":--", ":--", "--:", "--:", "--:", "--:", "--:", "--:", "--:", ":--"]
+            [
+                ":--", ":--", "--:", "--:", "--:", "--:", "--:", "--:", "--:", ":--"
+            ]
         );
         assert!(table.iter().all(|r| r.len() == 10), "{md}");
         assert_eq!(
@@ -392,6 +402,18 @@ mod tests {
         assert!(
             md.contains("- **URL:** `tls://mail.example.com:465`\n"),
             "{md}"
+        );
+        let lite = tls_down().markdown_lite(Locale::En);
+        assert!(
+            lite.contains(
+                "- **local**: FAIL · Connect 11.0ms · TLS 35.2ms · Total 47.1ms · Cert days 9.5d\n"
+            ),
+            "{lite}"
+        );
+        let zh = tls_down().markdown(Locale::ZhCn);
+        assert_eq!(
+            md_table(&zh)[0],
+            ["位置", "结果", "连接耗时", "TLS握手", "总耗时", "证书剩余"]
         );
         let lite = tls_down().markdown_lite(Locale::ZhCn);
         assert!(
@@ -483,8 +505,14 @@ mod tests {
         let one = digest_card_lite(std::slice::from_ref(&a), Locale::En);
         assert!(one.starts_with("homepage is DOWN.\n\n"), "{one}");
         let two = digest_card_lite(&[a.clone(), b], Locale::En);
-        assert!(two.starts_with("**[DOWN] homepage**\n\nhomepage is DOWN."), "{two}");
-        assert!(two.contains("\n---\n\n**[RESOLVED] homepage**\n\n"), "{two}");
+        assert!(
+            two.starts_with("**[DOWN] homepage**\n\nhomepage is DOWN."),
+            "{two}"
+        );
+        assert!(
+            two.contains("\n---\n\n**[RESOLVED] homepage**\n\n"),
+            "{two}"
+        );
         assert!(!two.contains('#'), "{two}");
         // Digests of a tls alert show its certificate.
         let tls = digest_markdown_lite(&[a, tls_down()], Locale::En);

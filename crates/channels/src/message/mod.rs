@@ -478,6 +478,9 @@ pub(crate) fn html_text(s: &str) -> String {
     out
 }
 
+#[cfg(test)]
+pub(crate) use samples::sample_rows;
+
 /// Sample alerts for the renderers' tests.
 #[cfg(test)]
 pub(crate) mod samples {
@@ -510,7 +513,13 @@ pub(crate) mod samples {
         "status", "dns", "connect", "tls", "wait", "download", "total",
     ];
 
-    pub fn failed(location: &str, operand: &str, op: &str, expected: &str, actual: &str) -> FailedCondition {
+    pub fn failed(
+        location: &str,
+        operand: &str,
+        op: &str,
+        expected: &str,
+        actual: &str,
+    ) -> FailedCondition {
         FailedCondition {
             location: location.into(),
             operand: operand.into(),
@@ -635,5 +644,3 @@ pub(crate) mod samples {
     }
 }
 
-#[cfg(test)]
-pub(crate) use samples::sample_rows;

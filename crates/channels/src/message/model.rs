@@ -181,7 +181,11 @@ fn facts(alert: &Alert, locale: Locale) -> Vec<Fact> {
         facts.push(fact(t.url, one_line(url), FactKind::Url));
     }
     if alert.kind != AlertKind::Test {
-        facts.push(fact(t.incident, one_line(&alert.incident_id), FactKind::Code));
+        facts.push(fact(
+            t.incident,
+            one_line(&alert.incident_id),
+            FactKind::Code,
+        ));
     }
     facts
 }
@@ -284,7 +288,9 @@ mod tests {
         let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            ["status", "dns", "connect", "tls", "wait", "download", "total"]
+            [
+                "status", "dns", "connect", "tls", "wait", "download", "total"
+            ]
         );
         assert_eq!(table.rows[2].cells[0], None, "no status without a response");
         assert_eq!(table.rows[2].cells[1].as_deref(), Some("2.1ms"));

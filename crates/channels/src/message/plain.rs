@@ -171,7 +171,10 @@ hrb-unicom      异常       -    2.1ms         -        -         -         -  
             "{en}"
         );
         assert!(en.contains("  - local: cert_days 9.5d > 14\n"), "{en}");
-        assert!(en.contains("URL:         tls://mail.example.com:465\n"), "{en}");
+        assert!(
+            en.contains("URL:         tls://mail.example.com:465\n"),
+            "{en}"
+        );
         let zh = tls_down().plain(Locale::ZhCn);
         assert!(
             zh.contains("位置   结果  连接耗时  TLS握手  总耗时  证书剩余\n"),

@@ -34,14 +34,22 @@ pub fn http_metrics(status: u16, phases: [f64; 6]) -> Vec<Metric> {
 
 /// The HTTP kind's table columns.
 pub fn http_columns() -> Vec<String> {
-    ["status", "dns", "connect", "tls", "wait", "download", "total"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "status", "dns", "connect", "tls", "wait", "download", "total",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// A failed condition `OPERAND ACTUAL OP EXPECTED` at `location`.
-pub fn failed(location: &str, operand: &str, op: &str, expected: &str, actual: &str) -> FailedCondition {
+pub fn failed(
+    location: &str,
+    operand: &str,
+    op: &str,
+    expected: &str,
+    actual: &str,
+) -> FailedCondition {
     FailedCondition {
         location: location.into(),
         operand: operand.into(),

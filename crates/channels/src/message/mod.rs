@@ -643,4 +643,3 @@ pub(crate) mod samples {
         }
     }
 }
-

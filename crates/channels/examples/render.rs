@@ -42,7 +42,7 @@ fn main() {
         check: Some("http".into()),
         failures: vec![
             failed("浙江湖州[电信]", "total", "1000ms", "3190ms"),
-            failed("浙江湖州[电信]", "connect", "300ms", "3115ms"),
+            failed("浙江湖州[电信]", "connect", "300ms", "3050ms"),
             FailedCondition {
                 location: "黑龙江哈尔滨[联通]".into(),
                 operand: "error".into(),
@@ -59,8 +59,8 @@ fn main() {
         .map(|s| s.to_string())
         .collect(),
         locations: vec![
-            row("江苏宿迁[电信]", true, [3.0, 121.0, 0.0, 18.0, 81.0, 223.0]),
-            row("广东佛山[电信]", true, [1.0, 27.0, 0.0, 0.5, 17.0, 44.0]),
+            row("江苏宿迁[电信]", true, [3.0, 61.0, 60.0, 18.0, 81.0, 223.0]),
+            row("广东佛山[电信]", true, [1.0, 12.0, 13.5, 0.5, 17.0, 44.0]),
             row(
                 "浙江湖州[电信]",
                 false,
@@ -73,7 +73,7 @@ fn main() {
                 error: Some("connect timeout: no answer within 2.50s".into()),
             },
         ],
-        url: Some("http://www.anycodes.cn/".into()),
+        url: Some("https://www.anycodes.cn/".into()),
         timezone: None,
         notes: Vec::new(),
     };

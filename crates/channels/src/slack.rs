@@ -369,9 +369,9 @@ fn alert_blocks(alert: &Alert, locale: Locale, titled: bool) -> Vec<Block> {
     }
 
     if let Some(table) = &m.table {
-        let mut lines = plain::table_lines(table).into_iter().map(|l| html_text(&l));
-        let header = lines.next().unwrap_or_default();
-        let rows: Vec<String> = lines.collect();
+        let aligned = plain::aligned(table);
+        let header = html_text(&aligned.header);
+        let rows: Vec<String> = aligned.rows.iter().map(|r| html_text(r)).collect();
         let heading = bold(table.heading);
         blocks.extend(
             table_sections(&heading, &header, &rows)

@@ -67,10 +67,30 @@ pub fn render(m: &Message) -> String {
     out
 }
 
-/// The table as aligned lines, the header first: text columns left-aligned, numeric ones
-/// right-aligned, two spaces apart, by display width (CJK characters count as two); no
-/// trailing spaces.
+/// A table as aligned text lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aligned {
+    /// The header line.
+    pub header: String,
+    /// One line per row.
+    pub rows: Vec<String>,
+}
+
+impl Aligned {
+    /// The header, then the rows.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.header.as_str()).chain(self.rows.iter().map(String::as_str))
+    }
+}
+
+/// [`aligned`], as lines: the header first.
 pub fn table_lines(table: &Table) -> Vec<String> {
+    aligned(table).lines().map(str::to_string).collect()
+}
+
+/// The table as aligned text: text columns left-aligned, numeric ones right-aligned, two
+/// spaces apart, by display width (CJK characters count as two); no trailing spaces.
+pub fn aligned(table: &Table) -> Aligned {
     let header = table.header();
     let numeric = table.numeric();
     let rows: Vec<Vec<String>> = table.rows.iter().map(|r| r.texts(table)).collect();
@@ -98,9 +118,10 @@ pub fn table_lines(table: &Table) -> Vec<String> {
         s.truncate(s.trim_end().len());
         s
     };
-    let mut out = vec![line(&header)];
-    out.extend(rows.iter().map(|r| line(r)));
-    out
+    Aligned {
+        header: line(&header),
+        rows: rows.iter().map(|r| line(r)).collect(),
+    }
 }
 
 #[cfg(test)]

@@ -136,6 +136,19 @@ impl FailedCondition {
         }
     }
 
+    /// A probe error at `location` as a failure: `{operand: "error", op: "", expected: "",
+    /// actual: message, text: message}` (`message` like `connect refused: ...`).
+    pub fn probe_error(location: impl Into<String>, message: impl Into<String>) -> FailedCondition {
+        let message = message.into();
+        FailedCondition {
+            location: location.into(),
+            operand: "error".into(),
+            actual: message.clone(),
+            text: message,
+            ..FailedCondition::default()
+        }
+    }
+
     /// How a message lists it: `LOCATION: TEXT` (just the text without a location), on one
     /// line.
     pub fn line(&self) -> String {
@@ -541,13 +554,7 @@ pub(crate) mod samples {
             check: Some("http".into()),
             failures: vec![
                 failed("广东佛山[电信]", "total", ">", "1000ms", "1430ms"),
-                FailedCondition {
-                    location: "hrb-unicom".into(),
-                    operand: "error".into(),
-                    actual: "connect refused: connection refused".into(),
-                    text: "connect refused: connection refused".into(),
-                    ..Default::default()
-                },
+                FailedCondition::probe_error("hrb-unicom", "connect refused: connection refused"),
             ],
             message: None,
             columns: HTTP_COLUMNS.iter().map(|s| s.to_string()).collect(),

@@ -1,18 +1,34 @@
 //! Prints a sample alert in every rendering: `cargo run -p watchpost-channels --example render`.
 
 use chrono::{TimeDelta, Utc};
-use watchpost_channels::{Alert, AlertKind, Locale, LocationRow, WebhookPayload};
+use watchpost_channels::{Alert, AlertKind, FailedCondition, Locale, LocationRow, WebhookPayload};
+use watchpost_units::{Metric, Unit};
 
 fn main() {
     let at = Utc::now();
-    let row = |location: &str, ok: bool, total: f64, connect: f64, download: f64| LocationRow {
+    let ms = |name: &str, v: f64| Metric::new(name, v, Unit::Ms);
+    let row = |location: &str, ok: bool, phases: [f64; 6]| {
+        let mut metrics = vec![Metric::new("status", 200.0, Unit::Count)];
+        for (name, v) in ["dns", "connect", "tls", "wait", "download", "total"]
+            .into_iter()
+            .zip(phases)
+        {
+            metrics.push(ms(name, v));
+        }
+        LocationRow {
+            location: location.into(),
+            ok,
+            metrics,
+            error: None,
+        }
+    };
+    let failed = |location: &str, operand: &str, expected: &str, actual: &str| FailedCondition {
         location: location.into(),
-        ok,
-        status: Some(200),
-        total_ms: Some(total),
-        connect_ms: Some(connect),
-        download_ms: Some(download),
-        error: None,
+        operand: operand.into(),
+        op: ">".into(),
+        expected: expected.into(),
+        actual: actual.into(),
+        text: format!("{operand} {actual} > {expected}"),
     };
     let alert = Alert {
         kind: AlertKind::Reminder,
@@ -23,36 +39,56 @@ fn main() {
         ),
         at,
         since: Some(at - TimeDelta::minutes(35)),
+        check: Some("http".into()),
         failures: vec![
-            "浙江湖州[电信]: total 3190ms > 1000ms".into(),
-            "浙江湖州[电信]: connect 3115ms > 300ms".into(),
-            "黑龙江哈尔滨[联通]: connect timeout: no answer within 2.50s".into(),
+            failed("浙江湖州[电信]", "total", "1000ms", "3190ms"),
+            failed("浙江湖州[电信]", "connect", "300ms", "3050ms"),
+            FailedCondition {
+                location: "黑龙江哈尔滨[联通]".into(),
+                operand: "error".into(),
+                actual: "connect timeout: no answer within 2.50s".into(),
+                text: "connect timeout: no answer within 2.50s".into(),
+                ..FailedCondition::default()
+            },
         ],
+        message: None,
+        columns: [
+            "status", "dns", "connect", "tls", "wait", "download", "total",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
         locations: vec![
-            row("江苏宿迁[电信]", true, 223.0, 121.0, 81.0),
-            row("广东佛山[电信]", true, 44.0, 27.0, 17.0),
-            row("浙江湖州[电信]", false, 3190.0, 3115.0, 75.0),
+            row("江苏宿迁[电信]", true, [3.0, 61.0, 60.0, 18.0, 81.0, 223.0]),
+            row("广东佛山[电信]", true, [1.0, 12.0, 13.5, 0.5, 17.0, 44.0]),
+            row(
+                "浙江湖州[电信]",
+                false,
+                [0.2, 3050.0, 65.0, 0.1, 75.0, 3190.0],
+            ),
             LocationRow {
                 location: "黑龙江哈尔滨[联通]".into(),
                 ok: false,
-                status: None,
-                total_ms: None,
-                connect_ms: Some(2500.0),
-                download_ms: None,
+                metrics: vec![ms("dns", 4.0), ms("total", 2504.0)],
                 error: Some("connect timeout: no answer within 2.50s".into()),
             },
         ],
-        url: Some("http://www.anycodes.cn/".into()),
+        url: Some("https://www.anycodes.cn/".into()),
         timezone: None,
         notes: Vec::new(),
     };
     for locale in [Locale::ZhCn, Locale::En] {
         println!("==== plain ({locale})\n{}", alert.plain(locale));
         println!("==== markdown ({locale})\n{}", alert.markdown(locale));
+        println!(
+            "==== robot markdown ({locale})\n{}",
+            alert.markdown_lite(locale)
+        );
     }
     let payload = WebhookPayload::new(&alert, Locale::ZhCn);
     println!(
         "==== webhook payload (zh-CN)\n{}",
         serde_json::to_string_pretty(&payload).unwrap()
     );
+    println!("==== stored document\n{}", alert.to_json());
 }

@@ -25,9 +25,9 @@
 //! [{"labels": {"alertname": "watchpost", "monitor": "homepage", "severity": "critical",
 //!              "source": "watchpost", "team": "web"},
 //!   "annotations": {"title": "[DOWN] homepage", "summary": "homepage is DOWN.",
-//!                   "description": "total 1430ms > 1000ms", "url": "https://www.example.com/",
-//!                   "incident": "homepage:1767322800000",
-//!                   "locations": "Location  Status     Total ...\nlocal     FAIL 200  1430ms ..."},
+//!                   "description": "local: total 1430ms > 1000ms",
+//!                   "url": "https://www.example.com/", "incident": "homepage:1767322800000",
+//!                   "locations": "Location  Result  Status  DNS ...  Total\nlocal     FAIL       200  12.0ms ...  1430ms"},
 //!   "startsAt": "2026-01-02T03:00:00Z", "endsAt": "2026-01-03T03:00:00Z",
 //!   "generatorURL": "https://watchpost.example.com/"}]
 //! ```
@@ -39,8 +39,10 @@
 //! names (`[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`, which is reserved) with non-empty
 //! values (Alertmanager drops empty ones), and may not replace `alertname` or `monitor`.
 //! Annotations carry the text, in the configured locale: `title`, `summary`, `description`
-//! (the failing conditions, one a line), `url` (what the monitor checks), `incident`,
-//! `locations` (the aligned per-location table) and `notes` (watchpost's own remarks, one
+//! (the failing conditions, one a line, `LOCATION: TEXT`), `url` (what the monitor checks),
+//! `incident`, `locations` (the aligned per-location table of the message model: verdict and
+//! the metrics of the check kind — every HTTP phase, a tls check's `Cert days`, ...) and
+//! `notes` (watchpost's own remarks, one
 //! `Note: …` a line); empty ones are left out. Times in annotations are shown in the
 //! configured `timezone`; `startsAt` and `endsAt` are RFC 3339 UTC.
 //!
@@ -71,7 +73,8 @@ use crate::http::{
     Answer, Endpoint, Redact, configured_headers, default_timeout, redact_url, redacted_headers,
     timeout,
 };
-use crate::message::{Alert, AlertKind, Locale, one_line};
+use crate::message::model::FactKind;
+use crate::message::{Alert, AlertKind, Locale, plain};
 use crate::{ConfigError, Delivery, SendError};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use http::header::HeaderMap;
@@ -238,27 +241,29 @@ impl Alertmanager {
                 annotations.insert(key.to_string(), json!(value));
             }
         };
-        note("title", alert.title(locale));
-        note("summary", alert.summary(locale));
+        let m = alert.model(locale);
+        note("title", m.title.clone());
+        note("summary", m.summary.clone());
         note(
             "description",
-            alert
-                .failures
-                .iter()
-                .map(|f| one_line(f))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            m.failures
+                .as_ref()
+                .map(|f| f.items.join("\n"))
+                .unwrap_or_default(),
         );
-        note(
-            "url",
-            alert.url.as_deref().map(one_line).unwrap_or_default(),
-        );
-        if !test {
-            note("incident", alert.incident_id.clone());
+        for fact in &m.facts {
+            match fact.kind {
+                FactKind::Url => note("url", fact.value.clone()),
+                FactKind::Code if !test => note("incident", fact.value.clone()),
+                _ => {}
+            }
         }
         note(
             "locations",
-            alert.plain_table(locale).trim_end().to_string(),
+            m.table
+                .as_ref()
+                .map(|t| plain::table_lines(t).join("\n"))
+                .unwrap_or_default(),
         );
         note("notes", alert.note_lines(locale).join("\n"));
 

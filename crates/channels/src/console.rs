@@ -99,9 +99,28 @@ mod tests {
             incident_id: "homepage:1".into(),
             at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap(),
             since: None,
-            failures: vec!["status 503 != 200".into()],
-            locations: Vec::new(),
-            url: None,
+            check: Some("tcp".into()),
+            failures: vec![crate::FailedCondition {
+                location: "local".into(),
+                operand: "connect".into(),
+                op: "<".into(),
+                expected: "100ms".into(),
+                actual: "250ms".into(),
+                text: "connect 250ms < 100ms".into(),
+            }],
+            message: None,
+            columns: vec!["dns".into(), "connect".into(), "total".into()],
+            locations: vec![crate::LocationRow {
+                location: "local".into(),
+                ok: false,
+                metrics: vec![
+                    watchpost_units::Metric::new("dns", 1.5, watchpost_units::Unit::Ms),
+                    watchpost_units::Metric::new("connect", 250.0, watchpost_units::Unit::Ms),
+                    watchpost_units::Metric::new("total", 251.5, watchpost_units::Unit::Ms),
+                ],
+                error: None,
+            }],
+            url: Some("tcp://db.example.com:5432".into()),
             timezone: None,
             notes: Vec::new(),
         }
@@ -123,7 +142,20 @@ mod tests {
             format!("{}\n{}\n", a.plain(Locale::ZhCn), a.plain(Locale::En))
         );
         assert!(out.starts_with("【故障】homepage\n"));
-        assert!(out.contains("  - status 503 != 200\n"));
+        assert!(out.contains("  - local: connect 250ms < 100ms\n"));
+        // A tcp alert's own metrics.
+        assert!(
+            out.contains(
+                "位置   结果  DNS解析  连接耗时  总耗时\nlocal  异常    1.5ms     250ms   252ms\n"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "Location  Result    DNS  Connect  Total\nlocal     FAIL    1.5ms    250ms  252ms\n"
+            ),
+            "{out}"
+        );
     }
 
     #[tokio::test]

@@ -68,6 +68,7 @@
 //!   `timeout`.
 
 use crate::http::{Redact, timeout};
+use crate::message::model::FactKind;
 use crate::message::{Alert, AlertKind, Locale, one_line};
 use crate::{ConfigError, Delivery, SendError};
 use lettre::Message;
@@ -347,13 +348,7 @@ impl Email {
                 if let Some(path) = &config.ca_file {
                     let ca_err =
                         |m: String| config_error(format!("ca_file {}: {m}", path.display()));
-                    let certs =
-                        watchpost_probes::http::load_ca_file(path).map_err(|e| match e {
-                            watchpost_probes::http::RequestError::CaFile { reason, .. } => {
-                                ca_err(reason)
-                            }
-                            other => ca_err(other.to_string()),
-                        })?;
+                    let certs = crate::ca::load_ca_file(path).map_err(ca_err)?;
                     for cert in certs {
                         let cert = Certificate::from_der(cert.to_vec())
                             .map_err(|e| ca_err(e.to_string()))?;
@@ -650,7 +645,8 @@ pub fn html(alert: &Alert, locale: Locale) -> String {
         AlertKind::Resolved => "#1e8449",
         AlertKind::Test => "#566573",
     };
-    let title = escape(&alert.title(locale));
+    let m = alert.model(locale);
+    let title = escape(&m.title);
     let mut out = String::new();
     let _ = write!(
         out,
@@ -663,86 +659,93 @@ pub fn html(alert: &Alert, locale: Locale) -> String {
         out,
         "<h2 style=\"color: {accent}; margin: 0 0 8px;\">{title}</h2>"
     );
-    let _ = writeln!(out, "<p>{}</p>", escape(&alert.summary(locale)));
-    let colon = match locale {
-        Locale::En => ":",
-        Locale::ZhCn => "：",
-    };
-    for note in &alert.notes {
+    let _ = writeln!(out, "<p>{}</p>", escape(&m.summary));
+    let colon = m.colon();
+    for note in &m.notes {
         let _ = writeln!(
             out,
             "<p style=\"padding: 6px 10px; background: #fdf2e9; border-left: 4px solid #e67e22;\">\
              <strong>{}{colon}</strong> {}</p>",
-            escape(Alert::note_label(locale)),
-            escape(&one_line(note))
+            escape(m.note_label),
+            escape(note)
         );
     }
 
-    let url = alert.url.as_deref().map(one_line);
     out.push_str("<table style=\"border-collapse: collapse; margin: 8px 0;\">\n");
-    for (label, value) in alert.facts(locale) {
-        let shown = if url.as_deref() == Some(value.as_str())
-            && (value.starts_with("http://") || value.starts_with("https://"))
-        {
-            format!("<a href=\"{0}\">{0}</a>", escape(&value))
-        } else {
-            escape(&value)
+    for fact in &m.facts {
+        let web = fact.value.starts_with("http://") || fact.value.starts_with("https://");
+        let shown = match fact.kind {
+            FactKind::Url if web => format!("<a href=\"{0}\">{0}</a>", escape(&fact.value)),
+            FactKind::Code => format!("<code>{}</code>", escape(&fact.value)),
+            _ => escape(&fact.value),
         };
         let _ = writeln!(
             out,
             "<tr><th style=\"text-align: left; padding: 2px 12px 2px 0; color: #555; \
              font-weight: normal;\">{}</th><td style=\"padding: 2px 0;\">{shown}</td></tr>",
-            escape(label)
+            escape(fact.label)
         );
     }
     out.push_str("</table>\n");
 
-    if !alert.failures.is_empty() {
+    if let Some(failures) = &m.failures {
         let _ = writeln!(
             out,
             "<h3 style=\"margin: 16px 0 4px;\">{}</h3>\n<ul>",
-            escape(alert.failures_label(locale))
+            escape(failures.heading)
         );
-        for failure in &alert.failures {
-            let _ = writeln!(out, "<li><code>{}</code></li>", escape(&one_line(failure)));
+        for item in &failures.items {
+            let _ = writeln!(out, "<li><code>{}</code></li>", escape(item));
         }
         out.push_str("</ul>\n");
     }
 
-    if !alert.locations.is_empty() {
-        let (header, rows, numeric) = alert.table(locale);
-        let align = |i: usize| if numeric[i] { "right" } else { "left" };
+    if let Some(table) = &m.table {
         let cell = "border: 1px solid #ccc; padding: 4px 8px;";
+        let align = |numeric: bool| if numeric { "right" } else { "left" };
         let _ = writeln!(
             out,
             "<h3 style=\"margin: 16px 0 4px;\">{}</h3>",
-            escape(Alert::locations_label(locale))
+            escape(table.heading)
         );
         out.push_str("<table style=\"border-collapse: collapse;\">\n<thead><tr>");
-        for (i, h) in header.iter().enumerate() {
+        for (label, numeric) in table.header().iter().zip(table.numeric()) {
             let _ = write!(
                 out,
                 "<th style=\"{cell} text-align: {}; background: #f4f4f4;\">{}</th>",
-                align(i),
-                escape(h)
+                align(numeric),
+                escape(label)
             );
         }
         out.push_str("</tr></thead>\n<tbody>\n");
-        for (row, location) in rows.iter().zip(&alert.locations) {
-            out.push_str("<tr>");
-            for (i, c) in row.iter().enumerate() {
-                // The status column is coloured by the verdict.
-                let colour = match (i, location.ok) {
-                    (1, true) => " color: #1e8449;",
-                    (1, false) => " color: #c0392b; font-weight: bold;",
-                    _ => "",
-                };
+        for row in &table.rows {
+            let td = |out: &mut String, numeric: bool, extra: &str, text: &str| {
                 let _ = write!(
                     out,
-                    "<td style=\"{cell} text-align: {};{colour}\">{}</td>",
-                    align(i),
-                    escape(c)
+                    "<td style=\"{cell} text-align: {};{extra}\">{}</td>",
+                    align(numeric),
+                    escape(text)
                 );
+            };
+            out.push_str("<tr>");
+            td(&mut out, false, "", &row.location);
+            // The verdict is coloured.
+            let colour = if row.ok {
+                " color: #1e8449;"
+            } else {
+                " color: #c0392b; font-weight: bold;"
+            };
+            td(&mut out, false, colour, row.verdict);
+            for (column, value) in table.columns.iter().zip(&row.cells) {
+                td(
+                    &mut out,
+                    column.numeric,
+                    "",
+                    value.as_deref().unwrap_or("-"),
+                );
+            }
+            if table.error_label.is_some() {
+                td(&mut out, false, "", row.error.as_deref().unwrap_or(""));
             }
             out.push_str("</tr>\n");
         }
@@ -770,7 +773,7 @@ mod tests {
         );
         assert!(password_redact(None, None).is_empty());
     }
-    use crate::message::LocationRow;
+    use crate::message::{FailedCondition, LocationRow};
     use chrono::{TimeZone, Utc};
 
     fn config(server: &str) -> EmailConfig {
@@ -786,30 +789,35 @@ mod tests {
     }
 
     fn alert() -> Alert {
+        use crate::message::samples::{HTTP_COLUMNS, http_metrics, ms};
         Alert {
             kind: AlertKind::Down,
             monitor: "<script>alert(1)</script>".into(),
             incident_id: "m:1767322800000".into(),
             at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap(),
             since: Some(Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap()),
-            failures: vec!["body contains \"<b>ok</b>\" & more".into()],
+            check: Some("http".into()),
+            failures: vec![FailedCondition {
+                operand: "body".into(),
+                op: "contains".into(),
+                expected: "\"<b>ok</b>\"".into(),
+                actual: "missing".into(),
+                text: "body contains \"<b>ok</b>\" & more".into(),
+                ..Default::default()
+            }],
+            message: None,
+            columns: HTTP_COLUMNS.iter().map(|s| s.to_string()).collect(),
             locations: vec![
                 LocationRow {
                     location: "local".into(),
                     ok: true,
-                    status: Some(200),
-                    total_ms: Some(250.8),
-                    connect_ms: Some(0.08),
-                    download_ms: Some(100.2),
+                    metrics: http_metrics(200, [1.2, 0.08, 3.4, 140.5, 100.2, 250.8]),
                     error: None,
                 },
                 LocationRow {
                     location: "广东佛山[电信]".into(),
                     ok: false,
-                    status: None,
-                    total_ms: None,
-                    connect_ms: Some(27.0),
-                    download_ms: None,
+                    metrics: vec![ms("dns", 4.0), ms("connect", 27.0)],
                     error: Some("connect refused: <eof>".into()),
                 },
             ],
@@ -979,9 +987,12 @@ mod tests {
                 })
                 .collect()
         };
+        // Every HTTP phase, each in its own column.
         assert_eq!(
             cells(rows[0]),
-            ["local", "正常 200", "251ms", "0.080ms", "100ms", ""]
+            [
+                "local", "正常", "200", "1.2ms", "0.080ms", "3.4ms", "140ms", "100ms", "251ms", ""
+            ]
         );
         assert_eq!(
             cells(rows[1]),
@@ -989,18 +1000,53 @@ mod tests {
                 "广东佛山[电信]",
                 "异常",
                 "-",
+                "4.0ms",
                 "27.0ms",
+                "-",
+                "-",
+                "-",
                 "-",
                 "connect refused: &lt;eof&gt;"
             ]
         );
         assert!(rows[1].contains("text-align: left; color: #c0392b; font-weight: bold;"));
         assert!(rows[0].contains("text-align: right;\">251ms</td>"));
+        for label in [
+            "状态码",
+            "DNS解析",
+            "连接耗时",
+            "TLS握手",
+            "等待响应",
+            "下载耗时",
+            "总耗时",
+        ] {
+            assert!(html.contains(&format!(">{label}</th>")), "{label}: {html}");
+        }
         let header = html
             .lines()
             .find(|l| l.starts_with("<table style=\"border-collapse: collapse;\">"));
         assert!(header.is_some(), "{html}");
         assert!(html.contains(">位置</th>") && html.contains(">错误</th>"));
+    }
+
+    #[test]
+    fn html_shows_a_tls_alerts_certificate_days() {
+        use crate::message::samples::tls_down;
+        let en = html(&tls_down(), Locale::En);
+        assert!(en.contains(">Cert days</th>"), "{en}");
+        assert!(en.contains("text-align: right;\">9.5d</td>"), "{en}");
+        assert!(!en.contains(">Status</th>"), "{en}");
+        // A tls:// target is not a web link.
+        assert!(!en.contains("<a href"), "{en}");
+        let zh = html(&tls_down(), Locale::ZhCn);
+        assert!(
+            zh.contains(">证书剩余</th>") && zh.contains(">TLS握手</th>"),
+            "{zh}"
+        );
+        assert!(
+            zh.contains("<code>local: cert_days 9.5d &gt; 14</code>"),
+            "{zh}"
+        );
     }
 
     #[test]

@@ -62,7 +62,7 @@
 
 use crate::http::{Answer, Endpoint, Redact, default_timeout, redact_url, timeout};
 use crate::limit::RateLimit;
-use crate::message::{Alert, AlertKind, Locale, digest_markdown_lite, digest_title};
+use crate::message::{Alert, AlertKind, Locale, digest_card_lite, digest_title};
 use crate::robot::{self, Clock, Verdict};
 use crate::split::{json_cost, split_numbered};
 use crate::{ConfigError, Delivery, SendError};
@@ -132,31 +132,10 @@ pub fn template(alerts: &[Alert]) -> &'static str {
     }
 }
 
-/// The card's Markdown: [`digest_markdown_lite`] with the leading heading dropped (the header
-/// shows it) and the alerts' own headings in bold.
+/// The card's Markdown: [`digest_card_lite`] (the header shows the title; several alerts are
+/// titled in bold).
 pub fn card_markdown(alerts: &[Alert], locale: Locale) -> String {
-    let text = digest_markdown_lite(alerts, locale);
-    let mut out = String::with_capacity(text.len());
-    let mut lines = text.split_inclusive('\n').peekable();
-    if lines.peek().is_some_and(|l| l.starts_with('#')) {
-        lines.next();
-        if lines.peek().is_some_and(|l| l.trim().is_empty()) {
-            lines.next();
-        }
-    }
-    for line in lines {
-        match line.strip_prefix("### ") {
-            Some(heading) => {
-                let (heading, end) = match heading.strip_suffix('\n') {
-                    Some(h) => (h, "\n"),
-                    None => (heading, ""),
-                };
-                out.push_str(&format!("**{heading}**{end}"));
-            }
-            None => out.push_str(line),
-        }
-    }
-    out
+    digest_card_lite(alerts, locale)
 }
 
 /// A built Feishu bot.

@@ -125,12 +125,7 @@ impl Endpoint {
             let mut roots = RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             if let Some(path) = ca_file {
-                let certs = watchpost_probes::http::load_ca_file(path).map_err(|e| match e {
-                    watchpost_probes::http::RequestError::CaFile { reason, .. } => {
-                        ca_err(path, reason)
-                    }
-                    other => ca_err(path, other.to_string()),
-                })?;
+                let certs = crate::ca::load_ca_file(path).map_err(|e| ca_err(path, e))?;
                 for cert in certs {
                     roots.add(cert).map_err(|e| ca_err(path, e.to_string()))?;
                 }

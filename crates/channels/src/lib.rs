@@ -1,8 +1,10 @@
 //! Alert messages and the channels that deliver them.
 //!
-//! - [`message`]: the [`Alert`] (stored as JSON in the outbox between commit and delivery)
-//!   and its renderings — [`Alert::title`], [`Alert::plain`], [`Alert::markdown`] — in
-//!   [`Locale::ZhCn`] or [`Locale::En`].
+//! - [`message`]: the [`Alert`] (stored in the outbox between commit and delivery as a
+//!   versioned document, [`Alert::to_json`] / [`Alert::from_json`]), the typed model every
+//!   renderer lays out ([`message::model`]) and the shared renderings — [`Alert::title`],
+//!   [`Alert::plain`], [`Alert::markdown`], [`Alert::markdown_lite`] — in [`Locale::ZhCn`] or
+//!   [`Locale::En`].
 //! - One module per channel, each with its config struct next to it:
 //!   - [`console`] — stdout.
 //!   - [`webhook`] — a JSON POST of the alert, or your own body template.
@@ -46,6 +48,7 @@
 //! ```
 
 pub mod alertmanager;
+mod ca;
 pub mod console;
 pub mod dingtalk;
 pub mod email;
@@ -69,7 +72,10 @@ pub use console::{Console, ConsoleConfig};
 pub use dingtalk::{Dingtalk, DingtalkConfig};
 pub use email::{Email, EmailConfig};
 pub use feishu::{Feishu, FeishuConfig};
-pub use message::{Alert, AlertKind, Locale, LocationRow, digest_markdown_lite, digest_title};
+pub use message::{
+    Alert, AlertKind, DocumentError, FailedCondition, Locale, LocationRow, digest_card_lite,
+    digest_markdown_lite, digest_title,
+};
 pub use policy::{
     BACKOFF_BASE, BACKOFF_CAP, DEFAULT_MAX_AGE, MIN_ATTEMPTS, RETRY_AFTER_CAP, backoff,
     backoff_with_jitter, give_up, retry_delay,

@@ -22,14 +22,15 @@
 //!    {"type": "header", "text": {"type": "plain_text", "text": "[DOWN] homepage"}},
 //!    {"type": "section", "text": {"type": "mrkdwn", "text": "homepage is DOWN.\n\n*Time:* 2026-01-02T03:00:00Z\n*URL:* <https://www.example.com/|https://www.example.com/>\n*Incident:* `homepage:1767322800000`"}},
 //!    {"type": "section", "text": {"type": "mrkdwn", "text": "*Failing conditions*\n• `total 1430ms &gt; 1000ms`"}},
-//!    {"type": "section", "text": {"type": "mrkdwn", "text": "*Locations*\n```\nLocation  Status  ...\n```"}}]}
+//!    {"type": "section", "text": {"type": "mrkdwn", "text": "*Locations*\n```\nLocation  Result  Status  DNS  ...\n```"}}]}
 //! ```
 //!
 //! `text` is the notification fallback (title and summary). Text in `mrkdwn` is Slack's own
 //! markup, not Markdown: `*bold*`, `<url|label>`, and `&`, `<`, `>` written as `&amp;`,
 //! `&lt;`, `&gt;` wherever they are meant literally (a monitor called `<b>&x` shows as such).
-//! Slack has no tables: the per-location table is the aligned plain-text table in a
-//! preformatted block.
+//! Slack has no tables: the per-location table of the message model (verdict and the check
+//! kind's metrics: every HTTP phase, a tls check's certificate days, ...) is laid out as
+//! aligned plain text in a preformatted block.
 //!
 //! Several alerts sent together (see [`crate::Channel::merges`]) make one message: the
 //! [`digest_title`] as header, then each alert's sections, divided by `divider` blocks.
@@ -63,7 +64,8 @@
 
 use crate::http::{Answer, Endpoint, Redact, default_timeout, redact_url, timeout};
 use crate::limit::RateLimit;
-use crate::message::{Alert, AlertKind, Locale, digest_title, html_text, one_line};
+use crate::message::model::FactKind;
+use crate::message::{Alert, Locale, digest_title, html_text, one_line, plain};
 use crate::{ConfigError, Delivery, SendError};
 use http::header::HeaderMap;
 use serde::Deserialize;
@@ -327,58 +329,50 @@ impl Block {
 /// One alert's sections: summary and facts; failing conditions; the location table. With
 /// `titled`, the first section starts with the alert's title (the header is the digest's).
 fn alert_blocks(alert: &Alert, locale: Locale, titled: bool) -> Vec<Block> {
-    let colon = match locale {
-        Locale::En => ":",
-        Locale::ZhCn => "：",
-    };
-    let url = alert.url.as_deref().map(one_line);
-    let incident = one_line(&alert.incident_id);
-
+    let m = alert.model(locale);
+    let colon = m.colon();
     let mut lines = Vec::new();
     if titled {
-        lines.push(bold(&alert.title(locale)));
+        lines.push(bold(&m.title));
     }
-    lines.push(html_text(&alert.summary(locale)));
+    lines.push(html_text(&m.summary));
     lines.push(String::new());
-    for note in &alert.notes {
-        let label = format!("{}{colon}", Alert::note_label(locale));
-        lines.push(format!("{} {}", bold(&label), html_text(&one_line(note))));
+    for note in &m.notes {
+        let label = format!("{}{colon}", m.note_label);
+        lines.push(format!("{} {}", bold(&label), html_text(note)));
         lines.push(String::new());
     }
-    for (label, value) in alert.facts(locale) {
-        let value = if url.as_deref() == Some(value.as_str()) {
-            link(&value)
-        } else if value == incident && alert.kind != AlertKind::Test {
-            code(&value)
-        } else {
-            html_text(&value)
+    for fact in &m.facts {
+        let value = match fact.kind {
+            FactKind::Url => link(&fact.value),
+            FactKind::Code => code(&fact.value),
+            FactKind::Text => html_text(&fact.value),
         };
-        lines.push(format!("{} {value}", bold(&format!("{label}{colon}"))));
+        lines.push(format!(
+            "{} {value}",
+            bold(&format!("{}{colon}", fact.label))
+        ));
     }
     let mut blocks: Vec<Block> = sections("", &lines)
         .into_iter()
         .map(Block::Section)
         .collect();
 
-    if !alert.failures.is_empty() {
-        let lines: Vec<String> = alert
-            .failures
+    if let Some(failures) = &m.failures {
+        let lines: Vec<String> = failures
+            .items
             .iter()
-            .map(|f| format!("• {}", code(&one_line(f))))
+            .map(|f| format!("• {}", code(f)))
             .collect();
-        let heading = bold(alert.failures_label(locale));
+        let heading = bold(failures.heading);
         blocks.extend(sections(&heading, &lines).into_iter().map(Block::Section));
     }
 
-    if !alert.locations.is_empty() {
-        let table = alert.plain_table(locale);
-        let mut rows = table.lines().map(html_text);
-        let header = rows.next().unwrap_or_default();
-        let rows: Vec<String> = rows.collect();
-        let heading = bold(match locale {
-            Locale::En => "Locations",
-            Locale::ZhCn => "各地探测",
-        });
+    if let Some(table) = &m.table {
+        let aligned = plain::aligned(table);
+        let header = html_text(&aligned.header);
+        let rows: Vec<String> = aligned.rows.iter().map(|r| html_text(r)).collect();
+        let heading = bold(table.heading);
         blocks.extend(
             table_sections(&heading, &header, &rows)
                 .into_iter()
@@ -498,6 +492,7 @@ fn cut(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FailedCondition;
     use crate::message::sample_rows;
 
     fn alert(monitor: &str, rows: usize) -> Alert {
@@ -585,9 +580,12 @@ mod tests {
     fn a_long_failure_list_is_split_and_a_huge_line_cut() {
         let mut a = alert("m", 0);
         a.failures = (0..100)
-            .map(|i| format!("condition {i} failed: {}", "x".repeat(60)))
+            .map(|i| {
+                FailedCondition::from_text(format!("condition {i} failed: {}", "x".repeat(60)))
+            })
             .collect();
-        a.failures.push("y".repeat(5000));
+        a.failures
+            .push(FailedCondition::from_text("y".repeat(5000)));
         let messages = payloads(&[a], Locale::En);
         assert_eq!(messages.len(), 1);
         let s = sections_of(&messages[0]);
@@ -598,6 +596,48 @@ mod tests {
             101
         );
         assert!(s.last().unwrap().ends_with('…'));
+    }
+
+    #[test]
+    fn every_http_phase_and_a_tls_alerts_certificate_days() {
+        use crate::message::samples::{down, tls_down};
+        let m = &payloads(&[down()], Locale::En)[0];
+        let table = sections_of(m)
+            .into_iter()
+            .find(|s| s.contains("```"))
+            .unwrap();
+        assert!(
+            table.contains(
+                "Location        Result  Status     DNS  Connect     TLS    Wait  Download   Total  Error\n"
+            ),
+            "{table}"
+        );
+        for (locale, header, row) in [
+            (
+                Locale::En,
+                "Location  Result  Connect     TLS   Total  Cert days",
+                "local     FAIL     11.0ms  35.2ms  47.1ms       9.5d",
+            ),
+            (
+                Locale::ZhCn,
+                "位置   结果  连接耗时  TLS握手  总耗时  证书剩余",
+                "local  异常    11.0ms   35.2ms  47.1ms      9.5d",
+            ),
+        ] {
+            let m = &payloads(&[tls_down()], locale)[0];
+            let s = sections_of(m);
+            let table = s.iter().find(|s| s.contains("```")).unwrap();
+            assert!(
+                table.ends_with(&format!("```\n{header}\n{row}\n```")),
+                "{table}"
+            );
+            // A tls:// target is not made a link.
+            assert!(s[0].contains(" tls://mail.example.com:465\n"), "{}", s[0]);
+            assert!(
+                s.iter()
+                    .any(|t| t.contains("• `local: cert_days 9.5d &gt; 14`"))
+            );
+        }
     }
 
     #[test]

@@ -67,7 +67,8 @@
 
 use crate::http::{Answer, Endpoint, Redact, default_timeout, prefixed, redact_url, timeout};
 use crate::limit::RateLimit;
-use crate::message::{Alert, AlertKind, Locale, digest_title, html_text, one_line};
+use crate::message::model::FactKind;
+use crate::message::{Alert, Locale, digest_title, html_text, one_line, plain};
 use crate::{ConfigError, Delivery, SendError};
 use http::header::HeaderMap;
 use serde::Deserialize;
@@ -496,60 +497,46 @@ fn units(s: &str) -> usize {
 
 /// One alert as lines, its title first.
 fn alert_lines(alert: &Alert, locale: Locale) -> Vec<Line> {
-    let colon = match locale {
-        Locale::En => ":",
-        Locale::ZhCn => "：",
-    };
-    let incident = one_line(&alert.incident_id);
+    let m = alert.model(locale);
+    let colon = m.colon();
     let mut lines = vec![
-        Line::of(vec![Span::Bold(alert.title(locale))]),
-        Line::of(vec![Span::Text(alert.summary(locale))]),
+        Line::of(vec![Span::Bold(m.title.clone())]),
+        Line::of(vec![Span::Text(m.summary.clone())]),
         Line::blank(),
     ];
-    for note in &alert.notes {
+    for note in &m.notes {
         lines.push(Line::of(vec![
-            Span::Bold(format!("{}{colon}", Alert::note_label(locale))),
+            Span::Bold(format!("{}{colon}", m.note_label)),
             Span::Text(" ".into()),
-            Span::Text(one_line(note)),
+            Span::Text(note.clone()),
         ]));
         lines.push(Line::blank());
     }
-    for (label, value) in alert.facts(locale) {
-        let value = if value == incident && alert.kind != AlertKind::Test {
-            Span::Code(value)
-        } else {
-            Span::Text(value)
+    for fact in &m.facts {
+        // Telegram links a bare URL by itself.
+        let value = match fact.kind {
+            FactKind::Code => Span::Code(fact.value.clone()),
+            FactKind::Text | FactKind::Url => Span::Text(fact.value.clone()),
         };
         lines.push(Line::of(vec![
-            Span::Bold(format!("{label}{colon}")),
+            Span::Bold(format!("{}{colon}", fact.label)),
             Span::Text(" ".into()),
             value,
         ]));
     }
-    if !alert.failures.is_empty() {
+    if let Some(failures) = &m.failures {
         lines.push(Line::blank());
-        lines.push(Line::of(vec![Span::Bold(
-            alert.failures_label(locale).to_string(),
-        )]));
-        for failure in &alert.failures {
-            lines.push(Line::of(vec![Span::Text(format!(
-                "• {}",
-                one_line(failure)
-            ))]));
+        lines.push(Line::of(vec![Span::Bold(failures.heading.to_string())]));
+        for item in &failures.items {
+            lines.push(Line::of(vec![Span::Text(format!("• {item}"))]));
         }
     }
-    if !alert.locations.is_empty() {
+    if let Some(table) = &m.table {
         lines.push(Line::blank());
-        lines.push(Line::of(vec![Span::Bold(
-            match locale {
-                Locale::En => "Locations",
-                Locale::ZhCn => "各地探测",
-            }
-            .to_string(),
-        )]));
-        for row in alert.plain_table(locale).lines() {
+        lines.push(Line::of(vec![Span::Bold(table.heading.to_string())]));
+        for row in plain::table_lines(table) {
             lines.push(Line {
-                spans: vec![Span::Text(row.to_string())],
+                spans: vec![Span::Text(row)],
                 pre: true,
             });
         }
@@ -755,6 +742,34 @@ mod tests {
     }
 
     #[test]
+    fn every_http_phase_and_a_tls_alerts_certificate_days() {
+        use crate::message::samples::{down, tls_down};
+        let t = &texts(&[down()], Locale::ZhCn)[0];
+        assert!(
+            t.contains(
+                "<pre>位置            结果  状态码  DNS解析  连接耗时  TLS握手  等待响应  下载耗时  总耗时  错误\n"
+            ),
+            "{t}"
+        );
+        for (locale, table) in [
+            (
+                Locale::En,
+                "<pre>Location  Result  Connect     TLS   Total  Cert days\n\
+                 local     FAIL     11.0ms  35.2ms  47.1ms       9.5d</pre>",
+            ),
+            (
+                Locale::ZhCn,
+                "<pre>位置   结果  连接耗时  TLS握手  总耗时  证书剩余\n\
+                 local  异常    11.0ms   35.2ms  47.1ms      9.5d</pre>",
+            ),
+        ] {
+            let t = &texts(&[tls_down()], locale)[0];
+            assert!(t.ends_with(table), "{t}");
+            assert!(t.contains("• local: cert_days 9.5d &gt; 14\n"), "{t}");
+        }
+    }
+
+    #[test]
     fn long_texts_split_at_lines_within_the_limits() {
         let a = alert(400);
         let texts = texts(std::slice::from_ref(&a), Locale::ZhCn);
@@ -796,7 +811,7 @@ mod tests {
     #[test]
     fn a_line_longer_than_a_message_is_broken() {
         let mut a = alert(0);
-        a.failures = vec!["😀".repeat(5000)];
+        a.failures = vec![crate::FailedCondition::from_text("😀".repeat(5000))];
         let texts = texts(&[a], Locale::En);
         let mut smileys = 0;
         for t in &texts {

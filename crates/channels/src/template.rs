@@ -3,14 +3,27 @@
 //! config time because every template is test-rendered against sample alerts of every kind in
 //! both languages when the channel is built.
 //!
-//! Variables are the fields of the webhook payload ([`crate::WebhookPayload`]): `version`,
-//! `kind` (`down|reminder|resolved|test`), `monitor`, `incident_id`, `idempotency_key`, `at`,
-//! `since` (RFC 3339 UTC, or none), `locale`, `title`, `text` (plain rendering), `markdown`,
-//! `url`, `failures` (list of text), `locations` (list of `{location, ok, status, total_ms,
-//! connect_ms, download_ms, error}`), `notes` (list of watchpost's own remarks, usually
-//! empty), plus `summary` (one sentence), `status` (`DOWN`/`RESOLVED`/… or `故障`/`恢复`/…,
-//! in the alert's language), `at_local` and `since_local` (`2026-11-30 11:30:29 +08:00`, in
-//! the configured `timezone`; `since_local` none when `since` is).
+//! Variables are the fields of the webhook payload ([`crate::WebhookPayload`], version 2):
+//! `version`, `kind` (`down|reminder|resolved|test`), `monitor`, `incident_id`,
+//! `idempotency_key`, `at`, `since` (RFC 3339 UTC, or none), `locale`, `title`, `text` (plain
+//! rendering), `markdown`, `check` (`http`, `tcp`, `tls`, `dns`), `url`, `message` (a test
+//! alert's), `failures`, `columns`, `locations` (list of `{location, ok, metrics: [{name,
+//! value, unit}], error}`), `notes` (list of watchpost's own remarks, usually empty), plus
+//! `summary` (one sentence), `status` (`DOWN`/`RESOLVED`/… or `故障`/`恢复`/…, in the alert's
+//! language), `at_local` and `since_local` (`2026-11-30 11:30:29 +08:00`, in the configured
+//! `timezone`; `since_local` none when `since` is).
+//!
+//! # Failures
+//!
+//! `failures` is a list of the conditions that failed, each with the attributes `location`,
+//! `operand`, `op`, `expected`, `actual` and `text`: `{{ failures[0].actual }}` is `1430ms`
+//! for `total 1430ms > 1000ms`, `{{ failures[0].operand }}` is `total`. Printed (or joined, or
+//! given to a string filter) a failure is the line messages show, `LOCATION: TEXT`
+//! (`local: total 1430ms > 1000ms`) — the string version 1 of the payload had — so templates
+//! written for that version (`{{ failures[0] }}`, `{{ failures|join("; ") }}`) keep working;
+//! `tojson` writes the object. For a test alert (`watchpost notify`), `failures` holds its
+//! message as one item (`text` and `actual` the message), as before, so a template written
+//! for down alerts renders for test alerts too; `message` has it as well.
 //!
 //! Any name that is not one of these (or a Jinja global such as `range`) is an error with
 //! its line, wherever it is used: printed, passed to a filter (`{{ monitr|tojson }}`) or
@@ -29,10 +42,14 @@
 //! assert!(Template::compile("{{ monitr }}", "test").unwrap_err().0.contains("undefined"));
 //! ```
 
-use crate::message::{Alert, AlertKind, Locale, LocationRow};
+use crate::message::{Alert, AlertKind, FailedCondition, Locale, LocationRow};
 use crate::{ConfigError, WebhookPayload};
 use chrono::{TimeZone, Utc};
+use minijinja::value::{Enumerator, Object, Value};
 use minijinja::{Environment, UndefinedBehavior};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use watchpost_units::{Metric, Unit};
 
 const NAME: &str = "template";
 
@@ -100,20 +117,41 @@ impl Template {
     pub fn samples() -> Vec<Alert> {
         let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let since = Utc.with_ymd_and_hms(2026, 1, 2, 2, 59, 0).unwrap();
+        let ms = |name: &str, v: f64| Metric::new(name, v, Unit::Ms);
         let base = Alert {
             kind: AlertKind::Down,
             monitor: "homepage".into(),
             incident_id: "homepage:1767322740000".into(),
             at,
             since: Some(since),
-            failures: vec!["total 1430ms > 1000ms".into()],
+            check: Some("http".into()),
+            failures: vec![FailedCondition {
+                location: "local".into(),
+                operand: "total".into(),
+                op: ">".into(),
+                expected: "1000ms".into(),
+                actual: "1430ms".into(),
+                text: "total 1430ms > 1000ms".into(),
+            }],
+            message: None,
+            columns: [
+                "status", "dns", "connect", "tls", "wait", "download", "total",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             locations: vec![LocationRow {
                 location: "local".into(),
                 ok: false,
-                status: Some(200),
-                total_ms: Some(1430.0),
-                connect_ms: Some(27.0),
-                download_ms: Some(17.0),
+                metrics: vec![
+                    Metric::new("status", 200.0, Unit::Count),
+                    ms("dns", 12.0),
+                    ms("connect", 27.0),
+                    ms("tls", 55.0),
+                    ms("wait", 1319.0),
+                    ms("download", 17.0),
+                    ms("total", 1430.0),
+                ],
                 error: None,
             }],
             url: Some("https://www.example.com/".into()),
@@ -139,16 +177,77 @@ impl Template {
 }
 
 /// The variables a template sees (see the module docs).
-pub fn context(alert: &Alert, locale: Locale) -> serde_json::Value {
-    let mut value =
+pub fn context(alert: &Alert, locale: Locale) -> Value {
+    Value::from(variables(alert, locale))
+}
+
+/// [`context`], by name.
+fn variables(alert: &Alert, locale: Locale) -> BTreeMap<String, Value> {
+    let payload =
         serde_json::to_value(WebhookPayload::new(alert, locale)).expect("the payload serializes");
-    if let Some(map) = value.as_object_mut() {
-        map.insert("summary".into(), alert.summary(locale).into());
-        map.insert("status".into(), alert.status_word(locale).into());
-        map.insert("at_local".into(), alert.at_local().into());
-        map.insert("since_local".into(), alert.since_local().into());
+    let mut map: BTreeMap<String, Value> = match payload {
+        serde_json::Value::Object(fields) => fields
+            .into_iter()
+            .map(|(k, v)| (k, Value::from_serialize(&v)))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let mut failures: Vec<FailedCondition> = alert.failures.clone();
+    if alert.kind == AlertKind::Test {
+        // As in version 1, a test alert's message is its one "failure".
+        if let Some(m) = alert.message.as_ref().filter(|m| !m.trim().is_empty()) {
+            failures.insert(
+                0,
+                FailedCondition {
+                    actual: m.clone(),
+                    text: m.clone(),
+                    ..FailedCondition::default()
+                },
+            );
+        }
     }
-    value
+    map.insert(
+        "failures".into(),
+        Value::from(
+            failures
+                .into_iter()
+                .map(|f| Value::from_object(Failure(f)))
+                .collect::<Vec<_>>(),
+        ),
+    );
+    map.insert("summary".into(), alert.summary(locale).into());
+    map.insert("status".into(), alert.status_word(locale).into());
+    map.insert("at_local".into(), alert.at_local().into());
+    map.insert("since_local".into(), Value::from(alert.since_local()));
+    map
+}
+
+/// A failed condition in a template: its fields as attributes, printed as its line.
+#[derive(Debug)]
+struct Failure(FailedCondition);
+
+impl Object for Failure {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let f = &self.0;
+        let field = match key.as_str()? {
+            "location" => &f.location,
+            "operand" => &f.operand,
+            "op" => &f.op,
+            "expected" => &f.expected,
+            "actual" => &f.actual,
+            "text" => &f.text,
+            _ => return None,
+        };
+        Some(Value::from(field.as_str()))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["location", "operand", "op", "expected", "actual", "text"])
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.line())
+    }
 }
 
 /// Every variable the template reads must be one of [`context`]'s (or a global such as
@@ -156,9 +255,9 @@ pub fn context(alert: &Alert, locale: Locale) -> serde_json::Value {
 /// silently (`{{ monitr|length }}`, `{% if monitr is defined %}`).
 fn check_variables(env: &Environment<'static>, source: &str) -> Result<(), String> {
     let template = env.get_template(NAME).map_err(|e| describe(&e))?;
-    let sample = context(&Template::samples()[0], Locale::En);
+    let sample = variables(&Template::samples()[0], Locale::En);
     let known = |name: &str| {
-        sample.get(name).is_some()
+        sample.contains_key(name)
             || env.globals().any(|(g, _)| g == name)
             || matches!(
                 name,
@@ -176,11 +275,7 @@ fn check_variables(env: &Environment<'static>, source: &str) -> Result<(), Strin
         None => Ok(()),
         Some(name) => {
             let line = first_use(source, name);
-            let mut known: Vec<&str> = sample
-                .as_object()
-                .map(|m| m.keys().map(String::as_str).collect())
-                .unwrap_or_default();
-            known.sort_unstable();
+            let known: Vec<&str> = sample.keys().map(String::as_str).collect();
             Err(format!(
                 "line {line}: undefined variable `{name}` (the variables are {})",
                 known.join(", ")
@@ -282,21 +377,57 @@ mod tests {
     #[test]
     fn renders_fields_in_both_languages() {
         let t = Template::compile(
-            "{{ status }} {{ monitor }} {{ kind }} {{ failures[0] }} \
-             {% for l in locations %}{{ l.total_ms }}{% endfor %}",
+            "{{ status }} {{ monitor }} {{ kind }} {{ check }} {{ failures[0] }} \
+             {% for l in locations %}{% for m in l.metrics %}{{ m.name }}={{ m.value }} {% endfor %}{% endfor %}",
             "t",
         )
         .unwrap();
         assert_eq!(
             t.render(&down(), Locale::En).unwrap(),
-            "DOWN homepage down total 1430ms > 1000ms 1430.0"
+            "DOWN homepage down http local: total 1430ms > 1000ms status=200.0 dns=12.0 \
+             connect=27.0 tls=55.0 wait=1319.0 download=17.0 total=1430.0 "
         );
-        assert_eq!(
-            t.render(&down(), Locale::ZhCn).unwrap(),
-            "故障 homepage down total 1430ms > 1000ms 1430.0"
+        assert!(
+            t.render(&down(), Locale::ZhCn)
+                .unwrap()
+                .starts_with("故障 homepage down http local: total 1430ms > 1000ms status=200.0")
         );
         let t = Template::compile("{{ summary }}", "t").unwrap();
         assert_eq!(t.render(&down(), Locale::En).unwrap(), "homepage is DOWN.");
+    }
+
+    #[test]
+    fn failures_are_objects_that_print_as_their_line() {
+        let t = Template::compile(
+            "{{ failures[0].actual }}|{{ failures[0].expected }}|{{ failures[0].operand }}|\
+             {{ failures[0].op }}|{{ failures[0].location }}|{{ failures[0].text }}|\
+             {{ failures|join('; ') }}|{{ failures[0]|truncate(9) }}",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&down(), Locale::En).unwrap(),
+            "1430ms|1000ms|total|>|local|total 1430ms > 1000ms|local: total 1430ms > 1000ms|local: t…"
+        );
+        let t = Template::compile("{{ failures|tojson }}", "t").unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&t.render(&down(), Locale::En).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!([{"location": "local", "operand": "total", "op": ">",
+                "expected": "1000ms", "actual": "1430ms", "text": "total 1430ms > 1000ms"}])
+        );
+        // A misspelt attribute is an error, found when the template is built.
+        let e = Template::compile("{{ failures[0].actul }}", "t").unwrap_err();
+        assert!(e.0.contains("undefined"), "{e}");
+        // A test alert's message is its one failure, as before.
+        let t = Template::compile(
+            "{{ failures[0] }}/{{ failures[0].actual }}/{{ message }}",
+            "t",
+        )
+        .unwrap();
+        let test = Alert::test("ops", Some("hello".into()), Utc::now());
+        assert_eq!(t.render(&test, Locale::En).unwrap(), "hello/hello/hello");
     }
 
     #[test]

@@ -29,6 +29,13 @@
 //! `["{{ monitor }}", "{{ status }}"]`, fits a template such as
 //! `您的监控{1}当前状态：{2}，请及时处理。`
 //!
+//! Each of `failures` is a condition that failed, with its parts as attributes: for
+//! `total 1430ms > 1000ms`, `{{ failures[0].actual }}` is `1430ms`, `{{ failures[0].operand
+//! }}` `total` and `{{ failures[0].expected }}` `1000ms` — short values that fit a variable's
+//! length limit — while `{{ failures[0] }}` is the whole line (`local: total 1430ms >
+//! 1000ms`). Test alerts may have no failures: write `{{ failures[0].actual if failures else
+//! '-' }}`.
+//!
 //! With `template_text` (the approved text, copied from the console) the number of
 //! parameters is checked when the config is loaded: its placeholders must be `{1}`..`{n}`
 //! without gaps and `n` must equal the length of `params`. Without it the count can only be

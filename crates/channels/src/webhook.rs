@@ -21,32 +21,50 @@
 //!
 //! `POST` with `Content-Type: application/json`, `User-Agent: watchpost/VERSION`,
 //! `Idempotency-Key: <idempotency_key>` and the configured headers; the body is a
-//! [`WebhookPayload`]:
+//! [`WebhookPayload`], version 2:
 //!
 //! ```json
-//! {"version":1,"kind":"down","monitor":"homepage","incident_id":"homepage:1767322800000",
+//! {"version":2,"kind":"down","monitor":"homepage","incident_id":"homepage:1767322800000",
 //!  "idempotency_key":"homepage:1767322800000:down:1767322800000",
 //!  "at":"2026-01-02T03:00:00Z","since":"2026-01-02T03:00:00Z","locale":"en",
 //!  "title":"[DOWN] homepage","text":"<plain rendering>","markdown":"<markdown rendering>",
-//!  "url":"https://www.example.com/","failures":["total 1430ms > 1000ms"],
-//!  "locations":[{"location":"local","ok":false,"status":200,"total_ms":1430.0,
-//!                "connect_ms":27.0,"download_ms":17.0,"error":null}],
+//!  "check":"http","url":"https://www.example.com/","message":null,
+//!  "failures":[{"location":"local","operand":"total","op":">","expected":"1000ms",
+//!               "actual":"1430ms","text":"total 1430ms > 1000ms"}],
+//!  "columns":["status","dns","connect","tls","wait","download","total"],
+//!  "locations":[{"location":"local","ok":false,"error":null,
+//!                "metrics":[{"name":"status","value":200.0,"unit":"count"},
+//!                           {"name":"dns","value":1.2,"unit":"ms"}, ...,
+//!                           {"name":"total","value":1430.0,"unit":"ms"}]}],
 //!  "notes":[]}
 //! ```
 //!
 //! `kind` is `down`, `reminder`, `resolved` or `test`; `at` and `since` are RFC 3339 UTC (for
 //! machines; `text` and `markdown` show times in the configured `timezone`), `since` null
-//! when unknown. `notes` lists watchpost's own remarks about the alert (e.g. checks it could
-//! not run), empty when there are none. The key is the same on every retry of an alert, so a
-//! receiver can drop duplicates.
+//! when unknown. `check` is the monitor's check kind (`http`, `tcp`, `tls`, `dns`; null for a
+//! test alert). Each of `failures` is a condition that failed: where (`location`), what
+//! (`operand`, `op`, `expected`), what was observed (`actual`: `1430ms`, `503`, `missing`) and
+//! the sentence (`text`); a probe error is `{"operand":"error","op":"","expected":"",
+//! "actual":"connect refused: ...", "text": the same}`. A test alert (`watchpost notify`) has
+//! its message in `message` and no failures. Each location carries every metric its check
+//! measured, with its unit (`ms`, `bytes`, `bytes_per_sec`, `count`, `days`); `columns` names
+//! the ones messages show. `notes` lists watchpost's own remarks about the alert (e.g. checks
+//! it could not run), empty when there are none. The key is the same on every retry of an
+//! alert, so a receiver can drop duplicates.
+//!
+//! Version 1 (the release before) had `failures` as a list of strings and locations as
+//! `{location, ok, status, total_ms, connect_ms, download_ms, error}`.
 //!
 //! # Templates
 //!
 //! With `template:`, the body is the template rendered for the alert instead of the payload
 //! above: Jinja syntax, with the payload's fields as variables plus `summary`, `status`,
 //! `at_local` and `since_local` (the times as people read them, in the configured
-//! `timezone`; see [`crate::template`]). A misspelt variable (wherever it is used, filters
-//! and tests included) or a syntax error is a config error, found by `watchpost validate`; when `content_type` is JSON (the default), the test rendering must
+//! `timezone`; see [`crate::template`]). Each of `failures` prints as its `text` (`{{
+//! failures[0] }}` → `total 1430ms > 1000ms`, as with version 1's strings) and has the fields
+//! above as attributes (`{{ failures[0].actual }}` → `1430ms`). A misspelt variable (wherever
+//! it is used, filters and tests included) or a syntax error is a config error, found by
+//! `watchpost validate`; when `content_type` is JSON (the default), the test rendering must
 //! also be valid JSON, so use `|tojson` for strings. The `Idempotency-Key` header is sent
 //! either way.
 //!
@@ -63,7 +81,7 @@
 use crate::http::{
     Endpoint, Redact, configured_headers, default_timeout, redact_url, redacted_headers, timeout,
 };
-use crate::message::{Alert, AlertKind, Locale, LocationRow};
+use crate::message::{Alert, AlertKind, FailedCondition, Locale, LocationRow};
 use crate::template::Template;
 use crate::{ConfigError, Delivery, SendError};
 use chrono::{DateTime, Utc};
@@ -75,7 +93,7 @@ use std::time::Duration;
 
 pub use crate::http::DEFAULT_TIMEOUT;
 /// The payload's `version`.
-pub const PAYLOAD_VERSION: u32 = 1;
+pub const PAYLOAD_VERSION: u32 = 2;
 /// Headers the channel sets itself.
 const RESERVED: &[&str] = &[
     "host",
@@ -143,8 +161,15 @@ pub struct WebhookPayload<'a> {
     pub text: String,
     /// [`Alert::markdown`].
     pub markdown: String,
+    /// [`Alert::check`]: `http`, `tcp`, `tls`, `dns`.
+    pub check: Option<&'a str>,
     pub url: Option<&'a str>,
-    pub failures: &'a [String],
+    /// [`Alert::message`]: a test alert's message.
+    pub message: Option<&'a str>,
+    /// The failed conditions, as data.
+    pub failures: &'a [FailedCondition],
+    /// [`Alert::columns`]: the metrics messages show as columns.
+    pub columns: &'a [String],
     pub locations: &'a [LocationRow],
     /// [`Alert::notes`]: watchpost's own remarks (empty when none).
     pub notes: &'a [String],
@@ -164,8 +189,11 @@ impl<'a> WebhookPayload<'a> {
             title: alert.title(locale),
             text: alert.plain(locale),
             markdown: alert.markdown(locale),
+            check: alert.check.as_deref(),
             url: alert.url.as_deref(),
+            message: alert.message.as_deref(),
             failures: &alert.failures,
+            columns: &alert.columns,
             locations: &alert.locations,
             notes: &alert.notes,
         }

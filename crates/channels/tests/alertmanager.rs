@@ -9,14 +9,21 @@ use common::{at, build, try_build, with};
 use serde_json::{Value, json};
 use std::time::Duration;
 use watchpost_channels::{
-    Alert, AlertKind, Alertmanager, Channel, ChannelConfig, Locale, LocationRow, SendError,
+    Alert, AlertKind, Alertmanager, Channel, ChannelConfig, FailedCondition, Locale, LocationRow,
+    SendError,
 };
 use watchpost_testkit::{Receiver, Reply};
 
 /// The shared down alert with a second failure, and `local` as its only (failing) location.
 fn alert() -> Alert {
     let mut a = common::alert(AlertKind::Down);
-    a.failures.push("hrb-unicom: connect refused".into());
+    a.failures.push(FailedCondition {
+        location: "hrb-unicom".into(),
+        operand: "error".into(),
+        actual: "connect refused".into(),
+        text: "connect refused".into(),
+        ..FailedCondition::default()
+    });
     a.locations = vec![LocationRow {
         location: "local".into(),
         ..a.locations[1].clone()
@@ -86,7 +93,9 @@ async fn a_down_alert_fires_until_ends_after() {
                 "description": "广东佛山[电信]: total 1430ms > 1000ms\nhrb-unicom: connect refused",
                 "url": "https://www.example.com/",
                 "incident": "homepage:1767322800000",
-                "locations": "Location  Status     Total  Connect  Download\nlocal     FAIL 200  1430ms   27.0ms    17.0ms",
+                // Every HTTP phase.
+                "locations": "Location  Result  Status     DNS  Connect     TLS    Wait  Download   Total\n\
+                              local     FAIL       200  12.0ms   27.0ms  55.0ms  1319ms    17.0ms  1430ms",
             },
             "startsAt": "2026-01-02T02:55:00Z",
             "endsAt": "checked",
@@ -143,7 +152,8 @@ async fn a_resolved_alert_ends_when_it_recovered() {
                 "description": "广东佛山[电信]: total 1430ms > 1000ms\nhrb-unicom: connect refused",
                 "url": "https://www.example.com/",
                 "incident": "homepage:1767322800000",
-                "locations": "位置   状态      总耗时  连接耗时  下载耗时\nlocal  异常 200  1430ms    27.0ms    17.0ms",
+                "locations": "位置   结果  状态码  DNS解析  连接耗时  TLS握手  等待响应  下载耗时  总耗时\n\
+                              local  异常     200   12.0ms    27.0ms   55.0ms    1319ms    17.0ms  1430ms",
             },
             "startsAt": "2026-01-02T02:55:00Z",
             "endsAt": "2026-01-02T04:12:30Z",
@@ -315,4 +325,29 @@ fn config_errors_and_debug() {
     assert!(shown.contains("Authorization"), "{shown}");
     let channel = c.build().unwrap();
     assert!(!format!("{channel:?}").contains("SECRET"), "{channel:?}");
+}
+
+#[tokio::test]
+async fn a_tls_alert_carries_its_certificate_days() {
+    let mut rx = Receiver::start(vec![Reply::json(200, ""), Reply::json(200, "")]).await;
+    let channel = to(&rx);
+    for (locale, table) in [
+        (
+            Locale::En,
+            "Location  Result  Connect     TLS   Total  Cert days\n\
+             local     FAIL     11.0ms  35.2ms  47.1ms       9.5d",
+        ),
+        (
+            Locale::ZhCn,
+            "位置   结果  连接耗时  TLS握手  总耗时  证书剩余\n\
+             local  异常    11.0ms   35.2ms  47.1ms      9.5d",
+        ),
+    ] {
+        channel.send(&[common::tls_alert()], locale).await.unwrap();
+        let body = rx.next().await.json();
+        let annotations = &body[0]["annotations"];
+        assert_eq!(annotations["locations"], table, "{annotations}");
+        assert_eq!(annotations["description"], "local: cert_days 9.5d > 14");
+        assert_eq!(annotations["url"], "tls://mail.example.com:465");
+    }
 }

@@ -210,7 +210,13 @@ impl SmtpServer {
 /// The shared down alert, its failure in Chinese.
 fn alert() -> Alert {
     let mut a = common::alert(AlertKind::Down);
-    a.failures = vec!["广东佛山[电信]: 总耗时 1430ms > 1000ms".into()];
+    a.failures = vec![common::failed(
+        "广东佛山[电信]",
+        "总耗时",
+        ">",
+        "1000ms",
+        "1430ms",
+    )];
     a
 }
 
@@ -290,7 +296,9 @@ fn assert_delivered_message(message: &Value) {
         "{plain}"
     );
     assert!(
-        plain.contains("广东佛山[电信]  异常 200  1430ms"),
+        plain.contains(
+            "广东佛山[电信]  异常     200   12.0ms    27.0ms   55.0ms    1319ms    17.0ms  1430ms"
+        ),
         "{plain}"
     );
     let html = part(message, "text/html");

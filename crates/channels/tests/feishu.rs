@@ -79,8 +79,8 @@ async fn a_signed_red_card_zh() {
 
 **各地探测**
 
-- **local**： 正常 200 · 总耗时 251ms · 连接耗时 0.080ms · 下载耗时 100ms
-- **广东佛山[电信]**： 异常 200 · 总耗时 1430ms · 连接耗时 27.0ms · 下载耗时 17.0ms
+- **local**： 正常 · 状态码 200 · DNS解析 1.2ms · 连接耗时 0.080ms · TLS握手 3.4ms · 等待响应 140ms · 下载耗时 100ms · 总耗时 251ms
+- **广东佛山[电信]**： 异常 · 状态码 200 · DNS解析 12.0ms · 连接耗时 27.0ms · TLS握手 55.0ms · 等待响应 1319ms · 下载耗时 17.0ms · 总耗时 1430ms
 ";
     assert_eq!(body, card("red", "【故障】homepage", content));
 }

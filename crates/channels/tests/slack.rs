@@ -8,7 +8,7 @@ use common::{at, build, down_with_query, try_build};
 use serde_json::{Value, json};
 use std::time::Duration;
 use watchpost_channels::{
-    Alert, AlertKind, Channel, ChannelConfig, Delivery, Locale, SendError, Slack,
+    Alert, AlertKind, Channel, ChannelConfig, Delivery, FailedCondition, Locale, SendError, Slack,
 };
 use watchpost_testkit::{Receiver, Reply};
 
@@ -46,9 +46,9 @@ async fn posts_the_documented_block_kit_message_in_english() {
     assert_eq!(seen.uri, PATH);
     assert_eq!(seen.header("content-type"), "application/json");
     let table = "```\n\
-        Location        Status     Total  Connect  Download\n\
-        local           OK 200     251ms  0.080ms     100ms\n\
-        广东佛山[电信]  FAIL 200  1430ms   27.0ms    17.0ms\n\
+        Location        Result  Status     DNS  Connect     TLS    Wait  Download   Total\n\
+        local           OK         200   1.2ms  0.080ms   3.4ms   140ms     100ms   251ms\n\
+        广东佛山[电信]  FAIL       200  12.0ms   27.0ms  55.0ms  1319ms    17.0ms  1430ms\n\
         ```";
     assert_eq!(
         seen.json(),
@@ -98,8 +98,8 @@ async fn chinese_resolved_message() {
                 section("*故障原因*\n• `广东佛山[电信]: total 1430ms &gt; 1000ms`"),
                 section(
                     "*各地探测*\n```\n\
-                     位置   状态      总耗时  连接耗时  下载耗时\n\
-                     local  正常 200   251ms   0.080ms     100ms\n\
+                     位置   结果  状态码  DNS解析  连接耗时  TLS握手  等待响应  下载耗时  总耗时\n\
+                     local  正常     200    1.2ms   0.080ms    3.4ms     140ms     100ms   251ms\n\
                      ```"
                 ),
             ],
@@ -113,7 +113,7 @@ async fn control_characters_are_escaped_and_plain_text_is_literal() {
     let s = slack(rx.url(PATH));
     let mut a = down_with_query();
     a.monitor = "<b>&\"x\"".into();
-    a.failures = vec!["body contains \"<ok>\" & `x`".into()];
+    a.failures = vec![FailedCondition::from_text("body contains \"<ok>\" & `x`")];
     a.locations[0].location = "<loc>&".into();
     a.url = Some("https://example.com/a|b".into());
     s.send(&[a], Locale::En).await.unwrap();
@@ -142,7 +142,7 @@ async fn control_characters_are_escaped_and_plain_text_is_literal() {
     let table = body["blocks"][3]["text"]["text"].as_str().unwrap();
     // Padded by the decoded width, so the columns line up as Slack shows them.
     assert!(
-        table.contains("\n&lt;loc&gt;&amp;          OK 200"),
+        table.contains("\n&lt;loc&gt;&amp;          OK         200"),
         "{table}"
     );
     assert!(

@@ -8,7 +8,8 @@ use common::{at, build, down_with_query, try_build};
 use serde_json::json;
 use std::time::Duration;
 use watchpost_channels::{
-    AlertKind, Channel, ChannelConfig, Delivery, Locale, LocationRow, SendError, Telegram,
+    AlertKind, Channel, ChannelConfig, Delivery, FailedCondition, Locale, LocationRow, SendError,
+    Telegram,
 };
 use watchpost_testkit::{Receiver, Reply, Seen};
 
@@ -81,9 +82,9 @@ async fn posts_send_message_with_html_in_english() {
         • 广东佛山[电信]: total 1430ms &gt; 1000ms\n\
         \n\
         <b>Locations</b>\n\
-        <pre>Location        Status     Total  Connect  Download\n\
-        local           OK 200     251ms  0.080ms     100ms\n\
-        广东佛山[电信]  FAIL 200  1430ms   27.0ms    17.0ms</pre>";
+        <pre>Location        Result  Status     DNS  Connect     TLS    Wait  Download   Total\n\
+        local           OK         200   1.2ms  0.080ms   3.4ms   140ms     100ms   251ms\n\
+        广东佛山[电信]  FAIL       200  12.0ms   27.0ms  55.0ms  1319ms    17.0ms  1430ms</pre>";
     assert_eq!(
         seen.json(),
         json!({
@@ -154,7 +155,7 @@ async fn html_is_escaped() {
     let t = to(&rx);
     let mut a = down_with_query();
     a.monitor = "<b>&\"x\"".into();
-    a.failures = vec!["body contains \"</pre>\" & <i>".into()];
+    a.failures = vec![FailedCondition::from_text("body contains \"</pre>\" & <i>")];
     a.locations[0].location = "<pre>&".into();
     t.send(&[a], Locale::En).await.unwrap();
     let text = text_of(&rx.next().await);
@@ -167,7 +168,7 @@ async fn html_is_escaped() {
         "{text}"
     );
     assert!(
-        text.contains("\n&lt;pre&gt;&amp;          OK 200"),
+        text.contains("\n&lt;pre&gt;&amp;          OK         200"),
         "{text}"
     );
     // Only our own tags remain.
@@ -189,16 +190,23 @@ async fn long_texts_go_as_several_messages_within_the_limit() {
     let t = to(&rx);
     let mut a = down_with_query();
     a.failures = (0..30)
-        .map(|i| format!("condition {i}: total 1430ms > 1000ms"))
+        .map(|i| FailedCondition::from_text(format!("condition {i}: total 1430ms > 1000ms")))
         .collect();
     a.locations = (0..300)
         .map(|i| LocationRow {
             location: format!("探测点-{i:03}"),
             ok: i % 2 == 0,
-            status: Some(200),
-            total_ms: Some(1000.0 + f64::from(i)),
-            connect_ms: Some(27.0),
-            download_ms: Some(17.0),
+            metrics: common::http_metrics(
+                200,
+                [
+                    1.0,
+                    27.0,
+                    30.0,
+                    900.0 + f64::from(i),
+                    17.0,
+                    1000.0 + f64::from(i),
+                ],
+            ),
             error: None,
         })
         .collect();

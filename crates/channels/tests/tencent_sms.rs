@@ -11,7 +11,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use watchpost_channels::{
-    Alert, AlertKind, Channel, ChannelConfig, Locale, LocationRow, SendError, TencentSms,
+    Alert, AlertKind, Channel, ChannelConfig, FailedCondition, Locale, LocationRow, SendError,
+    TencentSms,
 };
 use watchpost_testkit::{Receiver, Reply, Seen};
 
@@ -27,14 +28,18 @@ fn alert() -> Alert {
     let mut a = common::alert(AlertKind::Down);
     a.monitor = "订单服务\n主站".into();
     a.incident_id = "orders:1767322800000".into();
-    a.failures = vec!["广东佛山[电信]: lag 12000 > 10000，消费组 billing 积压严重".into()];
+    a.failures = vec![FailedCondition {
+        location: "广东佛山[电信]".into(),
+        operand: "lag".into(),
+        op: ">".into(),
+        expected: "10000".into(),
+        actual: "12000".into(),
+        text: "lag 12000 > 10000，消费组 billing 积压严重".into(),
+    }];
     a.locations = vec![LocationRow {
         location: "广东佛山[电信]".into(),
         ok: false,
-        status: None,
-        total_ms: None,
-        connect_ms: None,
-        download_ms: None,
+        metrics: Vec::new(),
         error: None,
     }];
     a.url = None;
@@ -386,4 +391,34 @@ fn defaults_and_notes() {
     let channel = c.build().unwrap();
     assert_eq!(channel.kind(), "tencent_sms");
     assert!(!channel.merges());
+}
+
+#[tokio::test]
+async fn a_parameter_can_carry_the_actual_value_of_a_failed_condition() {
+    let mut rx =
+        Receiver::start(vec![Reply::json(200, TCCLI_OK), Reply::json(200, TCCLI_OK)]).await;
+    let mut s = settings(&rx.url("/"));
+    s["params"] = json!([
+        "{{ monitor }}",
+        "{{ failures[0].operand if failures else '-' }}",
+        "{{ failures[0].actual if failures else '-' }}"
+    ]);
+    s["template_text"] = json!("监控{1}的{2}为{3}，请及时处理。");
+    let sms = match build(s) {
+        Channel::TencentSms(c) => c,
+        other => panic!("{other:?}"),
+    };
+    // The HTTP alert: the total time that broke the condition.
+    let a = common::alert(AlertKind::Down);
+    sms.send(&a, Locale::ZhCn).await.unwrap();
+    assert_eq!(
+        rx.next().await.json()["TemplateParamSet"],
+        json!(["homepage", "total", "1430ms"])
+    );
+    // A tls alert: the certificate's days left.
+    sms.send(&common::tls_alert(), Locale::En).await.unwrap();
+    assert_eq!(
+        rx.next().await.json()["TemplateParamSet"],
+        json!(["smtps", "cert_days", "9.5d"])
+    );
 }

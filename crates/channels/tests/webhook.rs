@@ -62,7 +62,7 @@ async fn posts_the_documented_payload_with_its_headers() {
 
     let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
     let expected = json!({
-        "version": 1,
+        "version": 2,
         "kind": "down",
         "monitor": "homepage",
         "incident_id": "homepage:1767322800000",
@@ -73,13 +73,31 @@ async fn posts_the_documented_payload_with_its_headers() {
         "title": "【故障】homepage",
         "text": a.plain(Locale::ZhCn),
         "markdown": a.markdown(Locale::ZhCn),
+        "check": "http",
         "url": "https://www.example.com/",
-        "failures": ["广东佛山[电信]: total 1430ms > 1000ms"],
+        "message": null,
+        "failures": [{"location": "广东佛山[电信]", "operand": "total", "op": ">",
+                      "expected": "1000ms", "actual": "1430ms", "text": "total 1430ms > 1000ms"}],
+        "columns": ["status", "dns", "connect", "tls", "wait", "download", "total"],
         "locations": [
-            {"location": "local", "ok": true, "status": 200, "total_ms": 250.8,
-             "connect_ms": 0.08, "download_ms": 100.2, "error": null},
-            {"location": "广东佛山[电信]", "ok": false, "status": 200, "total_ms": 1430.0,
-             "connect_ms": 27.0, "download_ms": 17.0, "error": null},
+            {"location": "local", "ok": true, "error": null, "metrics": [
+                {"name": "status", "value": 200.0, "unit": "count"},
+                {"name": "dns", "value": 1.2, "unit": "ms"},
+                {"name": "connect", "value": 0.08, "unit": "ms"},
+                {"name": "tls", "value": 3.4, "unit": "ms"},
+                {"name": "wait", "value": 140.5, "unit": "ms"},
+                {"name": "download", "value": 100.2, "unit": "ms"},
+                {"name": "total", "value": 250.8, "unit": "ms"},
+            ]},
+            {"location": "广东佛山[电信]", "ok": false, "error": null, "metrics": [
+                {"name": "status", "value": 200.0, "unit": "count"},
+                {"name": "dns", "value": 12.0, "unit": "ms"},
+                {"name": "connect", "value": 27.0, "unit": "ms"},
+                {"name": "tls", "value": 55.0, "unit": "ms"},
+                {"name": "wait", "value": 1319.0, "unit": "ms"},
+                {"name": "download", "value": 17.0, "unit": "ms"},
+                {"name": "total", "value": 1430.0, "unit": "ms"},
+            ]},
         ],
         "notes": [],
     });
@@ -103,8 +121,11 @@ async fn posts_the_documented_payload_with_its_headers() {
         "\"title\"",
         "\"text\"",
         "\"markdown\"",
+        "\"check\"",
         "\"url\"",
+        "\"message\"",
         "\"failures\"",
+        "\"columns\"",
         "\"locations\"",
         "\"notes\"",
     ];
@@ -113,7 +134,10 @@ async fn posts_the_documented_payload_with_its_headers() {
 
     let plain = body["text"].as_str().unwrap();
     assert!(plain.contains("位置"), "{plain}");
-    assert!(plain.contains("总耗时  连接耗时  下载耗时"), "{plain}");
+    assert!(
+        plain.contains("状态码  DNS解析  连接耗时  TLS握手  等待响应  下载耗时  总耗时"),
+        "{plain}"
+    );
     assert!(
         plain.contains("广东佛山[电信]: total 1430ms > 1000ms"),
         "{plain}"

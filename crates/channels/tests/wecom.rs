@@ -7,7 +7,8 @@ use common::{alert, build, location_name, many_locations, three, try_build, with
 use serde_json::{Value, json};
 use std::time::Duration;
 use watchpost_channels::{
-    AlertKind, Channel, ChannelConfig, Delivery, Locale, SendError, Wecom, digest_markdown_lite,
+    AlertKind, Channel, ChannelConfig, Delivery, FailedCondition, Locale, SendError, Wecom,
+    digest_markdown_lite,
 };
 use watchpost_testkit::{Receiver, Reply, Seen};
 
@@ -65,8 +66,8 @@ async fn one_alert_is_one_markdown_message_zh() {
 
 **各地探测**
 
-- **local**： 正常 200 · 总耗时 251ms · 连接耗时 0.080ms · 下载耗时 100ms
-- **广东佛山[电信]**： 异常 200 · 总耗时 1430ms · 连接耗时 27.0ms · 下载耗时 17.0ms
+- **local**： 正常 · 状态码 200 · DNS解析 1.2ms · 连接耗时 0.080ms · TLS握手 3.4ms · 等待响应 140ms · 下载耗时 100ms · 总耗时 251ms
+- **广东佛山[电信]**： 异常 · 状态码 200 · DNS解析 12.0ms · 连接耗时 27.0ms · TLS握手 55.0ms · 等待响应 1319ms · 下载耗时 17.0ms · 总耗时 1430ms
 ";
     assert_eq!(
         seen.json(),
@@ -93,7 +94,10 @@ async fn one_alert_in_english() {
         "{content}"
     );
     assert!(
-        content.contains("- **local**: OK 200 · Total 251ms"),
+        content.contains(
+            "- **local**: OK · Status 200 · DNS 1.2ms · Connect 0.080ms · TLS 3.4ms · Wait 140ms · \
+             Download 100ms · Total 251ms\n"
+        ),
         "{content}"
     );
 }
@@ -212,7 +216,7 @@ async fn a_single_over_long_line_is_cut_between_characters() {
     let mut rx = Receiver::start(vec![Reply::json(200, OK)]).await;
     let w = wecom(rx.url(PATH), json!({}));
     let mut a = alert(AlertKind::Down);
-    a.failures = vec!["响应内容不符合预期".repeat(300)];
+    a.failures = vec![FailedCondition::from_text("响应内容不符合预期".repeat(300))];
     let whole = a.markdown_lite(Locale::ZhCn);
     w.send(std::slice::from_ref(&a), Locale::ZhCn)
         .await

@@ -5,15 +5,63 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use std::io::Write;
-use watchpost_channels::{Alert, AlertKind, Channel, ChannelConfig, ConfigError, LocationRow};
+use watchpost_channels::{
+    Alert, AlertKind, Channel, ChannelConfig, ConfigError, FailedCondition, LocationRow,
+};
+use watchpost_units::{Metric, Unit};
 
 /// 2026-01-02 at `h:m:s` UTC, the day of every sample alert.
 pub fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 2, h, m, s).unwrap()
 }
 
-/// A down alert with two locations, one of them Chinese, its times shown in Asia/Shanghai
-/// (UTC+8).
+/// `name` in milliseconds.
+pub fn ms(name: &str, v: f64) -> Metric {
+    Metric::new(name, v, Unit::Ms)
+}
+
+/// An HTTP row's metrics: status, then dns, connect, tls, wait, download, total.
+pub fn http_metrics(status: u16, phases: [f64; 6]) -> Vec<Metric> {
+    let mut m = vec![Metric::new("status", f64::from(status), Unit::Count)];
+    for (name, v) in ["dns", "connect", "tls", "wait", "download", "total"]
+        .into_iter()
+        .zip(phases)
+    {
+        m.push(ms(name, v));
+    }
+    m
+}
+
+/// The HTTP kind's table columns.
+pub fn http_columns() -> Vec<String> {
+    [
+        "status", "dns", "connect", "tls", "wait", "download", "total",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A failed condition `OPERAND ACTUAL OP EXPECTED` at `location`.
+pub fn failed(
+    location: &str,
+    operand: &str,
+    op: &str,
+    expected: &str,
+    actual: &str,
+) -> FailedCondition {
+    FailedCondition {
+        location: location.into(),
+        operand: operand.into(),
+        op: op.into(),
+        expected: expected.into(),
+        actual: actual.into(),
+        text: format!("{operand} {actual} {op} {expected}"),
+    }
+}
+
+/// A down HTTP alert with two locations, one of them Chinese, its times shown in
+/// Asia/Shanghai (UTC+8).
 pub fn alert(kind: AlertKind) -> Alert {
     Alert {
         kind,
@@ -21,24 +69,21 @@ pub fn alert(kind: AlertKind) -> Alert {
         incident_id: "homepage:1767322800000".into(),
         at: at(3, 0, 0),
         since: Some(at(2, 55, 0)),
-        failures: vec!["广东佛山[电信]: total 1430ms > 1000ms".into()],
+        check: Some("http".into()),
+        failures: vec![failed("广东佛山[电信]", "total", ">", "1000ms", "1430ms")],
+        message: None,
+        columns: http_columns(),
         locations: vec![
             LocationRow {
                 location: "local".into(),
                 ok: true,
-                status: Some(200),
-                total_ms: Some(250.8),
-                connect_ms: Some(0.08),
-                download_ms: Some(100.2),
+                metrics: http_metrics(200, [1.2, 0.08, 3.4, 140.5, 100.2, 250.8]),
                 error: None,
             },
             LocationRow {
                 location: "广东佛山[电信]".into(),
                 ok: false,
-                status: Some(200),
-                total_ms: Some(1430.0),
-                connect_ms: Some(27.0),
-                download_ms: Some(17.0),
+                metrics: http_metrics(200, [12.0, 27.0, 55.0, 1319.0, 17.0, 1430.0]),
                 error: None,
             },
         ],
@@ -47,6 +92,33 @@ pub fn alert(kind: AlertKind) -> Alert {
         timezone: Some("Asia/Shanghai".into()),
         notes: Vec::new(),
     }
+}
+
+/// A down tls alert: the certificate of an SMTPS port expires in 9.5 days.
+pub fn tls_alert() -> Alert {
+    let mut a = alert(AlertKind::Down);
+    a.monitor = "smtps".into();
+    a.incident_id = "smtps:1767322800000".into();
+    a.check = Some("tls".into());
+    a.url = Some("tls://mail.example.com:465".into());
+    a.failures = vec![failed("local", "cert_days", ">", "14", "9.5d")];
+    a.columns = ["connect", "tls", "total", "cert_days"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    a.locations = vec![LocationRow {
+        location: "local".into(),
+        ok: false,
+        metrics: vec![
+            ms("dns", 0.9),
+            ms("connect", 11.0),
+            ms("tls", 35.2),
+            ms("total", 47.1),
+            Metric::new("cert_days", 9.5, Unit::Days),
+        ],
+        error: None,
+    }];
+    a
 }
 
 /// [`alert`] down, with `&` in its URL's query (for channels that escape it).
@@ -77,16 +149,19 @@ pub fn many_locations(n: usize) -> Alert {
     let mut a = alert(AlertKind::Down);
     a.monitor = "订单服务接口".into();
     a.failures = (0..n)
-        .map(|i| format!("{}: 连接被拒绝，目标端口无响应", location_name(i)))
+        .map(|i| FailedCondition {
+            location: location_name(i),
+            operand: "error".into(),
+            actual: "连接被拒绝，目标端口无响应".into(),
+            text: "连接被拒绝，目标端口无响应".into(),
+            ..FailedCondition::default()
+        })
         .collect();
     a.locations = (0..n)
         .map(|i| LocationRow {
             location: location_name(i),
             ok: false,
-            status: None,
-            total_ms: None,
-            connect_ms: Some(3.5 + i as f64),
-            download_ms: None,
+            metrics: vec![ms("dns", 1.0), ms("total", 3.5 + i as f64)],
             error: Some("连接被拒绝：对端重置了连接（connection reset by peer）".into()),
         })
         .collect();

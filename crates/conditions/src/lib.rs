@@ -144,12 +144,13 @@ pub fn evaluate(subject: &dyn Subject, conditions: &[Condition]) -> Vec<Failure>
 /// `["total < 1s"]` still fails a 503 (`status 503 > 399`), while `["status == 503"]` replaces
 /// the defaults and passes it.
 pub fn with_defaults(conditions: Vec<Condition>, defaults: &[Condition]) -> Vec<Condition> {
-    defaults
+    let mut out: Vec<Condition> = defaults
         .iter()
         .filter(|d| !conditions.iter().any(|c| c.operand == d.operand))
         .cloned()
-        .chain(conditions)
-        .collect()
+        .collect();
+    out.extend(conditions);
+    out
 }
 
 /// A parsed condition.

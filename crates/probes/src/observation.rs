@@ -215,6 +215,12 @@ impl Observation {
     }
 }
 
+/// An optional text as an operand's value.
+fn text(s: &Option<String>) -> Actual<'_> {
+    s.as_deref()
+        .map_or(Actual::Missing, |s| Actual::Text(Cow::Borrowed(s)))
+}
+
 impl Subject for Observation {
     fn actual(&self, operand: &str) -> Actual<'_> {
         if let Some(m) = self.metric(operand) {
@@ -225,10 +231,6 @@ impl Subject for Observation {
                 Unit::Count | Unit::Days => Actual::Number(m.value),
             };
         }
-        let text = |s: &Option<String>| {
-            s.as_deref()
-                .map_or(Actual::Missing, |s| Actual::Text(Cow::Borrowed(s)))
-        };
         match (&self.detail, operand) {
             (Detail::Http(d), "body") => Actual::Text(String::from_utf8_lossy(&d.body)),
             (Detail::Http(d), o) => {

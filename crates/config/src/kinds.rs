@@ -17,7 +17,8 @@ use crate::validate::{
 use crate::{Check, CheckSettings};
 use serde::de::IgnoredAny;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use watchpost_conditions::{Condition, HttpSubject, with_default_status};
+use watchpost_conditions::Condition;
+use watchpost_probes::CheckKind;
 use watchpost_probes::http::HttpRequest;
 
 /// The DNS record types a `dns` monitor can query (`record:`, case-insensitive).
@@ -131,7 +132,7 @@ pub(crate) fn conditions(r: &mut Report<'_>, text: &str, m: &RawMonitor) -> Vec<
         MonitorKind::Http => {
             let mut conditions = Vec::new();
             for cond in &m.conditions {
-                match Condition::parse::<HttpSubject>(&cond.value) {
+                match Condition::parse(&cond.value, CheckKind::Http.operands()) {
                     Ok(c) => conditions.push(c),
                     Err(e) => {
                         let (l, _) = pos(cond);
@@ -143,7 +144,7 @@ pub(crate) fn conditions(r: &mut Report<'_>, text: &str, m: &RawMonitor) -> Vec<
                     }
                 }
             }
-            with_default_status(conditions)
+            CheckKind::Http.with_defaults(conditions)
         }
         MonitorKind::Tcp | MonitorKind::Tls | MonitorKind::Dns => Vec::new(),
     }

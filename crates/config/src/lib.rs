@@ -185,7 +185,7 @@ pub struct Monitor {
     /// Where it runs: `["local"]` in this version.
     pub locations: Vec<String>,
     /// What must hold; for HTTP the default `status 200-399` is included unless a condition
-    /// names `status` (see [`watchpost_conditions::with_default_status`]).
+    /// names `status` (see `watchpost_probes::CheckKind::with_defaults`).
     pub conditions: Vec<Condition>,
     pub alert: AlertPolicy,
     pub maintenance: Vec<Maintenance>,

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use watchpost_alerting::{EventKind, IncidentChange as EngineIncident, MonitorState, Tick, decide};
 use watchpost_channels::{Alert, AlertKind, LocationRow};
-use watchpost_conditions::evaluate_http;
 use watchpost_config::{Check, Config, Monitor, Secrets};
 use watchpost_cron::Tz;
 use watchpost_probes::http::{CheckReport, HttpProber, HttpResult, timing::ms};
@@ -159,9 +158,10 @@ pub async fn observe(
             not_run: Some(secrets.redact(&e.message).into_owned()),
         };
     }
-    let failures: Vec<String> = evaluate_http(&result, &monitor.conditions)
+    let failures: Vec<String> = watchpost_probes::Observation::from(result.clone())
+        .judge(&monitor.conditions)
         .iter()
-        .map(|f| secrets.redact(f).into_owned())
+        .map(|f| secrets.redact(&f.text).into_owned())
         .collect();
     let ok = failures.is_empty();
     let t = &result.timings;

@@ -33,7 +33,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check one URL now and show where the time went (DNS, connect, TLS, wait, download).
+    /// Check one target now and show where the time went: an http(s) URL, tcp://HOST:PORT,
+    /// tls://HOST:PORT or dns://NAME?type=A.
     Check(commands::check::CheckArgs),
     /// Print the next fire times of a cron expression (Tencent SCF dialect, with seconds).
     Cron(commands::cron::CronArgs),

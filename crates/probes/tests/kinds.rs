@@ -574,3 +574,44 @@ async fn http_observations_keep_the_http_report_and_operands() {
     assert_eq!(report["timings_ms"]["dns"], 0.0);
     assert!(judge(&o, &["status == 503", "body contains \"hello\"", "header.content-type contains \"text\""]).is_empty());
 }
+
+#[tokio::test]
+async fn dns_to_a_closed_port_is_refused() {
+    let port = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let server: SocketAddr = ([127, 0, 0, 1], port).into();
+    let o = probes().run(&dns("shop.test", RecordType::A, server)).await;
+    // Loopback answers a closed UDP port with ICMP port unreachable.
+    assert_eq!(error_of(&o), (Phase::Query, ErrorKind::Refused), "{o:?}");
+}
+
+#[tokio::test]
+async fn tcp_and_tls_resolve_names_with_the_shared_resolver() {
+    let ip = "127.0.0.1".parse().unwrap();
+    let ns = watchpost_testkit::DnsServer::start(&[("svc.test", ip)], Duration::from_millis(60), false)
+        .await;
+    let (addr, _server) = redis_like().await;
+    let probes = Probes::new(ProberOptions {
+        extra_roots: Vec::new(),
+        nameservers: Some(vec![ns.addr]),
+    })
+    .unwrap();
+    let spec = CheckSpec::parse_target(&format!("tcp://svc.test:{}", addr.port())).unwrap();
+    let o = probes.run(&spec).await;
+    assert!(o.error.is_none(), "{o:?}");
+    assert!(metric(&o, "dns") >= 50.0, "{o:?}");
+    let Detail::Tcp { remote_addr, .. } = &o.detail else {
+        panic!("tcp")
+    };
+    assert_eq!(*remote_addr, Some(addr));
+    let missing = CheckSpec::parse_target(&format!("tcp://nope.test:{}", addr.port())).unwrap();
+    let o = probes.run(&missing).await;
+    assert_eq!(error_of(&o), (Phase::Dns, ErrorKind::Nxdomain));
+    assert_eq!(names(&o), ["dns", "total"]);
+
+    let tls_missing = CheckSpec::parse_target(&format!("tls://nope.test:{}", addr.port())).unwrap();
+    let o = probes.run(&tls_missing).await;
+    assert_eq!(error_of(&o), (Phase::Dns, ErrorKind::Nxdomain));
+}

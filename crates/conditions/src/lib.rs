@@ -197,7 +197,11 @@ impl Condition {
                     // "none of them contains / equals": the positive form holds for none.
                     Op::NotContains | Op::Ne => {
                         let positive = Condition {
-                            op: if self.op == Op::Ne { Op::Eq } else { Op::Contains },
+                            op: if self.op == Op::Ne {
+                                Op::Eq
+                            } else {
+                                Op::Contains
+                            },
                             ..self.clone()
                         };
                         !any(&positive)
@@ -340,7 +344,11 @@ fn shown(actual: &Actual<'_>) -> String {
         Actual::Rate(r) => format!("{}/s", format_bytes(*r)),
         Actual::Text(t) => cut(t, 200),
         Actual::List(items) => cut(
-            &items.iter().map(|i| i.as_ref()).collect::<Vec<_>>().join(", "),
+            &items
+                .iter()
+                .map(|i| i.as_ref())
+                .collect::<Vec<_>>()
+                .join(", "),
             200,
         ),
     }

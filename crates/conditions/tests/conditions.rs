@@ -45,7 +45,10 @@ fn subject() -> Fake {
         ("header.retry-after", Actual::Text(Cow::Borrowed("120"))),
         (
             "answers",
-            Actual::List(vec![Cow::Borrowed("1.2.3.4"), Cow::Borrowed("10 mx.example.com.")]),
+            Actual::List(vec![
+                Cow::Borrowed("1.2.3.4"),
+                Cow::Borrowed("10 mx.example.com."),
+            ]),
         ),
     ]))
 }

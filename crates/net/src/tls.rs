@@ -150,7 +150,10 @@ mod tests {
         std::fs::write(&empty, "no certificate here\n").unwrap();
         let e = load_ca_file(&empty).unwrap_err();
         assert_eq!(e.reason, "no PEM certificate found");
-        assert!(e.to_string().starts_with("cannot load CA certificates from "));
+        assert!(
+            e.to_string()
+                .starts_with("cannot load CA certificates from ")
+        );
         let missing = load_ca_file(&dir.join("missing.pem")).unwrap_err();
         assert!(missing.path.ends_with("missing.pem"), "{missing}");
         std::fs::remove_dir_all(&dir).ok();
@@ -159,7 +162,10 @@ mod tests {
     #[test]
     fn configs_build_with_their_alpn() {
         let verified = verified_config(&[], &[b"h2", b"http/1.1"]).unwrap();
-        assert_eq!(verified.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert_eq!(
+            verified.alpn_protocols,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
         assert!(insecure_config(&[]).alpn_protocols.is_empty());
         let bad = root_store(&[CertificateDer::from(vec![1, 2, 3])]).unwrap_err();
         assert_eq!(bad.path, "(extra roots)");

@@ -1,11 +1,11 @@
 //! One check's outcome, the same shape for every kind: named metrics with units, an error
 //! `{phase, kind, message}` when the check could not complete, and the kind's own detail.
 
+use crate::CheckKind;
 use crate::error::ProbeError;
 use crate::http::HttpResult;
 use crate::http::timing::ms;
 use crate::net::tls::TlsInfo;
-use crate::CheckKind;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
@@ -248,7 +248,9 @@ impl Subject for Observation {
             (Detail::Tcp { banner, .. }, "banner") => text(banner),
             (Detail::Tls { tls: Some(t), .. }, o) => match o {
                 "version" => Actual::Text(Cow::Borrowed(t.version.as_str())),
-                "verified" => Actual::Text(Cow::Borrowed(if t.verified { "true" } else { "false" })),
+                "verified" => {
+                    Actual::Text(Cow::Borrowed(if t.verified { "true" } else { "false" }))
+                }
                 "subject" => text(&t.subject),
                 "issuer" => text(&t.issuer),
                 _ => Actual::Missing,

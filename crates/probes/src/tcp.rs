@@ -8,10 +8,10 @@
 //! text is an error in phase `banner` (`mismatch`, `closed` or `timeout`), and what arrived is
 //! the `banner` detail. Without `expect`, a `send` is written and nothing is read.
 
+use crate::CheckKind;
 use crate::error::{ErrorKind, Phase, ProbeError};
 use crate::net::{Laps, Net, connect, later, within};
 use crate::observation::{Detail, Observation};
-use crate::CheckKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,9 +46,16 @@ pub(crate) async fn run(net: &Net, check: &TcpCheck) -> Observation {
     let mut laps = Laps::new(start);
     let mut remote_addr = None;
     let mut banner = None;
-    let error = probe(net, check, deadline, &mut laps, &mut remote_addr, &mut banner)
-        .await
-        .err();
+    let error = probe(
+        net,
+        check,
+        deadline,
+        &mut laps,
+        &mut remote_addr,
+        &mut banner,
+    )
+    .await
+    .err();
     Observation {
         kind: CheckKind::Tcp,
         url: check.target_url(),
@@ -69,7 +76,10 @@ async fn probe(
     remote_addr: &mut Option<SocketAddr>,
     banner: &mut Option<String>,
 ) -> Result<(), ProbeError> {
-    let (ips, looked_up) = match net.resolve(&check.host, check.port, &[], None, deadline).await {
+    let (ips, looked_up) = match net
+        .resolve(&check.host, check.port, &[], None, deadline)
+        .await
+    {
         Ok(found) => found,
         Err(e) => {
             laps.lap("dns");

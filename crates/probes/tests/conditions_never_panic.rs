@@ -54,9 +54,29 @@ fn other(kind: CheckKind, text: &str) -> Observation {
 fn operand() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "status", "dns", "connect", "tls", "wait", "download", "ttfb", "total", "size",
-            "speed", "body", "cert_days", "header.", "json.", "header.content-type", "状态",
-            "banner", "rcode", "answers", "query", "verified", "version", "subject",
+            "status",
+            "dns",
+            "connect",
+            "tls",
+            "wait",
+            "download",
+            "ttfb",
+            "total",
+            "size",
+            "speed",
+            "body",
+            "cert_days",
+            "header.",
+            "json.",
+            "header.content-type",
+            "状态",
+            "banner",
+            "rcode",
+            "answers",
+            "query",
+            "verified",
+            "version",
+            "subject",
         ])
         .prop_map(str::to_string),
         "json\\.[a-z\\[\\]0-9.]{0,12}",
@@ -67,7 +87,18 @@ fn operand() -> impl Strategy<Value = String> {
 
 fn op() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
-        "==", "!=", "<", "<=", ">", ">=", "contains", "!contains", "matches", "=", "~", "",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "contains",
+        "!contains",
+        "matches",
+        "=",
+        "~",
+        "",
         "containsx",
     ])
 }
@@ -150,6 +181,12 @@ fn json_paths_walk_the_body() {
     assert!(judge("json.a.b[2].c == up").is_empty());
     assert!(judge("json.a.b[1] > 1").is_empty());
     assert!(judge("header.content-type contains json").is_empty());
-    assert_eq!(judge("json.n == x"), ["json.n is missing (expected == \"x\")"]);
-    assert_eq!(judge("json.a.b[2].c == down"), ["json.a.b[2].c \"up\" != \"down\""]);
+    assert_eq!(
+        judge("json.n == x"),
+        ["json.n is missing (expected == \"x\")"]
+    );
+    assert_eq!(
+        judge("json.a.b[2].c == down"),
+        ["json.a.b[2].c \"up\" != \"down\""]
+    );
 }

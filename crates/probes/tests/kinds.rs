@@ -57,7 +57,10 @@ fn judge(o: &Observation, texts: &[&str]) -> Vec<String> {
 }
 
 fn error_of(o: &Observation) -> (Phase, ErrorKind) {
-    let e = o.error.as_ref().unwrap_or_else(|| panic!("no error: {o:?}"));
+    let e = o
+        .error
+        .as_ref()
+        .unwrap_or_else(|| panic!("no error: {o:?}"));
     (e.phase, e.kind)
 }
 
@@ -117,7 +120,9 @@ async fn tcp_connects_and_checks_the_banner() {
     assert!(metric(&plain, "total") >= metric(&plain, "connect"));
     assert!(judge(&plain, &["connect < 500ms", "total < 1s"]).is_empty());
 
-    let pong = probes.run(&tcp(addr, Some("PING\r\n"), Some("+PONG"))).await;
+    let pong = probes
+        .run(&tcp(addr, Some("PING\r\n"), Some("+PONG")))
+        .await;
     assert!(pong.error.is_none(), "{pong:?}");
     let Detail::Tcp {
         remote_addr,
@@ -135,10 +140,17 @@ async fn tcp_connects_and_checks_the_banner() {
     );
 
     // The wrong reply: a mismatch in phase banner, with what arrived.
-    let wrong = probes.run(&tcp(addr, Some("HELLO\r\n"), Some("+PONG"))).await;
+    let wrong = probes
+        .run(&tcp(addr, Some("HELLO\r\n"), Some("+PONG")))
+        .await;
     assert_eq!(error_of(&wrong), (Phase::Banner, ErrorKind::Timeout));
     assert!(
-        wrong.error.as_ref().unwrap().message.contains("-ERR unknown"),
+        wrong
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("-ERR unknown"),
         "{wrong:?}"
     );
 
@@ -171,7 +183,11 @@ async fn tcp_banner_mismatch_when_the_server_closes() {
     let other = probes.run(&tcp(addr, None, Some("+PONG"))).await;
     assert_eq!(error_of(&other), (Phase::Banner, ErrorKind::Mismatch));
     let e = other.error.as_ref().unwrap();
-    assert!(e.message.contains("expected \"+PONG\", got \"220 smtp.test"), "{e}");
+    assert!(
+        e.message
+            .contains("expected \"+PONG\", got \"220 smtp.test"),
+        "{e}"
+    );
     assert_eq!(
         judge(&other, &[])[0],
         "banner mismatch: expected \"+PONG\", got \"220 smtp.test ESMTP\\r\\n\""
@@ -185,7 +201,9 @@ async fn tcp_closed_port_is_refused_in_connect() {
         l.local_addr().unwrap().port()
     };
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let o = probes().run(&tcp(addr, Some("PING\r\n"), Some("+PONG"))).await;
+    let o = probes()
+        .run(&tcp(addr, Some("PING\r\n"), Some("+PONG")))
+        .await;
     assert_eq!(error_of(&o), (Phase::Connect, ErrorKind::Refused));
     assert_eq!(names(&o), ["dns", "connect", "total"]);
     let report = o.report(false);
@@ -195,7 +213,10 @@ async fn tcp_closed_port_is_refused_in_connect() {
     let failures = o.judge(&[]);
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].operand, "error");
-    assert!(failures[0].actual.starts_with("connect refused: "), "{failures:?}");
+    assert!(
+        failures[0].actual.starts_with("connect refused: "),
+        "{failures:?}"
+    );
 }
 
 // ---------------------------------------------------------------- TLS
@@ -284,10 +305,29 @@ async fn tls_valid_certificate_from_an_extra_root() {
         )
         .is_empty()
     );
-    assert_eq!(judge(&o, &["cert_days > 100"]), [format!("cert_days {days} < 100")]);
+    assert_eq!(
+        judge(&o, &["cert_days > 100"]),
+        [format!("cert_days {days} < 100")]
+    );
     let report = o.report(true);
-    let keys: Vec<&str> = report.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["url", "kind", "ok", "remote_addr", "timings_ms", "tls", "error"]);
+    let keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "url",
+            "kind",
+            "ok",
+            "remote_addr",
+            "timings_ms",
+            "tls",
+            "error"
+        ]
+    );
     let timing_keys: Vec<&str> = report["timings_ms"]
         .as_object()
         .unwrap()
@@ -314,7 +354,10 @@ async fn tls_expired_untrusted_and_wrong_host_are_certificate_errors_with_facts(
     let (addr, _s1) = tls_server(expired.chain.clone(), expired.key.clone_key()).await;
     let o = probes.run(&tls(addr, "site.test", false)).await;
     assert_eq!(error_of(&o), (Phase::Tls, ErrorKind::Certificate));
-    assert!(o.error.as_ref().unwrap().message.contains("expired"), "{o:?}");
+    assert!(
+        o.error.as_ref().unwrap().message.contains("expired"),
+        "{o:?}"
+    );
     assert!(metric(&o, "cert_days") < 0.0);
     let info = tls_info(&o);
     assert!(!info.verified);
@@ -427,10 +470,7 @@ fn answer(query: &Message) -> Message {
         return reply;
     }
     let rdatas: Vec<RData> = match q.query_type {
-        Rr::A => vec![
-            RData::A(A::new(1, 2, 3, 4)),
-            RData::A(A::new(5, 6, 7, 8)),
-        ],
+        Rr::A => vec![RData::A(A::new(1, 2, 3, 4)), RData::A(A::new(5, 6, 7, 8))],
         Rr::TXT => vec![RData::TXT(TXT::new(vec!["v=spf1 -all".into()]))],
         Rr::MX => vec![RData::MX(MX::new(
             10,
@@ -489,13 +529,30 @@ async fn dns_answers_a_txt_and_mx() {
         ["answers does not contain \"9.9.9.9\""]
     );
     let report = a.report(true);
-    let keys: Vec<&str> = report.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["url", "kind", "ok", "server", "rcode", "answers", "timings_ms", "error"]
+        [
+            "url",
+            "kind",
+            "ok",
+            "server",
+            "rcode",
+            "answers",
+            "timings_ms",
+            "error"
+        ]
     );
     assert_eq!(report["kind"], "dns");
-    assert_eq!(report["url"], format!("dns://shop.test?type=A&server={server}"));
+    assert_eq!(
+        report["url"],
+        format!("dns://shop.test?type=A&server={server}")
+    );
     assert_eq!(report["answers"][0], "1.2.3.4");
     assert_eq!(report["server"], server.to_string());
 
@@ -534,9 +591,17 @@ async fn dns_silence_times_out_and_garbage_is_malformed() {
     assert!(report["rcode"].is_null());
 
     let (garbage, _s2) = name_server(Mode::Garbage).await;
-    let o = probes().run(&dns("shop.test", RecordType::A, garbage)).await;
+    let o = probes()
+        .run(&dns("shop.test", RecordType::A, garbage))
+        .await;
     assert_eq!(error_of(&o), (Phase::Query, ErrorKind::Malformed));
-    assert!(o.error.as_ref().unwrap().message.contains("not a DNS message"));
+    assert!(
+        o.error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("not a DNS message")
+    );
 }
 
 #[tokio::test]
@@ -567,12 +632,27 @@ async fn http_observations_keep_the_http_report_and_operands() {
     assert_eq!(judge(&o, &["total < 10s"]), ["status 503 > 399"]);
     assert!(judge(&o, &["status == 503"]).is_empty());
     let report = o.report(false);
-    let keys: Vec<&str> = report.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, watchpost_testkit::contract::CHECK_KEYS);
     assert_eq!(report["kind"], "http");
     assert!(report["timings_ms"]["tls"].is_null());
     assert_eq!(report["timings_ms"]["dns"], 0.0);
-    assert!(judge(&o, &["status == 503", "body contains \"hello\"", "header.content-type contains \"text\""]).is_empty());
+    assert!(
+        judge(
+            &o,
+            &[
+                "status == 503",
+                "body contains \"hello\"",
+                "header.content-type contains \"text\""
+            ]
+        )
+        .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -590,8 +670,9 @@ async fn dns_to_a_closed_port_is_refused() {
 #[tokio::test]
 async fn tcp_and_tls_resolve_names_with_the_shared_resolver() {
     let ip = "127.0.0.1".parse().unwrap();
-    let ns = watchpost_testkit::DnsServer::start(&[("svc.test", ip)], Duration::from_millis(60), false)
-        .await;
+    let ns =
+        watchpost_testkit::DnsServer::start(&[("svc.test", ip)], Duration::from_millis(60), false)
+            .await;
     let (addr, _server) = redis_like().await;
     let probes = Probes::new(ProberOptions {
         extra_roots: Vec::new(),

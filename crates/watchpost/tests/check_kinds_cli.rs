@@ -78,11 +78,25 @@ async fn tcp_with_a_banner_and_a_closed_port() {
         "connect < 1s",
     ])
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let v = json(&out);
     assert_eq!(
         keys(&v),
-        ["url", "kind", "ok", "remote_addr", "timings_ms", "banner", "error"]
+        [
+            "url",
+            "kind",
+            "ok",
+            "remote_addr",
+            "timings_ms",
+            "banner",
+            "error"
+        ]
     );
     assert_eq!(keys(&v["timings_ms"]), ["dns", "connect", "total"]);
     assert_eq!(v["kind"], "tcp");
@@ -92,15 +106,35 @@ async fn tcp_with_a_banner_and_a_closed_port() {
     assert_eq!(v["remote_addr"], addr.to_string());
     assert_eq!(v["timings_ms"]["dns"], 0.0);
 
-    let human = watchpost(&["check", &target, "--send", "PING\\r\\n", "--banner", "+PONG"]).await;
+    let human = watchpost(&[
+        "check",
+        &target,
+        "--send",
+        "PING\\r\\n",
+        "--banner",
+        "+PONG",
+    ])
+    .await;
     assert_eq!(human.status.code(), Some(0));
     let text = stdout(&human);
-    assert!(text.lines().any(|l| l.trim_start().starts_with("connect")), "{text}");
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("connect")),
+        "{text}"
+    );
     assert!(text.contains("banner \"+PONG\\r\\n\""), "{text}");
     assert!(text.contains("PASS"), "{text}");
 
     // Silence until the deadline: a banner timeout.
-    let silent = watchpost(&["check", "--json", "--timeout", "400ms", &target, "--banner", "+PONG"]).await;
+    let silent = watchpost(&[
+        "check",
+        "--json",
+        "--timeout",
+        "400ms",
+        &target,
+        "--banner",
+        "+PONG",
+    ])
+    .await;
     assert_eq!(silent.status.code(), Some(1));
     let v = json(&silent);
     assert_eq!(v["error"]["phase"], "banner");
@@ -119,7 +153,11 @@ async fn tcp_with_a_banner_and_a_closed_port() {
     assert_eq!(v["error"]["phase"], "connect");
     assert_eq!(v["error"]["kind"], "refused");
     let human = watchpost(&["check", &closed]).await;
-    assert!(stdout(&human).contains("FAIL  connect refused"), "{}", stdout(&human));
+    assert!(
+        stdout(&human).contains("FAIL  connect refused"),
+        "{}",
+        stdout(&human)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,11 +188,25 @@ async fn tls_certificate_days_verification_and_sni() {
         "cert_days > 14",
     ])
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let v = json(&out);
     assert_eq!(
         keys(&v),
-        ["url", "kind", "ok", "remote_addr", "timings_ms", "tls", "error"]
+        [
+            "url",
+            "kind",
+            "ok",
+            "remote_addr",
+            "timings_ms",
+            "tls",
+            "error"
+        ]
     );
     assert_eq!(keys(&v["timings_ms"]), ["dns", "connect", "tls", "total"]);
     assert_eq!(v["kind"], "tls");
@@ -166,7 +218,15 @@ async fn tls_certificate_days_verification_and_sni() {
 
     // The same from the URL's ?sni=, and a condition the certificate fails.
     let with_sni = format!("{target}?sni=site.test");
-    let out = watchpost(&["check", &with_sni, "--cacert", ca_path, "--expect", "cert_days > 100"]).await;
+    let out = watchpost(&[
+        "check",
+        &with_sni,
+        "--cacert",
+        ca_path,
+        "--expect",
+        "cert_days > 100",
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(text.contains("FAIL  cert_days "), "{text}");
@@ -179,17 +239,44 @@ async fn tls_certificate_days_verification_and_sni() {
     let v = json(&out);
     assert_eq!(v["error"]["phase"], "tls");
     assert_eq!(v["error"]["kind"], "certificate");
-    assert!(v["error"]["message"].as_str().unwrap().contains("unknown issuer"));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown issuer")
+    );
     assert_eq!(v["tls"]["verified"], false);
     assert!(v["tls"]["cert_days_left"].as_f64().unwrap() > 80.0);
     // --insecure: the verification is reported, the check passes.
-    let out = watchpost(&["check", "--json", "--insecure", &target, "--sni", "site.test"]).await;
+    let out = watchpost(&[
+        "check",
+        "--json",
+        "--insecure",
+        &target,
+        "--sni",
+        "site.test",
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let v = json(&out);
     assert_eq!(v["tls"]["verified"], false);
-    assert!(v["tls"]["verify_error"].as_str().unwrap().contains("unknown issuer"));
+    assert!(
+        v["tls"]["verify_error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown issuer")
+    );
     // The wrong name, with the CA trusted.
-    let out = watchpost(&["check", "--json", &target, "--sni", "other.test", "--cacert", ca_path]).await;
+    let out = watchpost(&[
+        "check",
+        "--json",
+        &target,
+        "--sni",
+        "other.test",
+        "--cacert",
+        ca_path,
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
         json(&out)["error"]["message"]
@@ -214,11 +301,26 @@ async fn dns_answers_nxdomain_and_silence() {
         "query < 1s",
     ])
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let v = json(&out);
     assert_eq!(
         keys(&v),
-        ["url", "kind", "ok", "server", "rcode", "answers", "timings_ms", "error"]
+        [
+            "url",
+            "kind",
+            "ok",
+            "server",
+            "rcode",
+            "answers",
+            "timings_ms",
+            "error"
+        ]
     );
     assert_eq!(keys(&v["timings_ms"]), ["query", "total"]);
     assert_eq!(v["kind"], "dns");
@@ -274,8 +376,14 @@ async fn bad_targets_and_flags_exit_2_with_one_line() {
             &["check", "dns://a.test", "--expect", "answers > 5ms"],
             "needs a number",
         ),
-        (&["check", "tls://127.0.0.1:1", "--send", "x"], "--send applies to tcp"),
-        (&["check", "https://127.0.0.1:1/", "--sni", "x"], "--sni does not apply"),
+        (
+            &["check", "tls://127.0.0.1:1", "--send", "x"],
+            "--send applies to tcp",
+        ),
+        (
+            &["check", "https://127.0.0.1:1/", "--sni", "x"],
+            "--sni does not apply",
+        ),
     ];
     for (args, needle) in cases {
         let out = watchpost(args).await;

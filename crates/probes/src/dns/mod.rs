@@ -12,10 +12,10 @@
 //! ICMP refusal (`refused`), this machine out of sockets (`local`). Replies with another id,
 //! from another address, or not answering the question asked are ignored, as a resolver does.
 
+use crate::CheckKind;
 use crate::error::{ErrorKind, Phase, ProbeError};
 use crate::net::{Net, later, within};
 use crate::observation::{Detail, Observation};
-use crate::CheckKind;
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType as Rr};
 use std::fmt;
@@ -83,9 +83,7 @@ impl FromStr for RecordType {
         RecordType::ALL
             .into_iter()
             .find(|t| t.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!("unknown record type {s:?} (use A, AAAA, CNAME, MX, TXT or NS)")
-            })
+            .ok_or_else(|| format!("unknown record type {s:?} (use A, AAAA, CNAME, MX, TXT or NS)"))
     }
 }
 
@@ -296,7 +294,12 @@ mod tests {
         assert_eq!("a".parse::<RecordType>(), Ok(RecordType::A));
         assert_eq!("Aaaa".parse::<RecordType>(), Ok(RecordType::Aaaa));
         assert_eq!("MX".parse::<RecordType>(), Ok(RecordType::Mx));
-        assert!("SRV".parse::<RecordType>().unwrap_err().contains("unknown record type"));
+        assert!(
+            "SRV"
+                .parse::<RecordType>()
+                .unwrap_err()
+                .contains("unknown record type")
+        );
         assert_eq!(rcode_name(ResponseCode::NXDomain), "NXDOMAIN");
         assert_eq!(rcode_name(ResponseCode::NoError), "NOERROR");
     }

@@ -2,9 +2,9 @@
 //! Field order and names are a contract: other tools parse this.
 
 use super::HttpResult;
+use super::timing::ms;
 use crate::error::ProbeError;
 use crate::net::tls::TlsInfo;
-use super::timing::ms;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -12,10 +12,10 @@
 
 pub use crate::net::tls::TlsInfo;
 
+use crate::CheckKind;
 use crate::error::{ErrorKind, Phase, ProbeError};
 use crate::net::{Laps, Net, connect, later, tls, within};
 use crate::observation::{Detail, Observation};
-use crate::CheckKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use watchpost_units::{Metric, Unit};
@@ -79,7 +79,10 @@ async fn probe(
     info: &mut Option<TlsInfo>,
 ) -> Result<(), ProbeError> {
     let name = tls::server_name(check.sni.as_deref().unwrap_or(&check.host))?;
-    let (ips, looked_up) = match net.resolve(&check.host, check.port, &[], None, deadline).await {
+    let (ips, looked_up) = match net
+        .resolve(&check.host, check.port, &[], None, deadline)
+        .await
+    {
         Ok(found) => found,
         Err(e) => {
             laps.lap("dns");
@@ -97,18 +100,22 @@ async fn probe(
     let (tcp, addr) = connected?;
     *remote_addr = Some(addr);
     let (config, refusal) = net.tls.recording();
-    let shaken = within(Phase::Tls, None, deadline, tls::handshake(config, name, tcp)).await;
+    let shaken = within(
+        Phase::Tls,
+        None,
+        deadline,
+        tls::handshake(config, name, tcp),
+    )
+    .await;
     laps.lap("tls");
     let stream = shaken??;
     let why = refusal.lock().ok().and_then(|mut slot| slot.take());
     let session = tls::session_info(stream.get_ref().1, true, why.clone());
     *info = Some(session);
     match why {
-        Some(reason) if !check.insecure => Err(ProbeError::new(
-            Phase::Tls,
-            ErrorKind::Certificate,
-            reason,
-        )),
+        Some(reason) if !check.insecure => {
+            Err(ProbeError::new(Phase::Tls, ErrorKind::Certificate, reason))
+        }
         _ => Ok(()),
     }
 }

@@ -139,7 +139,10 @@ fn other_kind(args: &CheckArgs) -> Result<CheckSpec, String> {
         ("--cacert", args.cacert.is_some()),
         ("--sni", args.sni.is_some()),
     ];
-    let tcp_only = [("--send", args.send.is_some()), ("--banner", args.banner.is_some())];
+    let tcp_only = [
+        ("--send", args.send.is_some()),
+        ("--banner", args.banner.is_some()),
+    ];
     let refuse = |flags: &[(&str, bool)], applies: &str| match flags.iter().find(|(_, set)| *set) {
         Some((flag, _)) => Err(format!("{flag} applies to {applies} checks, not {kind}")),
         None => Ok(()),
@@ -438,7 +441,12 @@ fn render(
         }
     }
     let _ = writeln!(out);
-    if let Some(days) = o.kind.eq(&CheckKind::Tls).then(|| value("cert_days")).flatten() {
+    if let Some(days) = o
+        .kind
+        .eq(&CheckKind::Tls)
+        .then(|| value("cert_days"))
+        .flatten()
+    {
         facts.insert(0, format!("cert_days {days:.1}"));
     }
     if !facts.is_empty() {

@@ -441,11 +441,8 @@ fn render(
         }
     }
     let _ = writeln!(out);
-    if let Some(days) = o
-        .kind
-        .eq(&CheckKind::Tls)
-        .then(|| value("cert_days"))
-        .flatten()
+    if o.kind == CheckKind::Tls
+        && let Some(days) = value("cert_days")
     {
         facts.insert(0, format!("cert_days {days:.1}"));
     }

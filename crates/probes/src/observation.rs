@@ -85,15 +85,16 @@ impl From<HttpResult> for Observation {
                 metrics.push(Metric::new(name, ms(d), Unit::Ms));
             }
         }
+        // Size and speed describe a response: without one there is nothing to measure.
         if let Some(status) = r.status {
             metrics.push(Metric::new("status", status.into(), Unit::Count));
+            metrics.push(Metric::new("size", r.size_bytes as f64, Unit::Bytes));
+            metrics.push(Metric::new(
+                "speed",
+                r.speed_bytes_per_sec(),
+                Unit::BytesPerSec,
+            ));
         }
-        metrics.push(Metric::new("size", r.size_bytes as f64, Unit::Bytes));
-        metrics.push(Metric::new(
-            "speed",
-            r.speed_bytes_per_sec(),
-            Unit::BytesPerSec,
-        ));
         if let Some(days) = r.tls.as_ref().and_then(|t| t.cert_days_left) {
             metrics.push(Metric::new("cert_days", days, Unit::Days));
         }

@@ -642,6 +642,23 @@ async fn http_observations_keep_the_http_report_and_operands() {
     assert_eq!(report["kind"], "http");
     assert!(report["timings_ms"]["tls"].is_null());
     assert_eq!(report["timings_ms"]["dns"], 0.0);
+
+    // The observation's report is exactly the HTTP prober's own report.
+    let CheckSpec::Http(request) = &spec else {
+        panic!("http")
+    };
+    for (request, ok) in [
+        (request.clone(), true),
+        (
+            watchpost_probes::http::HttpRequest::get("http://127.0.0.1:1/").unwrap(),
+            false,
+        ),
+    ] {
+        let result = probes().http().check(&request).await;
+        let direct =
+            serde_json::to_value(watchpost_probes::http::CheckReport::new(&result, ok)).unwrap();
+        assert_eq!(Observation::from(result).report(ok), direct);
+    }
     assert!(
         judge(
             &o,

@@ -1,19 +1,23 @@
 //! Conditions: `OPERAND OP VALUE` expressions such as `status == 200`, `total < 800ms`,
 //! `body contains "ok"`, parsed once (at config or flag time) and evaluated against an
-//! observation. A failing condition explains itself with the actual value: `total 1430ms > 1000ms`.
+//! observation. A failing condition is data ([`Failure`]): the operand, the operator, the
+//! expected and the actual value, and the sentence people read (`total 1430ms > 1000ms`).
 //!
-//! The grammar is the same for every probe kind; what differs is the set of operands, which a
-//! [`Subject`] declares with their kinds so that `total < 800` (no unit) is rejected at parse
-//! time rather than silently compared.
+//! The grammar is the same for every check kind; what differs is the set of operands, which
+//! each kind declares as an [`Operands`] table so that `total < 800` (no unit) or an operand the
+//! kind doesn't have is rejected at parse time rather than silently compared. This crate knows
+//! no check kind: the tables and the [`Subject`]s live with the probes.
 
-mod http;
+mod operands;
 mod parse;
 
-pub use http::{DEFAULT_HTTP_CONDITIONS, HttpSubject, evaluate_http, with_default_status};
+pub use operands::{Family, Operands};
 pub use parse::ConditionError;
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::fmt;
 use watchpost_units::{format_bytes, format_ms};
 
 /// What an operand holds, which decides the values and operators it accepts.
@@ -94,21 +98,59 @@ pub enum Actual<'a> {
     Bytes(f64),
     Rate(f64),
     Text(Cow<'a, str>),
+    /// Several texts (the answers of a DNS query): `contains`, `==` and `matches` hold when one
+    /// of them does; `!contains` and `!=` when none does.
+    List(Vec<Cow<'a, str>>),
     /// The operand has no value in this observation (a missing header, no TLS).
     Missing,
 }
 
-/// Something conditions can be evaluated against.
+/// Something conditions can be evaluated against: an observation offering its values by
+/// operand name. Object safe, so one evaluation serves every kind.
 pub trait Subject {
-    /// The kind of `operand`, or `None` when the operand is unknown for this subject.
-    fn operand_kind(operand: &str) -> Option<OperandKind>
-    where
-        Self: Sized;
-    /// The operands to list in "unknown operand" errors.
-    fn operand_names() -> &'static [&'static str]
-    where
-        Self: Sized;
+    /// The value of `operand` ([`Actual::Missing`] when this observation has none).
     fn actual(&self, operand: &str) -> Actual<'_>;
+}
+
+/// A condition that did not hold, as data: `{operand: "total", op: "<", expected: "1000ms",
+/// actual: "1430ms", text: "total 1430ms > 1000ms"}`. `actual` is the observed value as shown
+/// to people (unquoted text, cut to 200 characters; `missing` when absent); `expected` the
+/// right-hand side in the operand's unit (text unquoted, a regular expression as `/RE/`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub operand: String,
+    pub op: String,
+    pub expected: String,
+    pub actual: String,
+    pub text: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Every condition that does not hold for `subject`, in order (empty = all hold).
+pub fn evaluate(subject: &dyn Subject, conditions: &[Condition]) -> Vec<Failure> {
+    conditions
+        .iter()
+        .filter_map(|c| c.check(subject).err())
+        .collect()
+}
+
+/// A kind's default conditions in front of `conditions`, except those on an operand one of
+/// `conditions` names itself: with HTTP's defaults `status >= 200`, `status <= 399`,
+/// `["total < 1s"]` still fails a 503 (`status 503 > 399`), while `["status == 503"]` replaces
+/// the defaults and passes it.
+pub fn with_defaults(conditions: Vec<Condition>, defaults: &[Condition]) -> Vec<Condition> {
+    let mut out: Vec<Condition> = defaults
+        .iter()
+        .filter(|d| !conditions.iter().any(|c| c.operand == d.operand))
+        .cloned()
+        .collect();
+    out.extend(conditions);
+    out
 }
 
 /// A parsed condition.
@@ -121,24 +163,52 @@ pub struct Condition {
 }
 
 impl Condition {
-    /// Parse `text` for the subject type `S` (which decides the operands and their kinds).
-    pub fn parse<S: Subject>(text: &str) -> Result<Condition, ConditionError> {
-        parse::parse(text, S::operand_kind, S::operand_names())
+    /// Parse `text` against a kind's `operands` (which decide the names and their kinds).
+    pub fn parse(text: &str, operands: &Operands) -> Result<Condition, ConditionError> {
+        parse::parse(text, operands)
     }
 
-    /// `Ok(())` when the condition holds, else the failure explained with the actual value.
-    pub fn check<S: Subject>(&self, subject: &S) -> Result<(), String> {
+    /// `Ok(())` when the condition holds, else the failure with the actual value.
+    pub fn check(&self, subject: &dyn Subject) -> Result<(), Failure> {
         let actual = subject.actual(&self.operand);
         if self.holds(&actual) {
             Ok(())
         } else {
-            Err(self.explain(&actual))
+            Err(Failure {
+                operand: self.operand.clone(),
+                op: self.op.as_str().to_string(),
+                expected: self.expected_plain(),
+                actual: shown(&actual),
+                text: self.explain(&actual),
+            })
         }
     }
 
     fn holds(&self, actual: &Actual<'_>) -> bool {
         match (actual, &self.value) {
             (Actual::Missing, _) => self.op == Op::NotContains || self.op == Op::Ne,
+            (Actual::List(items), _) => {
+                let any = |c: &Condition| {
+                    items
+                        .iter()
+                        .any(|item| c.holds(&Actual::Text(Cow::Borrowed(item.as_ref()))))
+                };
+                match self.op {
+                    // "none of them contains / equals": the positive form holds for none.
+                    Op::NotContains | Op::Ne => {
+                        let positive = Condition {
+                            op: if self.op == Op::Ne {
+                                Op::Eq
+                            } else {
+                                Op::Contains
+                            },
+                            ..self.clone()
+                        };
+                        !any(&positive)
+                    }
+                    _ => any(self),
+                }
+            }
             (Actual::Text(text), Value::Text(want)) => match self.op {
                 Op::Contains => text.contains(want.as_str()),
                 Op::NotContains => !text.contains(want.as_str()),
@@ -179,6 +249,20 @@ impl Condition {
             Actual::Duration(ms) => format_ms(*ms),
             Actual::Bytes(b) => format_bytes(*b),
             Actual::Rate(r) => format!("{}/s", format_bytes(*r)),
+            Actual::List(items) => {
+                return match self.op {
+                    Op::Contains => format!("{name} does not contain {expected}"),
+                    Op::NotContains => format!("{name} contains {expected}"),
+                    Op::Matches => format!("{name} does not match {expected}"),
+                    Op::Eq => format!("{name} [{}] has no {expected}", list_short(items)),
+                    Op::Ne => format!("{name} [{}] has {expected}", list_short(items)),
+                    _ => format!(
+                        "{name} [{}] has none {} {expected}",
+                        list_short(items),
+                        self.op.as_str()
+                    ),
+                };
+            }
             Actual::Text(t) => {
                 return match self.op {
                     Op::Contains => format!("{name} does not contain {expected}"),
@@ -203,6 +287,14 @@ impl Condition {
             _ => format!("is not {}", self.op.as_str()),
         };
         format!("{name} {shown} {rel} {expected}")
+    }
+
+    /// The right-hand side as data: unquoted text, `/RE/`, numbers in their unit.
+    fn expected_plain(&self) -> String {
+        match &self.value {
+            Value::Text(t) => t.clone(),
+            _ => self.expected_text(),
+        }
     }
 
     fn expected_text(&self) -> String {
@@ -240,6 +332,44 @@ fn violated(op: Op, actual: &str, value: &Value) -> &'static str {
         },
         _ => "vs",
     }
+}
+
+/// The actual value as data (see [`Failure::actual`]).
+fn shown(actual: &Actual<'_>) -> String {
+    match actual {
+        Actual::Missing => "missing".to_string(),
+        Actual::Number(n) => format_number(*n),
+        Actual::Duration(ms) => format_ms(*ms),
+        Actual::Bytes(b) => format_bytes(*b),
+        Actual::Rate(r) => format!("{}/s", format_bytes(*r)),
+        Actual::Text(t) => cut(t, 200),
+        Actual::List(items) => cut(
+            &items
+                .iter()
+                .map(|i| i.as_ref())
+                .collect::<Vec<_>>()
+                .join(", "),
+            200,
+        ),
+    }
+}
+
+/// At most `max` characters of `text`, with `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    let mut s: String = text.chars().take(max).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// `"a", "b"`: the first items of a list, quoted, cut.
+fn list_short(items: &[Cow<'_, str>]) -> String {
+    let mut shown: Vec<String> = items.iter().take(5).map(|i| quote_short(i)).collect();
+    if items.len() > 5 {
+        shown.push(format!("… {} more", items.len() - 5));
+    }
+    shown.join(", ")
 }
 
 fn quote_short(text: &str) -> String {

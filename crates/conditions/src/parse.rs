@@ -1,6 +1,6 @@
 //! `OPERAND OP VALUE` → [`Condition`](crate::Condition).
 
-use crate::{Condition, Op, OperandKind, Value};
+use crate::{Condition, Op, OperandKind, Operands, Value};
 use regex::Regex;
 use watchpost_units::{bytes_unit, duration_unit_ms, split_number};
 
@@ -32,11 +32,7 @@ const OPS: [(&str, Op); 9] = [
     (">", Op::Gt),
 ];
 
-pub(crate) fn parse(
-    text: &str,
-    kind_of: fn(&str) -> Option<OperandKind>,
-    names: &[&str],
-) -> Result<Condition, ConditionError> {
+pub(crate) fn parse(text: &str, operands: &Operands) -> Result<Condition, ConditionError> {
     // Positions are found as byte offsets into `text` and reported in characters.
     let at = |byte: usize, message: String| err(text[..byte].chars().count(), message);
     let leading = text.len() - text.trim_start().len();
@@ -52,10 +48,13 @@ pub(crate) fn parse(
     if operand.is_empty() {
         return Err(at(leading, "missing operand before the operator".into()));
     }
-    let kind = kind_of(operand).ok_or_else(|| {
+    let kind = operands.kind_of(operand).ok_or_else(|| {
         at(
             leading,
-            format!("unknown operand {operand:?} (known: {})", names.join(", ")),
+            format!(
+                "unknown operand {operand:?}, the kind has: {}",
+                operands.names().join(", ")
+            ),
         )
     })?;
     let rest = &body[op_start..];

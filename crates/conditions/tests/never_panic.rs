@@ -1,25 +1,62 @@
-//! Property tests: `Condition::parse::<HttpSubject>` answers any text with a condition or an
-//! error whose column lies inside the text, never a panic; and whatever parses can be
-//! evaluated against a response without a panic.
+//! Property tests: `Condition::parse` answers any text with a condition or an error whose
+//! column lies inside the text, never a panic; and whatever parses can be evaluated against a
+//! subject without a panic. (crates/probes/tests/conditions_never_panic.rs does the same with
+//! the real HTTP operands and observation.)
 
 use proptest::prelude::*;
-use watchpost_conditions::{Condition, HttpSubject, evaluate_http, with_default_status};
-use watchpost_probes::http::HttpResult;
+use std::borrow::Cow;
+use watchpost_conditions::{
+    Actual, Condition, Family, OperandKind, Operands, Subject, evaluate, with_defaults,
+};
 
-fn response(body: &str) -> HttpResult {
-    HttpResult {
-        url: "http://127.0.0.1/".into(),
-        final_url: "http://127.0.0.1/".into(),
-        status: Some(503),
-        http_version: Some("HTTP/1.1"),
-        remote_addr: None,
-        redirects: 0,
-        timings: Default::default(),
-        size_bytes: body.len() as u64,
-        headers: [("content-type".to_string(), "application/json".to_string())].into(),
-        body: body.to_string().into_bytes().into(),
-        tls: None,
-        error: None,
+/// HTTP-like operands, with both families.
+static OPERANDS: Operands = Operands::new(
+    &[
+        ("status", OperandKind::Number),
+        ("dns", OperandKind::Duration),
+        ("connect", OperandKind::Duration),
+        ("tls", OperandKind::Duration),
+        ("wait", OperandKind::Duration),
+        ("download", OperandKind::Duration),
+        ("ttfb", OperandKind::Duration),
+        ("total", OperandKind::Duration),
+        ("size", OperandKind::Bytes),
+        ("speed", OperandKind::Rate),
+        ("body", OperandKind::Text),
+        ("cert_days", OperandKind::Number),
+        ("answers", OperandKind::Text),
+    ],
+    &[
+        Family {
+            prefix: "header.",
+            shown: "header.NAME",
+            kind: OperandKind::Text,
+        },
+        Family {
+            prefix: "json.",
+            shown: "json.PATH",
+            kind: OperandKind::Text,
+        },
+    ],
+);
+
+/// Every operand answers: text ones with the body, lists with its lines, numbers with 503.
+struct Response<'a>(&'a str);
+
+impl Subject for Response<'_> {
+    fn actual(&self, operand: &str) -> Actual<'_> {
+        match OPERANDS.kind_of(operand) {
+            Some(OperandKind::Number) => Actual::Number(503.0),
+            Some(OperandKind::Duration) => Actual::Duration(12.5),
+            Some(OperandKind::Bytes) => Actual::Bytes(self.0.len() as f64),
+            Some(OperandKind::Rate) => Actual::Rate(1e6),
+            Some(OperandKind::Text) if operand == "answers" => {
+                Actual::List(self.0.lines().map(Cow::Borrowed).collect())
+            }
+            Some(OperandKind::Text) if operand.starts_with("json.") => Actual::Missing,
+            Some(OperandKind::Text) => Actual::Text(Cow::Borrowed(self.0)),
+            None => Actual::Missing,
+        }
     }
 }
 
@@ -38,6 +75,7 @@ fn operand() -> impl Strategy<Value = String> {
             "speed",
             "body",
             "cert_days",
+            "answers",
             "header.",
             "json.",
             "header.content-type",
@@ -91,9 +129,10 @@ fn condition_like() -> impl Strategy<Value = String> {
 }
 
 fn check(text: &str, body: &str) -> Result<(), TestCaseError> {
-    match Condition::parse::<HttpSubject>(text) {
+    match Condition::parse(text, &OPERANDS) {
         Ok(c) => {
-            let _ = evaluate_http(&response(body), &with_default_status(vec![c]));
+            let defaults = [Condition::parse("status >= 200", &OPERANDS).unwrap()];
+            let _ = evaluate(&Response(body), &with_defaults(vec![c], &defaults));
         }
         Err(e) => {
             prop_assert!(!e.message.is_empty());

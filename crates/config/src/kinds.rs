@@ -18,9 +18,12 @@ use crate::CheckSettings;
 use serde::de::IgnoredAny;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
-use watchpost_conditions::{Condition, with_defaults};
+use watchpost_conditions::Condition;
 use watchpost_probes::http::HttpRequest;
-use watchpost_probes::{CheckKind, CheckSpec, DnsCheck, TcpCheck, TlsCheck};
+use watchpost_probes::dns::{DnsCheck, RecordType};
+use watchpost_probes::tcp::TcpCheck;
+use watchpost_probes::tls::TlsCheck;
+use watchpost_probes::{CheckKind, CheckSpec};
 
 /// The DNS record types a `dns` monitor can query (`record:`, case-insensitive).
 pub const DNS_RECORDS: &[&str] = &["A", "AAAA", "CNAME", "MX", "TXT", "NS"];
@@ -105,7 +108,7 @@ pub(crate) fn probe_check(settings: CheckSettings, timeout: Duration) -> CheckSp
     match settings {
         CheckSettings::Http(mut request) => {
             request.timeouts.total = timeout;
-            CheckSpec::Http(request)
+            CheckSpec::Http(*request)
         }
         CheckSettings::Tcp {
             host,
@@ -137,7 +140,8 @@ pub(crate) fn probe_check(settings: CheckSettings, timeout: Duration) -> CheckSp
             server,
         } => CheckSpec::Dns(DnsCheck {
             name,
-            record: record.parse().unwrap_or_default(),
+            // Validated against DNS_RECORDS, which are the probe's record types.
+            record: record.parse().unwrap_or(RecordType::A),
             server,
             timeout,
         }),
@@ -165,12 +169,7 @@ pub(crate) fn conditions(r: &mut Report<'_>, text: &str, m: &RawMonitor) -> Vec<
             }
         }
     }
-    let defaults: Vec<Condition> = kind
-        .default_conditions()
-        .iter()
-        .filter_map(|text| Condition::parse(text, operands).ok())
-        .collect();
-    with_defaults(conditions, &defaults)
+    kind.with_defaults(conditions)
 }
 
 /// The probes' kind of a monitor `type:`.

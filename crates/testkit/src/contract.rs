@@ -1,8 +1,9 @@
 //! The JSON shapes that docs/contracts.md fixes, written down once for every test that checks them.
 
 /// Keys of `watchpost check --json`, in order.
-pub const CHECK_KEYS: [&str; 12] = [
+pub const CHECK_KEYS: [&str; 13] = [
     "url",
+    "kind",
     "ok",
     "status",
     "http_version",

@@ -33,8 +33,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check one URL now and show where the time went (DNS, connect, TLS, wait, download).
-    Check(commands::check::CheckArgs),
+    /// Check one target now and show where the time went: an http(s) URL, tcp://HOST:PORT,
+    /// tls://HOST:PORT or dns://NAME?type=A.
+    Check(Box<commands::check::CheckArgs>),
     /// Print the next fire times of a cron expression (Tencent SCF dialect, with seconds).
     Cron(commands::cron::CronArgs),
     /// Check a config file: prints `ok`, or every problem as FILE:LINE:COL: message (exit 2).
@@ -98,7 +99,7 @@ fn main() -> ExitCode {
     logging::init(cli.verbose);
     logging::raise_open_files_limit();
     match cli.command {
-        Command::Check(args) => commands::check::run(args),
+        Command::Check(args) => commands::check::run(*args),
         Command::Cron(args) => commands::cron::run(args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Once(args) => commands::once::run(args),

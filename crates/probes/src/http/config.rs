@@ -1,6 +1,6 @@
 //! What to check: the request, its limits and timeouts.
 
-use super::error::RequestError;
+use crate::error::RequestError;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 use std::net::IpAddr;

@@ -19,18 +19,21 @@
 //! target's.
 
 mod config;
-mod dns;
-mod error;
 mod io;
+mod json;
 mod report;
 pub mod timing;
-mod tls;
 
+pub use crate::error::{ErrorKind, Phase, ProbeError, RequestError};
+pub use crate::net::ProberOptions;
+pub use crate::net::tls::TlsInfo;
 pub use config::{DEFAULT_MAX_BODY, HttpRequest, MAX_REDIRECTS, ResolveOverride, Timeouts};
-pub use error::{ErrorKind, Phase, ProbeError, RequestError};
-pub use report::CheckReport;
+pub(crate) use json::json_path;
+pub use report::{CheckReport, HttpTls};
 pub use timing::Timings;
-pub use tls::{TlsInfo, load_ca_file};
+
+use crate::error;
+use crate::net::{Net, connect, later, tls, within};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{ACCEPT, CONTENT_LENGTH, HOST, HeaderMap, HeaderValue, LOCATION, USER_AGENT};
@@ -38,29 +41,25 @@ use http::{Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::CertificateDer;
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Instant;
 use timing::Marks;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use url::{Host, Url};
+use url::Url;
+use watchpost_net::AbortOnDrop;
 
-/// Settings shared by many checks (built once, reused).
-#[derive(Debug, Clone, Default)]
-pub struct ProberOptions {
-    /// CA certificates trusted in addition to the webpki roots (private CAs, tests).
-    pub extra_roots: Vec<CertificateDer<'static>>,
-    /// Name servers to ask instead of the system's (`/etc/resolv.conf`).
-    pub nameservers: Option<Vec<SocketAddr>>,
+/// Read PEM certificates to trust in addition to the webpki roots (see
+/// `watchpost_net::load_ca_file`, which this forwards to with the error as a [`RequestError`]).
+pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, RequestError> {
+    Ok(watchpost_net::load_ca_file(path)?)
 }
 
 /// Runs HTTP checks. Cheap to share (`&self`): holds the TLS configs and the DNS setup.
 pub struct HttpProber {
-    tls: tls::TlsConfigs,
-    dns: dns::Dns,
+    net: Net,
 }
 
 /// Everything one check observed. `error` is `None` when a complete response was received
@@ -127,9 +126,13 @@ struct Attempt<'a> {
 impl HttpProber {
     pub fn new(options: ProberOptions) -> Result<Self, RequestError> {
         Ok(HttpProber {
-            tls: tls::TlsConfigs::new(&options.extra_roots)?,
-            dns: dns::Dns::new(options.nameservers),
+            net: Net::new(options)?,
         })
+    }
+
+    /// The shared TLS configs and DNS setup (the other kinds use them too).
+    pub(crate) fn net(&self) -> &Net {
+        &self.net
     }
 
     /// Run one check. Never panics on network input and never outlives `timeouts.total`
@@ -223,7 +226,7 @@ impl HttpProber {
         hop: &mut Hop,
     ) -> Result<(), ProbeError> {
         let (url, req, deadline) = (at.url, at.req, at.deadline);
-        let host = url.host().ok_or_else(|| {
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
             ProbeError::new(
                 Phase::Dns,
                 ErrorKind::BadRedirect,
@@ -231,31 +234,10 @@ impl HttpProber {
             )
         })?;
         let port = url.port_or_known_default().unwrap_or(80);
-        let mut looked_up = false;
-        let ips: Vec<IpAddr> = match &host {
-            Host::Ipv4(ip) => vec![(*ip).into()],
-            Host::Ipv6(ip) => vec![(*ip).into()],
-            Host::Domain(name) => {
-                let name = name.to_ascii_lowercase();
-                match req
-                    .resolve
-                    .iter()
-                    .find(|o| o.host == name && o.port == port)
-                {
-                    Some(pinned) => vec![pinned.addr],
-                    None => {
-                        looked_up = true;
-                        within(
-                            Phase::Dns,
-                            req.timeouts.dns,
-                            deadline,
-                            self.dns.lookup(&name),
-                        )
-                        .await??
-                    }
-                }
-            }
-        };
+        let (ips, looked_up) = self
+            .net
+            .resolve(host, port, &req.resolve, req.timeouts.dns, deadline)
+            .await?;
         // No lookup happened for an IP literal or a pinned address: dns is exactly 0.
         marks.dns_done = Some(if looked_up {
             Instant::now()
@@ -265,91 +247,33 @@ impl HttpProber {
 
         // Report where we tried to go even if the connection fails.
         hop.remote_addr = ips.first().map(|ip| SocketAddr::new(*ip, port));
-        let (tcp, addr) = within(
-            Phase::Connect,
-            req.timeouts.connect,
-            deadline,
-            connect_any(&ips, port),
-        )
-        .await??;
+        let (tcp, addr) = connect(&ips, port, req.timeouts.connect, deadline).await?;
         marks.connected = Some(Instant::now());
         hop.remote_addr = Some(addr);
-        let _ = tcp.set_nodelay(true);
 
         if url.scheme() == "https" {
             let config = if req.insecure {
-                self.tls.insecure.clone()
+                self.net.tls.insecure.clone()
             } else {
-                self.tls.verified.clone()
+                self.net.tls.verified.clone()
             };
-            let server_name = match &host {
-                Host::Ipv4(ip) => ServerName::IpAddress(IpAddr::from(*ip).into()),
-                Host::Ipv6(ip) => ServerName::IpAddress(IpAddr::from(*ip).into()),
-                Host::Domain(name) => ServerName::try_from(name.to_string()).map_err(|e| {
-                    ProbeError::new(
-                        Phase::Tls,
-                        ErrorKind::Handshake,
-                        format!("bad SNI name: {e}"),
-                    )
-                })?,
-            };
-            let connector = tokio_rustls::TlsConnector::from(config);
+            let name = tls::server_name(host)?;
             let stream = within(
                 Phase::Tls,
                 req.timeouts.tls,
                 deadline,
-                connector.connect(server_name, tcp),
+                tls::handshake(config, name, tcp),
             )
-            .await?
-            .map_err(|e| tls::classify_handshake_error(&e))?;
+            .await??;
             marks.tls_done = Some(Instant::now());
             let session = stream.get_ref().1;
-            hop.tls = Some(tls::session_info(session));
+            hop.tls = Some(tls::session_info(session, !req.insecure, None));
             let h2 = session.alpn_protocol() == Some(b"h2");
             exchange(stream, h2, at, marks, hop).await
         } else {
             exchange(tcp, false, at, marks, hop).await
         }
     }
-}
-
-/// Run `fut` under the phase's limit (bounded by the deadline); a timeout names the phase.
-async fn within<F: Future>(
-    phase: Phase,
-    limit: Option<Duration>,
-    deadline: Instant,
-    fut: F,
-) -> Result<F::Output, ProbeError> {
-    let now = Instant::now();
-    let (until, what) = match limit.and_then(|l| Some((l, now.checked_add(l)?))) {
-        Some((l, until)) if until < deadline => (until, format!("its {} limit", human(l))),
-        _ => (deadline, "the overall deadline".to_string()),
-    };
-    tokio::time::timeout_at(until.into(), fut)
-        .await
-        .map_err(|_| {
-            ProbeError::new(
-                phase,
-                ErrorKind::Timeout,
-                format!(
-                    "{phase} timed out after {} ({what})",
-                    human(Instant::now().saturating_duration_since(now))
-                ),
-            )
-        })
-}
-
-/// The longest wait a deadline is set to: longer ones are cut to this (still "never" for a
-/// check), so instant arithmetic can't overflow.
-const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// `start + d`, with `d` cut to [`FAR_FUTURE`] (and to what the platform's clock can hold).
-fn later(start: Instant, d: Duration) -> Instant {
-    let d = d.min(FAR_FUTURE);
-    start
-        .checked_add(d)
-        .or_else(|| start.checked_add(Duration::from_secs(365 * 24 * 3600)))
-        .unwrap_or(start)
 }
 
 /// Same scheme, host and port (the scheme's default port when none is written).
@@ -377,67 +301,9 @@ fn without_userinfo(url: &Url) -> Url {
     url
 }
 
-fn human(d: Duration) -> String {
-    if d >= Duration::from_secs(1) {
-        format!("{:.2}s", d.as_secs_f64())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
-/// Try each address in order; the first that accepts wins. The connect phase includes the
-/// failed attempts (reported in the error when all fail).
-async fn connect_any(ips: &[IpAddr], port: u16) -> Result<(TcpStream, SocketAddr), ProbeError> {
-    let mut last = None;
-    for ip in ips {
-        let addr = SocketAddr::new(*ip, port);
-        match TcpStream::connect(addr).await {
-            Ok(stream) => return Ok((stream, addr)),
-            // Out of descriptors, buffers or memory for one address means out of them for
-            // all. EADDRNOTAVAIL can be about one address (::1 where loopback has no IPv6):
-            // the next may work, and the last error decides.
-            Err(e) => match ProbeError::local(Phase::Connect, &e) {
-                Some(local) if e.raw_os_error() != Some(libc::EADDRNOTAVAIL) => {
-                    return Err(local);
-                }
-                _ => last = Some((addr, e)),
-            },
-        }
-    }
-    let Some((addr, err)) = last else {
-        return Err(ProbeError::new(
-            Phase::Connect,
-            ErrorKind::NoAddress,
-            format!("no address to connect to on port {port}"),
-        ));
-    };
-    if let Some(local) = ProbeError::local(Phase::Connect, &err) {
-        return Err(local);
-    }
-    let kind = error::io_kind(&err);
-    let what = match kind {
-        ErrorKind::Refused => "connection refused".to_string(),
-        _ => err.to_string(),
-    };
-    Err(ProbeError::new(
-        Phase::Connect,
-        kind,
-        format!("{addr}: {what}"),
-    ))
-}
-
 enum Sender {
     H1(http1::SendRequest<Full<Bytes>>),
     H2(http2::SendRequest<Full<Bytes>>),
-}
-
-/// Aborts the spawned connection driver when the check is over, so no socket outlives it.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Send the request on an established stream and read the response, timing `wait` and
@@ -461,15 +327,17 @@ where
         let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
             .await
             .map_err(wait_err)?;
-        let driver = AbortOnDrop(tokio::spawn(async move {
+        // The connection driver never outlives the check.
+        let driver = AbortOnDrop::spawn(async move {
             let _ = conn.await;
-        }));
+        });
         (Sender::H2(sender), driver)
     } else {
         let (sender, conn) = http1::handshake(io).await.map_err(wait_err)?;
-        let driver = AbortOnDrop(tokio::spawn(async move {
+        // The connection driver never outlives the check.
+        let driver = AbortOnDrop::spawn(async move {
             let _ = conn.await;
-        }));
+        });
         (Sender::H1(sender), driver)
     };
     let send = async {
@@ -745,38 +613,5 @@ mod tests {
             without_userinfo(&url("https://h.test/")).as_str(),
             "https://h.test/"
         );
-    }
-
-    #[test]
-    fn deadlines_never_overflow() {
-        let now = Instant::now();
-        assert_eq!(
-            later(now, Duration::from_secs(5)),
-            now + Duration::from_secs(5)
-        );
-        assert_eq!(later(now, Duration::MAX), now + FAR_FUTURE);
-        assert!(later(now, Duration::from_secs(3650 * 86_400)) > now);
-    }
-
-    #[tokio::test]
-    async fn no_address_is_an_error_not_a_panic() {
-        let e = connect_any(&[], 80).await.unwrap_err();
-        assert_eq!((e.phase, e.kind), (Phase::Connect, ErrorKind::NoAddress));
-        assert!(e.message.contains("no address"), "{e}");
-    }
-
-    #[tokio::test]
-    async fn huge_phase_limits_fall_back_to_the_deadline() {
-        let deadline = Instant::now() + Duration::from_millis(50);
-        let e = within(
-            Phase::Wait,
-            Some(Duration::MAX),
-            deadline,
-            std::future::pending::<()>(),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Timeout);
-        assert!(e.message.contains("overall deadline"), "{e}");
     }
 }

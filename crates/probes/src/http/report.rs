@@ -1,16 +1,18 @@
-//! The stable JSON shape of one check (`watchpost check --json`, PRODUCT.md). Field order and
-//! names are a contract: other tools parse this.
+//! The stable JSON shape of one HTTP check (`watchpost check --json`, docs/contracts.md).
+//! Field order and names are a contract: other tools parse this.
 
 use super::HttpResult;
-use super::error::ProbeError;
 use super::timing::ms;
-use super::tls::TlsInfo;
+use crate::error::ProbeError;
+use crate::net::tls::TlsInfo;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Serialize)]
 pub struct CheckReport<'a> {
     pub url: &'a str,
+    /// Always `http`.
+    pub kind: &'static str,
     pub ok: bool,
     pub status: Option<u16>,
     pub http_version: Option<&'a str>,
@@ -20,8 +22,27 @@ pub struct CheckReport<'a> {
     pub size_bytes: u64,
     pub speed_bytes_per_sec: f64,
     pub headers: &'a BTreeMap<String, String>,
-    pub tls: Option<&'a TlsInfo>,
+    pub tls: Option<HttpTls<'a>>,
     pub error: Option<&'a ProbeError>,
+}
+
+/// An HTTP check's `tls`: the session facts HTTP has always reported (the `tls` kind reports
+/// the whole [`TlsInfo`]).
+#[derive(Debug, Serialize)]
+pub struct HttpTls<'a> {
+    pub version: &'a str,
+    pub cert_not_after: Option<&'a str>,
+    pub cert_days_left: Option<f64>,
+}
+
+impl<'a> HttpTls<'a> {
+    pub fn new(tls: &'a TlsInfo) -> Self {
+        HttpTls {
+            version: &tls.version,
+            cert_not_after: tls.cert_not_after.as_deref(),
+            cert_days_left: tls.cert_days_left,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -41,6 +62,7 @@ impl<'a> CheckReport<'a> {
         let t = &result.timings;
         CheckReport {
             url: &result.url,
+            kind: "http",
             ok,
             status: result.status,
             http_version: result.http_version,
@@ -58,7 +80,7 @@ impl<'a> CheckReport<'a> {
             size_bytes: result.size_bytes,
             speed_bytes_per_sec: result.speed_bytes_per_sec(),
             headers: &result.headers,
-            tls: result.tls.as_ref(),
+            tls: result.tls.as_ref().map(HttpTls::new),
             error: result.error.as_ref(),
         }
     }

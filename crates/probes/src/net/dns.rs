@@ -6,7 +6,7 @@
 //! [`ErrorKind::Local`] (hickory reports its own socket errors only as "no connections
 //! available", so the cause is checked by opening one).
 
-use super::error::{ErrorKind, Phase, ProbeError, RequestError};
+use crate::error::{ErrorKind, Phase, ProbeError, RequestError};
 use hickory_resolver::Resolver;
 use hickory_resolver::config::{
     ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts,
@@ -70,6 +70,35 @@ impl Dns {
                 }))
             }
         }
+    }
+
+    /// The name server a DNS check asks when it names none: the first configured one (explicit
+    /// name servers first, else the first `nameserver` of the system configuration, on its
+    /// UDP port).
+    pub fn first_nameserver(&self) -> Result<SocketAddr, ProbeError> {
+        if let Some(first) = self.nameservers.as_ref().and_then(|s| s.first()) {
+            return Ok(*first);
+        }
+        let (config, _) = self.setup()?;
+        config
+            .name_servers()
+            .first()
+            .map(|ns| {
+                let port = ns
+                    .connections
+                    .iter()
+                    .find(|c| matches!(c.protocol, hickory_resolver::config::ProtocolConfig::Udp))
+                    .or(ns.connections.first())
+                    .map_or(53, |c| c.port);
+                SocketAddr::new(ns.ip, port)
+            })
+            .ok_or_else(|| {
+                ProbeError::new(
+                    Phase::Query,
+                    ErrorKind::Resolver,
+                    "the system DNS configuration names no name server (give server=IP:PORT)",
+                )
+            })
     }
 
     /// Resolve `host` to its addresses (A first, then AAAA, queried in parallel).

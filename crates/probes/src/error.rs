@@ -3,7 +3,8 @@
 use serde::Serialize;
 use std::fmt;
 
-/// The phase a check was in when it failed (the same names as the timing fields).
+/// The phase a check was in when it failed (the same names as the timing fields). `query` is
+/// the DNS check's one query; `banner` the TCP check's send and expected reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
@@ -12,6 +13,8 @@ pub enum Phase {
     Tls,
     Wait,
     Download,
+    Query,
+    Banner,
 }
 
 impl Phase {
@@ -22,6 +25,8 @@ impl Phase {
             Phase::Tls => "tls",
             Phase::Wait => "wait",
             Phase::Download => "download",
+            Phase::Query => "query",
+            Phase::Banner => "banner",
         }
     }
 }
@@ -61,8 +66,10 @@ pub enum ErrorKind {
     Certificate,
     /// The TLS handshake failed for another reason (protocol, alert, version).
     Handshake,
-    /// The response was not valid HTTP.
+    /// The response was not valid HTTP (or, for a DNS check, not a valid DNS message).
     Malformed,
+    /// The reply arrived but is not what was expected (a TCP banner without the `expect` text).
+    Mismatch,
     /// The body was larger than the configured cap.
     TooLarge,
     /// More redirects than allowed.
@@ -94,6 +101,7 @@ impl ErrorKind {
             ErrorKind::Certificate => "certificate",
             ErrorKind::Handshake => "handshake",
             ErrorKind::Malformed => "malformed",
+            ErrorKind::Mismatch => "mismatch",
             ErrorKind::TooLarge => "too_large",
             ErrorKind::TooManyRedirects => "too_many_redirects",
             ErrorKind::BadRedirect => "bad_redirect",
@@ -140,8 +148,8 @@ impl ProbeError {
     }
 }
 
-/// Errors in the request itself (bad URL, bad header): the caller's mistake, found before any
-/// network I/O. The CLI maps these to exit code 2.
+/// Errors in the request itself (bad URL, bad header, bad target): the caller's mistake, found
+/// before any network I/O. The CLI maps these to exit code 2.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     #[error("invalid URL {url:?}: {reason}")]
@@ -158,6 +166,17 @@ pub enum RequestError {
     CaFile { path: String, reason: String },
     #[error("cannot read the system DNS configuration: {0}")]
     Resolver(String),
+    #[error("invalid target {target:?}: {reason}")]
+    Target { target: String, reason: String },
+}
+
+impl From<watchpost_net::CaError> for RequestError {
+    fn from(e: watchpost_net::CaError) -> Self {
+        RequestError::CaFile {
+            path: e.path,
+            reason: e.reason,
+        }
+    }
 }
 
 /// When `err` means this machine ran out of something (see [`ErrorKind::Local`]): what ran

@@ -8,19 +8,19 @@
 //! [`probe_check`] builds the probes' `CheckSpec`, [`conditions`] parses conditions against
 //! the kind's operands (`CheckKind::operands`).
 
+use crate::CheckSettings;
 use crate::error::Report;
 use crate::raw::{Keyed, MonitorKind, RawMonitor, S};
 use crate::validate::{
     escaped, escaped_char, header_line_problem, http_url_problem, pos, scalar_column,
     without_userinfo,
 };
-use crate::CheckSettings;
 use serde::de::IgnoredAny;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 use watchpost_conditions::Condition;
-use watchpost_probes::http::HttpRequest;
 use watchpost_probes::dns::{DnsCheck, RecordType};
+use watchpost_probes::http::HttpRequest;
 use watchpost_probes::tcp::TcpCheck;
 use watchpost_probes::tls::TlsCheck;
 use watchpost_probes::{CheckKind, CheckSpec};

@@ -310,7 +310,11 @@ fn a_valid_monitor_of_each_new_kind_becomes_its_check_spec() {
     assert_eq!(dns.server, Some("127.0.0.1:5353".parse().unwrap()));
     // Conditions are parsed against the kind's operands; dns keeps its default rcode rule.
     let sources = |i: usize| -> Vec<String> {
-        c.monitors[i].conditions.iter().map(|c| c.source.clone()).collect()
+        c.monitors[i]
+            .conditions
+            .iter()
+            .map(|c| c.source.clone())
+            .collect()
     };
     assert_eq!(sources(0), ["banner contains \"PONG\""]);
     assert_eq!(sources(1), ["cert_days > 14"]);
@@ -322,9 +326,15 @@ fn an_operand_the_kind_lacks_is_refused_at_its_column_listing_those_it_has() {
     let text = "monitors:\n  - name: redis\n    type: tcp\n    address: \"127.0.0.1:6379\"\n    conditions: [\"status == 200\"]\n";
     let errors = all_errors(text);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].starts_with("watchpost.yaml:5:19: condition: "), "{errors:?}");
+    assert!(
+        errors[0].starts_with("watchpost.yaml:5:19: condition: "),
+        "{errors:?}"
+    );
     assert!(errors[0].contains("status"), "{errors:?}");
-    assert!(errors[0].contains("connect"), "the tcp operands are listed: {errors:?}");
+    assert!(
+        errors[0].contains("connect"),
+        "the tcp operands are listed: {errors:?}"
+    );
 }
 
 #[test]

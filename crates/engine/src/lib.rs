@@ -141,17 +141,13 @@ impl Engine {
                     .into_owned(),
             )
         })?;
-        let probes =
-            Probes::new(ProberOptions::default()).map_err(|e| EngineError::Probes(e.to_string()))?;
+        let probes = Probes::new(ProberOptions::default())
+            .map_err(|e| EngineError::Probes(e.to_string()))?;
         Ok(Engine::with(store, Arc::new(probes), worker))
     }
 
     /// An engine on an open store and probes (tests, embedding).
-    pub fn with(
-        store: Arc<dyn Store>,
-        probes: Arc<Probes>,
-        worker: impl Into<String>,
-    ) -> Engine {
+    pub fn with(store: Arc<dyn Store>, probes: Arc<Probes>, worker: impl Into<String>) -> Engine {
         Engine {
             store,
             probes,

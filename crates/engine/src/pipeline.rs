@@ -137,7 +137,11 @@ pub fn metric(row: &LocationRow, name: &str) -> Option<f64> {
 
 /// The time a check may take: its own limits, and no more than what is left until the
 /// scheduler's deadline for this run.
-fn time_limit(monitor: &Monitor, own: Duration, deadline: Option<tokio::time::Instant>) -> Duration {
+fn time_limit(
+    monitor: &Monitor,
+    own: Duration,
+    deadline: Option<tokio::time::Instant>,
+) -> Duration {
     let limit = own.min(monitor.timeout);
     match deadline {
         Some(d) => limit.min(d.saturating_duration_since(tokio::time::Instant::now())),

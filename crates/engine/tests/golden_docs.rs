@@ -35,10 +35,7 @@ async fn a_queued_alert_of_the_previous_release_is_delivered() {
     );
     let engine = Arc::new(Engine::open(&generation.config, "golden").unwrap());
     let payload = golden("channels/tests/golden/legacy-down.json");
-    assert!(
-        !payload.contains("\"v\""),
-        "the golden file is unversioned"
-    );
+    assert!(!payload.contains("\"v\""), "the golden file is unversioned");
     let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap();
     engine
         .store
@@ -75,7 +72,10 @@ async fn a_queued_alert_of_the_previous_release_is_delivered() {
     assert_eq!(total["unit"], "ms");
     let text = body["text"].as_str().unwrap();
     assert!(text.contains("1430ms") || text.contains("1.43s"), "{text}");
-    assert!(text.contains("too many open files"), "the note is kept: {text}");
+    assert!(
+        text.contains("too many open files"),
+        "the note is kept: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,12 +73,18 @@ mod tests {
     fn metrics_read_as_people_write_them() {
         assert_eq!(Metric::new("connect", 12.44, Unit::Ms).display(), "12.4ms");
         assert_eq!(Metric::new("status", 200.0, Unit::Count).display(), "200");
-        assert_eq!(Metric::new("size", 10_240.0, Unit::Bytes).display(), "10.2KB");
+        assert_eq!(
+            Metric::new("size", 10_240.0, Unit::Bytes).display(),
+            "10.2KB"
+        );
         assert_eq!(
             Metric::new("speed", 1_500_000.0, Unit::BytesPerSec).display(),
             "1.5MB/s"
         );
-        assert_eq!(Metric::new("cert_days", 41.46, Unit::Days).display(), "41.5d");
+        assert_eq!(
+            Metric::new("cert_days", 41.46, Unit::Days).display(),
+            "41.5d"
+        );
         let json = serde_json::to_string(&Metric::new("tls", 3.5, Unit::Ms)).unwrap();
         assert_eq!(json, r#"{"name":"tls","value":3.5,"unit":"ms"}"#);
     }

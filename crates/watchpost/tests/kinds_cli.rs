@@ -162,11 +162,7 @@ async fn a_tls_monitor_alerts_on_a_certificate_about_to_expire_and_resolves_on_r
     let ca = TestCa::new("kinds test CA");
     // Five days left: `cert_days > 14` fails.
     let short = ca.leaf_with_validity(&["localhost"], -1, 5);
-    let (addr, old) = tls_endpoint(
-        "127.0.0.1:0".parse().unwrap(),
-        short.server_config(&[]),
-    )
-    .await;
+    let (addr, old) = tls_endpoint("127.0.0.1:0".parse().unwrap(), short.server_config(&[])).await;
     let dir = tempfile::tempdir().unwrap();
     // The test CA is not a public root: `insecure: true` keeps the unverified chain from
     // failing the check; the certificate's lifetime is still read and judged.
@@ -237,7 +233,9 @@ async fn a_tls_monitor_refuses_an_unverified_chain_unless_insecure() {
     assert_eq!(check["error"]["kind"], "certificate", "{check}");
     assert_eq!(check["tls"]["verified"], false, "{check}");
     assert!(
-        check["tls"]["cert_days_left"].as_f64().is_some_and(|d| d > 80.0),
+        check["tls"]["cert_days_left"]
+            .as_f64()
+            .is_some_and(|d| d > 80.0),
         "the lifetime is read even when the chain is not trusted: {check}"
     );
 }
@@ -316,8 +314,7 @@ async fn a_dns_monitor_alerts_when_the_answer_changes_or_the_server_is_silent() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_setting_of_another_kind_and_an_operand_the_kind_lacks_are_refused_at_their_position()
-{
+async fn a_setting_of_another_kind_and_an_operand_the_kind_lacks_are_refused_at_their_position() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
@@ -327,8 +324,14 @@ async fn a_setting_of_another_kind_and_an_operand_the_kind_lacks_are_refused_at_
     let out = watchpost(&["validate", "-c", &c], &[]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("watchpost.yaml:6:5: url: is an http setting"), "{err}");
+    assert!(
+        err.contains("watchpost.yaml:6:5: url: is an http setting"),
+        "{err}"
+    );
     assert!(err.contains("watchpost.yaml:7:"), "{err}");
     assert!(err.contains("status"), "{err}");
-    assert!(err.contains("connect"), "the operands a tcp monitor has are listed: {err}");
+    assert!(
+        err.contains("connect"),
+        "the operands a tcp monitor has are listed: {err}"
+    );
 }

@@ -101,7 +101,10 @@ fn values_come_from_the_environment_and_targets_keep_the_names() {
     let (s, target) = one(
         "{name: a, type: tls, address: \"${WATCHPOST_UNIT_HOST}:465\", sni: \"${WATCHPOST_UNIT_HOST}\"}",
     );
-    let CheckSettings::Tls { host, port, sni, .. } = s else {
+    let CheckSettings::Tls {
+        host, port, sni, ..
+    } = s
+    else {
         panic!()
     };
     assert_eq!((host.as_str(), port), ("db-secret-7731.internal", 465));
@@ -134,14 +137,20 @@ fn values_come_from_the_environment_and_targets_keep_the_names() {
 #[test]
 fn tls_settings_and_target() {
     let (s, target) = one("{name: a, type: tls, address: \"smtp.example.com:465\"}");
-    let CheckSettings::Tls { host, port, sni, .. } = s else {
+    let CheckSettings::Tls {
+        host, port, sni, ..
+    } = s
+    else {
         panic!()
     };
     assert_eq!((host.as_str(), port, sni), ("smtp.example.com", 465, None));
     assert_eq!(target, "tls://smtp.example.com:465");
     let (s, target) =
         one("{name: a, type: tls, address: \"10.0.0.5:8883\", sni: Mqtt.Example.com}");
-    let CheckSettings::Tls { host, port, sni, .. } = s else {
+    let CheckSettings::Tls {
+        host, port, sni, ..
+    } = s
+    else {
         panic!()
     };
     assert_eq!((host.as_str(), port), ("10.0.0.5", 8883));

@@ -68,12 +68,15 @@ async fn a_down_alert_of_the_previous_release_loads_renders_and_delivers() {
     assert_eq!(a.timezone.as_deref(), Some("Asia/Shanghai"));
     assert_eq!(a.notes.len(), 1);
     assert_eq!(a.columns, ["status", "total", "connect", "download"]);
-    // Failure strings are kept as written: text and actual, nothing guessed.
+    // Failure strings were `LOCATION: TEXT`, the location one of the alert's rows: that
+    // much is split off; the sentence is kept as written (no operand is guessed from it).
     assert_eq!(a.failures.len(), 2);
-    assert_eq!(a.failures[0].text, "广东佛山[电信]: total 1430ms > 1000ms");
+    assert_eq!(a.failures[0].location, "广东佛山[电信]");
+    assert_eq!(a.failures[0].text, "total 1430ms > 1000ms");
     assert_eq!(a.failures[0].actual, a.failures[0].text);
-    assert_eq!(a.failures[0].location, "");
     assert_eq!(a.failures[0].operand, "");
+    assert_eq!(a.failures[1].location, "hrb-unicom");
+    assert_eq!(a.failures[1].text, "connect refused: connection refused");
     assert_eq!(a.message, None);
 
     let en = a.plain(Locale::En);
@@ -114,9 +117,9 @@ async fn a_down_alert_of_the_previous_release_loads_renders_and_delivers() {
     assert_eq!(payload["since"], "2026-01-02T02:55:00Z");
     assert_eq!(
         payload["failures"][0],
-        json!({"location": "", "operand": "", "op": "", "expected": "",
-               "actual": "广东佛山[电信]: total 1430ms > 1000ms",
-               "text": "广东佛山[电信]: total 1430ms > 1000ms"})
+        json!({"location": "广东佛山[电信]", "operand": "", "op": "", "expected": "",
+               "actual": "total 1430ms > 1000ms",
+               "text": "total 1430ms > 1000ms"})
     );
     assert_eq!(
         payload["locations"][1]["metrics"],

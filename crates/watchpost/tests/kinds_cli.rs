@@ -12,6 +12,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use watchpost_testkit::{DnsServer, TestCa};
 
+/// Wait until `addr` (UDP) can be bound again: a stopped responder's socket closes when its
+/// last task has ended.
+async fn udp_free(addr: SocketAddr) {
+    for _ in 0..100 {
+        if std::net::UdpSocket::bind(addr).is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{addr} stays bound");
+}
+
 /// The alerts the webhook received, in order.
 fn alerts(hook: &Server) -> Vec<Value> {
     hook.requests
@@ -267,6 +279,7 @@ async fn a_dns_monitor_alerts_when_the_answer_changes_or_the_server_is_silent() 
 
     // The record moves: DOWN, the failed condition carrying what was answered.
     drop(good);
+    udp_free(dns_addr).await;
     let _moved = DnsServer::start_on(
         dns_addr,
         &[("shop.test", "10.0.0.8".parse().unwrap())],
@@ -288,6 +301,7 @@ async fn a_dns_monitor_alerts_when_the_answer_changes_or_the_server_is_silent() 
     );
     assert!(metric_names(down).iter().any(|n| n == "query"));
     drop(_moved);
+    udp_free(dns_addr).await;
 
     // Back: RESOLVED.
     let _back = DnsServer::start_on(
@@ -301,6 +315,7 @@ async fn a_dns_monitor_alerts_when_the_answer_changes_or_the_server_is_silent() 
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(alerts(&hook)[1]["kind"], "resolved");
     drop(_back);
+    udp_free(dns_addr).await;
 
     // Silence: a timeout, classified, within the monitor's timeout.
     let _silent = DnsServer::start_on(dns_addr, &[], Duration::ZERO, true).await;

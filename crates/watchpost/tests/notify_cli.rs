@@ -53,7 +53,8 @@ async fn delivered_prints_the_answer_and_exits_0() {
     assert_eq!(body["kind"], "test");
     assert_eq!(body["monitor"], "ops-hook");
     assert_eq!(body["title"], "【测试】ops-hook");
-    assert_eq!(body["failures"], serde_json::json!(["上线前检查 channel"]));
+    // Webhook payload version 2: a test alert's text is its `message`.
+    assert_eq!(body["message"], "上线前检查 channel");
     assert!(body["text"].as_str().unwrap().contains("测试告警"));
     // Exactly one request: notify does not retry.
     assert!(rx.drain().is_empty());

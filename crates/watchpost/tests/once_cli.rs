@@ -96,8 +96,18 @@ async fn down_after_the_threshold_reminder_and_one_resolved_across_processes() {
     let requests = hook.requests.lock().unwrap();
     let down = &requests[0].0;
     assert_eq!(down["monitor"], "shop");
-    assert_eq!(down["failures"][0], "local: status 503 != 200");
-    assert_eq!(down["locations"][0]["status"], 503);
+    // Webhook payload version 2: failures and metrics as data.
+    assert_eq!(down["version"], 2);
+    assert_eq!(down["failures"][0]["location"], "local");
+    assert_eq!(down["failures"][0]["text"], "status 503 != 200");
+    assert_eq!(down["failures"][0]["actual"], "503");
+    let status = down["locations"][0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "status")
+        .unwrap();
+    assert_eq!(status["value"], 503.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

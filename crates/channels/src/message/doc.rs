@@ -210,15 +210,33 @@ fn from_value(value: serde_json::Value) -> Result<Alert, DocumentError> {
     }
 }
 
+/// One failure line of the previous release, `LOCATION: TEXT`, as data.
+fn legacy_failure(line: &str, locations: &[&str]) -> FailedCondition {
+    let split = locations
+        .iter()
+        .filter_map(|l| Some((*l, line.strip_prefix(l)?.strip_prefix(": ")?)))
+        .max_by_key(|(l, _)| l.len());
+    match split {
+        Some((location, text)) => FailedCondition {
+            location: location.to_string(),
+            ..FailedCondition::from_text(text)
+        },
+        None => FailedCondition::from_text(line),
+    }
+}
+
 fn from_legacy(d: Legacy) -> Alert {
     let (failures, message) = if d.kind == AlertKind::Test {
         let message = (!d.failures.is_empty()).then(|| d.failures.join("\n"));
         (Vec::new(), message)
     } else {
+        // The previous release wrote each failure as `LOCATION: TEXT`; the location is one
+        // of the alert's rows (the longest that matches, as names may hold `: `).
+        let names: Vec<&str> = d.locations.iter().map(|r| r.location.as_str()).collect();
         let failures = d
             .failures
-            .into_iter()
-            .map(FailedCondition::from_text)
+            .iter()
+            .map(|line| legacy_failure(line, &names))
             .collect();
         (failures, None)
     };

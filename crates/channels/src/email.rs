@@ -348,7 +348,7 @@ impl Email {
                 if let Some(path) = &config.ca_file {
                     let ca_err =
                         |m: String| config_error(format!("ca_file {}: {m}", path.display()));
-                    let certs = crate::ca::load_ca_file(path).map_err(ca_err)?;
+                    let certs = watchpost_net::load_ca_file(path).map_err(|e| ca_err(e.reason))?;
                     for cert in certs {
                         let cert = Certificate::from_der(cert.to_vec())
                             .map_err(|e| ca_err(e.to_string()))?;

@@ -24,8 +24,8 @@ use http::header::{
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, RootCertStore};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +33,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use watchpost_net::AbortOnDrop;
 
 /// At most this much of a response body is read.
 const MAX_RESPONSE: usize = 64 * 1024;
@@ -122,22 +123,14 @@ impl Endpoint {
         };
 
         let tls = if https {
-            let mut roots = RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            if let Some(path) = ca_file {
-                let certs = crate::ca::load_ca_file(path).map_err(|e| ca_err(path, e))?;
-                for cert in certs {
-                    roots.add(cert).map_err(|e| ca_err(path, e.to_string()))?;
+            let extra = match ca_file {
+                Some(path) => {
+                    watchpost_net::load_ca_file(path).map_err(|e| ca_err(path, e.reason))?
                 }
-            }
-            let mut tls = ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+                None => Vec::new(),
+            };
+            let tls = watchpost_net::verified_config(&extra, &[b"http/1.1"])
+                .map_err(|e| ca_err(Path::new(&e.path), e.reason))?;
             Some(Arc::new(tls))
         } else {
             if let Some(path) = ca_file {
@@ -315,9 +308,9 @@ impl Endpoint {
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(http_error)?;
-        let driver = AbortOnDrop(tokio::spawn(async move {
+        let driver = AbortOnDrop::spawn(async move {
             let _ = connection.await;
-        }));
+        });
         let response = sender.send_request(request).await.map_err(http_error)?;
         let (parts, mut body) = response.into_parts();
         let mut answer = Vec::new();
@@ -339,15 +332,6 @@ impl Endpoint {
             body: answer,
             redact: Redact::default(),
         })
-    }
-}
-
-/// Aborts the connection task (and closes its socket) when the send ends or is cancelled.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

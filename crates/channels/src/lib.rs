@@ -48,7 +48,6 @@
 //! ```
 
 pub mod alertmanager;
-mod ca;
 pub mod console;
 pub mod dingtalk;
 pub mod email;

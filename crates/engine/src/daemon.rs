@@ -18,19 +18,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, oneshot};
 use watchpost_config::Config;
+use watchpost_net::AbortOnDrop;
 use watchpost_scheduler::{BoxFuture, Job, Run, Scheduler, SystemClock};
 
 /// How often the daemon prunes old results while it runs.
 pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(10 * 60);
-
-/// Aborts a background task when the daemon returns, however it returns.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// The log target of the one-line-per-check lines.
 pub const CHECKS_TARGET: &str = "watchpost::checks";
@@ -198,7 +190,7 @@ pub async fn run(
             }
         })
     };
-    let _maintenance = AbortOnDrop(maintenance);
+    let _maintenance = AbortOnDrop::new(maintenance);
 
     let fatal = |why: String| {
         tracing::error!("{why}; stopping so that a supervisor can restart watchpost");

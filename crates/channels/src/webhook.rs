@@ -14,7 +14,7 @@
 //! ```
 //!
 //! `url` is the canonical key; `webhook` is an alias, because every HTTP channel's address can
-//! be given as `webhook:` (PRODUCT.md), so a wecom/dingtalk/... channel can be turned into a
+//! be given as `webhook:` (README, "Channels"), so a wecom/dingtalk/... channel can be turned into a
 //! plain webhook by changing only its `type`. Giving both is an error.
 //!
 //! # Request

@@ -1,4 +1,4 @@
-//! One HTTP check, printed as the `watchpost check --json` object (PRODUCT.md), for the
+//! One HTTP check, printed as the `watchpost check --json` object (docs/contracts.md), for the
 //! accuracy benchmark (bench/accuracy.sh) to compare with `curl -w`.
 //!
 //! ```text

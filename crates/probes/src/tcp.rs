@@ -10,7 +10,7 @@
 
 use crate::CheckKind;
 use crate::error::{ErrorKind, Phase, ProbeError};
-use crate::net::{Laps, Net, connect, later, within};
+use crate::net::{Laps, Net, later, within};
 use crate::observation::{Detail, Observation};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -76,26 +76,9 @@ async fn probe(
     remote_addr: &mut Option<SocketAddr>,
     banner: &mut Option<String>,
 ) -> Result<(), ProbeError> {
-    let (ips, looked_up) = match net
-        .resolve(&check.host, check.port, &[], None, deadline)
-        .await
-    {
-        Ok(found) => found,
-        Err(e) => {
-            laps.lap("dns");
-            return Err(e);
-        }
-    };
-    if looked_up {
-        laps.lap("dns");
-    } else {
-        laps.skip("dns");
-    }
-    *remote_addr = ips.first().map(|ip| SocketAddr::new(*ip, check.port));
-    let connected = connect(&ips, check.port, None, deadline).await;
-    laps.lap("connect");
-    let (mut tcp, addr) = connected?;
-    *remote_addr = Some(addr);
+    let mut tcp = net
+        .open(&check.host, check.port, deadline, laps, remote_addr)
+        .await?;
     if check.send.is_none() && check.expect.is_none() {
         return Ok(());
     }

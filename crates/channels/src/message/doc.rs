@@ -346,9 +346,15 @@ mod tests {
         let a = Alert::from_json(old).unwrap();
         assert_eq!(a.kind, AlertKind::Down);
         assert_eq!(a.check.as_deref(), Some("http"));
-        assert_eq!(a.failures[0].text, "local: status 503 != 200");
-        assert_eq!(a.failures[0].actual, "local: status 503 != 200");
+        assert_eq!(a.failures[0].location, "local");
+        assert_eq!(a.failures[0].text, "status 503 != 200");
+        assert_eq!(a.failures[0].actual, "status 503 != 200");
         assert_eq!(a.failures[0].operand, "");
+        // A line whose prefix is no location of the alert is kept whole.
+        let odd = old.replace("local: status", "elsewhere: status");
+        let b = Alert::from_json(&odd).unwrap();
+        assert_eq!(b.failures[0].location, "");
+        assert_eq!(b.failures[0].text, "elsewhere: status 503 != 200");
         assert_eq!(a.columns, ["status", "total", "connect", "download"]);
         let names: Vec<&str> = a.locations[0]
             .metrics

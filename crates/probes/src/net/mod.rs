@@ -61,6 +61,37 @@ impl Net {
         let ips = within(Phase::Dns, limit, deadline, self.dns.lookup(&name)).await??;
         Ok((ips, true))
     }
+
+    /// Resolve `host` and connect to `port` on the first address that answers, timing the
+    /// `dns` and `connect` laps; `remote_addr` is the address tried (then the one connected).
+    /// The start of every kind that speaks over its own TCP connection (tcp, tls).
+    pub async fn open(
+        &self,
+        host: &str,
+        port: u16,
+        deadline: Instant,
+        laps: &mut Laps,
+        remote_addr: &mut Option<SocketAddr>,
+    ) -> Result<TcpStream, ProbeError> {
+        let (ips, looked_up) = match self.resolve(host, port, &[], None, deadline).await {
+            Ok(found) => found,
+            Err(e) => {
+                laps.lap("dns");
+                return Err(e);
+            }
+        };
+        if looked_up {
+            laps.lap("dns");
+        } else {
+            laps.skip("dns");
+        }
+        *remote_addr = ips.first().map(|ip| SocketAddr::new(*ip, port));
+        let connected = connect(&ips, port, None, deadline).await;
+        laps.lap("connect");
+        let (tcp, addr) = connected?;
+        *remote_addr = Some(addr);
+        Ok(tcp)
+    }
 }
 
 /// Timing of a check's phases in order: each [`Laps::lap`] ends the phase in progress, so

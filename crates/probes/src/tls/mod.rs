@@ -14,7 +14,7 @@ pub use crate::net::tls::TlsInfo;
 
 use crate::CheckKind;
 use crate::error::{ErrorKind, Phase, ProbeError};
-use crate::net::{Laps, Net, connect, later, tls, within};
+use crate::net::{Laps, Net, later, tls, within};
 use crate::observation::{Detail, Observation};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -79,26 +79,9 @@ async fn probe(
     info: &mut Option<TlsInfo>,
 ) -> Result<(), ProbeError> {
     let name = tls::server_name(check.sni.as_deref().unwrap_or(&check.host))?;
-    let (ips, looked_up) = match net
-        .resolve(&check.host, check.port, &[], None, deadline)
-        .await
-    {
-        Ok(found) => found,
-        Err(e) => {
-            laps.lap("dns");
-            return Err(e);
-        }
-    };
-    if looked_up {
-        laps.lap("dns");
-    } else {
-        laps.skip("dns");
-    }
-    *remote_addr = ips.first().map(|ip| SocketAddr::new(*ip, check.port));
-    let connected = connect(&ips, check.port, None, deadline).await;
-    laps.lap("connect");
-    let (tcp, addr) = connected?;
-    *remote_addr = Some(addr);
+    let tcp = net
+        .open(&check.host, check.port, deadline, laps, remote_addr)
+        .await?;
     let (config, refusal) = net.tls.recording();
     let shaken = within(
         Phase::Tls,

@@ -6,7 +6,7 @@ use watchpost_units::{Metric, Unit};
 
 fn main() {
     let at = Utc::now();
-    let ms = |name: &str, v: f64| Metric::new(name, v, Unit::Ms);
+    let ms = |name: &'static str, v: f64| Metric::new(name, v, Unit::Ms);
     let row = |location: &str, ok: bool, phases: [f64; 6]| {
         let mut metrics = vec![Metric::new("status", 200.0, Unit::Count)];
         for (name, v) in ["dns", "connect", "tls", "wait", "download", "total"]

@@ -117,7 +117,7 @@ impl Template {
     pub fn samples() -> Vec<Alert> {
         let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let since = Utc.with_ymd_and_hms(2026, 1, 2, 2, 59, 0).unwrap();
-        let ms = |name: &str, v: f64| Metric::new(name, v, Unit::Ms);
+        let ms = |name: &'static str, v: f64| Metric::new(name, v, Unit::Ms);
         let base = Alert {
             kind: AlertKind::Down,
             monitor: "homepage".into(),

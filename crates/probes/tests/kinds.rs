@@ -41,7 +41,7 @@ fn metric(o: &Observation, name: &str) -> f64 {
 }
 
 fn names(o: &Observation) -> Vec<&str> {
-    o.metrics.iter().map(|m| m.name.as_str()).collect()
+    o.metrics.iter().map(|m| m.name.as_ref()).collect()
 }
 
 /// Parse `texts` for the observation's kind, with its defaults, and judge.

@@ -4,6 +4,7 @@
 
 use crate::{format_bytes, format_ms};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// What a metric's number means, which decides how it is shown and compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -25,13 +26,15 @@ pub enum Unit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
     /// `dns`, `connect`, `tls`, `wait`, `download`, `total`, `status`, `cert_days`, `query`...
-    pub name: String,
+    /// A probe's names are static (no allocation per measurement: `once` keeps a row per
+    /// monitor); a name read back from a stored document is owned.
+    pub name: Cow<'static, str>,
     pub value: f64,
     pub unit: Unit,
 }
 
 impl Metric {
-    pub fn new(name: impl Into<String>, value: f64, unit: Unit) -> Metric {
+    pub fn new(name: impl Into<Cow<'static, str>>, value: f64, unit: Unit) -> Metric {
         Metric {
             name: name.into(),
             value,

@@ -359,7 +359,7 @@ mod tests {
         let names: Vec<&str> = a.locations[0]
             .metrics
             .iter()
-            .map(|m| m.name.as_str())
+            .map(|m| m.name.as_ref())
             .collect();
         assert_eq!(names, ["status", "total", "download"]);
         assert_eq!(a.locations[0].metric("status").unwrap().unit, Unit::Count);

@@ -505,7 +505,7 @@ pub(crate) mod samples {
         Utc.with_ymd_and_hms(2026, 1, 2, h, m, s).unwrap()
     }
 
-    pub fn ms(name: &str, v: f64) -> Metric {
+    pub fn ms(name: &'static str, v: f64) -> Metric {
         Metric::new(name, v, Unit::Ms)
     }
 

@@ -222,8 +222,8 @@ fn column_names(alert: &Alert) -> Vec<String> {
     if alert.columns.is_empty() {
         for l in &alert.locations {
             for m in &l.metrics {
-                if !names.contains(&m.name) {
-                    names.push(m.name.clone());
+                if !names.iter().any(|n| *n == m.name) {
+                    names.push(m.name.to_string());
                 }
             }
         }

@@ -16,7 +16,7 @@ pub fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
 }
 
 /// `name` in milliseconds.
-pub fn ms(name: &str, v: f64) -> Metric {
+pub fn ms(name: &'static str, v: f64) -> Metric {
     Metric::new(name, v, Unit::Ms)
 }
 

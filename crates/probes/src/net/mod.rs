@@ -112,7 +112,7 @@ impl Laps {
     }
 
     /// End phase `name` now.
-    pub fn lap(&mut self, name: &str) {
+    pub fn lap(&mut self, name: &'static str) {
         let now = Instant::now();
         self.metrics.push(Metric::new(
             name,
@@ -123,7 +123,7 @@ impl Laps {
     }
 
     /// A phase that took no time (no lookup for an IP literal).
-    pub fn skip(&mut self, name: &str) {
+    pub fn skip(&mut self, name: &'static str) {
         self.metrics.push(Metric::new(name, 0.0, Unit::Ms));
     }
 

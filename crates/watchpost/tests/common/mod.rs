@@ -1,5 +1,5 @@
-//! Helpers shared by the end-to-end tests: a target whose status can be flipped and a webhook
-//! receiver that records what it got.
+//! Helpers shared by the end-to-end tests: a target whose status can be flipped, a webhook
+//! receiver that records what it got, and running the binary and reading what it printed.
 #![allow(dead_code)]
 
 use serde_json::Value;
@@ -342,4 +342,29 @@ pub async fn watchpost(args: &[&str], envs: &[(&str, String)]) -> std::process::
     })
     .await
     .unwrap()
+}
+
+/// Run `watchpost ARGS...` to completion off the async runtime.
+pub async fn cli(args: &[&str]) -> std::process::Output {
+    watchpost(args, &[]).await
+}
+
+/// What the command printed on stdout, as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// What the command printed on stderr, as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Stdout as JSON; fails the test, showing stdout, when it is not.
+pub fn json(o: &std::process::Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+/// A JSON object's keys, in order.
+pub fn keys(v: &Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
 }

@@ -14,12 +14,14 @@
 //! - [`pong_server`]: a TCP service answering `PING` with `+PONG` (a banner to check);
 //!   [`greeter`]: one that sends a greeting and closes; [`tls_endpoint`]: a TLS listener that
 //!   completes handshakes.
+//! - [`strategies`]: proptest strategies for condition-like text.
 
 mod ca;
 pub mod contract;
 mod dns;
 mod http;
 mod receiver;
+pub mod strategies;
 mod tcp;
 
 pub use ca::{Leaf, TestCa};

@@ -81,3 +81,27 @@ pub fn condition_like(extra: &[&'static str]) -> impl Strategy<Value = String> +
     )
         .prop_map(|(a, o, b, p, c, v)| format!("{a}{o}{b}{p}{c}{v}"))
 }
+
+/// A body to judge conditions on: empty, nested JSON, a JSON array, not JSON, a JSON null
+/// member, or one of `extra`.
+pub fn sample_body(extra: &[&'static str]) -> impl Strategy<Value = &'static str> + use<> {
+    let bodies = [
+        "",
+        "{\"a\":{\"b\":[1,2,{\"c\":\"up\"}]}}",
+        "[1,2]",
+        "not json",
+        "{\"a\":null}",
+    ];
+    prop::sample::select(bodies.iter().chain(extra).copied().collect::<Vec<_>>())
+}
+
+/// What a parse error of `text` must be: a `message` that says something, and a `column`
+/// (counted in characters) inside the text or just past its end.
+pub fn error_inside(text: &str, message: &str, column: usize) -> Result<(), TestCaseError> {
+    prop_assert!(!message.is_empty());
+    prop_assert!(
+        column <= text.chars().count(),
+        "column {column} past the end of {text:?}"
+    );
+    Ok(())
+}

@@ -13,6 +13,9 @@ use watchpost_probes::tls::TlsCheck;
 use watchpost_probes::{
     CheckKind, CheckSpec, Detail, ErrorKind, Observation, Phase, ProberOptions, Probes,
 };
+use watchpost_testkit::contract::{
+    CHECK_KEYS, DNS_CHECK_KEYS, TLS_CHECK_KEYS, TLS_TIMING_KEYS, keys,
+};
 use watchpost_testkit::{DnsBehaviour, DnsServer, Guard, Leaf, TestCa, Zone};
 
 fn probes() -> Probes {
@@ -237,31 +240,8 @@ async fn tls_valid_certificate_from_an_extra_root() {
         [format!("cert_days {days} < 100")]
     );
     let report = o.report(true);
-    let keys: Vec<&str> = report
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            "url",
-            "kind",
-            "ok",
-            "remote_addr",
-            "timings_ms",
-            "tls",
-            "error"
-        ]
-    );
-    let timing_keys: Vec<&str> = report["timings_ms"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(timing_keys, ["dns", "connect", "tls", "total"]);
+    assert_eq!(keys(&report), TLS_CHECK_KEYS);
+    assert_eq!(keys(&report["timings_ms"]), TLS_TIMING_KEYS);
     assert_eq!(report["url"], format!("tls://{addr}?sni=site.test"));
     assert_eq!(report["tls"]["verified"], true);
     assert_eq!(report["tls"]["cert_days_left"], days);
@@ -409,25 +389,7 @@ async fn dns_answers_a_txt_and_mx() {
         ["answers does not contain \"9.9.9.9\""]
     );
     let report = a.report(true);
-    let keys: Vec<&str> = report
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            "url",
-            "kind",
-            "ok",
-            "server",
-            "rcode",
-            "answers",
-            "timings_ms",
-            "error"
-        ]
-    );
+    assert_eq!(keys(&report), DNS_CHECK_KEYS);
     assert_eq!(report["kind"], "dns");
     assert_eq!(
         report["url"],
@@ -516,13 +478,7 @@ async fn http_observations_keep_the_http_report_and_operands() {
     assert_eq!(judge(&o, &["total < 10s"]), ["status 503 > 399"]);
     assert!(judge(&o, &["status == 503"]).is_empty());
     let report = o.report(false);
-    let keys: Vec<&str> = report
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(keys, watchpost_testkit::contract::CHECK_KEYS);
+    assert_eq!(keys(&report), CHECK_KEYS);
     assert_eq!(report["kind"], "http");
     assert!(report["timings_ms"]["tls"].is_null());
     assert_eq!(report["timings_ms"]["dns"], 0.0);

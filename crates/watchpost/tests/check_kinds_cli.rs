@@ -6,6 +6,10 @@ mod common;
 use common::{cli, free_port, json, keys, stderr, stdout};
 use std::net::IpAddr;
 use std::time::Duration;
+use watchpost_testkit::contract::{
+    DNS_CHECK_KEYS, DNS_TIMING_KEYS, TCP_CHECK_KEYS, TCP_TIMING_KEYS, TLS_CHECK_KEYS,
+    TLS_TIMING_KEYS,
+};
 use watchpost_testkit::{DnsServer, HttpServer, TestCa, TlsOptions, pong_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,19 +39,8 @@ async fn tcp_with_a_banner_and_a_closed_port() {
         stderr(&out)
     );
     let v = json(&out);
-    assert_eq!(
-        keys(&v),
-        [
-            "url",
-            "kind",
-            "ok",
-            "remote_addr",
-            "timings_ms",
-            "banner",
-            "error"
-        ]
-    );
-    assert_eq!(keys(&v["timings_ms"]), ["dns", "connect", "total"]);
+    assert_eq!(keys(&v), TCP_CHECK_KEYS);
+    assert_eq!(keys(&v["timings_ms"]), TCP_TIMING_KEYS);
     assert_eq!(v["kind"], "tcp");
     assert_eq!(v["url"], target);
     assert_eq!(v["ok"], true);
@@ -142,19 +135,8 @@ async fn tls_certificate_days_verification_and_sni() {
         stderr(&out)
     );
     let v = json(&out);
-    assert_eq!(
-        keys(&v),
-        [
-            "url",
-            "kind",
-            "ok",
-            "remote_addr",
-            "timings_ms",
-            "tls",
-            "error"
-        ]
-    );
-    assert_eq!(keys(&v["timings_ms"]), ["dns", "connect", "tls", "total"]);
+    assert_eq!(keys(&v), TLS_CHECK_KEYS);
+    assert_eq!(keys(&v["timings_ms"]), TLS_TIMING_KEYS);
     assert_eq!(v["kind"], "tls");
     assert_eq!(v["tls"]["verified"], true);
     assert_eq!(v["tls"]["subject"], "CN=site.test");
@@ -255,20 +237,8 @@ async fn dns_answers_nxdomain_and_silence() {
         stderr(&out)
     );
     let v = json(&out);
-    assert_eq!(
-        keys(&v),
-        [
-            "url",
-            "kind",
-            "ok",
-            "server",
-            "rcode",
-            "answers",
-            "timings_ms",
-            "error"
-        ]
-    );
-    assert_eq!(keys(&v["timings_ms"]), ["query", "total"]);
+    assert_eq!(keys(&v), DNS_CHECK_KEYS);
+    assert_eq!(keys(&v["timings_ms"]), DNS_TIMING_KEYS);
     assert_eq!(v["kind"], "dns");
     assert_eq!(v["rcode"], "NOERROR");
     assert_eq!(v["answers"], serde_json::json!(["10.1.2.3"]));

@@ -55,12 +55,7 @@ async fn download_trickle_lands_in_download() {
 async fn refused_connection_exits_1_with_a_classified_error() {
     let port = common::free_port();
     let url = format!("http://127.0.0.1:{port}/");
-    let out = cli(&["check", "--json", &url]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
-    assert_eq!(v["ok"], false);
-    assert_eq!(v["error"]["phase"], "connect");
-    assert_eq!(v["error"]["kind"], "refused");
+    let v = common::check_refused(&url).await;
     assert!(v["status"].is_null());
     assert_eq!(
         v["remote_addr"],
@@ -68,14 +63,6 @@ async fn refused_connection_exits_1_with_a_classified_error() {
         "the address tried is reported"
     );
     assert_eq!(keys(&v["error"]), ERROR_KEYS);
-
-    let human = cli(&["check", &url]).await;
-    assert_eq!(human.status.code(), Some(1));
-    assert!(
-        stdout(&human).contains("FAIL  connect refused"),
-        "{}",
-        stdout(&human)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,13 +146,7 @@ async fn bad_usage_exits_2_with_one_line() {
         &["check", "http://127.0.0.1:1/", "--no-such-flag"],
     ];
     for args in cases {
-        let out = cli(args).await;
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        let err = stderr(&out);
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("watchpost: "), "{err}");
-        assert!(!err.contains("panicked"), "{err}");
-        assert!(stdout(&out).is_empty());
+        common::usage_error(args).await;
     }
     let out = cli(&["check", "http://127.0.0.1:1/", "--expect", "total < 800"]).await;
     assert!(stderr(&out).contains("add a unit"), "{}", stderr(&out));
@@ -318,13 +299,7 @@ async fn durations_beyond_the_maximum_exit_2_never_crash() {
         ],
     ];
     for args in cases {
-        let out = cli(args).await;
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("watchpost: "), "{err}");
-        assert!(!err.contains("panicked"), "{err}");
-        assert!(stdout(&out).is_empty());
+        common::usage_error(args).await;
     }
     let out = cli(&["check", "--timeout", huge, "http://127.0.0.1:1/"]).await;
     assert!(

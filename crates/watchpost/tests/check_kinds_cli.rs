@@ -85,18 +85,7 @@ async fn tcp_with_a_banner_and_a_closed_port() {
 
     let port = free_port();
     let closed = format!("tcp://127.0.0.1:{port}");
-    let out = cli(&["check", "--json", &closed]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
-    assert_eq!(v["ok"], false);
-    assert_eq!(v["error"]["phase"], "connect");
-    assert_eq!(v["error"]["kind"], "refused");
-    let human = cli(&["check", &closed]).await;
-    assert!(
-        stdout(&human).contains("FAIL  connect refused"),
-        "{}",
-        stdout(&human)
-    );
+    common::check_refused(&closed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,12 +291,7 @@ async fn bad_targets_and_flags_exit_2_with_one_line() {
         ),
     ];
     for (args, needle) in cases {
-        let out = cli(args).await;
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("watchpost: "), "{err}");
+        let err = common::usage_error(args).await;
         assert!(err.contains(needle), "{args:?}: {err}");
-        assert!(stdout(&out).is_empty());
     }
 }

@@ -367,3 +367,36 @@ pub fn json(o: &std::process::Output) -> Value {
 /// A JSON object's keys, in order.
 #[allow(unused_imports)]
 pub use watchpost_testkit::contract::keys;
+
+/// `watchpost ARGS...` refused as bad usage: exit code 2, one line on stderr starting
+/// `watchpost: ` (no panic), nothing on stdout. Returns what stderr said.
+pub async fn usage_error(args: &[&str]) -> String {
+    let out = cli(args).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(err.starts_with("watchpost: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(stdout(&out).is_empty());
+    err
+}
+
+/// `watchpost check TARGET` on a closed port: exit code 1 and `FAIL  connect refused` in the
+/// human form; with `--json`, exit code 1, not ok, an error in phase connect of kind refused.
+/// Returns the JSON report.
+pub async fn check_refused(target: &str) -> Value {
+    let out = cli(&["check", "--json", target]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["error"]["phase"], "connect");
+    assert_eq!(v["error"]["kind"], "refused");
+    let human = cli(&["check", target]).await;
+    assert_eq!(human.status.code(), Some(1));
+    assert!(
+        stdout(&human).contains("FAIL  connect refused"),
+        "{}",
+        stdout(&human)
+    );
+    v
+}

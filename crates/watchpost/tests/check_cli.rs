@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{cli, json, keys, stderr, stdout};
+use common::{cli, cli_json, json, keys, stderr, stdout};
 use std::net::IpAddr;
 use std::time::Duration;
 use watchpost_testkit::contract::{CHECK_KEYS, ERROR_KEYS, TIMING_KEYS, TLS_KEYS};
@@ -11,9 +11,7 @@ use watchpost_testkit::{DnsServer, HttpServer, TestCa, TlsOptions};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_has_the_product_shape_and_attributes_the_wait() {
     let server = HttpServer::start(None).await;
-    let out = cli(&["check", "--json", &server.url("/?wait=200&size=1024")]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let v = json(&out);
+    let v = cli_json(&["check", "--json", &server.url("/?wait=200&size=1024")], 0).await;
     assert_eq!(keys(&v), CHECK_KEYS);
     assert_eq!(keys(&v["timings_ms"]), TIMING_KEYS);
     assert_eq!(v["ok"], true);
@@ -170,18 +168,19 @@ async fn https_with_cacert_resolve_and_insecure() {
     let url = format!("https://site.test:{port}/");
     let pin = format!("site.test:{port}:127.0.0.1");
 
-    let out = cli(&[
-        "check",
-        "--json",
-        &url,
-        "--resolve",
-        &pin,
-        "--cacert",
-        ca_file.to_str().unwrap(),
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            &url,
+            "--resolve",
+            &pin,
+            "--cacert",
+            ca_file.to_str().unwrap(),
+        ],
+        0,
+    )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let v = json(&out);
     assert_eq!(v["tls"]["version"], "TLSv1.3");
     assert_eq!(keys(&v["tls"]), TLS_KEYS);
     let days = v["tls"]["cert_days_left"].as_f64().unwrap();
@@ -191,9 +190,7 @@ async fn https_with_cacert_resolve_and_insecure() {
     assert_eq!(v["timings_ms"]["dns"], 0.0, "--resolve skips DNS");
 
     // Without the CA: an unknown issuer, in the tls phase; --insecure accepts it.
-    let untrusted = cli(&["check", "--json", &url, "--resolve", &pin]).await;
-    assert_eq!(untrusted.status.code(), Some(1));
-    let v = json(&untrusted);
+    let v = cli_json(&["check", "--json", &url, "--resolve", &pin], 1).await;
     assert_eq!(v["error"]["phase"], "tls");
     assert_eq!(v["error"]["kind"], "certificate");
     assert!(
@@ -251,16 +248,17 @@ async fn method_headers_body_redirects_and_dns_server() {
     let ip: IpAddr = "127.0.0.1".parse().unwrap();
     let dns = DnsServer::start(&[("shop.test", ip)], Duration::from_millis(120), false).await;
     let url = format!("http://shop.test:{}/", server.addr.port());
-    let out = cli(&[
-        "check",
-        "--json",
-        &url,
-        "--dns-server",
-        &dns.addr.to_string(),
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            &url,
+            "--dns-server",
+            &dns.addr.to_string(),
+        ],
+        0,
+    )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let v = json(&out);
     let d = v["timings_ms"]["dns"].as_f64().unwrap();
     assert!((110.0..2000.0).contains(&d), "dns {d}");
     assert_eq!(v["remote_addr"], server.addr.to_string());

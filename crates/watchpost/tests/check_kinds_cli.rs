@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{cli, free_port, json, keys, stderr, stdout};
+use common::{cli, cli_json, free_port, json, keys, stdout};
 use std::net::IpAddr;
 use std::time::Duration;
 use watchpost_testkit::contract::{
@@ -17,28 +17,23 @@ async fn tcp_with_a_banner_and_a_closed_port() {
     // Answers `PING\r\n` with `+PONG\r\n` and keeps the connection open.
     let (addr, server) = pong_server(([127, 0, 0, 1], 0).into(), Duration::from_secs(5)).await;
     let target = format!("tcp://{addr}");
-    let out = cli(&[
-        "check",
-        "--json",
-        &target,
-        "--send",
-        "PING\\r\\n",
-        "--banner",
-        "+PONG",
-        "--expect",
-        "banner contains \"PONG\"",
-        "--expect",
-        "connect < 1s",
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            &target,
+            "--send",
+            "PING\\r\\n",
+            "--banner",
+            "+PONG",
+            "--expect",
+            "banner contains \"PONG\"",
+            "--expect",
+            "connect < 1s",
+        ],
+        0,
+    )
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let v = json(&out);
     assert_eq!(keys(&v), TCP_CHECK_KEYS);
     assert_eq!(keys(&v["timings_ms"]), TCP_TIMING_KEYS);
     assert_eq!(v["kind"], "tcp");
@@ -67,18 +62,19 @@ async fn tcp_with_a_banner_and_a_closed_port() {
     assert!(text.contains("PASS"), "{text}");
 
     // Silence until the deadline: a banner timeout.
-    let silent = cli(&[
-        "check",
-        "--json",
-        "--timeout",
-        "400ms",
-        &target,
-        "--banner",
-        "+PONG",
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            "--timeout",
+            "400ms",
+            &target,
+            "--banner",
+            "+PONG",
+        ],
+        1,
+    )
     .await;
-    assert_eq!(silent.status.code(), Some(1));
-    let v = json(&silent);
     assert_eq!(v["error"]["phase"], "banner");
     assert_eq!(v["error"]["kind"], "timeout");
     server.stop().await;
@@ -104,26 +100,21 @@ async fn tls_certificate_days_verification_and_sni() {
     let target = format!("tls://{}", server.addr);
     let ca_path = ca_file.to_str().unwrap();
 
-    let out = cli(&[
-        "check",
-        "--json",
-        &target,
-        "--sni",
-        "site.test",
-        "--cacert",
-        ca_path,
-        "--expect",
-        "cert_days > 14",
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            &target,
+            "--sni",
+            "site.test",
+            "--cacert",
+            ca_path,
+            "--expect",
+            "cert_days > 14",
+        ],
+        0,
+    )
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let v = json(&out);
     assert_eq!(keys(&v), TLS_CHECK_KEYS);
     assert_eq!(keys(&v["timings_ms"]), TLS_TIMING_KEYS);
     assert_eq!(v["kind"], "tls");
@@ -151,9 +142,7 @@ async fn tls_certificate_days_verification_and_sni() {
     assert!(text.contains("chain verified"), "{text}");
 
     // Without the CA: unknown issuer, a certificate error in phase tls, facts still there.
-    let out = cli(&["check", "--json", &target, "--sni", "site.test"]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
+    let v = cli_json(&["check", "--json", &target, "--sni", "site.test"], 1).await;
     assert_eq!(v["error"]["phase"], "tls");
     assert_eq!(v["error"]["kind"], "certificate");
     assert!(
@@ -165,17 +154,18 @@ async fn tls_certificate_days_verification_and_sni() {
     assert_eq!(v["tls"]["verified"], false);
     assert!(v["tls"]["cert_days_left"].as_f64().unwrap() > 80.0);
     // --insecure: the verification is reported, the check passes.
-    let out = cli(&[
-        "check",
-        "--json",
-        "--insecure",
-        &target,
-        "--sni",
-        "site.test",
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            "--insecure",
+            &target,
+            "--sni",
+            "site.test",
+        ],
+        0,
+    )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let v = json(&out);
     assert_eq!(v["tls"]["verified"], false);
     assert!(
         v["tls"]["verify_error"]
@@ -208,24 +198,19 @@ async fn dns_answers_nxdomain_and_silence() {
     let ip: IpAddr = "10.1.2.3".parse().unwrap();
     let dns = DnsServer::start(&[("shop.test", ip)], Duration::from_millis(0), false).await;
     let target = format!("dns://shop.test?type=A&server={}", dns.addr);
-    let out = cli(&[
-        "check",
-        "--json",
-        &target,
-        "--expect",
-        "answers contains \"10.1.2.3\"",
-        "--expect",
-        "query < 1s",
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            &target,
+            "--expect",
+            "answers contains \"10.1.2.3\"",
+            "--expect",
+            "query < 1s",
+        ],
+        0,
+    )
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let v = json(&out);
     assert_eq!(keys(&v), DNS_CHECK_KEYS);
     assert_eq!(keys(&v["timings_ms"]), DNS_TIMING_KEYS);
     assert_eq!(v["kind"], "dns");

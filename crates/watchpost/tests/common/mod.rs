@@ -400,3 +400,17 @@ pub async fn check_refused(target: &str) -> Value {
     );
     v
 }
+
+/// Run `watchpost ARGS...`, assert it exits with `code` (showing what it printed when not), and
+/// return its stdout as JSON.
+pub async fn cli_json(args: &[&str], code: i32) -> Value {
+    let out = cli(args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    json(&out)
+}

@@ -2,20 +2,19 @@
 //! key), requires its own target key, and has its values validated, every error as
 //! FILE:LINE:COL and none quoting a `${VAR}`'s value.
 
+mod common;
+
 use watchpost_config::{AlertPolicy, MonitorKind, parse};
 use watchpost_probes::CheckSpec;
 
 fn setup_env() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: every test calls this first, and Once blocks them until it is done, so no other
-    // thread reads the environment while it is written.
-    ONCE.call_once(|| unsafe {
-        std::env::set_var("WATCHPOST_KT_HOST", "sekrit-host-4242.internal");
-        std::env::set_var("WATCHPOST_KT_BAD_NAME", "bad name sekrit-7");
-        std::env::set_var("WATCHPOST_KT_PORT", "99999");
-        std::env::set_var("WATCHPOST_KT_SERVER", "sekrit-dns.example:53");
-        std::env::set_var("WATCHPOST_KT_RECORD", "SRVSEKRIT");
-    });
+    common::set_env_once(&[
+        ("WATCHPOST_KT_HOST", "sekrit-host-4242.internal"),
+        ("WATCHPOST_KT_BAD_NAME", "bad name sekrit-7"),
+        ("WATCHPOST_KT_PORT", "99999"),
+        ("WATCHPOST_KT_SERVER", "sekrit-dns.example:53"),
+        ("WATCHPOST_KT_RECORD", "SRVSEKRIT"),
+    ]);
 }
 
 fn all_errors(text: &str) -> Vec<String> {

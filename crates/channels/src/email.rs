@@ -996,15 +996,7 @@ mod tests {
         );
         assert!(rows[1].contains("text-align: left; color: #c0392b; font-weight: bold;"));
         assert!(rows[0].contains("text-align: right;\">251ms</td>"));
-        for label in [
-            "状态码",
-            "DNS解析",
-            "连接耗时",
-            "TLS握手",
-            "等待响应",
-            "下载耗时",
-            "总耗时",
-        ] {
+        for label in samples::HTTP_LABELS_ZH {
             assert!(html.contains(&format!(">{label}</th>")), "{label}: {html}");
         }
         let header = html

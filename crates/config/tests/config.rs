@@ -632,13 +632,7 @@ fn http_keeps_the_default_status_unless_a_condition_names_status() {
         "monitors:\n  - {name: a, type: http, url: \"http://127.0.0.1:9/\", conditions: [\"total < 1s\"]}\n  - {name: b, type: http, url: \"http://127.0.0.1:9/\", conditions: [\"status == 503\"]}\n",
     )
     .unwrap();
-    let sources = |i: usize| -> Vec<String> {
-        c.monitors[i]
-            .conditions
-            .iter()
-            .map(|c| c.source.clone())
-            .collect()
-    };
+    let sources = |i: usize| common::sources(&c, i);
     assert_eq!(sources(0), ["status >= 200", "status <= 399", "total < 1s"]);
     assert_eq!(sources(1), ["status == 503"]);
 }

@@ -308,13 +308,7 @@ fn a_valid_monitor_of_each_new_kind_becomes_its_check_spec() {
     assert_eq!(dns.name, "example.com");
     assert_eq!(dns.server, Some("127.0.0.1:5353".parse().unwrap()));
     // Conditions are parsed against the kind's operands; dns keeps its default rcode rule.
-    let sources = |i: usize| -> Vec<String> {
-        c.monitors[i]
-            .conditions
-            .iter()
-            .map(|c| c.source.clone())
-            .collect()
-    };
+    let sources = |i: usize| common::sources(&c, i);
     assert_eq!(sources(0), ["banner contains \"PONG\""]);
     assert_eq!(sources(1), ["cert_days > 14"]);
     assert!(sources(2).contains(&"answers contains \"::1\"".to_string()));

@@ -13,3 +13,12 @@ pub fn set_env_once(vars: &[(&str, &str)]) {
         }
     });
 }
+
+/// The source texts of the conditions of `config`'s monitor `i`, the kind's defaults included.
+pub fn sources(config: &watchpost_config::Config, i: usize) -> Vec<String> {
+    config.monitors[i]
+        .conditions
+        .iter()
+        .map(|c| c.source.clone())
+        .collect()
+}

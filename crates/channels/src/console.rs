@@ -65,7 +65,7 @@ impl Console {
 mod tests {
     use super::*;
     use crate::AlertKind;
-    use chrono::{TimeZone, Utc};
+    use crate::message::samples::{at, failed, ms};
     use std::sync::Arc;
 
     #[derive(Clone, Default)]
@@ -97,27 +97,16 @@ mod tests {
             kind: AlertKind::Down,
             monitor: "homepage".into(),
             incident_id: "homepage:1".into(),
-            at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap(),
+            at: at(3, 0, 0),
             since: None,
             check: Some("tcp".into()),
-            failures: vec![crate::FailedCondition {
-                location: "local".into(),
-                operand: "connect".into(),
-                op: "<".into(),
-                expected: "100ms".into(),
-                actual: "250ms".into(),
-                text: "connect 250ms < 100ms".into(),
-            }],
+            failures: vec![failed("local", "connect", "<", "100ms", "250ms")],
             message: None,
             columns: vec!["dns".into(), "connect".into(), "total".into()],
             locations: vec![crate::LocationRow {
                 location: "local".into(),
                 ok: false,
-                metrics: vec![
-                    watchpost_units::Metric::new("dns", 1.5, watchpost_units::Unit::Ms),
-                    watchpost_units::Metric::new("connect", 250.0, watchpost_units::Unit::Ms),
-                    watchpost_units::Metric::new("total", 251.5, watchpost_units::Unit::Ms),
-                ],
+                metrics: vec![ms("dns", 1.5), ms("connect", 250.0), ms("total", 251.5)],
                 error: None,
             }],
             url: Some("tcp://db.example.com:5432".into()),

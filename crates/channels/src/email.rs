@@ -773,8 +773,7 @@ mod tests {
         );
         assert!(password_redact(None, None).is_empty());
     }
-    use crate::message::{FailedCondition, LocationRow};
-    use chrono::{TimeZone, Utc};
+    use crate::message::{FailedCondition, LocationRow, samples};
 
     fn config(server: &str) -> EmailConfig {
         EmailConfig {
@@ -788,43 +787,29 @@ mod tests {
         }
     }
 
+    /// The sample down alert with HTML-special characters in its name, failure and URL, and
+    /// a failing second location that reached no HTTP phase.
     fn alert() -> Alert {
-        use crate::message::samples::{HTTP_COLUMNS, http_metrics, ms};
-        Alert {
-            kind: AlertKind::Down,
-            monitor: "<script>alert(1)</script>".into(),
-            incident_id: "m:1767322800000".into(),
-            at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap(),
-            since: Some(Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap()),
-            check: Some("http".into()),
-            failures: vec![FailedCondition {
-                operand: "body".into(),
-                op: "contains".into(),
-                expected: "\"<b>ok</b>\"".into(),
-                actual: "missing".into(),
-                text: "body contains \"<b>ok</b>\" & more".into(),
-                ..Default::default()
-            }],
-            message: None,
-            columns: HTTP_COLUMNS.iter().map(|s| s.to_string()).collect(),
-            locations: vec![
-                LocationRow {
-                    location: "local".into(),
-                    ok: true,
-                    metrics: http_metrics(200, [1.2, 0.08, 3.4, 140.5, 100.2, 250.8]),
-                    error: None,
-                },
-                LocationRow {
-                    location: "广东佛山[电信]".into(),
-                    ok: false,
-                    metrics: vec![ms("dns", 4.0), ms("connect", 27.0)],
-                    error: Some("connect refused: <eof>".into()),
-                },
-            ],
-            url: Some("https://www.example.com/?a=1&b=\"2\"".into()),
-            timezone: None,
-            notes: Vec::new(),
-        }
+        let mut a = samples::down();
+        a.monitor = "<script>alert(1)</script>".into();
+        a.incident_id = "m:1767322800000".into();
+        a.failures = vec![FailedCondition {
+            operand: "body".into(),
+            op: "contains".into(),
+            expected: "\"<b>ok</b>\"".into(),
+            actual: "missing".into(),
+            text: "body contains \"<b>ok</b>\" & more".into(),
+            ..Default::default()
+        }];
+        a.locations.truncate(1);
+        a.locations.push(LocationRow {
+            location: "广东佛山[电信]".into(),
+            ok: false,
+            metrics: vec![samples::ms("dns", 4.0), samples::ms("connect", 27.0)],
+            error: Some("connect refused: <eof>".into()),
+        });
+        a.url = Some("https://www.example.com/?a=1&b=\"2\"".into());
+        a
     }
 
     #[test]
@@ -1011,15 +996,7 @@ mod tests {
         );
         assert!(rows[1].contains("text-align: left; color: #c0392b; font-weight: bold;"));
         assert!(rows[0].contains("text-align: right;\">251ms</td>"));
-        for label in [
-            "状态码",
-            "DNS解析",
-            "连接耗时",
-            "TLS握手",
-            "等待响应",
-            "下载耗时",
-            "总耗时",
-        ] {
+        for label in samples::HTTP_LABELS_ZH {
             assert!(html.contains(&format!(">{label}</th>")), "{label}: {html}");
         }
         let header = html
@@ -1051,11 +1028,7 @@ mod tests {
 
     #[test]
     fn html_without_locations_or_failures() {
-        let a = Alert::test(
-            "ops-mail",
-            None,
-            Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap(),
-        );
+        let a = Alert::test("ops-mail", None, samples::at(3, 0, 0));
         let html = html(&a, Locale::En);
         assert!(
             !html.contains("<ul>") && !html.contains("<thead>"),

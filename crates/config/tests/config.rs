@@ -1,5 +1,7 @@
 //! Config parsing and validation: positions, all errors at once, defaults, secrets.
 
+mod common;
+
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use watchpost_config::{Locale, parse, parse_at};
@@ -7,17 +9,15 @@ use watchpost_probes::CheckSpec;
 
 /// Environment variables the tests use, set once before any test reads the environment.
 fn setup_env() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: every test calls this first, and Once blocks them until it is done, so no other
-    // thread reads the environment while it is written.
-    ONCE.call_once(|| unsafe {
-        std::env::set_var("WATCHPOST_TEST_HOOK_TOKEN", "s3cret #not a comment");
-        std::env::set_var("WATCHPOST_TEST_URL_SECRET", "key=hunter2 bad");
-        std::env::set_var("WATCHPOST_TEST_DB_PASSWORD", "pg-sekrit-7731");
-        std::env::set_var("WATCHPOST_TEST_QUERY_TOKEN", "tok/en+with spaces&=ü");
-        std::env::set_var("WATCHPOST_TEST_LONG", "L".repeat(9000));
-        std::env::set_var("WATCHPOST_TEST_BAD_HEADER", "line1\nline2-sekrit");
-    });
+    let long = "L".repeat(9000);
+    common::set_env_once(&[
+        ("WATCHPOST_TEST_HOOK_TOKEN", "s3cret #not a comment"),
+        ("WATCHPOST_TEST_URL_SECRET", "key=hunter2 bad"),
+        ("WATCHPOST_TEST_DB_PASSWORD", "pg-sekrit-7731"),
+        ("WATCHPOST_TEST_QUERY_TOKEN", "tok/en+with spaces&=ü"),
+        ("WATCHPOST_TEST_LONG", &long),
+        ("WATCHPOST_TEST_BAD_HEADER", "line1\nline2-sekrit"),
+    ]);
 }
 
 fn errors(text: &str) -> Vec<String> {
@@ -632,13 +632,7 @@ fn http_keeps_the_default_status_unless_a_condition_names_status() {
         "monitors:\n  - {name: a, type: http, url: \"http://127.0.0.1:9/\", conditions: [\"total < 1s\"]}\n  - {name: b, type: http, url: \"http://127.0.0.1:9/\", conditions: [\"status == 503\"]}\n",
     )
     .unwrap();
-    let sources = |i: usize| -> Vec<String> {
-        c.monitors[i]
-            .conditions
-            .iter()
-            .map(|c| c.source.clone())
-            .collect()
-    };
+    let sources = |i: usize| common::sources(&c, i);
     assert_eq!(sources(0), ["status >= 200", "status <= 399", "total < 1s"]);
     assert_eq!(sources(1), ["status == 503"]);
 }

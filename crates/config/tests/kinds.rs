@@ -2,20 +2,19 @@
 //! key), requires its own target key, and has its values validated, every error as
 //! FILE:LINE:COL and none quoting a `${VAR}`'s value.
 
+mod common;
+
 use watchpost_config::{AlertPolicy, MonitorKind, parse};
 use watchpost_probes::CheckSpec;
 
 fn setup_env() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: every test calls this first, and Once blocks them until it is done, so no other
-    // thread reads the environment while it is written.
-    ONCE.call_once(|| unsafe {
-        std::env::set_var("WATCHPOST_KT_HOST", "sekrit-host-4242.internal");
-        std::env::set_var("WATCHPOST_KT_BAD_NAME", "bad name sekrit-7");
-        std::env::set_var("WATCHPOST_KT_PORT", "99999");
-        std::env::set_var("WATCHPOST_KT_SERVER", "sekrit-dns.example:53");
-        std::env::set_var("WATCHPOST_KT_RECORD", "SRVSEKRIT");
-    });
+    common::set_env_once(&[
+        ("WATCHPOST_KT_HOST", "sekrit-host-4242.internal"),
+        ("WATCHPOST_KT_BAD_NAME", "bad name sekrit-7"),
+        ("WATCHPOST_KT_PORT", "99999"),
+        ("WATCHPOST_KT_SERVER", "sekrit-dns.example:53"),
+        ("WATCHPOST_KT_RECORD", "SRVSEKRIT"),
+    ]);
 }
 
 fn all_errors(text: &str) -> Vec<String> {
@@ -309,13 +308,7 @@ fn a_valid_monitor_of_each_new_kind_becomes_its_check_spec() {
     assert_eq!(dns.name, "example.com");
     assert_eq!(dns.server, Some("127.0.0.1:5353".parse().unwrap()));
     // Conditions are parsed against the kind's operands; dns keeps its default rcode rule.
-    let sources = |i: usize| -> Vec<String> {
-        c.monitors[i]
-            .conditions
-            .iter()
-            .map(|c| c.source.clone())
-            .collect()
-    };
+    let sources = |i: usize| common::sources(&c, i);
     assert_eq!(sources(0), ["banner contains \"PONG\""]);
     assert_eq!(sources(1), ["cert_days > 14"]);
     assert!(sources(2).contains(&"answers contains \"::1\"".to_string()));

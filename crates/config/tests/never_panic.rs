@@ -4,16 +4,13 @@
 //! durations, schedules, conditions, URLs, names, the settings of every kind) with random
 //! values and random damage.
 
+mod common;
+
 use proptest::prelude::*;
 use watchpost_config::{ConfigErrors, parse};
 
 fn setup_env() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: every test calls this first and Once blocks them until it is done, so no other
-    // thread reads the environment while it is written.
-    ONCE.call_once(|| unsafe {
-        std::env::set_var("WATCHPOST_PT_SET", "pt-secret-value/+ &");
-    });
+    common::set_env_once(&[("WATCHPOST_PT_SET", "pt-secret-value/+ &")]);
 }
 
 fn positions_are_valid(errors: &ConfigErrors) -> Result<(), TestCaseError> {

@@ -3,15 +3,9 @@
 //! UDP DNS responder (answers, NXDOMAIN, silence, garbage). Conditions are evaluated on the
 //! observations as monitors and `watchpost check` do.
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, MX, TXT};
-use hickory_proto::rr::{Name, RData, Record, RecordType as Rr};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::PrivatePkcs8KeyDer;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
 use watchpost_conditions::Condition;
 use watchpost_probes::dns::{DnsCheck, RecordType};
 use watchpost_probes::tcp::TcpCheck;
@@ -19,16 +13,10 @@ use watchpost_probes::tls::TlsCheck;
 use watchpost_probes::{
     CheckKind, CheckSpec, Detail, ErrorKind, Observation, Phase, ProberOptions, Probes,
 };
-use watchpost_testkit::TestCa;
-
-/// Aborts the server task at the end of the test.
-struct Serve(tokio::task::JoinHandle<()>);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+use watchpost_testkit::contract::{
+    CHECK_KEYS, DNS_CHECK_KEYS, TLS_CHECK_KEYS, TLS_TIMING_KEYS, keys,
+};
+use watchpost_testkit::{DnsBehaviour, DnsServer, Guard, Leaf, TestCa, Zone};
 
 fn probes() -> Probes {
     Probes::new(ProberOptions::default()).unwrap()
@@ -66,33 +54,10 @@ fn error_of(o: &Observation) -> (Phase, ErrorKind) {
 
 // ---------------------------------------------------------------- TCP
 
-/// A server that answers `PING\r\n` with `+PONG\r\n`, anything else with `-ERR\r\n`, and says
-/// nothing to a client that says nothing.
-async fn redis_like() -> (SocketAddr, Serve) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let mut buf = [0u8; 64];
-                let Ok(n) = sock.read(&mut buf).await else {
-                    return;
-                };
-                let reply: &[u8] = if &buf[..n] == b"PING\r\n" {
-                    b"+PONG\r\n"
-                } else {
-                    b"-ERR unknown\r\n"
-                };
-                let _ = sock.write_all(reply).await;
-                // Keep the connection open: the client decides when it has enough.
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            });
-        }
-    });
-    (addr, Serve(task))
+/// A server that answers `PING\r\n` with `+PONG\r\n`, anything else with `-ERR unknown\r\n`,
+/// says nothing to a client that says nothing, and holds the connection.
+async fn redis_like() -> (SocketAddr, Guard) {
+    watchpost_testkit::pong_server(([127, 0, 0, 1], 0).into(), Duration::from_secs(5)).await
 }
 
 fn tcp(addr: SocketAddr, send: Option<&str>, expect: Option<&str>) -> CheckSpec {
@@ -167,16 +132,9 @@ async fn tcp_connects_and_checks_the_banner() {
 
 #[tokio::test]
 async fn tcp_banner_mismatch_when_the_server_closes() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let _server = Serve(tokio::spawn(async move {
-        loop {
-            if let Ok((mut sock, _)) = listener.accept().await {
-                let _ = sock.write_all(b"220 smtp.test ESMTP\r\n").await;
-                // Closed right after the greeting.
-            }
-        }
-    }));
+    // Closed right after the greeting.
+    let (addr, _server) =
+        watchpost_testkit::greeter(([127, 0, 0, 1], 0).into(), b"220 smtp.test ESMTP\r\n").await;
     let probes = probes();
     let greeted = probes.run(&tcp(addr, None, Some("220 "))).await;
     assert!(greeted.error.is_none(), "{greeted:?}");
@@ -221,37 +179,9 @@ async fn tcp_closed_port_is_refused_in_connect() {
 
 // ---------------------------------------------------------------- TLS
 
-/// A TLS server presenting `chain`/`key`: it completes handshakes and then holds the connection.
-async fn tls_server(
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-) -> (SocketAddr, Serve) {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                continue;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(mut stream) = acceptor.accept(sock).await {
-                    let mut buf = [0u8; 16];
-                    let _ = stream.read(&mut buf).await;
-                }
-            });
-        }
-    });
-    (addr, Serve(task))
+/// A TLS server presenting `leaf`: it completes handshakes and then holds the connection.
+async fn tls_server(leaf: &Leaf) -> (SocketAddr, Guard) {
+    watchpost_testkit::tls_endpoint(([127, 0, 0, 1], 0).into(), leaf.server_config(&[])).await
 }
 
 fn tls(addr: SocketAddr, sni: &str, insecure: bool) -> CheckSpec {
@@ -275,7 +205,7 @@ fn tls_info(o: &Observation) -> &watchpost_probes::tls::TlsInfo {
 async fn tls_valid_certificate_from_an_extra_root() {
     let ca = TestCa::new("kinds test CA");
     let leaf = ca.leaf(&["site.test"]);
-    let (addr, _server) = tls_server(leaf.chain.clone(), leaf.key.clone_key()).await;
+    let (addr, _server) = tls_server(&leaf).await;
     let probes = Probes::new(ProberOptions {
         extra_roots: vec![ca.cert_der.clone()],
         nameservers: None,
@@ -310,31 +240,8 @@ async fn tls_valid_certificate_from_an_extra_root() {
         [format!("cert_days {days} < 100")]
     );
     let report = o.report(true);
-    let keys: Vec<&str> = report
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            "url",
-            "kind",
-            "ok",
-            "remote_addr",
-            "timings_ms",
-            "tls",
-            "error"
-        ]
-    );
-    let timing_keys: Vec<&str> = report["timings_ms"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(timing_keys, ["dns", "connect", "tls", "total"]);
+    assert_eq!(keys(&report), TLS_CHECK_KEYS);
+    assert_eq!(keys(&report["timings_ms"]), TLS_TIMING_KEYS);
     assert_eq!(report["url"], format!("tls://{addr}?sni=site.test"));
     assert_eq!(report["tls"]["verified"], true);
     assert_eq!(report["tls"]["cert_days_left"], days);
@@ -351,7 +258,7 @@ async fn tls_expired_untrusted_and_wrong_host_are_certificate_errors_with_facts(
 
     // Expired yesterday: the handshake completes, the days are negative, the check fails.
     let expired = ca.expired_leaf(&["site.test"]);
-    let (addr, _s1) = tls_server(expired.chain.clone(), expired.key.clone_key()).await;
+    let (addr, _s1) = tls_server(&expired).await;
     let o = probes.run(&tls(addr, "site.test", false)).await;
     assert_eq!(error_of(&o), (Phase::Tls, ErrorKind::Certificate));
     assert!(
@@ -378,10 +285,10 @@ async fn tls_expired_untrusted_and_wrong_host_are_certificate_errors_with_facts(
         .distinguished_name
         .push(rcgen::DnType::CommonName, "site.test");
     let cert = params.self_signed(&key).unwrap();
-    let (addr, _s2) = tls_server(
-        vec![cert.der().clone()],
-        PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
-    )
+    let (addr, _s2) = tls_server(&Leaf {
+        chain: vec![cert.der().clone()],
+        key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+    })
     .await;
     let o = probes.run(&tls(addr, "site.test", false)).await;
     assert_eq!(error_of(&o), (Phase::Tls, ErrorKind::Certificate));
@@ -393,7 +300,7 @@ async fn tls_expired_untrusted_and_wrong_host_are_certificate_errors_with_facts(
 
     // A valid certificate for another name.
     let other = ca.leaf(&["other.test"]);
-    let (addr, _s3) = tls_server(other.chain.clone(), other.key.clone_key()).await;
+    let (addr, _s3) = tls_server(&other).await;
     let o = probes.run(&tls(addr, "site.test", false)).await;
     assert_eq!(error_of(&o), (Phase::Tls, ErrorKind::Certificate));
     assert!(
@@ -421,68 +328,20 @@ async fn tls_on_a_plain_tcp_port_is_a_handshake_error() {
 
 // ---------------------------------------------------------------- DNS
 
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    Answer,
-    Silent,
-    Garbage,
-}
-
 /// A UDP name server: `shop.test` has A 1.2.3.4 and 5.6.7.8, TXT "v=spf1 -all" and MX
 /// "10 mx.shop.test."; any other name is NXDOMAIN.
-async fn name_server(mode: Mode) -> (SocketAddr, Serve) {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
-                continue;
-            };
-            let bytes = match mode {
-                Mode::Silent => continue,
-                Mode::Garbage => b"\x00\x01 not a dns message".to_vec(),
-                Mode::Answer => {
-                    let Ok(query) = Message::from_vec(&buf[..n]) else {
-                        continue;
-                    };
-                    answer(&query).to_vec().unwrap()
-                }
-            };
-            let _ = socket.send_to(&bytes, peer).await;
-        }
-    });
-    (addr, Serve(task))
+async fn name_server(behaviour: DnsBehaviour) -> DnsServer {
+    let zone = Zone::new()
+        .address("shop.test", [1, 2, 3, 4].into())
+        .address("shop.test", [5, 6, 7, 8].into())
+        .txt("shop.test", "v=spf1 -all")
+        .mx("shop.test", 10, "mx.shop.test.");
+    DnsServer::serve(([127, 0, 0, 1], 0).into(), zone, behaviour).await
 }
 
-fn answer(query: &Message) -> Message {
-    let mut reply = Message::new(
-        query.metadata.id,
-        MessageType::Response,
-        query.metadata.op_code,
-    );
-    reply.metadata.recursion_available = true;
-    let q = query.queries.first().unwrap().clone();
-    reply.add_query(q.clone());
-    let name = q.name.to_ascii().trim_end_matches('.').to_ascii_lowercase();
-    if name != "shop.test" {
-        reply.metadata.response_code = ResponseCode::NXDomain;
-        return reply;
-    }
-    let rdatas: Vec<RData> = match q.query_type {
-        Rr::A => vec![RData::A(A::new(1, 2, 3, 4)), RData::A(A::new(5, 6, 7, 8))],
-        Rr::TXT => vec![RData::TXT(TXT::new(vec!["v=spf1 -all".into()]))],
-        Rr::MX => vec![RData::MX(MX::new(
-            10,
-            Name::from_ascii("mx.shop.test.").unwrap(),
-        ))],
-        _ => vec![],
-    };
-    for rdata in rdatas {
-        reply.add_answer(Record::from_rdata(q.name.clone(), 60, rdata));
-    }
-    reply
-}
+const ANSWER: DnsBehaviour = DnsBehaviour::Answer {
+    delay: Duration::ZERO,
+};
 
 fn dns(name: &str, record: RecordType, server: SocketAddr) -> CheckSpec {
     CheckSpec::Dns(DnsCheck {
@@ -505,7 +364,8 @@ fn answers(o: &Observation) -> (Option<&str>, Vec<&str>) {
 
 #[tokio::test]
 async fn dns_answers_a_txt_and_mx() {
-    let (server, _s) = name_server(Mode::Answer).await;
+    let ns = name_server(ANSWER).await;
+    let server = ns.addr;
     let probes = probes();
     let a = probes.run(&dns("shop.test", RecordType::A, server)).await;
     assert!(a.error.is_none(), "{a:?}");
@@ -529,25 +389,7 @@ async fn dns_answers_a_txt_and_mx() {
         ["answers does not contain \"9.9.9.9\""]
     );
     let report = a.report(true);
-    let keys: Vec<&str> = report
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            "url",
-            "kind",
-            "ok",
-            "server",
-            "rcode",
-            "answers",
-            "timings_ms",
-            "error"
-        ]
-    );
+    assert_eq!(keys(&report), DNS_CHECK_KEYS);
     assert_eq!(report["kind"], "dns");
     assert_eq!(
         report["url"],
@@ -565,7 +407,8 @@ async fn dns_answers_a_txt_and_mx() {
 
 #[tokio::test]
 async fn dns_nxdomain_is_an_observation_the_default_condition_fails() {
-    let (server, _s) = name_server(Mode::Answer).await;
+    let ns = name_server(ANSWER).await;
+    let server = ns.addr;
     let o = probes().run(&dns("nope.test", RecordType::A, server)).await;
     assert!(o.error.is_none(), "{o:?}");
     assert_eq!(answers(&o), (Some("NXDOMAIN"), vec![]));
@@ -579,7 +422,8 @@ async fn dns_nxdomain_is_an_observation_the_default_condition_fails() {
 
 #[tokio::test]
 async fn dns_silence_times_out_and_garbage_is_malformed() {
-    let (silent, _s1) = name_server(Mode::Silent).await;
+    let ns = name_server(DnsBehaviour::Silent).await;
+    let silent = ns.addr;
     let started = Instant::now();
     let o = probes().run(&dns("shop.test", RecordType::A, silent)).await;
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -590,7 +434,8 @@ async fn dns_silence_times_out_and_garbage_is_malformed() {
     assert_eq!(report["error"]["phase"], "query");
     assert!(report["rcode"].is_null());
 
-    let (garbage, _s2) = name_server(Mode::Garbage).await;
+    let ns2 = name_server(DnsBehaviour::Garbage).await;
+    let garbage = ns2.addr;
     let o = probes()
         .run(&dns("shop.test", RecordType::A, garbage))
         .await;
@@ -606,7 +451,8 @@ async fn dns_silence_times_out_and_garbage_is_malformed() {
 
 #[tokio::test]
 async fn dns_without_a_server_asks_the_configured_one() {
-    let (server, _s) = name_server(Mode::Answer).await;
+    let ns = name_server(ANSWER).await;
+    let server = ns.addr;
     let probes = Probes::new(ProberOptions {
         extra_roots: Vec::new(),
         nameservers: Some(vec![server]),
@@ -632,13 +478,7 @@ async fn http_observations_keep_the_http_report_and_operands() {
     assert_eq!(judge(&o, &["total < 10s"]), ["status 503 > 399"]);
     assert!(judge(&o, &["status == 503"]).is_empty());
     let report = o.report(false);
-    let keys: Vec<&str> = report
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(keys, watchpost_testkit::contract::CHECK_KEYS);
+    assert_eq!(keys(&report), CHECK_KEYS);
     assert_eq!(report["kind"], "http");
     assert!(report["timings_ms"]["tls"].is_null());
     assert_eq!(report["timings_ms"]["dns"], 0.0);
@@ -687,9 +527,7 @@ async fn dns_to_a_closed_port_is_refused() {
 #[tokio::test]
 async fn tcp_and_tls_resolve_names_with_the_shared_resolver() {
     let ip = "127.0.0.1".parse().unwrap();
-    let ns =
-        watchpost_testkit::DnsServer::start(&[("svc.test", ip)], Duration::from_millis(60), false)
-            .await;
+    let ns = DnsServer::start(&[("svc.test", ip)], Duration::from_millis(60), false).await;
     let (addr, _server) = redis_like().await;
     let probes = Probes::new(ProberOptions {
         extra_roots: Vec::new(),

@@ -1,46 +1,17 @@
 //! `watchpost check` end to end: the real binary against real local servers.
 
-use serde_json::Value;
+mod common;
+
+use common::{cli, cli_json, json, keys, stderr, stdout};
 use std::net::IpAddr;
-use std::process::Output;
 use std::time::Duration;
 use watchpost_testkit::contract::{CHECK_KEYS, ERROR_KEYS, TIMING_KEYS, TLS_KEYS};
 use watchpost_testkit::{DnsServer, HttpServer, TestCa, TlsOptions};
 
-async fn watchpost(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
-            .args(&args)
-            .output()
-            .expect("run watchpost")
-    })
-    .await
-    .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
-}
-
-fn keys(v: &Value) -> Vec<&str> {
-    v.as_object().unwrap().keys().map(String::as_str).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_has_the_product_shape_and_attributes_the_wait() {
     let server = HttpServer::start(None).await;
-    let out = watchpost(&["check", "--json", &server.url("/?wait=200&size=1024")]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let v = json(&out);
+    let v = cli_json(&["check", "--json", &server.url("/?wait=200&size=1024")], 0).await;
     assert_eq!(keys(&v), CHECK_KEYS);
     assert_eq!(keys(&v["timings_ms"]), TIMING_KEYS);
     assert_eq!(v["ok"], true);
@@ -70,7 +41,7 @@ async fn json_has_the_product_shape_and_attributes_the_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn download_trickle_lands_in_download() {
     let server = HttpServer::start(None).await;
-    let out = watchpost(&["check", "--json", &server.url("/?download=300&size=4000")]).await;
+    let out = cli(&["check", "--json", &server.url("/?download=300&size=4000")]).await;
     assert_eq!(out.status.code(), Some(0));
     let t = &json(&out)["timings_ms"];
     let download = t["download"].as_f64().unwrap();
@@ -80,17 +51,9 @@ async fn download_trickle_lands_in_download() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connection_exits_1_with_a_classified_error() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = common::free_port();
     let url = format!("http://127.0.0.1:{port}/");
-    let out = watchpost(&["check", "--json", &url]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
-    assert_eq!(v["ok"], false);
-    assert_eq!(v["error"]["phase"], "connect");
-    assert_eq!(v["error"]["kind"], "refused");
+    let v = common::check_refused(&url).await;
     assert!(v["status"].is_null());
     assert_eq!(
         v["remote_addr"],
@@ -98,21 +61,13 @@ async fn refused_connection_exits_1_with_a_classified_error() {
         "the address tried is reported"
     );
     assert_eq!(keys(&v["error"]), ERROR_KEYS);
-
-    let human = watchpost(&["check", &url]).await;
-    assert_eq!(human.status.code(), Some(1));
-    assert!(
-        stdout(&human).contains("FAIL  connect refused"),
-        "{}",
-        stdout(&human)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expectations_decide_the_exit_code() {
     let server = HttpServer::start(None).await;
     let url = server.url("/?wait=120");
-    let pass = watchpost(&[
+    let pass = cli(&[
         "check",
         &url,
         "--expect",
@@ -126,7 +81,7 @@ async fn expectations_decide_the_exit_code() {
     assert_eq!(pass.status.code(), Some(0), "{}", stdout(&pass));
     assert!(stdout(&pass).contains("PASS"));
 
-    let fail = watchpost(&[
+    let fail = cli(&[
         "check",
         &url,
         "--expect",
@@ -145,17 +100,17 @@ async fn expectations_decide_the_exit_code() {
     );
 
     // The default expectation is status 200-399.
-    let server_error = watchpost(&["check", &server.url("/?status=500")]).await;
+    let server_error = cli(&["check", &server.url("/?status=500")]).await;
     assert_eq!(server_error.status.code(), Some(1));
     assert!(stdout(&server_error).contains("status 500 > 399"));
-    let redirect = watchpost(&["check", &server.url("/redirect/1")]).await;
+    let redirect = cli(&["check", &server.url("/redirect/1")]).await;
     assert_eq!(redirect.status.code(), Some(0), "302 is within 200-399");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn human_output_is_a_phase_table_with_bars() {
     let server = HttpServer::start(None).await;
-    let out = watchpost(&["check", &server.url("/?wait=100&download=100&size=2000")]).await;
+    let out = cli(&["check", &server.url("/?wait=100&download=100&size=2000")]).await;
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     for phase in ["dns", "connect", "tls", "wait", "download", "ttfb", "total"] {
@@ -189,15 +144,9 @@ async fn bad_usage_exits_2_with_one_line() {
         &["check", "http://127.0.0.1:1/", "--no-such-flag"],
     ];
     for args in cases {
-        let out = watchpost(args).await;
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        let err = stderr(&out);
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("watchpost: "), "{err}");
-        assert!(!err.contains("panicked"), "{err}");
-        assert!(stdout(&out).is_empty());
+        common::usage_error(args).await;
     }
-    let out = watchpost(&["check", "http://127.0.0.1:1/", "--expect", "total < 800"]).await;
+    let out = cli(&["check", "http://127.0.0.1:1/", "--expect", "total < 800"]).await;
     assert!(stderr(&out).contains("add a unit"), "{}", stderr(&out));
 }
 
@@ -219,18 +168,19 @@ async fn https_with_cacert_resolve_and_insecure() {
     let url = format!("https://site.test:{port}/");
     let pin = format!("site.test:{port}:127.0.0.1");
 
-    let out = watchpost(&[
-        "check",
-        "--json",
-        &url,
-        "--resolve",
-        &pin,
-        "--cacert",
-        ca_file.to_str().unwrap(),
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            &url,
+            "--resolve",
+            &pin,
+            "--cacert",
+            ca_file.to_str().unwrap(),
+        ],
+        0,
+    )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let v = json(&out);
     assert_eq!(v["tls"]["version"], "TLSv1.3");
     assert_eq!(keys(&v["tls"]), TLS_KEYS);
     let days = v["tls"]["cert_days_left"].as_f64().unwrap();
@@ -240,9 +190,7 @@ async fn https_with_cacert_resolve_and_insecure() {
     assert_eq!(v["timings_ms"]["dns"], 0.0, "--resolve skips DNS");
 
     // Without the CA: an unknown issuer, in the tls phase; --insecure accepts it.
-    let untrusted = watchpost(&["check", "--json", &url, "--resolve", &pin]).await;
-    assert_eq!(untrusted.status.code(), Some(1));
-    let v = json(&untrusted);
+    let v = cli_json(&["check", "--json", &url, "--resolve", &pin], 1).await;
     assert_eq!(v["error"]["phase"], "tls");
     assert_eq!(v["error"]["kind"], "certificate");
     assert!(
@@ -251,7 +199,7 @@ async fn https_with_cacert_resolve_and_insecure() {
             .unwrap()
             .contains("unknown issuer")
     );
-    let insecure = watchpost(&["check", "--json", "--insecure", &url, "--resolve", &pin]).await;
+    let insecure = cli(&["check", "--json", "--insecure", &url, "--resolve", &pin]).await;
     assert_eq!(insecure.status.code(), Some(0), "{}", stdout(&insecure));
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -259,7 +207,7 @@ async fn https_with_cacert_resolve_and_insecure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn method_headers_body_redirects_and_dns_server() {
     let server = HttpServer::start(None).await;
-    let out = watchpost(&[
+    let out = cli(&[
         "check",
         &server.url("/echo"),
         "-H",
@@ -275,7 +223,7 @@ async fn method_headers_body_redirects_and_dns_server() {
     ])
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let put = watchpost(&[
+    let put = cli(&[
         "check",
         &server.url("/echo"),
         "-X",
@@ -286,7 +234,7 @@ async fn method_headers_body_redirects_and_dns_server() {
     .await;
     assert_eq!(put.status.code(), Some(0), "{}", stdout(&put));
 
-    let followed = watchpost(&[
+    let followed = cli(&[
         "check",
         "--json",
         "--follow-redirects",
@@ -300,21 +248,22 @@ async fn method_headers_body_redirects_and_dns_server() {
     let ip: IpAddr = "127.0.0.1".parse().unwrap();
     let dns = DnsServer::start(&[("shop.test", ip)], Duration::from_millis(120), false).await;
     let url = format!("http://shop.test:{}/", server.addr.port());
-    let out = watchpost(&[
-        "check",
-        "--json",
-        &url,
-        "--dns-server",
-        &dns.addr.to_string(),
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            &url,
+            "--dns-server",
+            &dns.addr.to_string(),
+        ],
+        0,
+    )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let v = json(&out);
     let d = v["timings_ms"]["dns"].as_f64().unwrap();
     assert!((110.0..2000.0).contains(&d), "dns {d}");
     assert_eq!(v["remote_addr"], server.addr.to_string());
     let missing = format!("http://nope.test:{}/", server.addr.port());
-    let out = watchpost(&[
+    let out = cli(&[
         "check",
         "--json",
         &missing,
@@ -348,21 +297,15 @@ async fn durations_beyond_the_maximum_exit_2_never_crash() {
         ],
     ];
     for args in cases {
-        let out = watchpost(args).await;
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("watchpost: "), "{err}");
-        assert!(!err.contains("panicked"), "{err}");
-        assert!(stdout(&out).is_empty());
+        common::usage_error(args).await;
     }
-    let out = watchpost(&["check", "--timeout", huge, "http://127.0.0.1:1/"]).await;
+    let out = cli(&["check", "--timeout", huge, "http://127.0.0.1:1/"]).await;
     assert!(
         stderr(&out).contains("is longer than the maximum, 3650d (10 years)"),
         "{}",
         stderr(&out)
     );
-    let out = watchpost(&["check", "--phase-timeout", &phase, "http://127.0.0.1:1/"]).await;
+    let out = cli(&["check", "--phase-timeout", &phase, "http://127.0.0.1:1/"]).await;
     assert!(
         stderr(&out).contains(
             "invalid --phase-timeout: \"99999999999999999999999d\" is longer than the maximum"
@@ -374,7 +317,7 @@ async fn durations_beyond_the_maximum_exit_2_never_crash() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_in_the_url_and_oversized_requests_are_refused() {
-    let out = watchpost(&["check", "http://admin:hunter2@127.0.0.1:1/"]).await;
+    let out = cli(&["check", "http://admin:hunter2@127.0.0.1:1/"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out).trim_end(),
@@ -382,14 +325,14 @@ async fn credentials_in_the_url_and_oversized_requests_are_refused() {
     );
     assert!(stdout(&out).is_empty());
     let long = format!("http://127.0.0.1:1/{}", "a".repeat(9000));
-    let out = watchpost(&["check", &long]).await;
+    let out = cli(&["check", &long]).await;
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out).trim_end(),
         "watchpost: invalid URL: the URL is 9019 bytes long; the limit is 8 KiB (8192 bytes)"
     );
     let header = format!("X-Big: {}", "h".repeat(9000));
-    let out = watchpost(&["check", "-H", &header, "http://127.0.0.1:1/"]).await;
+    let out = cli(&["check", "-H", &header, "http://127.0.0.1:1/"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out).trim_end(),
@@ -402,19 +345,19 @@ async fn expectations_keep_the_default_status_unless_they_name_status() {
     let server = HttpServer::start(None).await;
     let unavailable = server.url("/?status=503");
     // A fast 503 with only a timing expectation: the default status rule still fails it.
-    let out = watchpost(&["check", &unavailable, "--expect", "total < 10s"]).await;
+    let out = cli(&["check", &unavailable, "--expect", "total < 10s"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(text.contains("FAIL  status 503 > 399"), "{text}");
     assert!(!text.contains("FAIL  total"), "{text}");
-    let as_json = watchpost(&["check", "--json", &unavailable, "--expect", "total < 10s"]).await;
+    let as_json = cli(&["check", "--json", &unavailable, "--expect", "total < 10s"]).await;
     assert_eq!(as_json.status.code(), Some(1));
     assert_eq!(json(&as_json)["ok"], false);
     // Naming status replaces the default: expecting the 503 passes.
-    let expected = watchpost(&["check", &unavailable, "--expect", "status == 503"]).await;
+    let expected = cli(&["check", &unavailable, "--expect", "status == 503"]).await;
     assert_eq!(expected.status.code(), Some(0), "{}", stdout(&expected));
     // A passing check lists the default with the expectation.
-    let ok = watchpost(&["check", &server.url("/"), "--expect", "total < 10s"]).await;
+    let ok = cli(&["check", &server.url("/"), "--expect", "total < 10s"]).await;
     assert_eq!(ok.status.code(), Some(0));
     assert!(
         stdout(&ok).contains("PASS  status >= 200, status <= 399, total < 10s"),

@@ -1,104 +1,41 @@
 //! `watchpost check` with tcp://, tls:// and dns:// targets: the real binary against real local
 //! servers (a TCP listener with a banner, a closed port, TLS with a test CA, a UDP name server).
 
-use serde_json::Value;
-use std::net::{IpAddr, SocketAddr};
-use std::process::Output;
+mod common;
+
+use common::{cli, cli_json, free_port, json, keys, stdout};
+use std::net::IpAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use watchpost_testkit::{DnsServer, HttpServer, TestCa, TlsOptions};
-
-async fn watchpost(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
-            .args(&args)
-            .output()
-            .expect("run watchpost")
-    })
-    .await
-    .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
-}
-
-fn keys(v: &Value) -> Vec<&str> {
-    v.as_object().unwrap().keys().map(String::as_str).collect()
-}
-
-/// Answers `PING\r\n` with `+PONG\r\n` and keeps the connection open.
-async fn pong_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let mut buf = [0u8; 64];
-                if let Ok(n) = sock.read(&mut buf).await
-                    && &buf[..n] == b"PING\r\n"
-                {
-                    let _ = sock.write_all(b"+PONG\r\n").await;
-                }
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            });
-        }
-    });
-    (addr, task)
-}
+use watchpost_testkit::contract::{
+    DNS_CHECK_KEYS, DNS_TIMING_KEYS, TCP_CHECK_KEYS, TCP_TIMING_KEYS, TLS_CHECK_KEYS,
+    TLS_TIMING_KEYS,
+};
+use watchpost_testkit::{DnsServer, HttpServer, TestCa, TlsOptions, pong_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_with_a_banner_and_a_closed_port() {
-    let (addr, server) = pong_server().await;
+    // Answers `PING\r\n` with `+PONG\r\n` and keeps the connection open.
+    let (addr, server) = pong_server(([127, 0, 0, 1], 0).into(), Duration::from_secs(5)).await;
     let target = format!("tcp://{addr}");
-    let out = watchpost(&[
-        "check",
-        "--json",
-        &target,
-        "--send",
-        "PING\\r\\n",
-        "--banner",
-        "+PONG",
-        "--expect",
-        "banner contains \"PONG\"",
-        "--expect",
-        "connect < 1s",
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            &target,
+            "--send",
+            "PING\\r\\n",
+            "--banner",
+            "+PONG",
+            "--expect",
+            "banner contains \"PONG\"",
+            "--expect",
+            "connect < 1s",
+        ],
+        0,
+    )
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let v = json(&out);
-    assert_eq!(
-        keys(&v),
-        [
-            "url",
-            "kind",
-            "ok",
-            "remote_addr",
-            "timings_ms",
-            "banner",
-            "error"
-        ]
-    );
-    assert_eq!(keys(&v["timings_ms"]), ["dns", "connect", "total"]);
+    assert_eq!(keys(&v), TCP_CHECK_KEYS);
+    assert_eq!(keys(&v["timings_ms"]), TCP_TIMING_KEYS);
     assert_eq!(v["kind"], "tcp");
     assert_eq!(v["url"], target);
     assert_eq!(v["ok"], true);
@@ -106,7 +43,7 @@ async fn tcp_with_a_banner_and_a_closed_port() {
     assert_eq!(v["remote_addr"], addr.to_string());
     assert_eq!(v["timings_ms"]["dns"], 0.0);
 
-    let human = watchpost(&[
+    let human = cli(&[
         "check",
         &target,
         "--send",
@@ -125,39 +62,26 @@ async fn tcp_with_a_banner_and_a_closed_port() {
     assert!(text.contains("PASS"), "{text}");
 
     // Silence until the deadline: a banner timeout.
-    let silent = watchpost(&[
-        "check",
-        "--json",
-        "--timeout",
-        "400ms",
-        &target,
-        "--banner",
-        "+PONG",
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            "--timeout",
+            "400ms",
+            &target,
+            "--banner",
+            "+PONG",
+        ],
+        1,
+    )
     .await;
-    assert_eq!(silent.status.code(), Some(1));
-    let v = json(&silent);
     assert_eq!(v["error"]["phase"], "banner");
     assert_eq!(v["error"]["kind"], "timeout");
-    server.abort();
+    server.stop().await;
 
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let closed = format!("tcp://127.0.0.1:{port}");
-    let out = watchpost(&["check", "--json", &closed]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
-    assert_eq!(v["ok"], false);
-    assert_eq!(v["error"]["phase"], "connect");
-    assert_eq!(v["error"]["kind"], "refused");
-    let human = watchpost(&["check", &closed]).await;
-    assert!(
-        stdout(&human).contains("FAIL  connect refused"),
-        "{}",
-        stdout(&human)
-    );
+    common::check_refused(&closed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,39 +100,23 @@ async fn tls_certificate_days_verification_and_sni() {
     let target = format!("tls://{}", server.addr);
     let ca_path = ca_file.to_str().unwrap();
 
-    let out = watchpost(&[
-        "check",
-        "--json",
-        &target,
-        "--sni",
-        "site.test",
-        "--cacert",
-        ca_path,
-        "--expect",
-        "cert_days > 14",
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            &target,
+            "--sni",
+            "site.test",
+            "--cacert",
+            ca_path,
+            "--expect",
+            "cert_days > 14",
+        ],
+        0,
+    )
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let v = json(&out);
-    assert_eq!(
-        keys(&v),
-        [
-            "url",
-            "kind",
-            "ok",
-            "remote_addr",
-            "timings_ms",
-            "tls",
-            "error"
-        ]
-    );
-    assert_eq!(keys(&v["timings_ms"]), ["dns", "connect", "tls", "total"]);
+    assert_eq!(keys(&v), TLS_CHECK_KEYS);
+    assert_eq!(keys(&v["timings_ms"]), TLS_TIMING_KEYS);
     assert_eq!(v["kind"], "tls");
     assert_eq!(v["tls"]["verified"], true);
     assert_eq!(v["tls"]["subject"], "CN=site.test");
@@ -218,7 +126,7 @@ async fn tls_certificate_days_verification_and_sni() {
 
     // The same from the URL's ?sni=, and a condition the certificate fails.
     let with_sni = format!("{target}?sni=site.test");
-    let out = watchpost(&[
+    let out = cli(&[
         "check",
         &with_sni,
         "--cacert",
@@ -234,9 +142,7 @@ async fn tls_certificate_days_verification_and_sni() {
     assert!(text.contains("chain verified"), "{text}");
 
     // Without the CA: unknown issuer, a certificate error in phase tls, facts still there.
-    let out = watchpost(&["check", "--json", &target, "--sni", "site.test"]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
+    let v = cli_json(&["check", "--json", &target, "--sni", "site.test"], 1).await;
     assert_eq!(v["error"]["phase"], "tls");
     assert_eq!(v["error"]["kind"], "certificate");
     assert!(
@@ -248,17 +154,18 @@ async fn tls_certificate_days_verification_and_sni() {
     assert_eq!(v["tls"]["verified"], false);
     assert!(v["tls"]["cert_days_left"].as_f64().unwrap() > 80.0);
     // --insecure: the verification is reported, the check passes.
-    let out = watchpost(&[
-        "check",
-        "--json",
-        "--insecure",
-        &target,
-        "--sni",
-        "site.test",
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            "--insecure",
+            &target,
+            "--sni",
+            "site.test",
+        ],
+        0,
+    )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let v = json(&out);
     assert_eq!(v["tls"]["verified"], false);
     assert!(
         v["tls"]["verify_error"]
@@ -267,7 +174,7 @@ async fn tls_certificate_days_verification_and_sni() {
             .contains("unknown issuer")
     );
     // The wrong name, with the CA trusted.
-    let out = watchpost(&[
+    let out = cli(&[
         "check",
         "--json",
         &target,
@@ -291,43 +198,26 @@ async fn dns_answers_nxdomain_and_silence() {
     let ip: IpAddr = "10.1.2.3".parse().unwrap();
     let dns = DnsServer::start(&[("shop.test", ip)], Duration::from_millis(0), false).await;
     let target = format!("dns://shop.test?type=A&server={}", dns.addr);
-    let out = watchpost(&[
-        "check",
-        "--json",
-        &target,
-        "--expect",
-        "answers contains \"10.1.2.3\"",
-        "--expect",
-        "query < 1s",
-    ])
+    let v = cli_json(
+        &[
+            "check",
+            "--json",
+            &target,
+            "--expect",
+            "answers contains \"10.1.2.3\"",
+            "--expect",
+            "query < 1s",
+        ],
+        0,
+    )
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let v = json(&out);
-    assert_eq!(
-        keys(&v),
-        [
-            "url",
-            "kind",
-            "ok",
-            "server",
-            "rcode",
-            "answers",
-            "timings_ms",
-            "error"
-        ]
-    );
-    assert_eq!(keys(&v["timings_ms"]), ["query", "total"]);
+    assert_eq!(keys(&v), DNS_CHECK_KEYS);
+    assert_eq!(keys(&v["timings_ms"]), DNS_TIMING_KEYS);
     assert_eq!(v["kind"], "dns");
     assert_eq!(v["rcode"], "NOERROR");
     assert_eq!(v["answers"], serde_json::json!(["10.1.2.3"]));
     assert_eq!(v["server"], dns.addr.to_string());
-    let human = watchpost(&["check", &target]).await;
+    let human = cli(&["check", &target]).await;
     assert_eq!(human.status.code(), Some(0));
     let text = stdout(&human);
     assert!(text.contains("answer \"10.1.2.3\""), "{text}");
@@ -335,21 +225,21 @@ async fn dns_answers_nxdomain_and_silence() {
 
     // NXDOMAIN: an answer, which the default condition fails.
     let missing = format!("dns://nope.test?type=A&server={}", dns.addr);
-    let out = watchpost(&["check", &missing]).await;
+    let out = cli(&["check", &missing]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stdout(&out).contains("FAIL  rcode \"NXDOMAIN\" != \"NOERROR\""),
         "{}",
         stdout(&out)
     );
-    let out = watchpost(&["check", &missing, "--expect", "rcode == \"NXDOMAIN\""]).await;
+    let out = cli(&["check", &missing, "--expect", "rcode == \"NXDOMAIN\""]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 
     // A name server that never answers: a timeout in phase query, within the deadline.
     let silent = DnsServer::start(&[], Duration::from_millis(0), true).await;
     let quiet = format!("dns://shop.test?server={}", silent.addr);
     let started = std::time::Instant::now();
-    let out = watchpost(&["check", "--json", "--timeout", "500ms", &quiet]).await;
+    let out = cli(&["check", "--json", "--timeout", "500ms", &quiet]).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(out.status.code(), Some(1));
     let v = json(&out);
@@ -386,12 +276,7 @@ async fn bad_targets_and_flags_exit_2_with_one_line() {
         ),
     ];
     for (args, needle) in cases {
-        let out = watchpost(args).await;
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("watchpost: "), "{err}");
+        let err = common::usage_error(args).await;
         assert!(err.contains(needle), "{args:?}: {err}");
-        assert!(stdout(&out).is_empty());
     }
 }

@@ -8,9 +8,7 @@ use common::{Server, server, watchpost, write_config};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use watchpost_testkit::{DnsServer, TestCa};
+use watchpost_testkit::{DnsServer, Guard, TestCa, tls_endpoint};
 
 /// Wait until `addr` (UDP) can be bound again: a stopped responder's socket closes when its
 /// last task has ended.
@@ -58,23 +56,10 @@ fn metric_names(alert: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A TCP service that answers `PING\r\n` with `+PONG\r\n`, on `addr` (port 0: any).
-async fn pong_server(addr: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind(addr).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 64];
-                if let Ok(n) = s.read(&mut buf).await
-                    && buf[..n].starts_with(b"PING")
-                {
-                    let _ = s.write_all(b"+PONG\r\n").await;
-                }
-            });
-        }
-    });
-    (addr, task)
+/// A TCP service that answers `PING\r\n` with `+PONG\r\n` and closes, on `addr` (port 0:
+/// any).
+async fn pong_server(addr: SocketAddr) -> (SocketAddr, Guard) {
+    watchpost_testkit::pong_server(addr, Duration::ZERO).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,8 +82,7 @@ async fn a_tcp_monitor_alerts_on_a_closed_port_and_resolves_when_it_listens_agai
     assert!(check["timings_ms"]["connect"].as_f64().is_some(), "{check}");
 
     // The port closes: DOWN, naming the refused connection.
-    pong.abort();
-    let _ = pong.await;
+    pong.stop().await;
     let (report, code) = once(&config).await;
     assert_eq!(code, Some(1), "{report}");
     let sent = alerts(&hook);
@@ -145,29 +129,6 @@ async fn a_tcp_monitor_fails_when_the_banner_is_not_the_expected_one() {
     assert!(text.contains("+OK"), "{text}");
 }
 
-/// A TLS endpoint on `addr` presenting `leaf`; the handshake completes and the connection
-/// closes. Dropping the returned handle stops it.
-async fn tls_endpoint(
-    addr: SocketAddr,
-    config: std::sync::Arc<rustls::ServerConfig>,
-) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind(addr).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let task = tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(s).await {
-                    let mut buf = [0u8; 16];
-                    let _ = tokio::time::timeout(Duration::from_secs(2), tls.read(&mut buf)).await;
-                }
-            });
-        }
-    });
-    (addr, task)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_monitor_alerts_on_a_certificate_about_to_expire_and_resolves_on_renewal() {
     let hook = server(200).await;
@@ -210,8 +171,7 @@ async fn a_tls_monitor_alerts_on_a_certificate_about_to_expire_and_resolves_on_r
     }
 
     // Renewed: 90 days left.
-    old.abort();
-    let _ = old.await;
+    old.stop().await;
     let (_addr, _new) = tls_endpoint(addr, ca.leaf(&["localhost"]).server_config(&[])).await;
     let (report, code) = once(&config).await;
     assert_eq!(code, Some(0), "{report}");

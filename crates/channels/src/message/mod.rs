@@ -526,6 +526,17 @@ pub(crate) mod samples {
         "status", "dns", "connect", "tls", "wait", "download", "total",
     ];
 
+    /// The zh-CN labels of [`HTTP_COLUMNS`], as table headers show them.
+    pub const HTTP_LABELS_ZH: [&str; 7] = [
+        "状态码",
+        "DNS解析",
+        "连接耗时",
+        "TLS握手",
+        "等待响应",
+        "下载耗时",
+        "总耗时",
+    ];
+
     pub fn failed(
         location: &str,
         operand: &str,

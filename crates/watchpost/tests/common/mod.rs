@@ -1,5 +1,5 @@
-//! Helpers shared by the end-to-end tests: a target whose status can be flipped and a webhook
-//! receiver that records what it got.
+//! Helpers shared by the end-to-end tests: a target whose status can be flipped, a webhook
+//! receiver that records what it got, and running the binary and reading what it printed.
 #![allow(dead_code)]
 
 use serde_json::Value;
@@ -342,4 +342,75 @@ pub async fn watchpost(args: &[&str], envs: &[(&str, String)]) -> std::process::
     })
     .await
     .unwrap()
+}
+
+/// Run `watchpost ARGS...` to completion off the async runtime.
+pub async fn cli(args: &[&str]) -> std::process::Output {
+    watchpost(args, &[]).await
+}
+
+/// What the command printed on stdout, as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// What the command printed on stderr, as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Stdout as JSON; fails the test, showing stdout, when it is not.
+pub fn json(o: &std::process::Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+/// A JSON object's keys, in order.
+#[allow(unused_imports)]
+pub use watchpost_testkit::contract::keys;
+
+/// `watchpost ARGS...` refused as bad usage: exit code 2, one line on stderr starting
+/// `watchpost: ` (no panic), nothing on stdout. Returns what stderr said.
+pub async fn usage_error(args: &[&str]) -> String {
+    let out = cli(args).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(err.starts_with("watchpost: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(stdout(&out).is_empty());
+    err
+}
+
+/// `watchpost check TARGET` on a closed port: exit code 1 and `FAIL  connect refused` in the
+/// human form; with `--json`, exit code 1, not ok, an error in phase connect of kind refused.
+/// Returns the JSON report.
+pub async fn check_refused(target: &str) -> Value {
+    let out = cli(&["check", "--json", target]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["error"]["phase"], "connect");
+    assert_eq!(v["error"]["kind"], "refused");
+    let human = cli(&["check", target]).await;
+    assert_eq!(human.status.code(), Some(1));
+    assert!(
+        stdout(&human).contains("FAIL  connect refused"),
+        "{}",
+        stdout(&human)
+    );
+    v
+}
+
+/// Run `watchpost ARGS...`, assert it exits with `code` (showing what it printed when not), and
+/// return its stdout as JSON.
+pub async fn cli_json(args: &[&str], code: i32) -> Value {
+    let out = cli(args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    json(&out)
 }

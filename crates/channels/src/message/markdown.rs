@@ -7,16 +7,8 @@ use super::{Alert, Locale, one_line};
 /// A `### ` heading, summary, notes as paragraphs, facts as a list (the URL an autolink, the
 /// incident a code span), failing conditions as code spans and a per-location table.
 pub fn render(m: &Message) -> String {
-    let colon = m.colon();
     let mut out = head(m, TitleStyle::Heading);
-    for fact in &m.facts {
-        let value = match fact.kind {
-            FactKind::Url => md_url(&fact.value),
-            FactKind::Code => md_code(&fact.value),
-            FactKind::Text => md_text(&fact.value),
-        };
-        out.push_str(&format!("- **{}{colon}** {value}\n", fact.label));
-    }
+    facts(m, md_url, &mut out);
     failures(m, &mut out);
     if let Some(table) = &m.table {
         out.push('\n');
@@ -24,6 +16,19 @@ pub fn render(m: &Message) -> String {
         gfm_table(table, &mut out);
     }
     out
+}
+
+/// The facts as a list: label in bold, the URL as `url` writes it, the incident a code span.
+fn facts(m: &Message, url: fn(&str) -> String, out: &mut String) {
+    let colon = m.colon();
+    for fact in &m.facts {
+        let value = match fact.kind {
+            FactKind::Url => url(&fact.value),
+            FactKind::Code => md_code(&fact.value),
+            FactKind::Text => md_text(&fact.value),
+        };
+        out.push_str(&format!("- **{}{colon}** {value}\n", fact.label));
+    }
 }
 
 /// How a robot rendering shows the alert's title.
@@ -47,14 +52,7 @@ pub enum TitleStyle {
 pub fn render_lite(m: &Message, title: TitleStyle) -> String {
     let colon = m.colon();
     let mut out = head(m, title);
-    for fact in &m.facts {
-        let value = match fact.kind {
-            FactKind::Url => md_link(&fact.value),
-            FactKind::Code => md_code(&fact.value),
-            FactKind::Text => md_text(&fact.value),
-        };
-        out.push_str(&format!("- **{}{colon}** {value}\n", fact.label));
-    }
+    facts(m, md_link, &mut out);
     failures(m, &mut out);
     if let Some(table) = &m.table {
         out.push('\n');

@@ -59,7 +59,8 @@ pub mod policy;
 pub mod robot;
 pub mod slack;
 pub mod split;
-pub mod tc3;
+/// The TC3 signer lives in `watchpost-net` (the CKafka lag source signs with it too).
+pub use watchpost_net::tc3;
 pub mod telegram;
 pub mod template;
 pub mod tencent_sms;

@@ -1,5 +1,6 @@
-//! TC3-HMAC-SHA256: the request signature of Tencent Cloud API 3.0 (used by
-//! [`crate::tencent_sms`]). Pure functions, no I/O; checked against the official examples.
+//! TC3-HMAC-SHA256: the request signature of Tencent Cloud API 3.0 (used by the Tencent SMS
+//! channel and by Kafka lag read through the CKafka API). Pure functions, no I/O; checked
+//! against the official examples.
 //!
 //! For a `POST` of a JSON body to `/` with no query string:
 //!
@@ -19,7 +20,7 @@
 //! minutes away from its clock (`AuthFailure.SignatureExpire`).
 //!
 //! ```
-//! use watchpost_channels::tc3;
+//! use watchpost_net::tc3;
 //! let body = br#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;
 //! let signed = tc3::sign(
 //!     "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",

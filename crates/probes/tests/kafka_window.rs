@@ -7,8 +7,8 @@
 use proptest::prelude::*;
 use std::time::Duration;
 use watchpost_probes::kafka::window::{
-    Evaluation, Incomplete, MAX_PARTITIONS, MAX_SAMPLES, PartitionEvaluation, PartitionSample,
-    Window, WindowDocError, WindowParams, WindowStatus, evaluate,
+    Evaluation, Incomplete, MAX_NAME_LEN, MAX_PARTITIONS, MAX_SAMPLES, PartitionEvaluation,
+    PartitionSample, Window, WindowDocError, WindowParams, WindowStatus, evaluate,
 };
 
 const MINUTE: i64 = 60_000;
@@ -311,6 +311,42 @@ fn a_rewind_leaves_with_the_window() {
     );
     // Tick 12's window starts at tick 3: the drop has left it; the consumer is catching up.
     assert_eq!(statuses[12], WindowStatus::Ok);
+}
+
+#[test]
+fn a_drop_is_rewind_from_the_second_sample() {
+    let statuses = script(&mut Monitor::new(), 2, |i| {
+        (if i == 0 { 900 } else { 400 }, 1_000)
+    });
+    assert_eq!(statuses, [WindowStatus::Unknown, WindowStatus::Rewind]);
+}
+
+#[test]
+fn names_too_long_to_keep_are_judged_without_history() {
+    let long = "x".repeat(MAX_NAME_LEN + 1);
+    let mut m = Monitor::new();
+    for i in 0..4 {
+        let e = m.tick(
+            T0 + i * MINUTE,
+            &[
+                sample(&long, "t", 0, Some(5), 10 + i),
+                sample("g", &long, 0, Some(7), 7),
+            ],
+        );
+        let behind = partition(&e, &long, "t", 0);
+        assert_eq!(
+            (behind.status, behind.incomplete),
+            (WindowStatus::Unknown, Some(Incomplete::NotTracked))
+        );
+        assert_eq!(behind.lag, Some(5 + i));
+        let caught_up = partition(&e, "g", &long, 0);
+        assert_eq!(
+            (caught_up.status, caught_up.time_lag_secs),
+            (WindowStatus::Ok, Some(0.0))
+        );
+        assert_eq!(e.untracked, 2);
+    }
+    assert_eq!(m.window().partitions(), 0);
 }
 
 #[test]

@@ -833,3 +833,41 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_golden_v1_window_reads_and_writes_back_the_same() {
+    let text = include_str!("golden/kafka-window-v1.json").trim_end();
+    let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+    let window = Window::from_json(&doc).expect("a v1 window reads");
+    assert_eq!(serde_json::to_string(&window).unwrap(), text);
+    assert_eq!(window.partitions(), 4);
+    let at = |k: i64| T0 + k * MINUTE;
+    assert_eq!(window.times(), [at(0), at(1) + 1_250, at(2), at(3) + 1_250]);
+    let refunds = window.history("billing", "refunds", 0).unwrap();
+    let committed: Vec<_> = refunds.iter().map(|s| s.committed).collect();
+    assert_eq!(committed, [None, None, Some(12), Some(13)]);
+    assert_eq!(refunds[3].end, 33);
+
+    // The next tick carries on from it.
+    let observed = [
+        sample("billing", "invoices", 0, Some(120_000), 120_660),
+        sample("billing", "invoices", 1, Some(98_240), 98_250),
+        sample("billing", "refunds", 0, Some(14), 34),
+        sample("search-indexer", "documents", 2, Some(4_002_000), 4_003_700),
+    ];
+    let (_, e) = evaluate(Some(window), &observed, at(4), &WindowParams::default());
+    assert_eq!(
+        partition(&e, "billing", "invoices", 0).status,
+        WindowStatus::Stall
+    );
+    assert_eq!(
+        partition(&e, "billing", "invoices", 1).status,
+        WindowStatus::Ok
+    );
+    let refunds = partition(&e, "billing", "refunds", 0);
+    assert_eq!((refunds.status, refunds.samples), (WindowStatus::Ok, 5));
+    assert_eq!(
+        e.group("search-indexer").unwrap().status,
+        WindowStatus::Warn
+    );
+}

@@ -5,7 +5,8 @@
 //! [`Window`] the previous tick returned (the monitor's stored probe state). It gets back the
 //! new window, to store, and an [`Evaluation`]: per partition, topic and group a
 //! [`WindowStatus`] and an estimated lag in seconds. Nothing here does I/O or reads a clock;
-//! time comes in as `now_ms` (milliseconds since the Unix epoch).
+//! time comes in as `now_ms` (milliseconds since the Unix epoch). `docs/kafka.md` ("Window
+//! statuses") explains the same for operators.
 //!
 //! # What is kept
 //!

@@ -104,6 +104,11 @@ fn statuses_have_their_names_and_order() {
     sorted.sort();
     assert_eq!(sorted, WindowStatus::ALL);
     assert_eq!(WindowStatus::Stall.to_string(), "STALL");
+    for status in WindowStatus::ALL {
+        assert_eq!(WindowStatus::from_name(status.as_str()), Some(status));
+    }
+    assert_eq!(WindowStatus::from_name("stop"), Some(WindowStatus::Stop));
+    assert_eq!(WindowStatus::from_name("ERR"), None);
     assert_eq!(
         serde_json::to_value(WindowStatus::Rewind).unwrap(),
         "REWIND"

@@ -236,6 +236,13 @@ impl WindowStatus {
             WindowStatus::Stop => "STOP",
         }
     }
+
+    /// The status named `name` ([`as_str`](Self::as_str)'s names, in any case).
+    pub fn from_name(name: &str) -> Option<WindowStatus> {
+        WindowStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(name))
+    }
 }
 
 impl fmt::Display for WindowStatus {
@@ -501,7 +508,9 @@ enum Slot {
 ///
 /// `observed` holds every partition of every group watched, read at `now_ms`; a partition
 /// listed twice counts once (the last). Partitions of `previous` not in `observed` are
-/// dropped. Never panics, whatever the input; out-of-range parameters are brought into range.
+/// dropped, so a tick whose reading failed should not call this at all: keep the previous
+/// window for the next tick. Never panics, whatever the input; out-of-range parameters are
+/// brought into range.
 pub fn evaluate(
     previous: Option<Window>,
     observed: &[PartitionSample],

@@ -10,6 +10,7 @@
 pub mod dns;
 pub mod error;
 pub mod http;
+pub mod kafka;
 mod kind;
 mod net;
 mod observation;

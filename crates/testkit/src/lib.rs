@@ -15,11 +15,13 @@
 //!   [`greeter`]: one that sends a greeting and closes; [`tls_endpoint`]: a TLS listener that
 //!   completes handshakes.
 //! - [`strategies`]: proptest strategies for condition-like text.
+//! - [`kafka`]: a real Kafka-compatible broker (Tansu) and confluent-kafka ground truth.
 
 mod ca;
 pub mod contract;
 mod dns;
 mod http;
+pub mod kafka;
 mod receiver;
 pub mod strategies;
 mod tcp;

@@ -165,11 +165,26 @@ pub async fn lag(
     let wanted: Option<BTreeSet<&str>> = topics.map(|t| t.iter().map(String::as_str).collect());
 
     let mut reads: Vec<(String, Result<Read, KafkaError>)> = Vec::new();
+    // The cluster's group list, read once when a group asked for by name looks absent.
+    let mut listed: Option<BTreeSet<String>> = None;
     for name in names {
-        let read = read_group(cluster, &name, groups.is_some(), deadline).await;
+        let mut read = read_group(cluster, &name, deadline).await;
         if let Err(KafkaError::Timeout { .. }) = &read {
             // The deadline is gone: nothing else can be read either.
             return Err(read.err().expect("an error"));
+        }
+        // A group nobody is in and nothing is committed for exists only if the cluster lists
+        // it (brokers describe an unknown group as `Dead`, some as `Empty`).
+        if groups.is_some() && matches!(&read, Ok(r) if r.members == 0 && r.committed.is_empty()) {
+            if listed.is_none() {
+                let all = cluster.list_groups(deadline).await?;
+                listed = Some(all.into_iter().map(|g| g.group).collect());
+            }
+            if !listed.as_ref().is_some_and(|l| l.contains(&name)) {
+                read = Err(KafkaError::GroupNotFound {
+                    group: name.clone(),
+                });
+            }
         }
         reads.push((name, read));
     }
@@ -263,14 +278,8 @@ pub async fn lag(
     Ok(LagReport { groups: out })
 }
 
-/// State, members and committed offsets of one group. A group asked for by name that is
-/// `Dead` with nothing committed does not exist.
-async fn read_group(
-    cluster: &Cluster,
-    group: &str,
-    named: bool,
-    deadline: Instant,
-) -> Result<Read, KafkaError> {
+/// State, members and committed offsets of one group, from its coordinator.
+async fn read_group(cluster: &Cluster, group: &str, deadline: Instant) -> Result<Read, KafkaError> {
     let coordinator = cluster.coordinator(group, deadline).await?;
     let description = cluster
         .describe_group(group, &coordinator, deadline)
@@ -278,11 +287,6 @@ async fn read_group(
     let committed = cluster
         .committed_offsets(group, &coordinator, deadline)
         .await?;
-    if named && description.state == "Dead" && committed.is_empty() {
-        return Err(KafkaError::GroupNotFound {
-            group: group.to_string(),
-        });
-    }
     Ok(Read {
         state: description.state,
         members: description.members,

@@ -5,7 +5,7 @@
 use crate::error::KafkaError;
 use crate::scram::{Scram, ScramHash, random_nonce};
 use crate::settings::{Sasl, SaslMechanism, Settings};
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, ListGroupsRequest, ListGroupsResponse,
@@ -402,23 +402,21 @@ fn decode_answer<R: Api>(
         reason,
     };
     let header_version = R::KEY.response_header_version(version);
+    // The correlation id is the frame's first 4 bytes in every header version: checked
+    // before anything else is decoded.
+    if body.len() < 4 || body[..4] != correlation_id.to_be_bytes() {
+        return Err(not_kafka(format!(
+            "the answer to {} starts with {:02x?}, not correlation id {correlation_id}",
+            R::NAME,
+            &body[..body.len().min(4)]
+        )));
+    }
     let decoded = std::panic::catch_unwind(move || {
-        let header =
-            ResponseHeader::decode(&mut body, header_version).map_err(|e| e.to_string())?;
-        let answer = R::Response::decode(&mut body, version).map_err(|e| e.to_string())?;
-        Ok::<_, String>((header, answer, body.remaining()))
+        ResponseHeader::decode(&mut body, header_version).map_err(|e| e.to_string())?;
+        R::Response::decode(&mut body, version).map_err(|e| e.to_string())
     });
     match decoded {
-        Ok(Ok((header, answer, _rest))) => {
-            if header.correlation_id != correlation_id {
-                return Err(not_kafka(format!(
-                    "the answer to {} carries correlation id {}, expected {correlation_id}",
-                    R::NAME,
-                    header.correlation_id
-                )));
-            }
-            Ok(answer)
-        }
+        Ok(Ok(answer)) => Ok(answer),
         Ok(Err(e)) => Err(not_kafka(format!(
             "the answer to {} v{version} does not decode: {e}",
             R::NAME

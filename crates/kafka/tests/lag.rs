@@ -187,4 +187,12 @@ async fn a_stopped_broker_is_an_error_then_reachable_again() {
         "{err}"
     );
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
+
+    // The broker back on the same port: the same Cluster connects again.
+    let Some(broker) = Broker::start_with(Some(addr.port()), &[]) else {
+        return;
+    };
+    let truth = broker.fixture(&json!({"topics": {"t": [2]}, "commits": {"g": {"t": {"0": 1}}}}));
+    let report = lag(&cluster, None, None, deadline()).await.unwrap();
+    assert_matches(&report, &truth, "g", &["t"]);
 }

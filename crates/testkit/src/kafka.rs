@@ -76,11 +76,11 @@ impl Broker {
     /// Start a broker on a free port and wait (up to 20 s) until it accepts connections.
     /// `None` when Tansu or the Python client is missing and `CI` is not `true`.
     pub fn start() -> Option<Broker> {
-        Self::start_with(&[])
+        Self::start_with(None, &[])
     }
 
-    /// [`Broker::start`] with extra `tansu broker` arguments.
-    pub fn start_with(extra: &[&str]) -> Option<Broker> {
+    /// [`Broker::start`] on `port` (none: a free one), with extra `tansu broker` arguments.
+    pub fn start_with(port: Option<u16>, extra: &[&str]) -> Option<Broker> {
         let tansu = match tansu() {
             Ok(t) => t,
             Err(why) => return unavailable(why),
@@ -102,16 +102,24 @@ impl Broker {
             }
             Err(e) => return unavailable(format!("running {}: {e}", python().display())),
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free local port")
-            .port();
+        let port = port.unwrap_or_else(|| {
+            TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free local port")
+                .port()
+        });
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let url = format!("tcp://127.0.0.1:{port}");
         let log = std::env::temp_dir().join(format!("watchpost-tansu-{port}.log"));
         let log_file = File::create(&log).expect("create the broker's log file");
         let child = Command::new(&tansu)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .args(extra)
             .stdin(Stdio::null())

@@ -312,6 +312,22 @@ impl Conn {
     /// Log in with SASL: SaslHandshake names the mechanism, SaslAuthenticate carries its
     /// messages (one for PLAIN, two for SCRAM, whose last answer proves the server too).
     async fn authenticate(&mut self, sasl: &Sasl, deadline: Instant) -> Result<(), KafkaError> {
+        // A broker that doesn't like the login may just hang up: that is a refusal too.
+        self.sasl_exchange(sasl, deadline)
+            .await
+            .map_err(|e| match e {
+                KafkaError::Io { broker, reason } => KafkaError::AuthenticationFailed {
+                    broker,
+                    reason: format!(
+                        "the broker hung up during SASL {} ({reason})",
+                        sasl.mechanism.name()
+                    ),
+                },
+                other => other,
+            })
+    }
+
+    async fn sasl_exchange(&mut self, sasl: &Sasl, deadline: Instant) -> Result<(), KafkaError> {
         let broker = self.broker.clone();
         let failed = |reason: String| KafkaError::AuthenticationFailed {
             broker: broker.clone(),

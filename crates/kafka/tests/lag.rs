@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::time::Instant;
 use watchpost_kafka::{Cluster, KafkaError, LagReport, Settings, lag};
-use watchpost_testkit::kafka::Broker;
+use watchpost_testkit::kafka::{Broker, BrokerOptions};
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(20)
@@ -189,7 +189,10 @@ async fn a_stopped_broker_is_an_error_then_reachable_again() {
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 
     // The broker back on the same port: the same Cluster connects again.
-    let Some(broker) = Broker::start_with(Some(addr.port()), &[]) else {
+    let Some(broker) = Broker::start_with(BrokerOptions {
+        port: Some(addr.port()),
+        ..BrokerOptions::default()
+    }) else {
         return;
     };
     let truth = broker.fixture(&json!({"topics": {"t": [2]}, "commits": {"g": {"t": {"0": 1}}}}));

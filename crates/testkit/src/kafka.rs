@@ -64,6 +64,18 @@ fn unavailable<T>(why: String) -> Option<T> {
     None
 }
 
+/// How to start a [`Broker`].
+#[derive(Debug, Clone, Default)]
+pub struct BrokerOptions<'a> {
+    /// The port to listen on (none: a free one).
+    pub port: Option<u16>,
+    /// The port the broker tells clients to use (none: the one it listens on), e.g. a TLS
+    /// proxy's in front of it.
+    pub advertised_port: Option<u16>,
+    /// More `tansu broker` arguments (`--authentication`...).
+    pub args: Vec<&'a str>,
+}
+
 /// A running Tansu broker on 127.0.0.1, memory storage; killed when dropped.
 #[derive(Debug)]
 pub struct Broker {
@@ -76,11 +88,16 @@ impl Broker {
     /// Start a broker on a free port and wait (up to 20 s) until it accepts connections.
     /// `None` when Tansu or the Python client is missing and `CI` is not `true`.
     pub fn start() -> Option<Broker> {
-        Self::start_with(None, &[])
+        Self::start_with(BrokerOptions::default())
     }
 
-    /// [`Broker::start`] on `port` (none: a free one), with extra `tansu broker` arguments.
-    pub fn start_with(port: Option<u16>, extra: &[&str]) -> Option<Broker> {
+    /// [`Broker::start`] as `options` say.
+    pub fn start_with(options: BrokerOptions<'_>) -> Option<Broker> {
+        let BrokerOptions {
+            port,
+            advertised_port,
+            args: extra,
+        } = options;
         let tansu = match tansu() {
             Ok(t) => t,
             Err(why) => return unavailable(why),
@@ -110,6 +127,7 @@ impl Broker {
         });
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{}", advertised_port.unwrap_or(port));
         let log = std::env::temp_dir().join(format!("watchpost-tansu-{port}.log"));
         let log_file = File::create(&log).expect("create the broker's log file");
         let child = Command::new(&tansu)
@@ -118,10 +136,10 @@ impl Broker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", "memory://tansu/"])
-            .args(extra)
+            .args(&extra)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log file"))
             .stderr(log_file)
@@ -171,10 +189,16 @@ impl Broker {
     /// fill, offsets to commit per group; see the script) and return the ground truth it
     /// prints: group → topic → partition → {committed, end, lag}. Panics when it fails.
     pub fn fixture(&self, spec: &Value) -> Value {
+        self.fixture_via(&self.bootstrap(), spec)
+    }
+
+    /// [`Broker::fixture`] with the client bootstrapping from `bootstrap` (a proxy in front of
+    /// this broker); `spec["client"]` adds librdkafka settings (TLS, SASL).
+    pub fn fixture_via(&self, bootstrap: &str, spec: &Value) -> Value {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/kafka_fixture.py");
         let out = Command::new(python())
             .arg(&script)
-            .arg(self.bootstrap())
+            .arg(bootstrap)
             .arg(spec.to_string())
             .output()
             .unwrap_or_else(|e| panic!("running {}: {e}", python().display()));

@@ -5,7 +5,8 @@
 SPEC_JSON:
     {"topics":  {"TOPIC": [RECORDS_IN_PARTITION_0, RECORDS_IN_PARTITION_1, ...], ...},
      "commits": {"GROUP": {"TOPIC": {"PARTITION": OFFSET, ...}, ...}, ...},
-     "truth":   ["GROUP", ...]}
+     "truth":   ["GROUP", ...],
+     "client":  {LIBRDKAFKA_SETTING: VALUE, ...}}
 
 Creates each topic with one partition per count (when it doesn't exist yet), produces that many
 records to each partition -- one record per produce request, flushed each time, since the test
@@ -24,10 +25,12 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 TIMEOUT = 20
+# librdkafka settings added to every client (TLS to reach a broker through a TLS proxy...).
+EXTRA = {}
 
 
 def create(bootstrap, topics):
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **EXTRA})
     existing = admin.list_topics(timeout=TIMEOUT).topics
     new = [NewTopic(t, num_partitions=len(c), replication_factor=1)
            for t, c in topics.items() if t not in existing]
@@ -38,7 +41,7 @@ def create(bootstrap, topics):
 
 def produce(bootstrap, topics):
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0,
-                         "batch.num.messages": 1, "enable.idempotence": False})
+                         "batch.num.messages": 1, "enable.idempotence": False, **EXTRA})
     errors = []
 
     def delivered(err, _msg):
@@ -58,7 +61,7 @@ def produce(bootstrap, topics):
 
 def consumer(bootstrap, group):
     return Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                     "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+                     "enable.auto.commit": False, "auto.offset.reset": "earliest", **EXTRA})
 
 
 def commit(bootstrap, commits):
@@ -95,6 +98,7 @@ def truth(bootstrap, topics, groups):
 
 def main():
     bootstrap, spec = sys.argv[1], json.loads(sys.argv[2])
+    EXTRA.update(spec.get("client", {}))
     topics = spec.get("topics", {})
     commits = spec.get("commits", {})
     if topics:

@@ -199,3 +199,47 @@ async fn a_stopped_broker_is_an_error_then_reachable_again() {
     let report = lag(&cluster, None, None, deadline()).await.unwrap();
     assert_matches(&report, &truth, "g", &["t"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_with_a_live_member_reports_its_state_and_members() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let truth = broker.fixture(&json!({
+        "topics": {"clicks": [4, 2]},
+        "commits": {"live": {"clicks": {"0": 1}}, "idle": {"clicks": {"1": 2}}}
+    }));
+    let member = tokio::task::block_in_place(|| broker.member("live", &["clicks"]));
+    let cluster = cluster(&broker);
+    let report = lag(&cluster, None, None, deadline()).await.unwrap();
+    let live = report.group("live").unwrap();
+    assert_eq!(live.members, 1, "{live:#?}");
+    assert_eq!(live.state, "Stable", "{live:#?}");
+    assert_matches(&report, &truth, "live", &["clicks"]);
+    let idle = report.group("idle").unwrap();
+    assert_eq!((idle.members, idle.lag), (0, Some(0)), "{idle:#?}");
+    assert_matches(&report, &truth, "idle", &["clicks"]);
+    drop(member);
+}
+
+#[tokio::test]
+async fn a_restarted_broker_is_reconnected_without_an_error() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.fixture(&json!({"topics": {"t": [1]}, "commits": {"g": {"t": {"0": 0}}}}));
+    let cluster = cluster(&broker);
+    lag(&cluster, None, None, deadline()).await.unwrap();
+    let port = broker.addr().port();
+    drop(broker);
+    let Some(broker) = Broker::start_with(BrokerOptions {
+        port: Some(port),
+        ..BrokerOptions::default()
+    }) else {
+        return;
+    };
+    let truth = broker.fixture(&json!({"topics": {"t": [3]}, "commits": {"g": {"t": {"0": 1}}}}));
+    // The kept connection is dead; the call replaces it rather than failing.
+    let report = lag(&cluster, None, None, deadline()).await.unwrap();
+    assert_matches(&report, &truth, "g", &["t"]);
+}

@@ -218,6 +218,53 @@ impl Broker {
     }
 }
 
+/// A consumer-group member run by `kafka_fixture.py --member`; leaves (is killed) on drop.
+#[derive(Debug)]
+pub struct Member(Child);
+
+impl Broker {
+    /// Join `group` as a consumer of `topics` and return once partitions are assigned (up to
+    /// 30 s). The member polls without committing until dropped.
+    pub fn member(&self, group: &str, topics: &[&str]) -> Member {
+        use std::io::{BufRead, BufReader};
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/kafka_fixture.py");
+        let mut child = Command::new(python())
+            .arg(&script)
+            .arg(self.bootstrap())
+            .args(["--member", group])
+            .args(topics)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {}: {e}", python().display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.trim() == "joined" {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let member = Member(child);
+        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            panic!(
+                "the member of {group} was not assigned partitions within 30 s:\n{}",
+                self.log_text()
+            );
+        }
+        member
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();

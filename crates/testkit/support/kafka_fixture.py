@@ -1,6 +1,7 @@
 """Ground truth for watchpost's Kafka tests, with the confluent-kafka client (librdkafka).
 
     kafka_fixture.py BOOTSTRAP SPEC_JSON
+    kafka_fixture.py BOOTSTRAP --member GROUP TOPIC...
 
 SPEC_JSON:
     {"topics":  {"TOPIC": [RECORDS_IN_PARTITION_0, RECORDS_IN_PARTITION_1, ...], ...},
@@ -16,6 +17,9 @@ confluent-kafka computes for every partition of every topic of the spec for each
 "truth" (default: the groups of "commits"):
 
     {"GROUP": {"TOPIC": {"PARTITION": {"committed": N or null, "end": N, "lag": N or null}}}}
+
+With --member it joins GROUP as a consumer of the TOPICs, prints `joined` once it has been
+assigned partitions, and stays a member, polling without committing, until it is killed.
 """
 
 import json
@@ -96,7 +100,22 @@ def truth(bootstrap, topics, groups):
     return out
 
 
+def member(bootstrap, group, topics):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "enable.auto.commit": False, "session.timeout.ms": 30000, **EXTRA})
+    c.subscribe(topics)
+    announced = False
+    while True:
+        c.poll(0.2)
+        if not announced and c.assignment():
+            print("joined", flush=True)
+            announced = True
+
+
 def main():
+    if sys.argv[2] == "--member":
+        member(sys.argv[1], sys.argv[3], sys.argv[4:])
+        return
     bootstrap, spec = sys.argv[1], json.loads(sys.argv[2])
     EXTRA.update(spec.get("client", {}))
     topics = spec.get("topics", {})

@@ -68,7 +68,8 @@ async fn lag_over_tls_verified_with_the_ca() {
     assert_eq!(truth["vault"]["secure"]["0"]["lag"], 2, "{truth}");
 
     let mut settings = Settings::new(vec![proxy.to_string()]);
-    settings.tls = tls(watchpost_net::verified_config(&[ca.cert_der.clone()], &[]).unwrap());
+    settings.tls =
+        tls(watchpost_net::verified_config(std::slice::from_ref(&ca.cert_der), &[]).unwrap());
     let report = lag(&Cluster::new(settings), None, None, deadline())
         .await
         .unwrap();

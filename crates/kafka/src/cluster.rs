@@ -104,7 +104,16 @@ impl Cluster {
         deadline: Instant,
     ) -> Result<(i16, R::Response), KafkaError> {
         let slot = self.slot(broker);
-        let mut guard = slot.lock().await;
+        // Another request on this connection may hold it: waiting counts against the deadline.
+        let mut guard = match tokio::time::timeout_at(deadline, slot.lock()).await {
+            Ok(g) => g,
+            Err(_) => {
+                return Err(KafkaError::Timeout {
+                    broker: broker.to_string(),
+                    during: format!("waiting for the connection to send {}", R::NAME),
+                });
+            }
+        };
         let mut fresh = false;
         loop {
             if guard.is_none() {
@@ -128,6 +137,33 @@ impl Cluster {
         }
     }
 
+    /// Send `build(version)` to the first bootstrap broker that can be reached (in order).
+    async fn call_any<R: Api>(
+        &self,
+        build: impl Fn(i16) -> R,
+        deadline: Instant,
+    ) -> Result<(i16, R::Response), KafkaError> {
+        let bootstrap = &self.inner.settings.bootstrap;
+        let mut last = KafkaError::Config("no bootstrap broker given".into());
+        for broker in bootstrap {
+            match self.call(broker, &build, deadline).await {
+                Ok(answer) => return Ok(answer),
+                // The broker itself failed (not the request): try the next one.
+                Err(
+                    e @ (KafkaError::Unreachable { .. }
+                    | KafkaError::Io { .. }
+                    | KafkaError::NotKafka { .. }
+                    | KafkaError::Tls { .. }),
+                ) => {
+                    tracing::debug!(broker, error = %e, "bootstrap broker failed");
+                    last = e;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
     /// Brokers and topics (`topics` none: every topic), from the first bootstrap broker
     /// that answers.
     pub async fn metadata(
@@ -135,64 +171,49 @@ impl Cluster {
         topics: Option<&[String]>,
         deadline: Instant,
     ) -> Result<Metadata, KafkaError> {
-        let bootstrap = &self.inner.settings.bootstrap;
-        if bootstrap.is_empty() {
-            return Err(KafkaError::Config("no bootstrap broker given".into()));
-        }
-        let mut last = None;
-        for broker in bootstrap {
-            let build = |version: i16| {
-                let mut request = MetadataRequest::default();
-                request.topics = match topics {
-                    None if version == 0 => Some(Vec::new()),
-                    None => None,
-                    Some(names) => Some(
-                        names
-                            .iter()
-                            .map(|n| {
-                                MetadataRequestTopic::default()
-                                    .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
-                            })
-                            .collect(),
-                    ),
-                };
-                if version >= 4 {
-                    request.allow_auto_topic_creation = false;
-                }
-                request
-            };
-            match self.call(broker, build, deadline).await {
-                Ok((_, answer)) => {
-                    let brokers = answer
-                        .brokers
+        let build = |version: i16| {
+            let mut request = MetadataRequest::default();
+            request.topics = match topics {
+                None if version == 0 => Some(Vec::new()),
+                None => None,
+                Some(names) => Some(
+                    names
                         .iter()
-                        .map(|b| (b.node_id.0, join_host_port(&b.host, b.port)))
-                        .collect();
-                    let topics = answer
-                        .topics
-                        .iter()
-                        .filter_map(|t| {
-                            let name = t.name.as_ref()?.0.to_string();
-                            let value = if t.error_code != 0 {
-                                Err(crate::error::code_name(t.error_code))
-                            } else {
-                                Ok(t.partitions
-                                    .iter()
-                                    .map(|p| (p.partition_index, p.leader_id.0))
-                                    .collect())
-                            };
-                            Some((name, value))
+                        .map(|n| {
+                            MetadataRequestTopic::default()
+                                .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
                         })
-                        .collect();
-                    return Ok(Metadata { brokers, topics });
-                }
-                Err(e) => {
-                    tracing::debug!(broker, error = %e, "bootstrap broker failed");
-                    last = Some(e);
-                }
+                        .collect(),
+                ),
+            };
+            if version >= 4 {
+                request.allow_auto_topic_creation = false;
             }
-        }
-        Err(last.expect("at least one bootstrap broker"))
+            request
+        };
+        let (_, answer) = self.call_any(build, deadline).await?;
+        let brokers = answer
+            .brokers
+            .iter()
+            .map(|b| (b.node_id.0, join_host_port(&b.host, b.port)))
+            .collect();
+        let topics = answer
+            .topics
+            .iter()
+            .filter_map(|t| {
+                let name = t.name.as_ref()?.0.to_string();
+                let value = if t.error_code != 0 {
+                    Err(crate::error::code_name(t.error_code))
+                } else {
+                    Ok(t.partitions
+                        .iter()
+                        .map(|p| (p.partition_index, p.leader_id.0))
+                        .collect())
+                };
+                Some((name, value))
+            })
+            .collect();
+        Ok(Metadata { brokers, topics })
     }
 
     /// Every group of the cluster: ListGroups sent to every broker (each lists the groups it
@@ -230,13 +251,6 @@ impl Cluster {
     /// The broker coordinating `group`, as `host:port`. Retries briefly while the cluster
     /// says the coordinator is not available yet (it is loading the offsets topic).
     pub async fn coordinator(&self, group: &str, deadline: Instant) -> Result<String, KafkaError> {
-        let metadata_broker = self
-            .inner
-            .settings
-            .bootstrap
-            .first()
-            .cloned()
-            .ok_or_else(|| KafkaError::Config("no bootstrap broker given".into()))?;
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -249,7 +263,7 @@ impl Cluster {
                     request.with_key(key)
                 }
             };
-            let (version, answer) = self.call(&metadata_broker, build, deadline).await?;
+            let (version, answer) = self.call_any(build, deadline).await?;
             let (code, message, host, port) = if version >= 4 {
                 match answer.coordinators.first() {
                     Some(c) => (

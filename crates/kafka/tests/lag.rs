@@ -157,6 +157,16 @@ async fn lag_follows_new_records_and_commits_on_kept_connections() {
     let second = lag(&cluster, None, None, deadline()).await.unwrap();
     assert_matches(&second, &truth, "worker", &["jobs"]);
     assert_eq!(second.group("worker").unwrap().lag, Some(7 - 2));
+
+    // A dead bootstrap address first: the next one is used.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let fallback = Cluster::new(Settings::new(vec![closed, broker.bootstrap()]));
+    let third = lag(&fallback, None, None, deadline()).await.unwrap();
+    assert_eq!(third, second);
 }
 
 #[tokio::test]

@@ -7,8 +7,8 @@
 //!
 //! SASL: Tansu with `--authentication` runs real SCRAM exchanges, but users can only be
 //! created by an authenticated client, so no login can succeed there: these tests check the
-//! refusals. A successful SCRAM exchange is checked against RFC 7677's published example
-//! (`src/scram.rs`).
+//! refusals. Successful logins are tested against the test's own SASL server
+//! (tests/sasl.rs) and RFC 7677's published SCRAM example (`src/scram.rs`).
 
 use serde_json::json;
 use std::io::Write;

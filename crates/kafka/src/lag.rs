@@ -139,8 +139,8 @@ struct Read {
 }
 
 /// The lag of `groups` (none: every group the cluster lists) on `topics` (none: every topic
-/// each group has committed offsets for; given: those topics whole, committed or not), all
-/// before `deadline`.
+/// each group has committed offsets for; given: those of them the group commits to, and, for
+/// groups asked for by name, all of them, committed or not), all before `deadline`.
 ///
 /// Each partition of a topic in the report is listed: the partitions a group never committed
 /// have `committed` and `lag` null. A group with no members is reported from its committed
@@ -241,7 +241,9 @@ pub async fn lag(
             .map(|(t, _)| t.as_str())
             .filter(|t| wanted.as_ref().is_none_or(|w| w.contains(t)))
             .collect();
-        if let Some(w) = &wanted {
+        // Groups asked for by name get every topic asked for; groups found by listing only
+        // those they commit to (not every group of the cluster with every topic empty).
+        if let (Some(w), Some(_)) = (&wanted, groups) {
             group_topics.extend(w.iter().copied());
         }
         let mut entries = Vec::new();

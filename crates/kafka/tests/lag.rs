@@ -123,6 +123,15 @@ async fn topic_filter_and_missing_groups() {
         t.partitions.iter().map(|p| p.end).collect::<Vec<_>>(),
         [2, 0]
     );
+    // Every group (none named): a filtered topic shows only in groups that commit to it.
+    let report = lag(&cluster, None, Some(&quiet), deadline()).await.unwrap();
+    let indexer = report.group("indexer").unwrap();
+    assert!(indexer.topics.is_empty(), "{indexer:#?}");
+    assert_eq!(indexer.lag, None);
+    let report = lag(&cluster, None, Some(&events), deadline())
+        .await
+        .unwrap();
+    assert_matches(&report, &truth, "indexer", &["events"]);
 
     // A group that does not exist is reported in its own entry; the others still are.
     let groups = vec!["indexer".to_string(), "no-such-group".to_string()];

@@ -102,7 +102,8 @@ def truth(bootstrap, topics, groups):
 
 def member(bootstrap, group, topics):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                  "enable.auto.commit": False, "session.timeout.ms": 30000, **EXTRA})
+                  "enable.auto.commit": False, "session.timeout.ms": 6000,
+                  "heartbeat.interval.ms": 500, **EXTRA})
     c.subscribe(topics)
     announced = False
     while True:

@@ -417,6 +417,14 @@ fn decode_answer<R: Api>(
         broker: broker.to_string(),
         reason,
     };
+    // A broker answers an ApiVersions version it doesn't serve with UNSUPPORTED_VERSION (35)
+    // in v0's layout (the error code comes right after the correlation id in every version).
+    let version =
+        if R::KEY == ApiKey::ApiVersions && body.get(4..6) == Some(&35i16.to_be_bytes()[..]) {
+            0
+        } else {
+            version
+        };
     let header_version = R::KEY.response_header_version(version);
     // The correlation id is the frame's first 4 bytes in every header version: checked
     // before anything else is decoded.
@@ -441,5 +449,29 @@ fn decode_answer<R: Api>(
             "the answer to {} v{version} is malformed",
             R::NAME
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsupported_api_versions_answer_is_read_in_v0_layout() {
+        // correlation id 7, error 35, one API: ApiVersions 0..=2 (v0 layout: int32 array).
+        let body = Bytes::from_static(&[0, 0, 0, 7, 0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 2]);
+        let answer = decode_answer::<ApiVersionsRequest>("b:1", body, 3, 7).unwrap();
+        assert_eq!(answer.error_code, 35);
+        assert_eq!(answer.api_keys.len(), 1);
+        assert_eq!(answer.api_keys[0].max_version, 2);
+    }
+
+    #[test]
+    fn short_or_foreign_frames_are_not_kafka() {
+        for body in [&b""[..], b"\x00\x00", b"\x00\x00\x00\x08rest"] {
+            let err = decode_answer::<MetadataRequest>("b:1", Bytes::from(body.to_vec()), 12, 7)
+                .unwrap_err();
+            assert!(matches!(err, KafkaError::NotKafka { .. }), "{err:?}");
+        }
     }
 }

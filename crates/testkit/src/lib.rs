@@ -13,13 +13,15 @@
 //!   an answer delay, NXDOMAIN for unknown names, a silent mode and a garbage mode.
 //! - [`pong_server`]: a TCP service answering `PING` with `+PONG` (a banner to check);
 //!   [`greeter`]: one that sends a greeting and closes; [`tls_endpoint`]: a TLS listener that
-//!   completes handshakes.
+//!   completes handshakes; [`tls_forwarder`]: TLS in front of a plaintext server.
 //! - [`strategies`]: proptest strategies for condition-like text.
+//! - [`kafka`]: a real Kafka-compatible broker (Tansu) and confluent-kafka ground truth.
 
 mod ca;
 pub mod contract;
 mod dns;
 mod http;
+pub mod kafka;
 mod receiver;
 pub mod strategies;
 mod tcp;
@@ -28,7 +30,7 @@ pub use ca::{Leaf, TestCa};
 pub use dns::{DnsBehaviour, DnsServer, GARBAGE, Zone};
 pub use http::{H2Server, HttpServer, TlsOptions};
 pub use receiver::{Receiver, Reply, Seen};
-pub use tcp::{greeter, pong_server, tls_endpoint};
+pub use tcp::{greeter, pong_server, tls_endpoint, tls_forwarder};
 
 /// Stops a background server task when dropped.
 #[derive(Debug)]

@@ -80,3 +80,34 @@ pub async fn greeter(bind: SocketAddr, greeting: &'static [u8]) -> (SocketAddr, 
     });
     (addr, Guard(task))
 }
+
+/// A TLS terminator on `bind` (port 0: an ephemeral port): each connection's handshake is
+/// completed with `config`, then its bytes are relayed to and from `target` in plaintext (TLS
+/// in front of a server that has none). Returns the bound address; the guard stops it.
+pub async fn tls_forwarder(
+    bind: SocketAddr,
+    config: Arc<rustls::ServerConfig>,
+    target: SocketAddr,
+) -> (SocketAddr, Guard) {
+    let listener = TcpListener::bind(bind).await.expect("bind TLS forwarder");
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+            });
+        }
+    });
+    (addr, Guard(task))
+}

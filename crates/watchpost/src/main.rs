@@ -38,6 +38,9 @@ enum Command {
     Check(Box<commands::check::CheckArgs>),
     /// Print the next fire times of a cron expression (Tencent SCF dialect, with seconds).
     Cron(commands::cron::CronArgs),
+    /// Kafka consumer-group lag now: per group, topic and partition (committed, end, lag).
+    /// Exit 1 when the cluster can't be read or a named group doesn't exist.
+    Lag(commands::lag::LagArgs),
     /// Check a config file: prints `ok`, or every problem as FILE:LINE:COL: message (exit 2).
     Validate(commands::validate::ValidateArgs),
     /// Run every monitor once, alert, persist state, deliver notifications, exit (serverless).
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => commands::check::run(*args),
         Command::Cron(args) => commands::cron::run(args),
+        Command::Lag(args) => commands::lag::run(args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Once(args) => commands::once::run(args),
         Command::Run(args) => commands::run::run(args),

@@ -68,7 +68,10 @@ async fn lag_json_equals_the_ground_truth_and_the_table_shows_it() {
     assert!(stdout.contains("group billing"), "{stdout}");
     assert!(stdout.contains(&format!("lag {group_sum}")), "{stdout}");
     assert!(stdout.contains("orders"), "{stdout}");
-    assert!(stdout.contains('—'), "the partition without a commit: {stdout}");
+    assert!(
+        stdout.contains('—'),
+        "the partition without a commit: {stdout}"
+    );
 
     // --topic narrows the report.
     let (code, stdout, _) = lag(&[
@@ -120,7 +123,10 @@ async fn an_unknown_group_and_an_unreachable_cluster_exit_1_with_a_clear_message
     assert_eq!(code, Some(1), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains(&port.to_string()), "names the broker: {stderr}");
+    assert!(
+        stderr.contains(&port.to_string()),
+        "names the broker: {stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,7 +134,14 @@ async fn bad_usage_exits_2() {
     for args in [
         vec!["--group", "g"],
         vec!["--bootstrap", "kafka-without-port"],
-        vec!["--bootstrap", "127.0.0.1:9092", "--sasl", "GSSAPI", "--username", "u"],
+        vec![
+            "--bootstrap",
+            "127.0.0.1:9092",
+            "--sasl",
+            "GSSAPI",
+            "--username",
+            "u",
+        ],
         vec!["--bootstrap", "127.0.0.1:9092", "--cacert", "/tmp/ca.pem"],
     ] {
         let (code, _, stderr) = lag(&args).await;

@@ -17,7 +17,12 @@ use watchpost_kafka::{Cluster, GroupLag, LagReport, Sasl, SaslMechanism, Setting
 #[derive(Args)]
 pub struct LagArgs {
     /// A broker to start from, HOST:PORT (repeatable; the first that answers is used).
-    #[arg(long = "bootstrap", short = 'b', required = true, value_name = "HOST:PORT")]
+    #[arg(
+        long = "bootstrap",
+        short = 'b',
+        required = true,
+        value_name = "HOST:PORT"
+    )]
     bootstrap: Vec<String>,
     /// Only this consumer group (repeatable); without it, every group the cluster lists.
     #[arg(long = "group", short = 'g', value_name = "GROUP")]
@@ -71,9 +76,8 @@ fn settings(args: &LagArgs) -> Result<Settings, String> {
             watchpost_net::insecure_config(&[])
         } else {
             let extra = match &args.cacert {
-                Some(path) => watchpost_net::load_ca_file(path).map_err(|e| {
-                    format!("--cacert {}: {}", path.display(), e.reason)
-                })?,
+                Some(path) => watchpost_net::load_ca_file(path)
+                    .map_err(|e| format!("--cacert {}: {}", path.display(), e.reason))?,
                 None => Vec::new(),
             };
             watchpost_net::verified_config(&extra, &[]).map_err(|e| e.reason)?

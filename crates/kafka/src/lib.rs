@@ -9,7 +9,11 @@
 //! End offsets are read with ListOffsets at `READ_UNCOMMITTED`, i.e. the high watermark
 //! ([`ISOLATION_READ_UNCOMMITTED`] says why). Every call takes a deadline and returns a
 //! [`KafkaError`] by then; nothing read from the network can make it panic.
+//!
+//! [`ckafka`] reads the same report through Tencent Cloud's CKafka API instead of the brokers
+//! (for a watchpost that can't reach them).
 
+pub mod ckafka;
 mod cluster;
 mod conn;
 mod error;

@@ -91,11 +91,21 @@ fn main() -> ExitCode {
             }
             // One line naming what was wrong (clap's first line), then a pointer to --help.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "watchpost: {} (see --help)",
-                first.trim_start_matches("error: ")
-            );
+            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut first = lines
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_string();
+            // "the following required arguments were not provided:" names them on the next
+            // line: keep them on this one.
+            if first.ends_with(':')
+                && let Some(next) = lines.next()
+            {
+                first.push(' ');
+                first.push_str(next);
+            }
+            eprintln!("watchpost: {first} (see --help)");
             return ExitCode::from(EXIT_USAGE);
         }
     };

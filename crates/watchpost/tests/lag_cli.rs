@@ -150,3 +150,86 @@ async fn bad_usage_exits_2() {
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ckafka_reads_the_lag_through_the_cloud_api_with_the_key_from_the_environment() {
+    use watchpost_testkit::{Receiver, Reply};
+    let answer = json!({"Response": {"Result": {"TotalCount": 1, "TopicList": [
+        {"Topic": "orders", "Partitions": [
+            {"Partition": 0, "Offset": 40, "LogEndOffset": 52, "Lag": 12, "ErrorCode": 0},
+            {"Partition": 1, "Offset": -1, "LogEndOffset": 9, "Lag": 9, "ErrorCode": 0}]}]},
+        "RequestId": "r"}});
+    let mut api = Receiver::start(vec![Reply::json(200, &answer.to_string())]).await;
+    let endpoint = api.plain_url("/");
+    let envs = [
+        ("TENCENTCLOUD_SECRET_ID", "AKIDtest".to_string()),
+        ("TENCENTCLOUD_SECRET_KEY", "very-secret-key".to_string()),
+    ];
+    let out = watchpost(
+        &[
+            "lag",
+            "--ckafka",
+            "ckafka-1",
+            "--region",
+            "ap-shanghai",
+            "--group",
+            "billing",
+            "--endpoint",
+            &endpoint,
+            "--json",
+        ],
+        &envs,
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let topic = &report["groups"][0]["topics"][0];
+    assert_eq!(topic["topic"], "orders");
+    assert_eq!(
+        topic["lag"], 12,
+        "the partition without a commit is not counted: {topic}"
+    );
+    assert_eq!(topic["partitions"][1]["lag"], Value::Null);
+    let seen = api.next().await;
+    assert_eq!(seen.header("x-tc-action"), "DescribeGroupOffsets");
+    assert_eq!(seen.header("x-tc-region"), "ap-shanghai");
+    assert!(
+        seen.header("authorization")
+            .contains("Credential=AKIDtest/")
+    );
+    assert_eq!(seen.json()["InstanceId"], "ckafka-1");
+
+    // The API refuses the key: exit 1, the API's code named, the key never shown.
+    api.script(vec![Reply::json(
+        200,
+        &json!({"Response": {"Error": {"Code": "AuthFailure.SecretIdNotFound",
+                                        "Message": "The SecretId is not found."},
+                              "RequestId": "r"}})
+        .to_string(),
+    )]);
+    let out = watchpost(
+        &[
+            "lag",
+            "--ckafka",
+            "ckafka-1",
+            "--region",
+            "ap-shanghai",
+            "--group",
+            "billing",
+            "--endpoint",
+            &endpoint,
+        ],
+        &envs,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("AuthFailure.SecretIdNotFound"), "{stderr}");
+    assert!(!stderr.contains("very-secret-key"), "{stderr}");
+}

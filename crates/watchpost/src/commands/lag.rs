@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use watchpost_kafka::ckafka::{CkafkaSource, ckafka_lag};
 use watchpost_kafka::{Cluster, GroupLag, LagReport, Sasl, SaslMechanism, Settings, Tls};
 
 #[derive(Args)]
@@ -20,10 +21,22 @@ pub struct LagArgs {
     #[arg(
         long = "bootstrap",
         short = 'b',
-        required = true,
+        required_unless_present = "ckafka",
+        conflicts_with = "ckafka",
         value_name = "HOST:PORT"
     )]
     bootstrap: Vec<String>,
+    /// Read the lag through Tencent Cloud's CKafka API instead of the brokers: the instance
+    /// id (needs --group, --region and the key in $TENCENTCLOUD_SECRET_ID and
+    /// $TENCENTCLOUD_SECRET_KEY).
+    #[arg(long, value_name = "INSTANCE_ID", requires_all = ["region", "groups"])]
+    ckafka: Option<String>,
+    /// With --ckafka: the instance's region, e.g. ap-guangzhou.
+    #[arg(long, value_name = "REGION", requires = "ckafka")]
+    region: Option<String>,
+    /// With --ckafka: the API endpoint (default https://ckafka.tencentcloudapi.com).
+    #[arg(long, value_name = "URL", requires = "ckafka")]
+    endpoint: Option<String>,
     /// Only this consumer group (repeatable); without it, every group the cluster lists.
     #[arg(long = "group", short = 'g', value_name = "GROUP")]
     groups: Vec<String>,
@@ -39,8 +52,8 @@ pub struct LagArgs {
     /// Connect with TLS (verified against the webpki roots and --cacert).
     #[arg(long)]
     tls: bool,
-    /// With --tls: also trust the CA certificates in this PEM file.
-    #[arg(long, value_name = "FILE", requires = "tls")]
+    /// With --tls (or an https --endpoint): also trust the CA certificates in this PEM file.
+    #[arg(long, value_name = "FILE")]
     cacert: Option<PathBuf>,
     /// With --tls: accept any certificate (the handshake is still done).
     #[arg(long, short = 'k', requires = "tls")]
@@ -69,6 +82,9 @@ fn settings(args: &LagArgs) -> Result<Settings, String> {
                 "--bootstrap {b:?}: expected HOST:PORT, e.g. kafka-1:9092"
             ));
         }
+    }
+    if args.cacert.is_some() && !args.tls && args.ckafka.is_none() {
+        return Err("--cacert applies with --tls (or an https --endpoint with --ckafka)".into());
     }
     let mut settings = Settings::new(args.bootstrap.clone());
     if args.tls {
@@ -111,7 +127,73 @@ fn settings(args: &LagArgs) -> Result<Settings, String> {
     Ok(settings)
 }
 
+/// The CKafka API source the flags describe, or a usage error.
+fn ckafka_source(args: &LagArgs, instance: &str) -> Result<CkafkaSource, String> {
+    let endpoint = args
+        .endpoint
+        .as_deref()
+        .unwrap_or("https://ckafka.tencentcloudapi.com");
+    let endpoint = url::Url::parse(endpoint)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| format!("--endpoint {endpoint:?}: expected an http(s) URL"))?;
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| format!("--ckafka needs the API key in ${name}"))
+    };
+    let extra_roots = match &args.cacert {
+        Some(path) => watchpost_net::load_ca_file(path)
+            .map_err(|e| format!("--cacert {}: {}", path.display(), e.reason))?,
+        None => Vec::new(),
+    };
+    Ok(CkafkaSource {
+        endpoint,
+        region: args.region.clone().unwrap_or_default(),
+        instance_id: instance.to_string(),
+        secret_id: env("TENCENTCLOUD_SECRET_ID")?,
+        secret_key: env("TENCENTCLOUD_SECRET_KEY")?,
+        extra_roots,
+    })
+}
+
+/// Every named group through the CKafka API, one after the other, within one deadline; a
+/// group the API can't read carries its error.
+async fn ckafka_report(
+    source: &CkafkaSource,
+    groups: &[String],
+    topics: Option<&[String]>,
+    deadline: tokio::time::Instant,
+) -> LagReport {
+    let mut report = LagReport { groups: Vec::new() };
+    for group in groups {
+        match ckafka_lag(source, group, topics, deadline).await {
+            Ok(one) => report.groups.extend(one.groups),
+            Err(e) => report.groups.push(GroupLag {
+                group: group.clone(),
+                state: String::new(),
+                members: 0,
+                lag: None,
+                topics: Vec::new(),
+                error: Some(e.to_string()),
+            }),
+        }
+    }
+    report
+}
+
 pub fn run(args: LagArgs) -> ExitCode {
+    let source = match &args.ckafka {
+        Some(instance) => match ckafka_source(&args, instance) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("watchpost: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
     let settings = match settings(&args) {
         Ok(s) => s,
         Err(e) => {
@@ -126,9 +208,14 @@ pub fn run(args: LagArgs) -> ExitCode {
     let groups = (!args.groups.is_empty()).then_some(args.groups.as_slice());
     let topics = (!args.topics.is_empty()).then_some(args.topics.as_slice());
     let report = runtime.block_on(async {
-        let cluster = Cluster::new(settings);
         let deadline = tokio::time::Instant::now() + args.timeout;
-        watchpost_kafka::lag(&cluster, groups, topics, deadline).await
+        match &source {
+            Some(source) => Ok(ckafka_report(source, &args.groups, topics, deadline).await),
+            None => {
+                let cluster = Cluster::new(settings);
+                watchpost_kafka::lag(&cluster, groups, topics, deadline).await
+            }
+        }
     });
     let report = match report {
         Ok(r) => r,

@@ -31,7 +31,7 @@ fn errors(text: &str) -> Vec<String> {
 }
 
 /// The table, written out here so the test doesn't check the code against itself.
-const TABLE: [(&str, &[&str]); 4] = [
+const TABLE: [(&str, &[&str]); 5] = [
     (
         "http",
         &[
@@ -47,6 +47,19 @@ const TABLE: [(&str, &[&str]); 4] = [
     ("tcp", &["address", "send", "expect"]),
     ("tls", &["address", "sni", "insecure"]),
     ("dns", &["query", "record", "server"]),
+    (
+        "kafka_lag",
+        &[
+            "bootstrap",
+            "group",
+            "topics",
+            "sasl",
+            "tls",
+            "source",
+            "ckafka",
+            "window",
+        ],
+    ),
 ];
 
 /// A valid value for each key, as YAML.
@@ -66,18 +79,29 @@ fn sample(key: &str) -> &'static str {
         "query" => "example.com",
         "record" => "AAAA",
         "server" => "\"127.0.0.1:53\"",
+        "bootstrap" => "\"127.0.0.1:9092\"",
+        "group" => "orders-consumer",
+        "topics" => "[orders, payments]",
+        "sasl" => "{mechanism: SCRAM-SHA-256, username: u, password: p}",
+        "tls" => "true",
+        "source" => "kafka",
+        "ckafka" => "{instance_id: ckafka-1, region: ap-guangzhou, secret_id: a, secret_key: b}",
+        "window" => "{samples: 5, min_samples: 2, min_distance: 30s, allowed_lag: 10}",
         other => panic!("no sample for {other}"),
     }
 }
 
-/// The key each kind requires, with a valid value.
-fn required(kind: &str) -> String {
-    let key = match kind {
-        "http" => "url",
-        "tcp" | "tls" => "address",
-        _ => "query",
+/// The keys each kind requires, with a valid value.
+fn required_keys(kind: &str) -> Vec<String> {
+    let keys: &[&str] = match kind {
+        "http" => &["url"],
+        "tcp" | "tls" => &["address"],
+        "kafka_lag" => &["bootstrap", "group"],
+        _ => &["query"],
     };
-    format!("{key}: {}", sample(key))
+    keys.iter()
+        .map(|key| format!("{key}: {}", sample(key)))
+        .collect()
 }
 
 fn expected_message(key: &str, kind: &str) -> String {
@@ -116,22 +140,27 @@ fn every_key_of_another_kind_is_refused_at_its_position() {
         .collect();
     all_keys.sort_unstable();
     all_keys.dedup();
-    assert_eq!(all_keys.len(), 14);
+    assert_eq!(all_keys.len(), 22);
     let mut checked = 0;
     for (kind, own) in TABLE {
+        let required = required_keys(kind);
         for key in all_keys.iter().filter(|k| !own.contains(k)) {
-            // Block style: the key at line 5, column 5.
+            // Block style: the key on the line after the required ones, column 5.
             let text = format!(
                 "monitors:\n  - name: a\n    type: {kind}\n    {}\n    {key}: {}\n",
-                required(kind),
+                required.join("\n    "),
                 sample(key)
             );
-            let want = format!("watchpost.yaml:5:5: {}", expected_message(key, kind));
+            let want = format!(
+                "watchpost.yaml:{}:5: {}",
+                4 + required.len(),
+                expected_message(key, kind)
+            );
             assert_eq!(errors(&text), [want], "{kind} {key}");
             // Flow style: the key where it is on the line.
             let line = format!(
                 "  - {{name: a, type: {kind}, {}, {key}: {}}}",
-                required(kind),
+                required.join(", "),
                 sample(key)
             );
             let column = line.find(&format!(", {key}:")).unwrap() + 3;
@@ -141,8 +170,9 @@ fn every_key_of_another_kind_is_refused_at_its_position() {
             checked += 1;
         }
     }
-    // Every (kind, key of another kind) pair: 7 for http, 11 for tcp, 11 for tls, 11 for dns.
-    assert_eq!(checked, 7 + 11 + 11 + 11);
+    // Every (kind, key of another kind) pair: 15 for http, 19 each for tcp, tls and dns, 14
+    // for kafka_lag.
+    assert_eq!(checked, 15 + 19 + 19 + 19 + 14);
 }
 
 #[test]

@@ -395,11 +395,56 @@ fn secrets_never_appear_in_kind_errors() {
 }
 
 #[test]
+fn a_kafka_lag_monitor_is_built_and_its_mistakes_are_named_at_their_position() {
+    setup_env();
+    let c = parse(
+        "w.yaml",
+        "monitors:\n  - name: lag\n    type: kafka_lag\n    bootstrap: [\"127.0.0.1:9092\", \"127.0.0.1:9093\"]\n    group: billing\n    topics: [orders]\n    sasl: {mechanism: scram-sha-512, username: u, password: \"${WATCHPOST_KT_HOST}\"}\n    window: {samples: 5, min_samples: 2, min_distance: 1s, allowed_lag: 3}\n    conditions: [\"lag < 1000\", \"status != \\\"STOP\\\"\", \"time_lag < 5m\"]\n",
+    )
+    .unwrap();
+    let m = &c.monitors[0];
+    assert_eq!(m.target, "kafka://127.0.0.1:9092,127.0.0.1:9093/billing");
+    let CheckSpec::KafkaLag(k) = &m.check else {
+        panic!("{:?}", m.check)
+    };
+    assert_eq!(k.group, "billing");
+    assert_eq!(k.topics.as_deref(), Some(&["orders".to_string()][..]));
+    assert_eq!((k.window.samples, k.window.min_samples), (5, 2));
+    assert_eq!(k.window.allowed_lag, 3);
+    let watchpost_probes::kafka::LagSource::Brokers(s) = &k.source else {
+        panic!("brokers")
+    };
+    assert_eq!(
+        s.sasl.as_ref().unwrap().password,
+        "sekrit-host-4242.internal"
+    );
+    assert_eq!(m.conditions.len(), 3);
+
+    let text = "monitors:\n  - name: a\n    type: kafka_lag\n    bootstrap: \"nope\"\n    group: g\n    sasl: {mechanism: GSSAPI, username: u, password: p}\n    window: {samples: 1}\n  - name: b\n    type: kafka_lag\n    group: g\n  - name: c\n    type: kafka_lag\n    bootstrap: \"h:1\"\n  - name: d\n    type: kafka_lag\n    source: ckafka\n    bootstrap: \"h:1\"\n    group: g\n    ckafka: {instance_id: i, region: r, secret_id: a, secret_key: \"${WATCHPOST_KT_HOST}\"}\n";
+    let errs = errors(text);
+    for want in [
+        "w.yaml:4:16: bootstrap: \"nope\" is not HOST:PORT",
+        "sasl: mechanism \"GSSAPI\" is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+        "window: the window's samples must be from 2",
+        "monitor \"b\": type kafka_lag needs a `bootstrap:`",
+        "monitor \"c\": type kafka_lag needs a `group:`",
+        "w.yaml:17:16: bootstrap: is for source: kafka",
+    ] {
+        let want = want.replace("w.yaml", "watchpost.yaml");
+        assert!(
+            errs.iter().any(|e| e.contains(&want)),
+            "{want} not in {errs:#?}"
+        );
+    }
+    assert!(!errs.concat().contains("sekrit"), "{errs:?}");
+}
+
+#[test]
 fn types_and_their_keys_are_listed_when_the_type_is_unknown() {
     let errs = all_errors("monitors:\n  - name: a\n    type: icmp\n    address: \"h:1\"\n");
     assert_eq!(
         errs,
-        ["watchpost.yaml:3:11: unknown value \"icmp\" (one of: http, tcp, tls, dns)"]
+        ["watchpost.yaml:3:11: unknown value \"icmp\" (one of: http, tcp, tls, dns, kafka_lag)"]
     );
 }
 

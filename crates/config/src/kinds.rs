@@ -37,7 +37,7 @@ const MAX_LABEL: usize = 63;
 fn article(kind: MonitorKind) -> &'static str {
     match kind {
         MonitorKind::Http => "an",
-        MonitorKind::Tcp | MonitorKind::Tls | MonitorKind::Dns => "a",
+        MonitorKind::Tcp | MonitorKind::Tls | MonitorKind::Dns | MonitorKind::KafkaLag => "a",
     }
 }
 
@@ -99,6 +99,7 @@ pub(crate) fn settings(r: &mut Report<'_>, m: &RawMonitor) -> Option<(CheckSetti
         MonitorKind::Tcp => tcp(r, m),
         MonitorKind::Tls => tls(r, m),
         MonitorKind::Dns => dns(r, m),
+        MonitorKind::KafkaLag => kafka_lag(r, m),
     }
 }
 
@@ -145,6 +146,10 @@ pub(crate) fn probe_check(settings: CheckSettings, timeout: Duration) -> CheckSp
             server,
             timeout,
         }),
+        CheckSettings::KafkaLag(mut check) => {
+            check.timeout = timeout;
+            CheckSpec::KafkaLag(*check)
+        }
     }
 }
 
@@ -179,6 +184,7 @@ pub fn check_kind(kind: MonitorKind) -> CheckKind {
         MonitorKind::Tcp => CheckKind::Tcp,
         MonitorKind::Tls => CheckKind::Tls,
         MonitorKind::Dns => CheckKind::Dns,
+        MonitorKind::KafkaLag => CheckKind::KafkaLag,
     }
 }
 
@@ -600,3 +606,312 @@ pub(crate) fn server_value(value: &str) -> Result<SocketAddr, String> {
 
 #[cfg(test)]
 mod tests;
+
+/// `kafka_lag`: `group` (required), `bootstrap` (HOST:PORT or a list; required unless
+/// `source: ckafka`), `topics`, `sasl`, `tls`, `source`, `ckafka`, `window`. Target
+/// `kafka://BOOTSTRAP/GROUP` or `ckafka://INSTANCE/GROUP`, as written.
+fn kafka_lag(r: &mut Report<'_>, m: &RawMonitor) -> Option<(CheckSettings, String)> {
+    use watchpost_kafka::{Sasl, SaslMechanism, Settings, Tls};
+    use watchpost_probes::kafka::{KafkaLagCheck, LagSource, window::WindowParams};
+    let group = required(r, m, m.group.as_ref(), "a `group:` (the consumer group)");
+    let mut ok = true;
+    let group = match group {
+        Some(g) if g.value.trim().is_empty() => {
+            let (l, c) = pos(g);
+            r.at(l, c, "group: is empty");
+            ok = false;
+            None
+        }
+        Some(g) => Some(g),
+        None => {
+            ok = false;
+            None
+        }
+    };
+    let ckafka = match &m.source {
+        None => false,
+        Some(s) => match s.value.as_str() {
+            "kafka" => false,
+            "ckafka" => true,
+            other => {
+                let (l, c) = pos(s);
+                r.at(
+                    l,
+                    c,
+                    format!("source: {} is not kafka or ckafka", escaped(other)),
+                );
+                ok = false;
+                false
+            }
+        },
+    };
+    let topics = match &m.topics {
+        None => None,
+        Some(t) => {
+            let mut names = Vec::new();
+            for name in &t.value {
+                if name.value.trim().is_empty() {
+                    let (l, c) = pos(name);
+                    r.at(l, c, "topics: a topic name is empty");
+                    ok = false;
+                } else {
+                    names.push(name.value.clone());
+                }
+            }
+            if t.value.is_empty() {
+                let (l, c) = pos(t);
+                r.at(
+                    l,
+                    c,
+                    "topics: is empty (leave it out for every topic the group commits to)",
+                );
+                ok = false;
+            }
+            Some(names)
+        }
+    };
+    let mut window = WindowParams::default();
+    if let Some(w) = &m.window {
+        if let Some(n) = &w.value.samples {
+            window.samples = n.value as usize;
+        }
+        if let Some(n) = &w.value.min_samples {
+            window.min_samples = n.value as usize;
+        }
+        if let Some(d) = &w.value.min_distance {
+            match watchpost_units::parse_duration(&d.value) {
+                Ok(d) => window.min_distance = d,
+                Err(e) => {
+                    let (l, c) = pos(d);
+                    r.at(l, c, format!("window: min_distance: {e}"));
+                    ok = false;
+                }
+            }
+        }
+        if let Some(n) = &w.value.allowed_lag {
+            window.allowed_lag = n.value;
+        }
+        if let Err(e) = window.validate() {
+            let (l, c) = pos(w);
+            r.at(l, c, format!("window: {e}"));
+            ok = false;
+        }
+    }
+
+    let (source, target) = if ckafka {
+        for (key, written) in [
+            ("bootstrap", m.bootstrap.as_ref().map(pos)),
+            ("sasl", m.sasl.as_ref().map(pos)),
+            ("tls", m.tls.as_ref().map(pos)),
+        ] {
+            if let Some((l, c)) = written {
+                r.at(
+                    l,
+                    c,
+                    format!("{key}: is for source: kafka; with source: ckafka the API is asked"),
+                );
+                ok = false;
+            }
+        }
+        let Some(ck) = &m.ckafka else {
+            let (l, c) = pos(&m.name);
+            r.at(
+                l,
+                c,
+                format!(
+                    "monitor {}: source: ckafka needs `ckafka:` {{instance_id, region, secret_id, secret_key}}",
+                    escaped(&m.name.value)
+                ),
+            );
+            return None;
+        };
+        let ck = &ck.value;
+        let endpoint_text = ck
+            .endpoint
+            .as_ref()
+            .map_or("https://ckafka.tencentcloudapi.com".to_string(), |e| {
+                r.interpolate(&e.value)
+            });
+        let endpoint = url::Url::parse(&endpoint_text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        let Some(endpoint) = endpoint else {
+            if let Some(e) = &ck.endpoint {
+                let (l, c) = pos(e);
+                r.at(l, c, "ckafka: endpoint: expected an http(s) URL");
+            }
+            return None;
+        };
+        let mut fields = Vec::new();
+        for (name, value) in [
+            ("instance_id", &ck.instance_id),
+            ("region", &ck.region),
+            ("secret_id", &ck.secret_id),
+            ("secret_key", &ck.secret_key),
+        ] {
+            let v = r.interpolate(&value.value);
+            if v.trim().is_empty() {
+                let (l, c) = pos(value);
+                r.at(l, c, format!("ckafka: {name}: is empty"));
+                ok = false;
+            }
+            fields.push(v);
+        }
+        let [instance_id, region, secret_id, secret_key]: [String; 4] = fields.try_into().ok()?;
+        let target = format!(
+            "ckafka://{}/{}",
+            ck.instance_id.value,
+            group.map_or("", |g| g.value.as_str())
+        );
+        (
+            LagSource::Ckafka(watchpost_kafka::ckafka::CkafkaSource {
+                endpoint,
+                region,
+                instance_id,
+                secret_id,
+                secret_key,
+                extra_roots: Vec::new(),
+            }),
+            target,
+        )
+    } else {
+        if let Some(ck) = &m.ckafka {
+            let (l, c) = pos(ck);
+            r.at(l, c, "ckafka: applies with source: ckafka");
+            ok = false;
+        }
+        let Some(b) = m.bootstrap.as_ref() else {
+            let (l, c) = pos(&m.name);
+            r.at(
+                l,
+                c,
+                format!(
+                    "monitor {}: type kafka_lag needs a `bootstrap:` (HOST:PORT or a list of \
+                     them), or `source: ckafka`",
+                    escaped(&m.name.value)
+                ),
+            );
+            return None;
+        };
+        let written = b.value.items();
+        let mut addresses = Vec::new();
+        for item in &written {
+            let value = r.interpolate(item);
+            match value.rsplit_once(':') {
+                Some((host, port))
+                    if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) =>
+                {
+                    addresses.push(value.clone())
+                }
+                _ => {
+                    let (l, c) = pos(b);
+                    r.at(
+                        l,
+                        c,
+                        format!("bootstrap: {} is not HOST:PORT", escaped(item)),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if written.is_empty() {
+            let (l, c) = pos(b);
+            r.at(l, c, "bootstrap: is empty");
+            ok = false;
+        }
+        let mut settings = Settings::new(addresses);
+        if let Some(t) = &m.tls {
+            let (l, c) = pos(t);
+            let (on, ca_file, insecure) = match &t.value {
+                crate::raw::RawKafkaTls::On(on) => (*on, None, false),
+                crate::raw::RawKafkaTls::Settings(s) => {
+                    (true, s.ca_file.as_deref(), s.insecure.unwrap_or(false))
+                }
+            };
+            if on {
+                let config = if insecure {
+                    Some(watchpost_net::insecure_config(&[]))
+                } else {
+                    let extra = match ca_file {
+                        Some(path) => match watchpost_net::load_ca_file(std::path::Path::new(path))
+                        {
+                            Ok(certs) => certs,
+                            Err(e) => {
+                                r.at(
+                                    l,
+                                    c,
+                                    format!("tls: ca_file {}: {}", escaped(path), e.reason),
+                                );
+                                ok = false;
+                                Vec::new()
+                            }
+                        },
+                        None => Vec::new(),
+                    };
+                    match watchpost_net::verified_config(&extra, &[]) {
+                        Ok(config) => Some(config),
+                        Err(e) => {
+                            r.at(l, c, format!("tls: {}", e.reason));
+                            ok = false;
+                            None
+                        }
+                    }
+                };
+                settings.tls = config.map(|config| Tls {
+                    config: std::sync::Arc::new(config),
+                    server_name: None,
+                });
+            }
+        }
+        if let Some(s) = &m.sasl {
+            let s = &s.value;
+            let mechanism = match s.mechanism.value.to_ascii_uppercase().as_str() {
+                "PLAIN" => Some(SaslMechanism::Plain),
+                "SCRAM-SHA-256" => Some(SaslMechanism::ScramSha256),
+                "SCRAM-SHA-512" => Some(SaslMechanism::ScramSha512),
+                _ => {
+                    let (l, c) = pos(&s.mechanism);
+                    r.at(
+                        l,
+                        c,
+                        format!(
+                            "sasl: mechanism {} is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                            escaped(&s.mechanism.value)
+                        ),
+                    );
+                    ok = false;
+                    None
+                }
+            };
+            let username = r.interpolate(&s.username.value);
+            let password = r.interpolate(&s.password.value);
+            if let Some(mechanism) = mechanism {
+                settings.sasl = Some(Sasl {
+                    mechanism,
+                    username,
+                    password,
+                });
+            }
+        }
+        let target = format!(
+            "kafka://{}/{}",
+            written.join(","),
+            group.map_or("", |g| g.value.as_str())
+        );
+        (LagSource::Brokers(settings), target)
+    };
+    if !ok {
+        return None;
+    }
+    let group = group?;
+    Some((
+        CheckSettings::KafkaLag(Box::new(KafkaLagCheck {
+            source,
+            group: group.value.clone(),
+            topics,
+            window,
+            timeout: watchpost_probes::DEFAULT_TIMEOUT,
+        })),
+        target,
+    ))
+}

@@ -16,7 +16,7 @@
 //! be shown, no error message ever contains one, [`Monitor::target`] shows a URL as written
 //! (with its `${VAR}` names), and [`ChannelSpec`]'s `Debug` shows only the channel type.
 //!
-//! Monitor kinds (`type:` `http`, `tcp`, `tls`, `dns`) keep the YAML flat; each takes its own
+//! Monitor kinds (`type:` `http`, `tcp`, `tls`, `dns`, `kafka_lag`) keep the YAML flat; each takes its own
 //! settings ([`MonitorKind::settings`]) and a setting of another kind is an error at its key.
 //! They are validated into [`CheckSettings`] (see `kinds.rs`).
 
@@ -232,6 +232,9 @@ pub enum CheckSettings {
         /// The server to ask; `None`: the system's resolver.
         server: Option<SocketAddr>,
     },
+    /// `bootstrap` or `source: ckafka` + `ckafka`, `group`, `topics`, `sasl`, `tls`, `window`
+    /// (the timeout is set when it becomes the probes' check).
+    KafkaLag(Box<watchpost_probes::kafka::KafkaLagCheck>),
 }
 
 impl CheckSettings {
@@ -242,6 +245,7 @@ impl CheckSettings {
             CheckSettings::Tcp { .. } => MonitorKind::Tcp,
             CheckSettings::Tls { .. } => MonitorKind::Tls,
             CheckSettings::Dns { .. } => MonitorKind::Dns,
+            CheckSettings::KafkaLag(_) => MonitorKind::KafkaLag,
         }
     }
 }

@@ -84,15 +84,17 @@ pub enum MonitorKind {
     Tcp,
     Tls,
     Dns,
+    KafkaLag,
 }
 
 impl MonitorKind {
     /// Every kind, in the order the docs list them.
-    pub const ALL: [MonitorKind; 4] = [
+    pub const ALL: [MonitorKind; 5] = [
         MonitorKind::Http,
         MonitorKind::Tcp,
         MonitorKind::Tls,
         MonitorKind::Dns,
+        MonitorKind::KafkaLag,
     ];
 
     /// As written in `type:`.
@@ -102,6 +104,7 @@ impl MonitorKind {
             MonitorKind::Tcp => "tcp",
             MonitorKind::Tls => "tls",
             MonitorKind::Dns => "dns",
+            MonitorKind::KafkaLag => "kafka_lag",
         }
     }
 
@@ -122,6 +125,16 @@ impl MonitorKind {
             MonitorKind::Tcp => &["address", "send", "expect"],
             MonitorKind::Tls => &["address", "sni", "insecure"],
             MonitorKind::Dns => &["query", "record", "server"],
+            MonitorKind::KafkaLag => &[
+                "bootstrap",
+                "group",
+                "topics",
+                "sasl",
+                "tls",
+                "source",
+                "ckafka",
+                "window",
+            ],
         }
     }
 }
@@ -153,6 +166,15 @@ pub struct RawMonitor {
     pub query: Option<S<String>>,
     pub record: Option<S<String>>,
     pub server: Option<S<String>>,
+    // kafka_lag
+    pub bootstrap: Option<S<OneOrMany>>,
+    pub group: Option<S<String>>,
+    pub topics: Option<S<Vec<S<String>>>>,
+    pub sasl: Option<S<RawSasl>>,
+    pub tls: Option<S<RawKafkaTls>>,
+    pub source: Option<S<String>>,
+    pub ckafka: Option<S<RawCkafka>>,
+    pub window: Option<S<RawWindow>>,
     // every kind
     pub schedule: Option<S<String>>,
     pub every: Option<S<String>>,
@@ -193,8 +215,78 @@ impl RawMonitor {
         add("query", self.query.as_ref().map(at));
         add("record", self.record.as_ref().map(at));
         add("server", self.server.as_ref().map(at));
+        add("bootstrap", self.bootstrap.as_ref().map(at));
+        add("group", self.group.as_ref().map(at));
+        add("topics", self.topics.as_ref().map(at));
+        add("sasl", self.sasl.as_ref().map(at));
+        add("tls", self.tls.as_ref().map(at));
+        add("source", self.source.as_ref().map(at));
+        add("ckafka", self.ckafka.as_ref().map(at));
+        add("window", self.window.as_ref().map(at));
         out
     }
+}
+
+/// `bootstrap: HOST:PORT` or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// `sasl: {mechanism, username, password}` of a `kafka_lag` monitor.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSasl {
+    pub mechanism: S<String>,
+    pub username: S<String>,
+    pub password: S<String>,
+}
+
+/// `tls: true` or `tls: {ca_file, insecure}` of a `kafka_lag` monitor.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawKafkaTls {
+    On(bool),
+    Settings(RawKafkaTlsSettings),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKafkaTlsSettings {
+    pub ca_file: Option<String>,
+    pub insecure: Option<bool>,
+}
+
+/// `ckafka: {instance_id, region, secret_id, secret_key, endpoint}` (with `source: ckafka`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCkafka {
+    pub instance_id: S<String>,
+    pub region: S<String>,
+    pub secret_id: S<String>,
+    pub secret_key: S<String>,
+    pub endpoint: Option<S<String>>,
+}
+
+/// `window: {samples, min_samples, min_distance, allowed_lag}` of a `kafka_lag` monitor.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindow {
+    pub samples: Option<S<u32>>,
+    pub min_samples: Option<S<u32>>,
+    pub min_distance: Option<S<String>>,
+    pub allowed_lag: Option<S<i64>>,
 }
 
 /// Where each monitor's keys are written: the same file read a second time, keeping only the

@@ -185,7 +185,7 @@ fn syntax_and_type_errors_have_positions() {
     let kind = errors("monitors:\n  - name: a\n    type: carrier_pigeon\n");
     assert!(
         kind[0].starts_with(
-            "watchpost.yaml:3:11: unknown value \"carrier_pigeon\" (one of: http, tcp, tls, dns)"
+            "watchpost.yaml:3:11: unknown value \"carrier_pigeon\" (one of: http, tcp, tls, dns, kafka_lag)"
         ),
         "{kind:?}"
     );

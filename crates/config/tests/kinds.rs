@@ -31,7 +31,7 @@ fn errors(text: &str) -> Vec<String> {
 }
 
 /// The table, written out here so the test doesn't check the code against itself.
-const TABLE: [(&str, &[&str]); 4] = [
+const TABLE: [(&str, &[&str]); 5] = [
     (
         "http",
         &[
@@ -47,6 +47,19 @@ const TABLE: [(&str, &[&str]); 4] = [
     ("tcp", &["address", "send", "expect"]),
     ("tls", &["address", "sni", "insecure"]),
     ("dns", &["query", "record", "server"]),
+    (
+        "kafka_lag",
+        &[
+            "bootstrap",
+            "group",
+            "topics",
+            "sasl",
+            "tls",
+            "source",
+            "ckafka",
+            "window",
+        ],
+    ),
 ];
 
 /// A valid value for each key, as YAML.
@@ -66,18 +79,29 @@ fn sample(key: &str) -> &'static str {
         "query" => "example.com",
         "record" => "AAAA",
         "server" => "\"127.0.0.1:53\"",
+        "bootstrap" => "\"127.0.0.1:9092\"",
+        "group" => "orders-consumer",
+        "topics" => "[orders, payments]",
+        "sasl" => "{mechanism: SCRAM-SHA-256, username: u, password: p}",
+        "tls" => "true",
+        "source" => "kafka",
+        "ckafka" => "{instance_id: ckafka-1, region: ap-guangzhou, secret_id: a, secret_key: b}",
+        "window" => "{samples: 5, min_samples: 2, min_distance: 30s, allowed_lag: 10}",
         other => panic!("no sample for {other}"),
     }
 }
 
-/// The key each kind requires, with a valid value.
-fn required(kind: &str) -> String {
-    let key = match kind {
-        "http" => "url",
-        "tcp" | "tls" => "address",
-        _ => "query",
+/// The keys each kind requires, with a valid value.
+fn required_keys(kind: &str) -> Vec<String> {
+    let keys: &[&str] = match kind {
+        "http" => &["url"],
+        "tcp" | "tls" => &["address"],
+        "kafka_lag" => &["bootstrap", "group"],
+        _ => &["query"],
     };
-    format!("{key}: {}", sample(key))
+    keys.iter()
+        .map(|key| format!("{key}: {}", sample(key)))
+        .collect()
 }
 
 fn expected_message(key: &str, kind: &str) -> String {
@@ -116,22 +140,27 @@ fn every_key_of_another_kind_is_refused_at_its_position() {
         .collect();
     all_keys.sort_unstable();
     all_keys.dedup();
-    assert_eq!(all_keys.len(), 14);
+    assert_eq!(all_keys.len(), 22);
     let mut checked = 0;
     for (kind, own) in TABLE {
+        let required = required_keys(kind);
         for key in all_keys.iter().filter(|k| !own.contains(k)) {
-            // Block style: the key at line 5, column 5.
+            // Block style: the key on the line after the required ones, column 5.
             let text = format!(
                 "monitors:\n  - name: a\n    type: {kind}\n    {}\n    {key}: {}\n",
-                required(kind),
+                required.join("\n    "),
                 sample(key)
             );
-            let want = format!("watchpost.yaml:5:5: {}", expected_message(key, kind));
+            let want = format!(
+                "watchpost.yaml:{}:5: {}",
+                4 + required.len(),
+                expected_message(key, kind)
+            );
             assert_eq!(errors(&text), [want], "{kind} {key}");
             // Flow style: the key where it is on the line.
             let line = format!(
                 "  - {{name: a, type: {kind}, {}, {key}: {}}}",
-                required(kind),
+                required.join(", "),
                 sample(key)
             );
             let column = line.find(&format!(", {key}:")).unwrap() + 3;
@@ -141,8 +170,9 @@ fn every_key_of_another_kind_is_refused_at_its_position() {
             checked += 1;
         }
     }
-    // Every (kind, key of another kind) pair: 7 for http, 11 for tcp, 11 for tls, 11 for dns.
-    assert_eq!(checked, 7 + 11 + 11 + 11);
+    // Every (kind, key of another kind) pair: 15 for http, 19 each for tcp, tls and dns, 14
+    // for kafka_lag.
+    assert_eq!(checked, 15 + 19 + 19 + 19 + 14);
 }
 
 #[test]
@@ -365,11 +395,56 @@ fn secrets_never_appear_in_kind_errors() {
 }
 
 #[test]
+fn a_kafka_lag_monitor_is_built_and_its_mistakes_are_named_at_their_position() {
+    setup_env();
+    let c = parse(
+        "w.yaml",
+        "monitors:\n  - name: lag\n    type: kafka_lag\n    bootstrap: [\"127.0.0.1:9092\", \"127.0.0.1:9093\"]\n    group: billing\n    topics: [orders]\n    sasl: {mechanism: scram-sha-512, username: u, password: \"${WATCHPOST_KT_HOST}\"}\n    window: {samples: 5, min_samples: 2, min_distance: 1s, allowed_lag: 3}\n    conditions: [\"lag < 1000\", \"status != \\\"STOP\\\"\", \"time_lag < 5m\"]\n",
+    )
+    .unwrap();
+    let m = &c.monitors[0];
+    assert_eq!(m.target, "kafka://127.0.0.1:9092,127.0.0.1:9093/billing");
+    let CheckSpec::KafkaLag(k) = &m.check else {
+        panic!("{:?}", m.check)
+    };
+    assert_eq!(k.group, "billing");
+    assert_eq!(k.topics.as_deref(), Some(&["orders".to_string()][..]));
+    assert_eq!((k.window.samples, k.window.min_samples), (5, 2));
+    assert_eq!(k.window.allowed_lag, 3);
+    let watchpost_probes::kafka::LagSource::Brokers(s) = &k.source else {
+        panic!("brokers")
+    };
+    assert_eq!(
+        s.sasl.as_ref().unwrap().password,
+        "sekrit-host-4242.internal"
+    );
+    assert_eq!(m.conditions.len(), 3);
+
+    let text = "monitors:\n  - name: a\n    type: kafka_lag\n    bootstrap: \"nope\"\n    group: g\n    sasl: {mechanism: GSSAPI, username: u, password: p}\n    window: {samples: 1}\n  - name: b\n    type: kafka_lag\n    group: g\n  - name: c\n    type: kafka_lag\n    bootstrap: \"h:1\"\n  - name: d\n    type: kafka_lag\n    source: ckafka\n    bootstrap: \"h:1\"\n    group: g\n    ckafka: {instance_id: i, region: r, secret_id: a, secret_key: \"${WATCHPOST_KT_HOST}\"}\n";
+    let errs = errors(text);
+    for want in [
+        "w.yaml:4:16: bootstrap: \"nope\" is not HOST:PORT",
+        "sasl: mechanism \"GSSAPI\" is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+        "window: the window's samples must be from 2",
+        "monitor \"b\": type kafka_lag needs a `bootstrap:`",
+        "monitor \"c\": type kafka_lag needs a `group:`",
+        "w.yaml:17:16: bootstrap: is for source: kafka",
+    ] {
+        let want = want.replace("w.yaml", "watchpost.yaml");
+        assert!(
+            errs.iter().any(|e| e.contains(&want)),
+            "{want} not in {errs:#?}"
+        );
+    }
+    assert!(!errs.concat().contains("sekrit"), "{errs:?}");
+}
+
+#[test]
 fn types_and_their_keys_are_listed_when_the_type_is_unknown() {
     let errs = all_errors("monitors:\n  - name: a\n    type: icmp\n    address: \"h:1\"\n");
     assert_eq!(
         errs,
-        ["watchpost.yaml:3:11: unknown value \"icmp\" (one of: http, tcp, tls, dns)"]
+        ["watchpost.yaml:3:11: unknown value \"icmp\" (one of: http, tcp, tls, dns, kafka_lag)"]
     );
 }
 

@@ -151,11 +151,14 @@ fn time_limit(
 
 /// Run the monitor's check from every location this process serves (`local`), within
 /// `deadline` when the scheduler gives one, and judge it against the monitor's conditions.
+/// `previous_state` is the probe state the last tick stored, for kinds that keep one
+/// (`CheckKind::keeps_state`); the new one is in [`Observed::probe_state`].
 pub async fn observe(
     probes: &Probes,
     monitor: &Monitor,
     deadline: Option<tokio::time::Instant>,
     secrets: &Secrets,
+    previous_state: Option<serde_json::Value>,
 ) -> Observed {
     let location = "local";
     let mut spec = monitor.check.clone();
@@ -168,7 +171,11 @@ pub async fn observe(
     spec.set_timeout(limit);
     #[cfg(feature = "fault-injection")]
     crate::fault::maybe_panic_in_check(&monitor.name);
-    let observation = probes.run(&spec).await;
+    let (observation, probe_state) = if spec.kind().keeps_state() {
+        probes.run_with_state(&spec, previous_state).await
+    } else {
+        (probes.run(&spec).await, None)
+    };
     if let Some(e) = observation.error.as_ref().filter(|e| e.is_local()) {
         return Observed::not_run(secrets.redact(&e.message).into_owned());
     }
@@ -213,7 +220,7 @@ pub async fn observe(
         }],
         rows: vec![row],
         failures,
-        probe_state: None,
+        probe_state,
         not_run: None,
     }
 }
@@ -372,7 +379,12 @@ pub async fn tick(
     health: Arc<Health>,
 ) -> MonitorOutcome {
     let monitor = &config.monitors[index];
-    let observed = observe(probes, monitor, deadline, &config.secrets).await;
+    let previous_state = if monitor.check.kind().keeps_state() {
+        stored_probe_state(store.clone(), &monitor.name, &config.secrets).await
+    } else {
+        None
+    };
+    let observed = observe(probes, monitor, deadline, &config.secrets, previous_state).await;
     if let Some(reason) = &observed.not_run {
         health.check_not_run(at, reason);
         tracing::error!(
@@ -408,6 +420,37 @@ pub async fn tick(
             tracing::error!("{name}: internal error while recording the check: {e}");
             health.store_failed(at, "internal error while committing");
             MonitorOutcome::failed(&name, at, format!("internal error: {e}"), None)
+        }
+    }
+}
+
+/// The probe state the monitor's last tick stored (`MonitorState::probe`), read on the
+/// blocking pool. Nothing stored, an unreadable state or a store error give `None` (the probe
+/// starts afresh), the last two with a warning.
+async fn stored_probe_state(
+    store: Arc<dyn Store>,
+    name: &str,
+    secrets: &Secrets,
+) -> Option<serde_json::Value> {
+    let owned = name.to_string();
+    let read = tokio::task::spawn_blocking(move || store.state(&owned)).await;
+    match read {
+        Ok(Ok(Some(json))) => match watchpost_alerting::state_from_json(&json) {
+            Ok(state) => state.probe,
+            Err(e) => {
+                tracing::warn!("{name}: its stored state is unreadable ({e}); starting afresh");
+                None
+            }
+        },
+        Ok(Ok(None)) => None,
+        Ok(Err(e)) => {
+            let e = secrets.redact(&e.to_string()).into_owned();
+            tracing::warn!("{name}: cannot read its stored state: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("{name}: internal error while reading its stored state: {e}");
+            None
         }
     }
 }

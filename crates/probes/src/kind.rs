@@ -3,6 +3,7 @@
 
 use crate::dns::{DnsCheck, RecordType};
 use crate::http::HttpRequest;
+use crate::kafka::KafkaLagCheck;
 use crate::tcp::TcpCheck;
 use crate::tls::TlsCheck;
 use std::fmt;
@@ -19,6 +20,7 @@ pub enum CheckKind {
     Tcp,
     Tls,
     Dns,
+    KafkaLag,
 }
 
 use OperandKind::{Bytes, Duration as Dur, Number, Rate, Text};
@@ -87,12 +89,25 @@ static DNS: Operands = Operands::new(
     &[],
 );
 
+static KAFKA_LAG: Operands = Operands::new(
+    &[
+        ("lag", Number),
+        ("group_lag", Number),
+        ("partition_lag", Number),
+        ("time_lag", Dur),
+        ("status", Text),
+        ("members", Number),
+    ],
+    &[],
+);
+
 impl CheckKind {
-    pub const ALL: [CheckKind; 4] = [
+    pub const ALL: [CheckKind; 5] = [
         CheckKind::Http,
         CheckKind::Tcp,
         CheckKind::Tls,
         CheckKind::Dns,
+        CheckKind::KafkaLag,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +116,7 @@ impl CheckKind {
             CheckKind::Tcp => "tcp",
             CheckKind::Tls => "tls",
             CheckKind::Dns => "dns",
+            CheckKind::KafkaLag => "kafka_lag",
         }
     }
 
@@ -111,6 +127,7 @@ impl CheckKind {
             CheckKind::Tcp => &TCP,
             CheckKind::Tls => &TLS,
             CheckKind::Dns => &DNS,
+            CheckKind::KafkaLag => &KAFKA_LAG,
         }
     }
 
@@ -120,8 +137,14 @@ impl CheckKind {
         match self {
             CheckKind::Http => &["status >= 200", "status <= 399"],
             CheckKind::Dns => &["rcode == \"NOERROR\""],
-            CheckKind::Tcp | CheckKind::Tls => &[],
+            CheckKind::Tcp | CheckKind::Tls | CheckKind::KafkaLag => &[],
         }
+    }
+
+    /// Whether the kind's checks compare with their previous run: the engine hands them the
+    /// stored probe state and stores the one they return (`Probes::run_with_state`).
+    pub fn keeps_state(self) -> bool {
+        matches!(self, CheckKind::KafkaLag)
     }
 
     /// `conditions` with this kind's defaults in front (see
@@ -144,6 +167,7 @@ impl CheckKind {
             CheckKind::Tcp => &["dns", "connect", "total"],
             CheckKind::Tls => &["connect", "tls", "total", "cert_days"],
             CheckKind::Dns => &["query", "total"],
+            CheckKind::KafkaLag => &["group_lag", "partition_lag", "time_lag"],
         }
     }
 
@@ -154,6 +178,7 @@ impl CheckKind {
             CheckKind::Tcp => &["dns", "connect", "total"],
             CheckKind::Tls => &["dns", "connect", "tls", "total"],
             CheckKind::Dns => &["query", "total"],
+            CheckKind::KafkaLag => &[],
         }
     }
 }
@@ -171,7 +196,9 @@ impl FromStr for CheckKind {
         CheckKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown check kind {s:?} (use http, tcp, tls or dns)"))
+            .ok_or_else(|| {
+                format!("unknown check kind {s:?} (use http, tcp, tls, dns or kafka_lag)")
+            })
     }
 }
 
@@ -184,6 +211,7 @@ pub enum CheckSpec {
     Tcp(TcpCheck),
     Tls(TlsCheck),
     Dns(DnsCheck),
+    KafkaLag(KafkaLagCheck),
 }
 
 /// How long a check may take when the target doesn't say.
@@ -196,6 +224,7 @@ impl CheckSpec {
             CheckSpec::Tcp(_) => CheckKind::Tcp,
             CheckSpec::Tls(_) => CheckKind::Tls,
             CheckSpec::Dns(_) => CheckKind::Dns,
+            CheckSpec::KafkaLag(_) => CheckKind::KafkaLag,
         }
     }
 
@@ -206,6 +235,7 @@ impl CheckSpec {
             CheckSpec::Tcp(c) => c.timeout,
             CheckSpec::Tls(c) => c.timeout,
             CheckSpec::Dns(c) => c.timeout,
+            CheckSpec::KafkaLag(c) => c.timeout,
         }
     }
 
@@ -215,11 +245,12 @@ impl CheckSpec {
             CheckSpec::Tcp(c) => c.timeout = total,
             CheckSpec::Tls(c) => c.timeout = total,
             CheckSpec::Dns(c) => c.timeout = total,
+            CheckSpec::KafkaLag(c) => c.timeout = total,
         }
     }
 
     /// The target as a URL, never with user info: `https://host/path`, `tcp://host:port`,
-    /// `tls://host:port`, `dns://name?type=A`.
+    /// `tls://host:port`, `dns://name?type=A`, `kafka://host:port/group`.
     pub fn target_url(&self) -> String {
         match self {
             CheckSpec::Http(r) => {
@@ -231,6 +262,7 @@ impl CheckSpec {
             CheckSpec::Tcp(c) => c.target_url(),
             CheckSpec::Tls(c) => c.target_url(),
             CheckSpec::Dns(c) => c.target_url(),
+            CheckSpec::KafkaLag(c) => c.target_url(),
         }
     }
 

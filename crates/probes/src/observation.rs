@@ -5,6 +5,7 @@ use crate::CheckKind;
 use crate::error::ProbeError;
 use crate::http::HttpResult;
 use crate::http::timing::ms;
+use crate::kafka::KafkaLagDetail;
 use crate::net::tls::TlsInfo;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -50,6 +51,8 @@ pub enum Detail {
         /// The answers of the type asked for, as text (`1.2.3.4`, `10 mx.example.com.`).
         answers: Vec<String>,
     },
+    /// A consumer group's lag and window status.
+    KafkaLag(Box<KafkaLagDetail>),
 }
 
 /// An HTTP check's own facts.
@@ -146,11 +149,35 @@ impl Observation {
 
     /// Judge the check: an error fails it outright (and alone); otherwise every condition
     /// must hold. Empty = passed.
+    ///
+    /// A `kafka_lag` condition on `lag` holds for each topic on its own: every topic whose
+    /// lag breaks it is one failure naming the topic (`lag orders 1523 > 1000`, actual
+    /// `1523`). A topic with no committed offset has no lag and is not judged.
     pub fn judge(&self, conditions: &[Condition]) -> Vec<Failure> {
-        match self.error_failure() {
-            Some(f) => vec![f],
-            None => watchpost_conditions::evaluate(self, conditions),
+        if let Some(f) = self.error_failure() {
+            return vec![f];
         }
+        let Detail::KafkaLag(d) = &self.detail else {
+            return watchpost_conditions::evaluate(self, conditions);
+        };
+        let mut failures = Vec::new();
+        for c in conditions {
+            if c.operand != "lag" {
+                failures.extend(c.check(self).err());
+                continue;
+            }
+            for t in &d.topics {
+                let Some(lag) = t.lag else { continue };
+                if let Err(mut f) = c.check(&TopicLag(lag)) {
+                    f.text = match f.text.strip_prefix("lag ") {
+                        Some(rest) => format!("lag {} {rest}", t.topic),
+                        None => format!("{} ({})", f.text, t.topic),
+                    };
+                    failures.push(f);
+                }
+            }
+        }
+        failures
     }
 
     /// The `check --json` document: `{"url", "kind", "ok", ..., "timings_ms": {...,
@@ -210,9 +237,31 @@ impl Observation {
                 m.insert("answers".into(), json!(answers));
                 m.insert("timings_ms".into(), Value::Object(timings));
             }
+            Detail::KafkaLag(d) => {
+                m.insert("group".into(), json!(d.group));
+                m.insert("state".into(), json!(d.state));
+                m.insert("members".into(), json!(d.members));
+                m.insert("lag".into(), json!(d.lag));
+                m.insert("partition_lag".into(), json!(value("partition_lag")));
+                m.insert("status".into(), json!(d.status));
+                m.insert("time_lag_secs".into(), json!(d.time_lag_secs));
+                m.insert("topics".into(), json!(d.topics));
+            }
         }
         m.insert("error".into(), json!(self.error));
         Value::Object(m)
+    }
+}
+
+/// One topic's lag, as the `lag` operand sees it.
+struct TopicLag(i64);
+
+impl Subject for TopicLag {
+    fn actual(&self, operand: &str) -> Actual<'_> {
+        match operand {
+            "lag" => Actual::Number(self.0 as f64),
+            _ => Actual::Missing,
+        }
     }
 }
 
@@ -259,6 +308,13 @@ impl Subject for Observation {
             (Detail::Dns { rcode, .. }, "rcode") => text(rcode),
             (Detail::Dns { answers, rcode, .. }, "answers") if rcode.is_some() => {
                 Actual::List(answers.iter().map(|a| Cow::Borrowed(a.as_str())).collect())
+            }
+            (Detail::KafkaLag(d), "status") => d
+                .status
+                .map_or(Actual::Missing, |s| Actual::Text(Cow::Borrowed(s.as_str()))),
+            // Judged per topic in `judge`; the group's sum when asked for directly.
+            (Detail::KafkaLag(d), "lag") => {
+                d.lag.map_or(Actual::Missing, |l| Actual::Number(l as f64))
             }
             _ => Actual::Missing,
         }

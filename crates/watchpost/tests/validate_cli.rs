@@ -331,7 +331,7 @@ fn yaml_problems_are_told_in_watchposts_words() {
         ),
         (
             "monitors:\n  - name: a\n    type: pigeon\n".to_string(),
-            "FILE:3:11: unknown value \"pigeon\" (one of: http, tcp, tls, dns)",
+            "FILE:3:11: unknown value \"pigeon\" (one of: http, tcp, tls, dns, kafka_lag)",
         ),
     ];
     for (text, want) in cases {

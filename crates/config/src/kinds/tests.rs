@@ -341,7 +341,7 @@ fn foreign_key_messages_name_the_owner_and_the_keys_taken() {
 fn every_kind_specific_key_belongs_to_a_kind_and_is_read() {
     // The table and the raw fields agree: every key of the table is a field the YAML reader
     // knows (a monitor with all of them parses), and every field it reports is in the table.
-    let all = "{name: a, type: http, url: \"http://127.0.0.1:9/\", method: GET, headers: {}, body: x, insecure: false, follow_redirects: false, max_body: 1KiB, address: \"h:1\", send: x, expect: y, sni: h, query: h, record: A, server: \"127.0.0.1:53\"}";
+    let all = "{name: a, type: http, url: \"http://127.0.0.1:9/\", method: GET, headers: {}, body: x, insecure: false, follow_redirects: false, max_body: 1KiB, address: \"h:1\", send: x, expect: y, sni: h, query: h, record: A, server: \"127.0.0.1:53\", bootstrap: [\"h:1\"], group: g, topics: [t], sasl: {mechanism: PLAIN, username: u, password: p}, tls: {ca_file: x, insecure: true}, source: kafka, ckafka: {instance_id: i, region: r, secret_id: a, secret_key: b}, window: {samples: 3}}";
     let raw: RawConfig = serde_saphyr::from_str(&format!("monitors:\n  - {all}\n")).unwrap();
     let written: Vec<&str> = raw.monitors[0]
         .settings_written()

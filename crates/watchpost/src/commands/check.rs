@@ -170,7 +170,7 @@ fn other_kind(args: &CheckArgs) -> Result<CheckSpec, String> {
                 return Err("--banner needs some text to look for".into());
             }
         }
-        CheckSpec::Dns(_) | CheckSpec::Http(_) => {}
+        CheckSpec::Dns(_) | CheckSpec::Http(_) | CheckSpec::KafkaLag(_) => {}
     }
     Ok(spec)
 }
@@ -412,6 +412,20 @@ fn render(
                 }
             }
             (&["query"], &["total"])
+        }
+        // `watchpost check` takes no kafka target (`watchpost lag` reads lag); shown for
+        // completeness.
+        Detail::KafkaLag(d) => {
+            let _ = write!(head, "  group {}", d.group);
+            for t in &d.topics {
+                lines.push(format!(
+                    "topic {} lag {} {}",
+                    t.topic,
+                    t.lag.map_or("unknown".to_string(), |l| l.to_string()),
+                    t.status
+                ));
+            }
+            (&[], &[])
         }
     };
     let _ = writeln!(out, "{head}\n");

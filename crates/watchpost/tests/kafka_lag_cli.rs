@@ -5,34 +5,10 @@
 
 mod common;
 
-use common::{Server, server, watchpost, write_config};
-use serde_json::{Value, json};
+use common::{alerts, once_report, server, write_config};
+use serde_json::json;
 use std::time::Duration;
 use watchpost_testkit::kafka::Broker;
-
-/// The alerts the webhook received, in order.
-fn alerts(hook: &Server) -> Vec<Value> {
-    hook.requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(body, _, _)| body.clone())
-        .collect()
-}
-
-/// Run `watchpost once --json` and return its JSON report and exit code.
-async fn once(config: &std::path::Path) -> (Value, Option<i32>) {
-    let c = config.display().to_string();
-    let out = watchpost(&["once", "--json", "-c", &c], &[]).await;
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "once --json printed no JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (report, out.status.code())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topic_over_its_limit_alerts_with_its_name_and_lag_and_resolves_after_commits() {
@@ -53,7 +29,7 @@ async fn a_topic_over_its_limit_alerts_with_its_name_and_lag_and_resolves_after_
             broker.bootstrap()
         ),
     );
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(0), "{report}");
     let check = &report[0]["observations"][0]["check"];
     assert_eq!(check["kind"], "kafka_lag");
@@ -63,7 +39,7 @@ async fn a_topic_over_its_limit_alerts_with_its_name_and_lag_and_resolves_after_
 
     // Ten more records on orders, nothing committed: orders' lag 12 passes 5.
     broker.fixture(&json!({"topics": {"orders": [10]}, "commits": {}}));
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(1), "{report}");
     let sent = alerts(&hook);
     assert_eq!(sent.len(), 1, "{sent:?}");
@@ -78,7 +54,7 @@ async fn a_topic_over_its_limit_alerts_with_its_name_and_lag_and_resolves_after_
 
     // The consumer catches up: RESOLVED.
     broker.fixture(&json!({"commits": {"billing": {"orders": {"0": 20}}}}));
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(0), "{report}");
     let sent = alerts(&hook);
     assert_eq!(sent.len(), 2, "{sent:?}");
@@ -103,13 +79,13 @@ async fn a_stalled_consumer_is_seen_across_separate_once_processes_then_stops() 
         ),
     );
     // One sample: too few to judge a trend.
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report[0]["observations"][0]["check"]["status"], "UNKNOWN");
 
     // A second process, the committed offset where it was, lag 6: STALL.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(1), "{report}");
     let check = &report[0]["observations"][0]["check"];
     assert_eq!(check["status"], "STALL", "{check}");
@@ -119,13 +95,13 @@ async fn a_stalled_consumer_is_seen_across_separate_once_processes_then_stops() 
 
     // A third right after: stuck since the first sample, more than twice the window's span
     // (the last two samples): STOP.
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(1), "{report}");
     assert_eq!(report[0]["observations"][0]["check"]["status"], "STOP");
 
     // The consumer commits again and catches up: OK.
     broker.fixture(&json!({"commits": {"stuck": {"events": {"0": 10}}}}));
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report[0]["observations"][0]["check"]["status"], "OK");
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, server, watchpost, write_config};
+use common::{alerts, once_report, server, watchpost, write_config};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,30 +20,6 @@ async fn udp_free(addr: SocketAddr) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("{addr} stays bound");
-}
-
-/// The alerts the webhook received, in order.
-fn alerts(hook: &Server) -> Vec<Value> {
-    hook.requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(body, _, _)| body.clone())
-        .collect()
-}
-
-/// Run `watchpost once --json` and return its JSON report and exit code.
-async fn once(config: &std::path::Path) -> (Value, Option<i32>) {
-    let c = config.display().to_string();
-    let out = watchpost(&["once", "--json", "-c", &c], &[]).await;
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "once --json printed no JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (report, out.status.code())
 }
 
 /// The names of the metrics on the alert's first location row.
@@ -74,7 +50,7 @@ async fn a_tcp_monitor_alerts_on_a_closed_port_and_resolves_when_it_listens_agai
             hook.addr
         ),
     );
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(0), "{report}");
     let check = &report[0]["observations"][0]["check"];
     assert_eq!(check["kind"], "tcp");
@@ -83,7 +59,7 @@ async fn a_tcp_monitor_alerts_on_a_closed_port_and_resolves_when_it_listens_agai
 
     // The port closes: DOWN, naming the refused connection.
     pong.stop().await;
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(1), "{report}");
     let sent = alerts(&hook);
     assert_eq!(sent.len(), 1, "{sent:?}");
@@ -97,7 +73,7 @@ async fn a_tcp_monitor_alerts_on_a_closed_port_and_resolves_when_it_listens_agai
 
     // It listens again (same port): RESOLVED, with the kind's metrics on the row.
     let (_again, _task) = pong_server(addr).await;
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(0), "{report}");
     let sent = alerts(&hook);
     assert_eq!(sent.len(), 2, "{sent:?}");
@@ -120,7 +96,7 @@ async fn a_tcp_monitor_fails_when_the_banner_is_not_the_expected_one() {
             hook.addr
         ),
     );
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(1), "{report}");
     let error = &report[0]["observations"][0]["check"]["error"];
     assert_eq!(error["phase"], "banner", "{report}");
@@ -147,7 +123,7 @@ async fn a_tls_monitor_alerts_on_a_certificate_about_to_expire_and_resolves_on_r
             addr.port()
         ),
     );
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(1), "{report}");
     let check = &report[0]["observations"][0]["check"];
     assert_eq!(check["kind"], "tls");
@@ -173,7 +149,7 @@ async fn a_tls_monitor_alerts_on_a_certificate_about_to_expire_and_resolves_on_r
     // Renewed: 90 days left.
     old.stop().await;
     let (_addr, _new) = tls_endpoint(addr, ca.leaf(&["localhost"]).server_config(&[])).await;
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(0), "{report}");
     let sent = alerts(&hook);
     assert_eq!(sent.len(), 2, "{sent:?}");
@@ -198,7 +174,7 @@ async fn a_tls_monitor_refuses_an_unverified_chain_unless_insecure() {
             addr.port()
         ),
     );
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(1), "{report}");
     let check = &report[0]["observations"][0]["check"];
     assert_eq!(check["error"]["phase"], "tls", "{check}");
@@ -230,7 +206,7 @@ async fn a_dns_monitor_alerts_when_the_answer_changes_or_the_server_is_silent() 
             hook.addr
         ),
     );
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(0), "{report}");
     let check = &report[0]["observations"][0]["check"];
     assert_eq!(check["kind"], "dns");
@@ -247,7 +223,7 @@ async fn a_dns_monitor_alerts_when_the_answer_changes_or_the_server_is_silent() 
         false,
     )
     .await;
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(1), "{report}");
     let down = &alerts(&hook)[0];
     assert_eq!(down["kind"], "down");
@@ -271,7 +247,7 @@ async fn a_dns_monitor_alerts_when_the_answer_changes_or_the_server_is_silent() 
         false,
     )
     .await;
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(alerts(&hook)[1]["kind"], "resolved");
     drop(_back);
@@ -280,7 +256,7 @@ async fn a_dns_monitor_alerts_when_the_answer_changes_or_the_server_is_silent() 
     // Silence: a timeout, classified, within the monitor's timeout.
     let _silent = DnsServer::start_on(dns_addr, &[], Duration::ZERO, true).await;
     let started = std::time::Instant::now();
-    let (report, code) = once(&config).await;
+    let (report, code) = once_report(&config).await;
     assert_eq!(code, Some(1), "{report}");
     assert!(started.elapsed() < Duration::from_secs(10));
     let error = &report[0]["observations"][0]["check"]["error"];

@@ -142,6 +142,29 @@ pub async fn once_json(config: &std::path::Path) -> std::process::Output {
     watchpost(&["once", "--json", "-c", &c], &[]).await
 }
 
+/// Every alert the webhook received, in order.
+pub fn alerts(hook: &Server) -> Vec<Value> {
+    hook.requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(body, _, _)| body.clone())
+        .collect()
+}
+
+/// `watchpost once --json -c CONFIG`: its JSON report and exit code.
+pub async fn once_report(config: &std::path::Path) -> (Value, Option<i32>) {
+    let out = once_json(config).await;
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "once --json printed no JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (report, out.status.code())
+}
+
 /// The kinds of the alerts the receiver accepted (answered 200), in order.
 pub fn kinds(hook: &Server) -> Vec<String> {
     hook.requests

@@ -29,6 +29,7 @@ fn main() {
         expected: expected.into(),
         actual: actual.into(),
         text: format!("{operand} {actual} > {expected}"),
+        topic: None,
     };
     let alert = Alert {
         kind: AlertKind::Reminder,

@@ -132,6 +132,7 @@ impl Template {
                 expected: "1000ms".into(),
                 actual: "1430ms".into(),
                 text: "total 1430ms > 1000ms".into(),
+                topic: None,
             }],
             message: None,
             columns: [
@@ -236,13 +237,19 @@ impl Object for Failure {
             "expected" => &f.expected,
             "actual" => &f.actual,
             "text" => &f.text,
+            "topic" => return Some(Value::from(f.topic.clone())),
             _ => return None,
         };
         Some(Value::from(field.as_str()))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["location", "operand", "op", "expected", "actual", "text"])
+        // `topic` only where there is one, as in the webhook's failure objects.
+        const FIELDS: [&str; 7] = [
+            "location", "operand", "op", "expected", "actual", "text", "topic",
+        ];
+        let n = if self.0.topic.is_some() { 7 } else { 6 };
+        Enumerator::Str(&FIELDS[..n])
     }
 
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

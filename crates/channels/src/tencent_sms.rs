@@ -29,6 +29,17 @@
 //! `["{{ monitor }}", "{{ status }}"]`, fits a template such as
 //! `您的监控{1}当前状态：{2}，请及时处理。`
 //!
+//! **`kafka_lag` alerts** with the default `params` carry the topic and its lag instead, as the
+//! SMS of the original Kafka function did: `{1}` is the topic whose lag broke its limit (the
+//! largest when several did, followed by `+N` for the N others: `orders+2`, the name cut to
+//! leave room), `{2}` the lag: `积压12.3万` / `lag 123.4k` for a DOWN alert, `仍积压12.3万` /
+//! `still 123.4k` for a reminder. A recovery notice comes from a tick where no topic is over
+//! its limit, so it keeps `[monitor, status]` (`billing-lag`, `恢复`). A count below 100,000 is shown whole; above, with one decimal in 万/亿 (zh-CN) or k/M/G
+//! (en), so both fit 12 characters. The same template (`您的监控{1}当前状态：{2}`) reads
+//! `您的监控orders当前状态：积压12.3万`. A `kafka_lag` alert that names no topic (a window
+//! status such as `STALL`, `group_lag`, an unreachable cluster) keeps `[monitor, status]`;
+//! configured `params` always win (`{{ failures[0].topic }}` is the topic there).
+//!
 //! Each of `failures` is a condition that failed, with its parts as attributes: for
 //! `total 1430ms > 1000ms`, `{{ failures[0].actual }}` is `1430ms`, `{{ failures[0].operand
 //! }}` `total` and `{{ failures[0].expected }}` `1000ms` — short values that fit a variable's
@@ -107,7 +118,7 @@
 //! or a whole phone number; `secret_id` is shown masked.
 
 use crate::http::{Answer, Endpoint, Redact, default_timeout, prefixed, redact_url, timeout};
-use crate::message::{Alert, Locale};
+use crate::message::{Alert, AlertKind, Locale};
 use crate::tc3;
 use crate::template::Template;
 use crate::{ConfigError, Delivery, SendError};
@@ -148,9 +159,8 @@ fn default_region() -> String {
     DEFAULT_REGION.to_string()
 }
 
-fn default_params() -> Vec<String> {
-    vec!["{{ monitor }}".to_string(), "{{ status }}".to_string()]
-}
+/// The default `params`, for every alert but a `kafka_lag` one naming topics.
+pub const DEFAULT_PARAMS: [&str; 2] = ["{{ monitor }}", "{{ status }}"];
 
 fn default_param_max_chars() -> usize {
     DEFAULT_PARAM_MAX_CHARS
@@ -176,9 +186,10 @@ pub struct TencentSmsConfig {
     pub template_id: String,
     /// Numbers in E.164 form (`+8613800000000`).
     pub phones: Vec<String>,
-    /// One Jinja template per `{n}` variable of the SMS template.
-    #[serde(default = "default_params")]
-    pub params: Vec<String>,
+    /// One Jinja template per `{n}` variable of the SMS template; `None`: the defaults (two
+    /// variables, see the module docs on `kafka_lag` alerts).
+    #[serde(default)]
+    pub params: Option<Vec<String>>,
     /// The approved template's text, to check the number of `params` offline.
     #[serde(default)]
     pub template_text: Option<String>,
@@ -247,7 +258,7 @@ impl TencentSmsConfig {
                 "tencent_sms: the parameter count of template {} can't be checked offline \
                  ({} param(s) configured); add template_text or run `watchpost notify`",
                 self.template_id,
-                self.params.len()
+                self.params.as_ref().map_or(DEFAULT_PARAMS.len(), Vec::len)
             ));
         }
         notes
@@ -283,6 +294,9 @@ pub struct TencentSms {
     template_id: String,
     phones: Vec<String>,
     params: Vec<Template>,
+    /// `params` are the defaults (not configured): a `kafka_lag` alert naming topics gets
+    /// [`kafka_params`] instead.
+    default_params: bool,
     param_max_chars: usize,
     region: HeaderValue,
     timeout: Duration,
@@ -360,11 +374,14 @@ impl TencentSms {
         }
         let host = host_header(&config.endpoint).ok_or_else(|| err("endpoint: no host".into()))?;
 
+        let sources: Vec<&str> = match &config.params {
+            Some(p) => p.iter().map(String::as_str).collect(),
+            None => DEFAULT_PARAMS.to_vec(),
+        };
         if let Some(text) = &config.template_text {
-            check_placeholders(text, config.params.len())?;
+            check_placeholders(text, sources.len())?;
         }
-        let params = config
-            .params
+        let params = sources
             .iter()
             .enumerate()
             .map(|(i, source)| Template::compile(source, &format!("tencent_sms: params[{i}]")))
@@ -381,6 +398,7 @@ impl TencentSms {
             template_id: config.template_id.clone(),
             phones: config.phones.clone(),
             params,
+            default_params: config.params.is_none(),
             param_max_chars: config.param_max_chars,
             region,
             timeout: config.timeout,
@@ -390,6 +408,11 @@ impl TencentSms {
     /// The `TemplateParamSet` for `alert`: every param rendered, on one line, cut to
     /// `param_max_chars` (see the module docs).
     pub fn params(&self, alert: &Alert, locale: Locale) -> Result<Vec<String>, SendError> {
+        if self.default_params
+            && let Some(values) = kafka_params(alert, locale, self.param_max_chars)
+        {
+            return Ok(values);
+        }
         self.params
             .iter()
             .enumerate()
@@ -621,6 +644,67 @@ fn check_placeholders(text: &str, params: usize) -> Result<(), ConfigError> {
         )));
     }
     Ok(())
+}
+
+/// The default parameters of a `kafka_lag` alert whose failures name topics (a topic's lag
+/// over its limit): `[TOPIC, LAG]`, each within `max` characters (see the module docs).
+/// `None` for any other alert.
+pub fn kafka_params(alert: &Alert, locale: Locale, max: usize) -> Option<Vec<String>> {
+    if alert.check.as_deref() != Some("kafka_lag") {
+        return None;
+    }
+    let mut topics: Vec<(&str, Option<i64>)> = Vec::new();
+    for f in &alert.failures {
+        let Some(topic) = f.topic.as_deref() else {
+            continue;
+        };
+        if !topics.iter().any(|(t, _)| *t == topic) {
+            topics.push((topic, f.actual.trim().parse().ok()));
+        }
+    }
+    // The largest lag first; a stable sort keeps the configured order among equals.
+    topics.sort_by_key(|(_, lag)| std::cmp::Reverse(lag.unwrap_or(i64::MIN)));
+    let &(first, lag) = topics.first()?;
+    let more = match topics.len() - 1 {
+        0 => String::new(),
+        n => format!("+{n}"),
+    };
+    let room = max.saturating_sub(more.chars().count()).max(1);
+    let topic = format!("{}{more}", clean_param(first, room));
+    let second = match (alert.kind, lag) {
+        (AlertKind::Down, Some(lag)) => match locale {
+            Locale::ZhCn => format!("积压{}", compact_count(lag, locale)),
+            Locale::En => format!("lag {}", compact_count(lag, locale)),
+        },
+        (AlertKind::Reminder, Some(lag)) => match locale {
+            Locale::ZhCn => format!("仍积压{}", compact_count(lag, locale)),
+            Locale::En => format!("still {}", compact_count(lag, locale)),
+        },
+        _ => alert.status_word(locale).to_string(),
+    };
+    Some(vec![clean_param(&topic, max), clean_param(&second, max)])
+}
+
+/// A count in at most 7 characters: as is below 100,000; above, `12.3万` / `4.5亿` (zh-CN)
+/// or `123.4k` / `1.2M` / `3.4G` (en), one decimal, `.0` dropped.
+pub fn compact_count(n: i64, locale: Locale) -> String {
+    if n.abs() < 100_000 {
+        return n.to_string();
+    }
+    let units: &[(f64, &str)] = match locale {
+        Locale::ZhCn => &[(1e4, "万"), (1e8, "亿"), (1e12, "万亿")],
+        Locale::En => &[(1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T")],
+    };
+    let v = n as f64;
+    let (scale, unit) = units
+        .iter()
+        .rev()
+        .find(|(scale, _)| v.abs() >= *scale)
+        .copied()
+        .unwrap_or(units[0]);
+    let shown = format!("{:.1}", v / scale);
+    let shown = shown.strip_suffix(".0").unwrap_or(&shown);
+    format!("{shown}{unit}")
 }
 
 /// One line, `-` when empty, at most `max` characters (the last one `…` when cut).
@@ -856,7 +940,7 @@ mod tests {
             sign_name: "腾讯云".into(),
             template_id: "1110".into(),
             phones: vec!["+8618511122233".into()],
-            params: default_params(),
+            params: None,
             template_text: None,
             param_max_chars: DEFAULT_PARAM_MAX_CHARS,
             region: DEFAULT_REGION.into(),
@@ -878,7 +962,7 @@ mod tests {
     fn the_send_sms_vector_through_the_channel() {
         // The research vector's body is this channel's body for one number and a fixed param.
         let mut c = config();
-        c.params = vec!["1234".into()];
+        c.params = Some(vec!["1234".into()]);
         let sms = TencentSms::new(&c).unwrap();
         let mut alert = Template::samples().remove(0);
         alert.incident_id = "x".repeat(MAX_SESSION_CONTEXT); // too long: no SessionContext
@@ -998,7 +1082,7 @@ mod tests {
         assert!(e(|c| c.sign_name = "【腾讯云】".into()).contains("without brackets (\"腾讯云\")"));
         assert!(e(|c| c.region = "AP Guangzhou".into()).contains("region"));
         assert!(e(|c| c.param_max_chars = 0).contains("param_max_chars"));
-        let m = e(|c| c.params = vec!["{{ monitr }}".into()]);
+        let m = e(|c| c.params = Some(vec!["{{ monitr }}".into()]));
         assert!(
             m.starts_with("tencent_sms: params[0]: line 1: undefined variable `monitr`"),
             "{m}"

@@ -35,6 +35,7 @@ fn alert() -> Alert {
         expected: "10000".into(),
         actual: "12000".into(),
         text: "lag 12000 > 10000，消费组 billing 积压严重".into(),
+        topic: None,
     }];
     a.locations = vec![LocationRow {
         location: "广东佛山[电信]".into(),
@@ -377,7 +378,7 @@ fn defaults_and_notes() {
     };
     assert_eq!(s.endpoint, "https://sms.tencentcloudapi.com");
     assert_eq!(s.region, "ap-guangzhou");
-    assert_eq!(s.params, ["{{ monitor }}", "{{ status }}"]);
+    assert_eq!(s.params, None);
     assert_eq!(s.param_max_chars, 12);
     assert_eq!(s.timeout, Duration::from_secs(10));
     assert_eq!(s.template_id, "1110");
@@ -421,4 +422,123 @@ async fn a_parameter_can_carry_the_actual_value_of_a_failed_condition() {
         rx.next().await.json()["TemplateParamSet"],
         json!(["smtps", "cert_days", "9.5d"])
     );
+}
+
+/// A kafka_lag alert whose topics' lag broke the limit: `payments` at 900 and
+/// `orders.created.v2` at `orders_lag`.
+fn kafka_alert(kind: AlertKind, orders_lag: &str) -> Alert {
+    let mut a = common::alert(kind);
+    a.monitor = "billing-lag".into();
+    a.check = Some("kafka_lag".into());
+    a.url = None;
+    let topic = |topic: &str, lag: &str| FailedCondition {
+        location: "local".into(),
+        operand: "lag".into(),
+        op: "<".into(),
+        expected: "500".into(),
+        actual: lag.into(),
+        text: format!("lag {topic} {lag} >= 500"),
+        topic: Some(topic.into()),
+    };
+    a.failures = vec![
+        topic("payments", "900"),
+        topic("orders.created.v2", orders_lag),
+    ];
+    a
+}
+
+#[tokio::test]
+async fn default_parameters_of_a_kafka_lag_alert_carry_the_topic_and_its_lag_in_12_chars() {
+    let replies = (0..6).map(|_| Reply::json(200, TCCLI_OK)).collect();
+    let mut rx = Receiver::start(replies).await;
+    let mut s = settings(&rx.url("/"));
+    s.as_object_mut().unwrap().remove("params");
+    s["template_text"] = json!("您的监控{1}当前状态：{2}，请及时处理。");
+    let sms = match build(s) {
+        Channel::TencentSms(c) => c,
+        other => panic!("{other:?}"),
+    };
+    let sent = |body: serde_json::Value| body["TemplateParamSet"].clone();
+
+    // DOWN: the topic with the largest lag first (cut to leave room for "+1"), its lag in 万.
+    sms.send(&kafka_alert(AlertKind::Down, "1234567"), Locale::ZhCn)
+        .await
+        .unwrap();
+    assert_eq!(
+        sent(rx.next().await.json()),
+        json!(["orders.cr…+1", "积压123.5万"])
+    );
+    sms.send(&kafka_alert(AlertKind::Down, "1234567"), Locale::En)
+        .await
+        .unwrap();
+    assert_eq!(
+        sent(rx.next().await.json()),
+        json!(["orders.cr…+1", "lag 1.2M"])
+    );
+    // A reminder says it is still piling up; a small lag is shown whole.
+    sms.send(&kafka_alert(AlertKind::Reminder, "90000"), Locale::ZhCn)
+        .await
+        .unwrap();
+    assert_eq!(
+        sent(rx.next().await.json()),
+        json!(["orders.cr…+1", "仍积压90000"])
+    );
+    // RESOLVED: the topic that was over, and the status word.
+    sms.send(&kafka_alert(AlertKind::Resolved, "1234567"), Locale::ZhCn)
+        .await
+        .unwrap();
+    assert_eq!(
+        sent(rx.next().await.json()),
+        json!(["orders.cr…+1", "恢复"])
+    );
+    // One topic alone is named whole (when it fits).
+    let mut one = kafka_alert(AlertKind::Down, "700");
+    one.failures.remove(1);
+    sms.send(&one, Locale::ZhCn).await.unwrap();
+    assert_eq!(sent(rx.next().await.json()), json!(["payments", "积压900"]));
+    // A kafka_lag alert without a topic (a stalled consumer) keeps [monitor, status].
+    let mut stalled = kafka_alert(AlertKind::Down, "0");
+    stalled.failures = vec![FailedCondition {
+        location: "local".into(),
+        operand: "status".into(),
+        op: "!=".into(),
+        expected: "STALL".into(),
+        actual: "STALL".into(),
+        text: "status STALL == STALL".into(),
+        topic: None,
+    }];
+    sms.send(&stalled, Locale::ZhCn).await.unwrap();
+    assert_eq!(sent(rx.next().await.json()), json!(["billing-lag", "故障"]));
+}
+
+#[test]
+fn configured_parameters_win_over_the_kafka_defaults_and_can_name_the_topic() {
+    let mut s = settings("http://127.0.0.1:9/");
+    s["params"] = json!(["{{ monitor }}", "{{ failures[0].topic }}"]);
+    s["template_text"] = json!("监控{1}的{2}积压");
+    let sms = match build(s) {
+        Channel::TencentSms(c) => c,
+        other => panic!("{other:?}"),
+    };
+    let a = kafka_alert(AlertKind::Down, "12");
+    assert_eq!(
+        sms.params(&a, Locale::ZhCn).unwrap(),
+        ["billing-lag", "payments"]
+    );
+}
+
+#[test]
+fn counts_are_compacted_per_locale() {
+    use watchpost_channels::tencent_sms::compact_count;
+    for (n, zh, en) in [
+        (0, "0", "0"),
+        (99_999, "99999", "99999"),
+        (100_000, "10万", "100k"),
+        (1_234_567, "123.5万", "1.2M"),
+        (987_654_321, "9.9亿", "987.7M"),
+        (12_000_000_000, "120亿", "12G"),
+    ] {
+        assert_eq!(compact_count(n, Locale::ZhCn), zh, "{n}");
+        assert_eq!(compact_count(n, Locale::En), en, "{n}");
+    }
 }

@@ -123,6 +123,10 @@ pub struct Failure {
     pub expected: String,
     pub actual: String,
     pub text: String,
+    /// The Kafka topic a per-topic `lag` failure is about (`kafka_lag` judges `lag` for each
+    /// topic on its own); `None` for every other condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 impl fmt::Display for Failure {
@@ -169,6 +173,10 @@ impl Condition {
     }
 
     /// `Ok(())` when the condition holds, else the failure with the actual value.
+    #[expect(
+        clippy::result_large_err,
+        reason = "a failure is built once per failed condition and moved straight out"
+    )]
     pub fn check(&self, subject: &dyn Subject) -> Result<(), Failure> {
         let actual = subject.actual(&self.operand);
         if self.holds(&actual) {
@@ -180,6 +188,7 @@ impl Condition {
                 expected: self.expected_plain(),
                 actual: shown(&actual),
                 text: self.explain(&actual),
+                topic: None,
             })
         }
     }

@@ -176,6 +176,7 @@ fn failures_are_data() {
         expected: expected.into(),
         actual: actual.into(),
         text: text.into(),
+        topic: None,
     };
     assert_eq!(
         failures,

@@ -63,6 +63,17 @@ impl<'a> Report<'a> {
         }
     }
 
+    /// A path the config names, relative to the config file's directory when it is relative
+    /// (`ca_file: certs/ca.pem` next to `/etc/watchpost/watchpost.yaml` is
+    /// `/etc/watchpost/certs/ca.pem`), whatever the working directory.
+    pub fn path(&self, value: &str) -> std::path::PathBuf {
+        let path = std::path::Path::new(value);
+        match std::path::Path::new(self.file).parent() {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
     fn entry(&self, line: u64, column: u64, message: String) -> ConfigError {
         ConfigError {
             file: self.file.to_string(),

@@ -825,22 +825,26 @@ fn kafka_lag(r: &mut Report<'_>, m: &RawMonitor) -> Option<(CheckSettings, Strin
             let (on, ca_file, insecure) = match &t.value {
                 crate::raw::RawKafkaTls::On(on) => (*on, None, false),
                 crate::raw::RawKafkaTls::Settings(s) => {
-                    (true, s.ca_file.as_deref(), s.insecure.unwrap_or(false))
+                    let ca_file = s.ca_file.as_deref().map(|p| r.path(p));
+                    (true, ca_file, s.insecure.unwrap_or(false))
                 }
             };
             if on {
                 let config = if insecure {
                     Some(watchpost_net::insecure_config(&[]))
                 } else {
-                    let extra = match ca_file {
-                        Some(path) => match watchpost_net::load_ca_file(std::path::Path::new(path))
-                        {
+                    let extra = match &ca_file {
+                        Some(path) => match watchpost_net::load_ca_file(path) {
                             Ok(certs) => certs,
                             Err(e) => {
                                 r.at(
                                     l,
                                     c,
-                                    format!("tls: ca_file {}: {}", escaped(path), e.reason),
+                                    format!(
+                                        "tls: ca_file {}: {}",
+                                        escaped(&path.display().to_string()),
+                                        e.reason
+                                    ),
                                 );
                                 ok = false;
                                 Vec::new()
@@ -857,9 +861,15 @@ fn kafka_lag(r: &mut Report<'_>, m: &RawMonitor) -> Option<(CheckSettings, Strin
                         }
                     }
                 };
+                let id = match (insecure, &ca_file) {
+                    (true, _) => "insecure".to_string(),
+                    (false, Some(path)) => format!("verified+ca:{}", path.display()),
+                    (false, None) => "verified".to_string(),
+                };
                 settings.tls = config.map(|config| Tls {
                     config: std::sync::Arc::new(config),
                     server_name: None,
+                    id,
                 });
             }
         }

@@ -371,6 +371,11 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
             Some(k) => {
                 let mut settings = spec.value.clone();
                 env::interpolate_json(&mut settings, &mut r.secrets);
+                if let Some(ca) = settings.get_mut("ca_file")
+                    && let Some(path) = ca.as_str()
+                {
+                    *ca = r.path(path).display().to_string().into();
+                }
                 channels.insert(
                     name.clone(),
                     ChannelSpec {

@@ -190,6 +190,7 @@ pub async fn observe(
             expected: clean(&f.expected),
             actual: clean(&f.actual),
             text: clean(&f.text),
+            topic: f.topic,
         })
         .collect();
     let ok = failures.is_empty();

@@ -45,6 +45,10 @@ pub struct Tls {
     pub config: Arc<rustls::ClientConfig>,
     /// The name to verify instead of each broker's host (none: the host).
     pub server_name: Option<String>,
+    /// What `config` trusts, in words (`verified`, `verified+ca:/etc/kafka-ca.pem`,
+    /// `insecure`): equal settings have equal ids, so a daemon shares one cluster client
+    /// between monitors with the same brokers and TLS settings.
+    pub id: String,
 }
 
 /// The SASL mechanisms this client speaks.

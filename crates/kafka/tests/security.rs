@@ -28,6 +28,7 @@ fn tls(config: rustls::ClientConfig) -> Option<Tls> {
     Some(Tls {
         config: Arc::new(config),
         server_name: None,
+        id: "test".into(),
     })
 }
 

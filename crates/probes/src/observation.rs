@@ -143,6 +143,7 @@ impl Observation {
                 expected: String::new(),
                 actual: text.clone(),
                 text,
+                topic: None,
             }
         })
     }
@@ -173,6 +174,7 @@ impl Observation {
                         Some(rest) => format!("lag {} {rest}", t.topic),
                         None => format!("{} ({})", f.text, t.topic),
                     };
+                    f.topic = Some(t.topic.clone());
                     failures.push(f);
                 }
             }

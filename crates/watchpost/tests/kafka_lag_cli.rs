@@ -9,6 +9,10 @@ use common::{alerts, once_report, server, write_config};
 use serde_json::json;
 use std::time::Duration;
 use watchpost_testkit::kafka::Broker;
+use watchpost_testkit::{Receiver, Reply};
+
+/// Tencent's answer to a SendSms that reached one number.
+const SMS_OK: &str = r#"{"Response":{"SendStatusSet":[{"SerialNo":"5000:1","PhoneNumber":"+8613800000000","Fee":1,"SessionContext":"","Code":"Ok","Message":"send success","IsoCode":"CN"}],"RequestId":"a0aabda6-cf91-4f3e-a81f-9198114a2279"}}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topic_over_its_limit_alerts_with_its_name_and_lag_and_resolves_after_commits() {
@@ -20,12 +24,14 @@ async fn a_topic_over_its_limit_alerts_with_its_name_and_lag_and_resolves_after_
         "commits": {"billing": {"orders": {"0": 8}, "payments": {"0": 2}}}
     }));
     let hook = server(200).await;
+    let mut sms = Receiver::start(vec![Reply::json(200, SMS_OK)]).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
         &format!(
-            "channels:\n  hook: {{type: webhook, url: \"http://{}/alerts\"}}\nmonitors:\n  - name: billing-lag\n    type: kafka_lag\n    bootstrap: \"{}\"\n    group: billing\n    conditions: [\"lag < 5\"]\n    alert: {{channels: [hook], failure_threshold: 1}}\n",
+            "locale: zh-CN\nchannels:\n  hook: {{type: webhook, url: \"http://{}/alerts\"}}\n  sms: {{type: tencent_sms, secret_id: AKIDwatchpostTEST0000000000000000, secret_key: test-key-0123456789, sdk_app_id: 1400006666, sign_name: 腾讯云, template_id: 1110, phones: [\"+8613800000000\"], template_text: \"您的监控{{1}}当前状态：{{2}}，请及时处理。\", endpoint: \"{}\"}}\nmonitors:\n  - name: billing-lag\n    type: kafka_lag\n    bootstrap: \"{}\"\n    group: billing\n    conditions: [\"lag < 5\"]\n    alert: {{channels: [hook, sms], failure_threshold: 1}}\n",
             hook.addr,
+            sms.url("/"),
             broker.bootstrap()
         ),
     );
@@ -51,6 +57,12 @@ async fn a_topic_over_its_limit_alerts_with_its_name_and_lag_and_resolves_after_
     let text = down["failures"][0]["text"].as_str().unwrap();
     assert!(text.contains("orders"), "{text}");
     assert!(!text.contains("payments"), "{text}");
+    assert_eq!(down["failures"][0]["topic"], "orders", "{down}");
+    // The SMS's default parameters carry the topic and its lag.
+    assert_eq!(
+        sms.next().await.json()["TemplateParamSet"],
+        json!(["orders", "积压12"])
+    );
 
     // The consumer catches up: RESOLVED.
     broker.fixture(&json!({"commits": {"billing": {"orders": {"0": 20}}}}));
@@ -59,6 +71,11 @@ async fn a_topic_over_its_limit_alerts_with_its_name_and_lag_and_resolves_after_
     let sent = alerts(&hook);
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert_eq!(sent[1]["kind"], "resolved");
+    // The recovered tick has no topic over its limit: the SMS names the monitor.
+    assert_eq!(
+        sms.next().await.json()["TemplateParamSet"],
+        json!(["billing-lag", "恢复"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -404,3 +404,50 @@ fn a_misspelt_template_variable_is_refused_even_inside_a_filter() {
     assert!(err.starts_with("FILE:2:9: channel \"hook\""), "{err}");
     assert!(err.contains("monitr"), "{err}");
 }
+
+#[test]
+fn a_relative_ca_file_is_next_to_the_config_whatever_the_working_directory() {
+    let ca = watchpost_testkit::TestCa::new("relative CA");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    std::fs::write(dir.path().join("certs/ca.pem"), &ca.cert_pem).unwrap();
+    let config = dir.path().join("watchpost.yaml");
+    let write = |channel_ca: &str, kafka_ca: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "channels:\n  hook: {{type: webhook, url: \"https://127.0.0.1:9/h\", ca_file: {channel_ca}}}\nmonitors:\n  - name: lag\n    type: kafka_lag\n    bootstrap: \"127.0.0.1:9\"\n    group: g\n    tls: {{ca_file: {kafka_ca}}}\n    alert: {{channels: [hook]}}\n"
+            ),
+        )
+        .unwrap()
+    };
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args(["validate", "-c"])
+            .arg(&config)
+            .current_dir("/")
+            .output()
+            .unwrap()
+    };
+    write("certs/ca.pem", "certs/ca.pem");
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A missing one is named by the path it was looked for at.
+    let looked_at = dir.path().join("certs/other.pem").display().to_string();
+    for (channel_ca, kafka_ca, line) in [
+        ("certs/other.pem", "certs/ca.pem", ":2:"),
+        ("certs/ca.pem", "certs/other.pem", ":8:"),
+    ] {
+        write(channel_ca, kafka_ca);
+        let out = run();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&looked_at), "{stderr}");
+        assert!(stderr.contains(line), "{stderr}");
+    }
+}

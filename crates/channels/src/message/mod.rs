@@ -122,6 +122,10 @@ pub struct FailedCondition {
     /// The explanation: `total 1430ms > 1000ms`.
     #[serde(default)]
     pub text: String,
+    /// The Kafka topic a `kafka_lag` monitor's per-topic `lag` failure is about (`orders` for
+    /// `lag orders 1523 > 1000`); absent for every other failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 impl FailedCondition {
@@ -551,6 +555,7 @@ pub(crate) mod samples {
             expected: expected.into(),
             actual: actual.into(),
             text: format!("{operand} {actual} {op} {expected}"),
+            topic: None,
         }
     }
 

@@ -57,6 +57,7 @@ pub fn failed(
         expected: expected.into(),
         actual: actual.into(),
         text: format!("{operand} {actual} {op} {expected}"),
+        topic: None,
     }
 }
 

@@ -274,8 +274,8 @@ pub(crate) fn cluster_key(s: &Settings) -> String {
     key.push_str(&s.client_id);
     if let Some(tls) = &s.tls {
         key.push_str(&format!(
-            "\u{0}tls:{:p}:{}",
-            std::sync::Arc::as_ptr(&tls.config),
+            "\u{0}tls:{}:{}",
+            tls.id,
             tls.server_name.as_deref().unwrap_or("")
         ));
     }
@@ -288,4 +288,39 @@ pub(crate) fn cluster_key(s: &Settings) -> String {
         ));
     }
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_key;
+    use std::sync::Arc;
+    use watchpost_kafka::{Settings, Tls};
+
+    fn with_tls(id: &str) -> Settings {
+        let mut s = Settings::new(vec!["127.0.0.1:9092".into()]);
+        // A config built anew each time (as each reload builds one): only the id counts.
+        s.tls = Some(Tls {
+            config: Arc::new(watchpost_net::insecure_config(&[])),
+            server_name: None,
+            id: id.into(),
+        });
+        s
+    }
+
+    #[test]
+    fn equal_settings_share_a_cluster_and_different_ones_do_not() {
+        assert_eq!(
+            cluster_key(&with_tls("verified")),
+            cluster_key(&with_tls("verified"))
+        );
+        assert_ne!(
+            cluster_key(&with_tls("verified")),
+            cluster_key(&with_tls("insecure"))
+        );
+        let plain = Settings::new(vec!["127.0.0.1:9092".into()]);
+        assert_ne!(cluster_key(&plain), cluster_key(&with_tls("verified")));
+        let mut other = plain.clone();
+        other.bootstrap = vec!["127.0.0.1:9093".into()];
+        assert_ne!(cluster_key(&plain), cluster_key(&other));
+    }
 }

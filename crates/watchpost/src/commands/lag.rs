@@ -101,6 +101,7 @@ fn settings(args: &LagArgs) -> Result<Settings, String> {
         settings.tls = Some(Tls {
             config: Arc::new(config),
             server_name: None,
+            id: "cli".into(),
         });
     }
     if let Some(name) = &args.sasl {

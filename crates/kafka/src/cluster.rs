@@ -248,145 +248,256 @@ impl Cluster {
         Ok(groups.into_values().collect())
     }
 
-    /// The broker coordinating `group`, as `host:port`. Retries briefly while the cluster
-    /// says the coordinator is not available yet (it is loading the offsets topic).
-    pub async fn coordinator(&self, group: &str, deadline: Instant) -> Result<String, KafkaError> {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let build = |version: i16| {
-                let key = StrBytes::from_string(group.to_string());
-                let request = FindCoordinatorRequest::default();
-                if version >= 4 {
-                    request.with_coordinator_keys(vec![key])
-                } else {
-                    request.with_key(key)
-                }
-            };
-            let (version, answer) = self.call_any(build, deadline).await?;
-            let (code, message, host, port) = if version >= 4 {
-                match answer.coordinators.first() {
-                    Some(c) => (
-                        c.error_code,
-                        c.error_message.as_ref().map(|m| m.to_string()),
-                        c.host.to_string(),
-                        c.port,
-                    ),
-                    None => {
-                        return Err(KafkaError::CoordinatorNotAvailable {
-                            group: group.to_string(),
-                            reason: "FindCoordinator answered no coordinator".into(),
-                        });
+    /// The broker coordinating each of `groups`, as `host:port`: one FindCoordinator request
+    /// for up to [`BATCH`] groups when the broker speaks v4 or later (batched keys), one per
+    /// group before. Groups whose coordinator is still loading (the offsets topic) are asked
+    /// again briefly. A group's own error is in its entry; a failure of the call itself (the
+    /// cluster unreachable, the deadline) fails the whole.
+    pub async fn coordinators(
+        &self,
+        groups: &[String],
+        deadline: Instant,
+    ) -> Result<BTreeMap<String, Result<String, KafkaError>>, KafkaError> {
+        let mut out = BTreeMap::new();
+        let mut pending: Vec<String> = unique(groups);
+        let mut round = 0;
+        while !pending.is_empty() {
+            round += 1;
+            let mut retry: Vec<(String, String)> = Vec::new();
+            let mut queue = std::mem::take(&mut pending);
+            while !queue.is_empty() {
+                let build = |version: i16| {
+                    let request = FindCoordinatorRequest::default();
+                    if version >= 4 {
+                        request.with_coordinator_keys(
+                            queue
+                                .iter()
+                                .take(BATCH)
+                                .map(|g| StrBytes::from_string(g.clone()))
+                                .collect(),
+                        )
+                    } else {
+                        request.with_key(StrBytes::from_string(queue[0].clone()))
                     }
+                };
+                let (version, answer) = self.call_any(build, deadline).await?;
+                let asked: Vec<String> = if version >= 4 {
+                    queue.drain(..queue.len().min(BATCH)).collect()
+                } else {
+                    queue.drain(..1).collect()
+                };
+                // (code, message, host, port) per group answered.
+                let mut answers: HashMap<String, (i16, Option<String>, String, i32)> =
+                    HashMap::new();
+                if version >= 4 {
+                    for c in answer.coordinators {
+                        let message = c.error_message.as_ref().map(|m| m.to_string());
+                        answers.insert(
+                            c.key.to_string(),
+                            (c.error_code, message, c.host.to_string(), c.port),
+                        );
+                    }
+                } else {
+                    let message = answer.error_message.as_ref().map(|m| m.to_string());
+                    answers.insert(
+                        asked[0].clone(),
+                        (
+                            answer.error_code,
+                            message,
+                            answer.host.to_string(),
+                            answer.port,
+                        ),
+                    );
                 }
-            } else {
-                (
-                    answer.error_code,
-                    answer.error_message.as_ref().map(|m| m.to_string()),
-                    answer.host.to_string(),
-                    answer.port,
-                )
-            };
-            match code {
-                0 => return Ok(join_host_port(&host, port)),
-                // COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS
-                15 | 14 if attempts < 5 && Instant::now() + RETRY_PAUSE < deadline => {
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-                _ => {
+                for group in asked {
+                    let Some((code, message, host, port)) = answers.remove(&group) else {
+                        let reason = "FindCoordinator answered no coordinator".to_string();
+                        out.insert(
+                            group.clone(),
+                            Err(KafkaError::CoordinatorNotAvailable { group, reason }),
+                        );
+                        continue;
+                    };
                     let mut reason = crate::error::code_name(code);
                     if let Some(m) = message.filter(|m| !m.is_empty()) {
                         reason = format!("{reason}: {m}");
                     }
-                    return Err(KafkaError::CoordinatorNotAvailable {
-                        group: group.to_string(),
-                        reason,
-                    });
+                    match code {
+                        0 => {
+                            out.insert(group, Ok(join_host_port(&host, port)));
+                        }
+                        // COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS
+                        14 | 15 => retry.push((group, reason)),
+                        _ => {
+                            out.insert(
+                                group.clone(),
+                                Err(KafkaError::CoordinatorNotAvailable { group, reason }),
+                            );
+                        }
+                    }
                 }
+            }
+            if retry.is_empty() {
+                break;
+            }
+            if round >= 5 || Instant::now() + RETRY_PAUSE >= deadline {
+                for (group, reason) in retry {
+                    out.insert(
+                        group.clone(),
+                        Err(KafkaError::CoordinatorNotAvailable { group, reason }),
+                    );
+                }
+                break;
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+            pending = retry.into_iter().map(|(g, _)| g).collect();
+        }
+        Ok(out)
+    }
+
+    /// State and member count of each of `groups`, asked of their `coordinator`: one
+    /// DescribeGroups request per [`BATCH`] groups. A group's own error is in its entry.
+    pub async fn describe_groups(
+        &self,
+        groups: &[String],
+        coordinator: &str,
+        deadline: Instant,
+    ) -> Result<BTreeMap<String, Result<GroupDescription, KafkaError>>, KafkaError> {
+        let mut out = BTreeMap::new();
+        for chunk in unique(groups).chunks(BATCH) {
+            let build = |_| {
+                DescribeGroupsRequest::default().with_groups(
+                    chunk
+                        .iter()
+                        .map(|g| GroupId(StrBytes::from_string(g.clone())))
+                        .collect(),
+                )
+            };
+            let (_, answer) = self.call(coordinator, build, deadline).await?;
+            let mut answers: HashMap<String, _> = answer
+                .groups
+                .into_iter()
+                .map(|g| (g.group_id.0.to_string(), g))
+                .collect();
+            for group in chunk {
+                let described =
+                    match answers.remove(group) {
+                        None => Err(KafkaError::GroupNotFound {
+                            group: group.clone(),
+                        }),
+                        Some(g) => group_error(coordinator, group, "DescribeGroups", g.error_code)
+                            .map(|()| GroupDescription {
+                                group: group.clone(),
+                                state: g.group_state.to_string(),
+                                members: g.members.len(),
+                            }),
+                    };
+                out.insert(group.clone(), described);
             }
         }
+        Ok(out)
     }
 
-    /// State and member count of `group`, asked of its coordinator.
-    pub async fn describe_group(
-        &self,
-        group: &str,
-        coordinator: &str,
-        deadline: Instant,
-    ) -> Result<GroupDescription, KafkaError> {
-        let build = |_| {
-            DescribeGroupsRequest::default()
-                .with_groups(vec![GroupId(StrBytes::from_string(group.to_string()))])
-        };
-        let (_, answer) = self.call(coordinator, build, deadline).await?;
-        let Some(g) = answer.groups.into_iter().next() else {
-            return Err(KafkaError::GroupNotFound {
-                group: group.to_string(),
-            });
-        };
-        group_error(coordinator, group, "DescribeGroups", g.error_code)?;
-        Ok(GroupDescription {
-            group: group.to_string(),
-            state: g.group_state.to_string(),
-            members: g.members.len(),
-        })
-    }
-
-    /// Every offset `group` has committed (OffsetFetch with topics = null), from its
-    /// coordinator.
+    /// Every offset each of `groups` has committed (OffsetFetch with topics = null), from
+    /// their `coordinator`: one request per [`BATCH`] groups when the broker speaks v8 or
+    /// later (several groups per request), one per group before. A group's own error is in
+    /// its entry.
     pub async fn committed_offsets(
         &self,
-        group: &str,
+        groups: &[String],
         coordinator: &str,
         deadline: Instant,
-    ) -> Result<BTreeMap<TopicPartition, i64>, KafkaError> {
-        let build = |version: i16| {
-            let id = GroupId(StrBytes::from_string(group.to_string()));
-            let request = OffsetFetchRequest::default();
-            if version >= 8 {
-                request.with_groups(vec![
-                    OffsetFetchRequestGroup::default()
-                        .with_group_id(id)
-                        .with_topics(None),
-                ])
-            } else {
-                request.with_group_id(id).with_topics(None)
-            }
-        };
-        let (version, answer) = self.call(coordinator, build, deadline).await?;
+    ) -> Result<BTreeMap<String, Result<BTreeMap<TopicPartition, i64>, KafkaError>>, KafkaError>
+    {
         let mut out = BTreeMap::new();
-        let mut keep = |topic: String, partition: i32, offset: i64, code: i16| {
-            // −1: nothing committed for this partition.
-            if code == 0 && offset >= 0 {
-                out.insert((topic, partition), offset);
-            }
-        };
-        if version >= 8 {
-            let Some(g) = answer.groups.into_iter().next() else {
-                return Ok(out);
+        let mut queue = unique(groups);
+        while !queue.is_empty() {
+            let build = |version: i16| {
+                let request = OffsetFetchRequest::default();
+                let id = |g: &String| GroupId(StrBytes::from_string(g.clone()));
+                if version >= 8 {
+                    request.with_groups(
+                        queue
+                            .iter()
+                            .take(BATCH)
+                            .map(|g| {
+                                OffsetFetchRequestGroup::default()
+                                    .with_group_id(id(g))
+                                    .with_topics(None)
+                            })
+                            .collect(),
+                    )
+                } else {
+                    request.with_group_id(id(&queue[0])).with_topics(None)
+                }
             };
-            group_error(coordinator, group, "OffsetFetch", g.error_code)?;
-            for t in g.topics {
-                for p in t.partitions {
-                    keep(
-                        t.name.0.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.error_code,
-                    );
+            let (version, answer) = self.call(coordinator, build, deadline).await?;
+            let asked: Vec<String> = if version >= 8 {
+                queue.drain(..queue.len().min(BATCH)).collect()
+            } else {
+                queue.drain(..1).collect()
+            };
+            // −1: nothing committed for this partition.
+            let offsets = |topics: Vec<(String, Vec<(i32, i64, i16)>)>| {
+                let mut offsets = BTreeMap::new();
+                for (topic, partitions) in topics {
+                    for (partition, offset, code) in partitions {
+                        if code == 0 && offset >= 0 {
+                            offsets.insert((topic.clone(), partition), offset);
+                        }
+                    }
                 }
-            }
-        } else {
-            group_error(coordinator, group, "OffsetFetch", answer.error_code)?;
-            for t in answer.topics {
-                for p in t.partitions {
-                    keep(
-                        t.name.0.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.error_code,
-                    );
+                offsets
+            };
+            if version >= 8 {
+                let mut answers: HashMap<String, _> = answer
+                    .groups
+                    .into_iter()
+                    .map(|g| (g.group_id.0.to_string(), g))
+                    .collect();
+                for group in asked {
+                    // A group left out of the answer has committed nothing.
+                    let read = match answers.remove(&group) {
+                        None => Ok(BTreeMap::new()),
+                        Some(g) => group_error(coordinator, &group, "OffsetFetch", g.error_code)
+                            .map(|()| {
+                                offsets(
+                                    g.topics
+                                        .into_iter()
+                                        .map(|t| {
+                                            let ps = t.partitions.into_iter().map(|p| {
+                                                (
+                                                    p.partition_index,
+                                                    p.committed_offset,
+                                                    p.error_code,
+                                                )
+                                            });
+                                            (t.name.0.to_string(), ps.collect())
+                                        })
+                                        .collect(),
+                                )
+                            }),
+                    };
+                    out.insert(group, read);
                 }
+            } else {
+                let group = asked.into_iter().next().expect("one group asked");
+                let read =
+                    group_error(coordinator, &group, "OffsetFetch", answer.error_code).map(|()| {
+                        offsets(
+                            answer
+                                .topics
+                                .into_iter()
+                                .map(|t| {
+                                    let ps = t.partitions.into_iter().map(|p| {
+                                        (p.partition_index, p.committed_offset, p.error_code)
+                                    });
+                                    (t.name.0.to_string(), ps.collect())
+                                })
+                                .collect(),
+                        )
+                    });
+                out.insert(group, read);
             }
         }
         Ok(out)
@@ -504,6 +615,19 @@ pub struct EndOffsets {
 }
 
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// Groups per batched request (FindCoordinator v4+, DescribeGroups, OffsetFetch v8+).
+pub const BATCH: usize = 200;
+
+/// `groups` in order, each once.
+pub(crate) fn unique(groups: &[String]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    groups
+        .iter()
+        .filter(|g| seen.insert(g.as_str()))
+        .cloned()
+        .collect()
+}
 
 /// A group-level error code as the error it means.
 fn group_error(broker: &str, group: &str, api: &'static str, code: i16) -> Result<(), KafkaError> {

@@ -164,29 +164,25 @@ pub async fn lag(
     };
     let wanted: Option<BTreeSet<&str>> = topics.map(|t| t.iter().map(String::as_str).collect());
 
-    let mut reads: Vec<(String, Result<Read, KafkaError>)> = Vec::new();
-    // The cluster's group list, read once when a group asked for by name looks absent.
-    let mut listed: Option<BTreeSet<String>> = None;
-    for name in names {
-        let mut read = read_group(cluster, &name, deadline).await;
-        if let Err(KafkaError::Timeout { .. }) = &read {
-            // The deadline is gone: nothing else can be read either.
-            return Err(read.err().expect("an error"));
-        }
-        // A group nobody is in and nothing is committed for exists only if the cluster lists
-        // it (brokers describe an unknown group as `Dead`, some as `Empty`).
-        if groups.is_some() && matches!(&read, Ok(r) if r.members == 0 && r.committed.is_empty()) {
-            if listed.is_none() {
-                let all = cluster.list_groups(deadline).await?;
-                listed = Some(all.into_iter().map(|g| g.group).collect());
-            }
-            if !listed.as_ref().is_some_and(|l| l.contains(&name)) {
-                read = Err(KafkaError::GroupNotFound {
+    let mut reads = read_groups(cluster, &names, deadline).await?;
+    // A group nobody is in and nothing is committed for exists only if the cluster lists it
+    // (brokers describe an unknown group as `Dead`, some as `Empty`); the list is read once,
+    // and only when such a group was asked for by name.
+    let looks_absent = |read: &Result<Read, KafkaError>| matches!(read, Ok(r) if r.members == 0 && r.committed.is_empty());
+    if groups.is_some() && reads.iter().any(|(_, r)| looks_absent(r)) {
+        let listed: BTreeSet<String> = cluster
+            .list_groups(deadline)
+            .await?
+            .into_iter()
+            .map(|g| g.group)
+            .collect();
+        for (name, read) in &mut reads {
+            if looks_absent(read) && !listed.contains(name.as_str()) {
+                *read = Err(KafkaError::GroupNotFound {
                     group: name.clone(),
                 });
             }
         }
-        reads.push((name, read));
     }
 
     // The topics each group is reported on, and every partition of those topics.
@@ -281,19 +277,86 @@ pub async fn lag(
 }
 
 /// State, members and committed offsets of one group, from its coordinator.
-async fn read_group(cluster: &Cluster, group: &str, deadline: Instant) -> Result<Read, KafkaError> {
-    let coordinator = cluster.coordinator(group, deadline).await?;
-    let description = cluster
-        .describe_group(group, &coordinator, deadline)
+/// State, members and committed offsets of each of `names`, in that order: coordinators
+/// found in batched FindCoordinator requests, then each coordinator asked for all its groups
+/// at once (DescribeGroups, OffsetFetch), the coordinators concurrently. A failure of one
+/// coordinator is each of its groups' error; running out of time fails the whole.
+async fn read_groups(
+    cluster: &Cluster,
+    names: &[String],
+    deadline: Instant,
+) -> Result<Vec<(String, Result<Read, KafkaError>)>, KafkaError> {
+    let mut found = cluster.coordinators(names, deadline).await?;
+    let mut by_coordinator: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (group, coordinator) in &found {
+        if let Ok(c) = coordinator {
+            by_coordinator
+                .entry(c.clone())
+                .or_default()
+                .push(group.clone());
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (coordinator, groups) in by_coordinator {
+        let cluster = cluster.clone();
+        tasks.spawn(async move {
+            let read = read_at(&cluster, &coordinator, &groups, deadline).await;
+            (groups, read)
+        });
+    }
+    let mut reads: BTreeMap<String, Result<Read, KafkaError>> = BTreeMap::new();
+    while let Some(done) = tasks.join_next().await {
+        let (groups, read) = done.map_err(|e| KafkaError::Config(format!("a read failed: {e}")))?;
+        match read {
+            Ok(read) => reads.extend(read),
+            Err(e @ KafkaError::Timeout { .. }) => return Err(e),
+            Err(e) => reads.extend(groups.into_iter().map(|g| (g, Err(e.clone())))),
+        }
+    }
+    Ok(crate::cluster::unique(names)
+        .into_iter()
+        .map(|name| {
+            let read = match found.remove(&name) {
+                Some(Err(e)) => Err(e),
+                _ => reads.remove(&name).unwrap_or_else(|| {
+                    Err(KafkaError::GroupNotFound {
+                        group: name.clone(),
+                    })
+                }),
+            };
+            (name, read)
+        })
+        .collect())
+}
+
+/// [`read_groups`] for the groups one `coordinator` coordinates.
+async fn read_at(
+    cluster: &Cluster,
+    coordinator: &str,
+    groups: &[String],
+    deadline: Instant,
+) -> Result<BTreeMap<String, Result<Read, KafkaError>>, KafkaError> {
+    let mut described = cluster
+        .describe_groups(groups, coordinator, deadline)
         .await?;
-    let committed = cluster
-        .committed_offsets(group, &coordinator, deadline)
+    let mut committed = cluster
+        .committed_offsets(groups, coordinator, deadline)
         .await?;
-    Ok(Read {
-        state: description.state,
-        members: description.members,
-        committed,
-    })
+    Ok(groups
+        .iter()
+        .map(|g| {
+            let read = match (described.remove(g), committed.remove(g)) {
+                (Some(Ok(d)), Some(Ok(committed))) => Ok(Read {
+                    state: d.state,
+                    members: d.members,
+                    committed,
+                }),
+                (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
+                _ => Err(KafkaError::GroupNotFound { group: g.clone() }),
+            };
+            (g.clone(), read)
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -438,7 +438,7 @@ impl Cluster {
                 queue.drain(..1).collect()
             };
             // −1: nothing committed for this partition.
-            let offsets = |topics: Vec<(String, Vec<(i32, i64, i16)>)>| {
+            let offsets = |topics: Vec<FetchedTopic>| {
                 let mut offsets = BTreeMap::new();
                 for (topic, partitions) in topics {
                     for (partition, offset, code) in partitions {
@@ -615,6 +615,10 @@ pub struct EndOffsets {
 }
 
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// One topic of an OffsetFetch answer: its name and `(partition, committed offset, error
+/// code)` per partition.
+type FetchedTopic = (String, Vec<(i32, i64, i16)>);
 
 /// Groups per batched request (FindCoordinator v4+, DescribeGroups, OffsetFetch v8+).
 pub const BATCH: usize = 200;

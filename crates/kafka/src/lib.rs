@@ -10,9 +10,14 @@
 //! ([`ISOLATION_READ_UNCOMMITTED`] says why). Every call takes a deadline and returns a
 //! [`KafkaError`] by then; nothing read from the network can make it panic.
 //!
+//! A peer can still make the `kafka-protocol` codec reserve an absurd capacity (a lying array
+//! length); a binary that talks to brokers installs [`alloc::Lazy`] so that costs address
+//! space instead of aborting the process.
+//!
 //! [`ckafka`] reads the same report through Tencent Cloud's CKafka API instead of the brokers
 //! (for a watchpost that can't reach them).
 
+pub mod alloc;
 pub mod ckafka;
 mod cluster;
 mod conn;

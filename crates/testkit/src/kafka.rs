@@ -272,3 +272,90 @@ impl Drop for Broker {
         let _ = std::fs::remove_file(&self.log);
     }
 }
+
+/// A peer on 127.0.0.1 that speaks just enough Kafka to be taken for a broker and then lies:
+/// it answers ApiVersions (the client's v3 with UNSUPPORTED_VERSION, v0 properly, offering
+/// only non-flexible versions: Metadata v1, ListGroups v0, FindCoordinator v0, DescribeGroups
+/// v0, OffsetFetch v1, ListOffsets v1), and every other request with its correlation id
+/// followed by `lie` (e.g. an array length of `i32::MAX` and nothing after it). For the
+/// client's handling of hostile answers. Stops when dropped.
+pub struct LyingPeer {
+    addr: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LyingPeer {
+    pub fn start(lie: Vec<u8>) -> LyingPeer {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((mut sock, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let lie = lie.clone();
+                std::thread::spawn(move || {
+                    let _ = sock.set_nonblocking(false);
+                    loop {
+                        let mut size = [0u8; 4];
+                        if sock.read_exact(&mut size).is_err() {
+                            return;
+                        }
+                        let mut frame = vec![0u8; u32::from_be_bytes(size) as usize];
+                        if sock.read_exact(&mut frame).is_err() || frame.len() < 8 {
+                            return;
+                        }
+                        let key = i16::from_be_bytes([frame[0], frame[1]]);
+                        let version = i16::from_be_bytes([frame[2], frame[3]]);
+                        let mut answer = frame[4..8].to_vec(); // the correlation id
+                        match (key, version) {
+                            // ApiVersions above v0: UNSUPPORTED_VERSION in v0's layout.
+                            (18, v) if v > 0 => answer.extend([0, 35, 0, 0, 0, 0]),
+                            (18, _) => {
+                                answer.extend([0, 0]);
+                                let apis: [(i16, i16, i16); 7] = [
+                                    (18, 0, 0),
+                                    (3, 1, 1),
+                                    (16, 0, 0),
+                                    (10, 0, 0),
+                                    (15, 0, 0),
+                                    (9, 1, 1),
+                                    (2, 1, 1),
+                                ];
+                                answer.extend((apis.len() as i32).to_be_bytes());
+                                for (k, min, max) in apis {
+                                    answer.extend(k.to_be_bytes());
+                                    answer.extend(min.to_be_bytes());
+                                    answer.extend(max.to_be_bytes());
+                                }
+                            }
+                            _ => answer.extend(&lie),
+                        }
+                        let mut out = (answer.len() as u32).to_be_bytes().to_vec();
+                        out.extend(answer);
+                        if sock.write_all(&out).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        LyingPeer { addr, stop }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for LyingPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

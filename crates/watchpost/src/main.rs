@@ -11,6 +11,11 @@ mod logging;
 use clap::{ArgAction, Parser, Subcommand};
 use std::process::ExitCode;
 
+/// A Kafka peer's lying array length must cost address space, not abort the process (see
+/// `watchpost_kafka::alloc`).
+#[global_allocator]
+static ALLOC: watchpost_kafka::alloc::Lazy = watchpost_kafka::alloc::Lazy;
+
 #[derive(Parser)]
 #[command(
     name = "watchpost",

@@ -130,6 +130,18 @@ async fn an_unknown_group_and_an_unreachable_cluster_exit_1_with_a_clear_message
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_lying_about_an_array_length_is_an_error_not_an_abort() {
+    // It passes for a broker, then claims i32::MAX brokers in its Metadata answer and sends
+    // none: the codec reserves that many up front.
+    let peer = watchpost_testkit::kafka::LyingPeer::start(i32::MAX.to_be_bytes().to_vec());
+    let (code, stdout, stderr) = lag(&["--bootstrap", &peer.bootstrap(), "--timeout", "5s"]).await;
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains(&peer.bootstrap()), "{stderr}");
+    assert!(stderr.contains("Kafka protocol"), "{stderr}");
+    assert!(!stderr.contains("memory allocation"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_usage_exits_2() {
     for args in [
         vec!["--group", "g"],

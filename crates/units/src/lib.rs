@@ -89,14 +89,31 @@ pub fn split_number(text: &str) -> Option<(f64, &str)> {
     Some((num, text[end..].trim()))
 }
 
-/// `1430ms`, `12.4ms`, `0.081ms`, `2.50s`.
+/// `0ms`, `0.081ms`, `12.4ms`, `1430ms`, `12.50s`; from a minute up as a duration is
+/// written in the config: `2m5s`, `1h30m`, `3d4h` (a Kafka time lag, a long timeout).
 pub fn format_ms(ms: f64) -> String {
-    if ms >= 10_000.0 {
+    if ms >= 60_000.0 {
+        let secs = (ms / 1000.0).round() as u64;
+        let (big, small, units) = if secs >= 86_400 {
+            (secs / 86_400, secs % 86_400 / 3600, ("d", "h"))
+        } else if secs >= 3600 {
+            (secs / 3600, secs % 3600 / 60, ("h", "m"))
+        } else {
+            (secs / 60, secs % 60, ("m", "s"))
+        };
+        if small == 0 {
+            format!("{big}{}", units.0)
+        } else {
+            format!("{big}{}{small}{}", units.0, units.1)
+        }
+    } else if ms >= 10_000.0 {
         format!("{:.2}s", ms / 1000.0)
     } else if ms >= 100.0 {
         format!("{ms:.0}ms")
     } else if ms >= 1.0 {
         format!("{ms:.1}ms")
+    } else if ms == 0.0 {
+        "0ms".to_string()
     } else {
         format!("{ms:.3}ms")
     }
@@ -188,6 +205,15 @@ mod tests {
         assert_eq!(format_ms(1430.2), "1430ms");
         assert_eq!(format_ms(12.44), "12.4ms");
         assert_eq!(format_ms(0.0812), "0.081ms");
+        assert_eq!(format_ms(0.0), "0ms");
+        assert_eq!(format_ms(12_345.0), "12.35s");
+        assert_eq!(format_ms(60_000.0), "1m");
+        assert_eq!(format_ms(125_400.0), "2m5s");
+        assert_eq!(format_ms(5_400_000.0), "1h30m");
+        assert_eq!(
+            format_ms(3.0 * 86_400_000.0 + 4.0 * 3_600_000.0 + 59_000.0),
+            "3d4h"
+        );
         assert_eq!(format_bytes(10240.0), "10.2KB");
         assert_eq!(bytes_unit("KiB"), Some(1024.0));
         assert_eq!(bytes_unit("kb"), Some(1000.0));

@@ -269,7 +269,7 @@ fn table(report: &LagReport) -> String {
             out,
             "group {}  state {}  members {}  lag {}",
             g.group,
-            g.state,
+            if g.state.is_empty() { "—" } else { &g.state },
             g.members,
             num(g.lag)
         );

@@ -84,6 +84,27 @@ for run in 1 2; do
     echo "$(date -u +%Y%m%dT%H%M%SZ),watchpost,$run,$GROUPS_N,$TOPICS,$PARTITIONS,$wall,$rss" >>"$RESULTS/lag.csv"
 done
 
+# `once` of one kafka_lag monitor (group g000: 1,000 partitions), process start to exit, with
+# its store: the first run starts the window, the second reads and extends it.
+cat >"$WORK/once.yaml" <<YAML
+storage: sqlite://$WORK/once.db
+monitors:
+  - name: g000-lag
+    type: kafka_lag
+    bootstrap: "$B"
+    group: g000
+    window: {min_distance: 0s}
+    conditions: ["lag < 1000000", "status != \"STOP\""]
+YAML
+for run in 1 2; do
+    /usr/bin/time -f '%e %M' -o "$WORK/time" "$WATCHPOST" once -c "$WORK/once.yaml" --json >"$WORK/once.json" \
+        || { log "once failed:"; cat "$WORK/once.json" >&2; exit 1; }
+    read -r wall rss <"$WORK/time"
+    n=$("$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); c=r[0]["observations"][0]["check"]; print(c["lag"], c["status"], sum(1 for t in c["topics"]))' "$WORK/once.json")
+    log "watchpost once (one kafka_lag monitor) run $run: ${wall}s, peak RSS ${rss} KiB; lag, status, topics: $n"
+    echo "watchpost-once run=$run wall_s=$wall peak_rss_kib=$rss lag_status_topics=$n" >>"$OUT"
+done
+
 # The reference: the same numbers from librdkafka, and a check that they agree.
 /usr/bin/time -f '%e %M' -o "$WORK/time" "$PY" - "$B" "$WORK/report.json" <<'PYEOF'
 import json, sys

@@ -449,8 +449,7 @@ fn kafka_alert(kind: AlertKind, orders_lag: &str) -> Alert {
 
 #[tokio::test]
 async fn default_parameters_of_a_kafka_lag_alert_carry_the_topic_and_its_lag_in_12_chars() {
-    let replies = (0..6).map(|_| Reply::json(200, TCCLI_OK)).collect();
-    let mut rx = Receiver::start(replies).await;
+    let mut rx = Receiver::start(vec![Reply::json(200, TCCLI_OK)]).await;
     let mut s = settings(&rx.url("/"));
     s.as_object_mut().unwrap().remove("params");
     s["template_text"] = json!("您的监控{1}当前状态：{2}，请及时处理。");
@@ -458,57 +457,68 @@ async fn default_parameters_of_a_kafka_lag_alert_carry_the_topic_and_its_lag_in_
         Channel::TencentSms(c) => c,
         other => panic!("{other:?}"),
     };
-    let sent = |body: serde_json::Value| body["TemplateParamSet"].clone();
-
-    // DOWN: the topic with the largest lag first (cut to leave room for "+1"), its lag in 万.
+    // DOWN, sent: the topic with the largest lag first (cut to leave room for "+1"), its lag
+    // in 万.
     sms.send(&kafka_alert(AlertKind::Down, "1234567"), Locale::ZhCn)
         .await
         .unwrap();
     assert_eq!(
-        sent(rx.next().await.json()),
+        rx.next().await.json()["TemplateParamSet"],
         json!(["orders.cr…+1", "积压123.5万"])
     );
-    sms.send(&kafka_alert(AlertKind::Down, "1234567"), Locale::En)
-        .await
-        .unwrap();
-    assert_eq!(
-        sent(rx.next().await.json()),
-        json!(["orders.cr…+1", "lag 1.2M"])
-    );
-    // A reminder says it is still piling up; a small lag is shown whole.
-    sms.send(&kafka_alert(AlertKind::Reminder, "90000"), Locale::ZhCn)
-        .await
-        .unwrap();
-    assert_eq!(
-        sent(rx.next().await.json()),
-        json!(["orders.cr…+1", "仍积压90000"])
-    );
-    // RESOLVED: the topic that was over, and the status word.
-    sms.send(&kafka_alert(AlertKind::Resolved, "1234567"), Locale::ZhCn)
-        .await
-        .unwrap();
-    assert_eq!(
-        sent(rx.next().await.json()),
-        json!(["orders.cr…+1", "恢复"])
-    );
-    // One topic alone is named whole (when it fits).
-    let mut one = kafka_alert(AlertKind::Down, "700");
-    one.failures.remove(1);
-    sms.send(&one, Locale::ZhCn).await.unwrap();
-    assert_eq!(sent(rx.next().await.json()), json!(["payments", "积压900"]));
-    // A kafka_lag alert without a topic (a stalled consumer) keeps [monitor, status].
-    let mut stalled = kafka_alert(AlertKind::Down, "0");
-    stalled.failures = vec![FailedCondition {
-        location: "local".into(),
-        operand: "status".into(),
-        op: "!=".into(),
-        expected: "STALL".into(),
-        actual: "STALL".into(),
-        text: "status STALL == STALL".into(),
-        topic: None,
-    }];
-    sms.send(&stalled, Locale::ZhCn).await.unwrap();
-    assert_eq!(sent(rx.next().await.json()), json!(["billing-lag", "故障"]));
+
+    let one = {
+        let mut a = kafka_alert(AlertKind::Down, "700");
+        a.failures.remove(1);
+        a
+    };
+    let stalled = {
+        let mut a = kafka_alert(AlertKind::Down, "0");
+        a.failures = vec![FailedCondition {
+            location: "local".into(),
+            operand: "status".into(),
+            op: "!=".into(),
+            expected: "STALL".into(),
+            actual: "STALL".into(),
+            text: "status STALL == STALL".into(),
+            topic: None,
+        }];
+        a
+    };
+    for (alert, locale, want, why) in [
+        (
+            kafka_alert(AlertKind::Down, "1234567"),
+            Locale::En,
+            ["orders.cr…+1", "lag 1.2M"],
+            "en",
+        ),
+        (
+            kafka_alert(AlertKind::Reminder, "90000"),
+            Locale::ZhCn,
+            ["orders.cr…+1", "仍积压90000"],
+            "a reminder says it is still piling up; a small lag is shown whole",
+        ),
+        (
+            kafka_alert(AlertKind::Resolved, "1234567"),
+            Locale::ZhCn,
+            ["orders.cr…+1", "恢复"],
+            "a resolved alert that names the topic: the status word",
+        ),
+        (
+            one,
+            Locale::ZhCn,
+            ["payments", "积压900"],
+            "one topic alone is named whole",
+        ),
+        (
+            stalled,
+            Locale::ZhCn,
+            ["billing-lag", "故障"],
+            "no topic (a stalled consumer): [monitor, status]",
+        ),
+    ] {
+        assert_eq!(sms.params(&alert, locale).unwrap(), want, "{why}");
+    }
 }
 
 #[test]

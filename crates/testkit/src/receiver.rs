@@ -60,6 +60,30 @@ impl Seen {
             .expect("a text header")
     }
 
+    /// Assert that this is a Tencent Cloud API 3.0 call signed with `id` and `key` for
+    /// `service`: the `Authorization` recomputed here (TC3-HMAC-SHA256, signing content-type
+    /// and host as they arrived) from the bytes that arrived equals the one sent.
+    pub fn assert_tc3_signed(&self, service: &str, id: &str, key: &str) {
+        assert_eq!(self.method, "POST");
+        assert_eq!(
+            self.header("content-type"),
+            "application/json; charset=utf-8"
+        );
+        let timestamp: i64 = self.header("x-tc-timestamp").parse().expect("a timestamp");
+        let expected = watchpost_net::tc3::sign(
+            id,
+            key,
+            service,
+            timestamp,
+            &[
+                ("content-type", "application/json; charset=utf-8"),
+                ("host", self.header("host")),
+            ],
+            &self.body,
+        );
+        assert_eq!(self.header("authorization"), expected.authorization);
+    }
+
     /// The path without the query.
     pub fn path(&self) -> &str {
         self.uri.split('?').next().unwrap_or_default()

@@ -104,6 +104,10 @@ pub struct MonitorOutcome {
     pub error: Option<String>,
     #[serde(skip)]
     pub rows: Vec<LocationRow>,
+    /// The metrics a person reads first for the monitor's kind, in order
+    /// (`CheckKind::columns`; empty when the tick could not be judged).
+    #[serde(skip)]
+    pub columns: &'static [&'static str],
 }
 
 impl MonitorOutcome {
@@ -126,6 +130,7 @@ impl MonitorOutcome {
             observations,
             error: Some(error),
             rows,
+            columns: &[],
         }
     }
 }
@@ -365,6 +370,7 @@ pub fn commit(
         observations,
         error: None,
         rows,
+        columns: kind.columns(),
     })
 }
 

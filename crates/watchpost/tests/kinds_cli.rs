@@ -286,3 +286,37 @@ async fn a_setting_of_another_kind_and_an_operand_the_kind_lacks_are_refused_at_
         "the operands a tcp monitor has are listed: {err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_once_table_shows_each_kinds_own_measurements() {
+    let web = common::echo_server(200).await;
+    let (pong, _guard) = pong_server("127.0.0.1:0".parse().unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "monitors:\n  - name: site\n    type: http\n    url: \"http://{web}/\"\n  - name: cache\n    type: tcp\n    address: \"{pong}\"\n"
+        ),
+    );
+    let out = watchpost(&["once", "-c", config.to_str().unwrap()], &[]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}: {text}"))
+            .to_string()
+    };
+    let site = line("site ");
+    assert!(site.contains("PASS"), "{site}");
+    assert!(site.contains("status 200"), "{site}");
+    assert!(site.contains(" total "), "{site}");
+    let cache = line("cache ");
+    assert!(cache.contains("PASS"), "{cache}");
+    assert!(cache.contains("connect "), "{cache}");
+    assert!(
+        !cache.contains("status"),
+        "a tcp check has no HTTP status: {cache}"
+    );
+    assert!(text.starts_with("monitor "), "{text}");
+}

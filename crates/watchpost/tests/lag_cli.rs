@@ -142,6 +142,58 @@ async fn a_peer_lying_about_an_array_length_is_an_error_not_an_abort() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_sasl_login_and_a_web_server_exit_1_naming_the_broker() {
+    use watchpost_testkit::kafka::BrokerOptions;
+    let Some(broker) = Broker::start_with(BrokerOptions {
+        args: vec!["--authentication"],
+        ..BrokerOptions::default()
+    }) else {
+        return;
+    };
+    let b = broker.bootstrap();
+    let password = "wrong-password-7f3a";
+    let out = watchpost(
+        &[
+            "lag",
+            "-b",
+            &b,
+            "--sasl",
+            "SCRAM-SHA-512",
+            "--username",
+            "watchpost",
+            "--timeout",
+            "5s",
+        ],
+        &[("WATCHPOST_SASL_PASSWORD", password.to_string())],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("authentication with Kafka broker {b} failed")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(password), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(password));
+
+    // An HTTP server (hyper, which answers a malformed request with 400) where a broker
+    // should be.
+    let receiver =
+        watchpost_testkit::Receiver::start(vec![watchpost_testkit::Reply::json(200, "{}")]).await;
+    let web = receiver
+        .plain_url("/")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let (code, _, stderr) = lag(&["-b", &web, "--timeout", "5s"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{web} does not speak the Kafka protocol")),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_usage_exits_2() {
     for args in [
         vec!["--group", "g"],

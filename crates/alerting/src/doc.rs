@@ -71,7 +71,7 @@ pub fn state_from_json(text: &str) -> Result<MonitorState, DocError> {
                     format: "unversioned",
                     reason: e.to_string(),
                 })?;
-            Ok(legacy.into())
+            Ok(StateV1::from(legacy).into())
         }
         Some(v) => match v.as_u64() {
             Some(1) => {
@@ -216,14 +216,16 @@ struct LegacyIncident {
     reasons: Vec<String>,
 }
 
-/// The unversioned form holds what v1 holds: the conversion is field by field.
-impl From<LegacyState> for MonitorState {
+/// The unversioned form holds what v1 holds, without the probe's state: read as the v1
+/// document it would have been, field by field.
+impl From<LegacyState> for StateV1 {
     fn from(d: LegacyState) -> Self {
-        MonitorState {
-            status: d.status.into(),
+        StateV1 {
+            v: 1,
+            status: d.status,
             consecutive_failures: d.consecutive_failures,
             consecutive_successes: d.consecutive_successes,
-            incident: d.incident.map(|i| Incident {
+            incident: d.incident.map(|i| IncidentV1 {
                 id: i.id,
                 opened_at: i.opened_at,
                 notified: i.notified,

@@ -10,6 +10,6 @@ mod tls;
 
 pub use task::AbortOnDrop;
 pub use tls::{
-    AcceptAnyCertificate, CaError, insecure_config, load_ca_file, provider, root_store,
-    verified_config,
+    AcceptAnyCertificate, CaError, InspectCertificate, insecure_config, load_ca_file, provider,
+    root_store, verified_config,
 };

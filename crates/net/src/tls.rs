@@ -87,13 +87,43 @@ pub fn insecure_config(alpn: &[&[u8]]) -> ClientConfig {
 }
 
 /// A verifier that accepts any certificate but verifies that the server owns the key it
-/// presented.
+/// presented (the handshake signatures, with [`provider`]'s algorithms).
+/// [`AcceptAnyCertificate::inspecting`] first shows each certificate to an
+/// [`InspectCertificate`].
 #[derive(Debug)]
-pub struct AcceptAnyCertificate(WebPkiSupportedAlgorithms);
+pub struct AcceptAnyCertificate {
+    algorithms: WebPkiSupportedAlgorithms,
+    inspector: Option<Arc<dyn InspectCertificate>>,
+}
+
+/// Sees each certificate an [`AcceptAnyCertificate::inspecting`] verifier accepts, before it
+/// is accepted (e.g. to record whether a real verification would have refused it).
+pub trait InspectCertificate: std::fmt::Debug + Send + Sync {
+    /// The arguments of [`ServerCertVerifier::verify_server_cert`].
+    fn inspect(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    );
+}
 
 impl AcceptAnyCertificate {
     pub fn new() -> Self {
-        AcceptAnyCertificate(provider().signature_verification_algorithms)
+        AcceptAnyCertificate {
+            algorithms: provider().signature_verification_algorithms,
+            inspector: None,
+        }
+    }
+
+    /// Like [`AcceptAnyCertificate::new`], showing each certificate to `inspector` first.
+    pub fn inspecting(inspector: impl InspectCertificate + 'static) -> Self {
+        AcceptAnyCertificate {
+            inspector: Some(Arc::new(inspector)),
+            ..Self::new()
+        }
     }
 }
 
@@ -106,12 +136,15 @@ impl Default for AcceptAnyCertificate {
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(inspector) = &self.inspector {
+            inspector.inspect(end_entity, intermediates, server_name, ocsp_response, now);
+        }
         Ok(ServerCertVerified::assertion())
     }
 
@@ -121,7 +154,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -130,11 +163,11 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -169,5 +202,51 @@ mod tests {
         assert!(insecure_config(&[]).alpn_protocols.is_empty());
         let bad = root_store(&[CertificateDer::from(vec![1, 2, 3])]).unwrap_err();
         assert_eq!(bad.path, "(extra roots)");
+    }
+
+    #[derive(Debug, Default)]
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl InspectCertificate for Arc<Count> {
+        fn inspect(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn accepting_verifiers_show_the_certificate_and_check_signatures_like_webpki() {
+        let seen = Arc::new(Count::default());
+        let verifier = AcceptAnyCertificate::inspecting(seen.clone());
+        let name = ServerName::try_from("site.test").unwrap();
+        let cert = CertificateDer::from(vec![1, 2, 3]);
+        let now = UnixTime::now();
+        assert!(
+            verifier
+                .verify_server_cert(&cert, &[], &name, &[], now)
+                .is_ok()
+        );
+        assert!(
+            AcceptAnyCertificate::new()
+                .verify_server_cert(&cert, &[], &name, &[], now)
+                .is_ok()
+        );
+        assert_eq!(seen.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(root_store(&[]).unwrap()),
+            provider(),
+        )
+        .build()
+        .unwrap();
+        assert_eq!(
+            verifier.supported_verify_schemes(),
+            webpki.supported_verify_schemes()
+        );
     }
 }

@@ -12,16 +12,17 @@
 //! records the outcome, and accepts.
 
 use crate::error::{ErrorKind, Phase, ProbeError, RequestError};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::{CertificateError, ClientConfig};
 use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
+use watchpost_net::{AcceptAnyCertificate, InspectCertificate};
 
 /// What a check learned about the TLS session and the server's certificate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,29 +87,30 @@ impl TlsConfigs {
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate::inspecting(verifier)))
             .with_no_client_auth();
         (finish(config), outcome)
     }
 }
 
-/// Verifies with `inner`, keeps the reason it refused (if it did), accepts. Handshake
-/// signatures are checked for real.
+/// Verifies with `inner` and keeps the reason it refused (if it did), for an
+/// [`AcceptAnyCertificate`] that then accepts either way (handshake signatures are checked for
+/// real).
 #[derive(Debug)]
 struct Recording {
     inner: Arc<WebPkiServerVerifier>,
     outcome: Arc<Mutex<Option<String>>>,
 }
 
-impl ServerCertVerifier for Recording {
-    fn verify_server_cert(
+impl InspectCertificate for Recording {
+    fn inspect(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
         ocsp_response: &[u8],
         now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
+    ) {
         if let Err(e) = self.inner.verify_server_cert(
             end_entity,
             intermediates,
@@ -124,29 +126,6 @@ impl ServerCertVerifier for Recording {
                 *slot = Some(reason);
             }
         }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
 

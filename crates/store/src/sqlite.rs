@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -30,6 +31,13 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// How long a writer waits for another connection's write transaction before [`StoreError::Busy`].
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The most ticks committed together (see *Group commit* on [`SqliteStore`]).
+pub const MAX_BATCH: usize = 256;
+
+/// How long a batch's first writer waits, at most, for a writer already on its way to the
+/// lock to join (a safety net: one that announced itself takes the lock within microseconds).
+const JOIN_WAIT: Duration = Duration::from_millis(20);
+
 /// The store on one SQLite file (or in memory, for tests).
 ///
 /// One connection, used by one caller at a time (a mutex); share the store through an `Arc`.
@@ -37,12 +45,53 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// serialized by SQLite (`BEGIN IMMEDIATE`, waiting up to 5 s for the lock), reads see the last
 /// committed state (WAL). Commits are `synchronous = FULL`: a delivered mark or a transition that
 /// returned Ok survives a power cut.
+///
+/// # Group commit
+///
+/// Ticks ([`Store::commit_tick`], [`Store::transition`], [`Store::record_results`]) are
+/// committed in batches, so that many monitors finishing at once cost one `fsync`, not one
+/// each. The first caller to find no batch open begins one (`BEGIN IMMEDIATE`) and runs its
+/// tick in it; callers arriving meanwhile join the open batch, each running its own tick —
+/// its own `decide`, on its own thread — inside a savepoint of it, so a tick that fails (or
+/// panics) rolls back alone and the others stay. When no caller is on its way any more (or
+/// [`MAX_BATCH`] ticks are in), the first caller commits the batch and every caller in it
+/// returns only then: a tick that returned Ok is durable, and a notification it wrote can't
+/// be claimed before that. If the commit itself fails, every tick of the batch fails with the
+/// error. The other operations (outbox claims and marks, reads, retention) wait for an open
+/// batch to commit and run alone; a batch doesn't start while one of them waits.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    inner: Mutex<Inner>,
+    /// Signalled when a tick joins a batch, when a batch commits, and when an operation that
+    /// runs alone finishes.
+    changed: Condvar,
+    /// Callers of a batched operation between announcing themselves and taking the lock.
+    arriving: AtomicUsize,
     /// The id (see [`thread_id`]) of the thread holding `conn`, 0 when free; detects a store call
     /// from inside `decide`, which would otherwise deadlock.
     owner: AtomicU64,
+    /// Batches committed and the ticks they kept (not those rolled back), since the store
+    /// was opened.
+    batches: AtomicU64,
+    ticks: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    conn: Connection,
+    /// A batch transaction is open.
+    open: bool,
+    /// The number of the open (or last) batch.
+    number: u64,
+    /// Ticks run in the open batch, and those of them that succeeded.
+    jobs: usize,
+    kept: usize,
+    /// The number of the last batch that ended (committed or failed).
+    ended: u64,
+    /// The last batch whose commit failed, and why.
+    failed: Option<(u64, String)>,
+    /// Operations that run alone, waiting for the open batch to end.
+    alone_waiting: usize,
 }
 
 impl SqliteStore {
@@ -93,9 +142,125 @@ impl SqliteStore {
         })?;
         migrate(&mut conn)?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            inner: Mutex::new(Inner {
+                conn,
+                open: false,
+                number: 0,
+                jobs: 0,
+                kept: 0,
+                ended: 0,
+                failed: None,
+                alone_waiting: 0,
+            }),
+            changed: Condvar::new(),
+            arriving: AtomicUsize::new(0),
             owner: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
         })
+    }
+
+    /// Batches committed and the ticks they held, since the store was opened (see *Group
+    /// commit*).
+    pub fn commit_stats(&self) -> (u64, u64) {
+        (
+            self.batches.load(Ordering::Relaxed),
+            self.ticks.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Run `job` as one tick of a batch (see *Group commit*): in a savepoint of the open
+    /// batch, or of a new one this caller begins and commits. Returns once the batch has
+    /// committed, with `job`'s result; `job`'s error (or panic) rolls back its savepoint only.
+    fn batched<R>(
+        &self,
+        job: &mut dyn FnMut(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let me = thread_id();
+        if self.owner.load(Ordering::Acquire) == me {
+            return Err(StoreError::Reentrant);
+        }
+        self.arriving.fetch_add(1, Ordering::SeqCst);
+        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        self.arriving.fetch_sub(1, Ordering::SeqCst);
+        // A full batch commits first; no batch starts while an operation waits to run alone.
+        while (g.open && g.jobs >= MAX_BATCH) || (!g.open && g.alone_waiting > 0) {
+            g = self.changed.wait(g).unwrap_or_else(PoisonError::into_inner);
+        }
+        let leader = !g.open;
+        if leader {
+            if !g.conn.is_autocommit() {
+                // Defensive: never run on inside a transaction someone left open.
+                let _ = g.conn.execute_batch("ROLLBACK");
+            }
+            g.conn.execute_batch("BEGIN IMMEDIATE")?;
+            g.open = true;
+            g.number += 1;
+            g.jobs = 0;
+            g.kept = 0;
+        }
+        let number = g.number;
+        g.jobs += 1;
+
+        self.owner.store(me, Ordering::Release);
+        let outcome = catch_unwind(AssertUnwindSafe(|| in_savepoint(&g.conn, &mut *job)));
+        self.owner.store(0, Ordering::Release);
+        if matches!(outcome, Ok(Ok(_))) {
+            g.kept += 1;
+        }
+
+        if !leader {
+            self.changed.notify_all();
+            let value = match outcome {
+                Err(panic) => {
+                    drop(g);
+                    resume_unwind(panic);
+                }
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(value)) => value,
+            };
+            while g.ended < number {
+                g = self.changed.wait(g).unwrap_or_else(PoisonError::into_inner);
+            }
+            return match &g.failed {
+                Some((n, message)) if *n == number => Err(StoreError::Database(format!(
+                    "committing the batch failed: {message}"
+                ))),
+                _ => Ok(value),
+            };
+        }
+
+        // The first caller: let those already on their way join, then commit for all.
+        while self.arriving.load(Ordering::SeqCst) > 0 && g.jobs < MAX_BATCH {
+            let (next, waited) = self
+                .changed
+                .wait_timeout(g, JOIN_WAIT)
+                .unwrap_or_else(PoisonError::into_inner);
+            g = next;
+            if waited.timed_out() {
+                break;
+            }
+        }
+        let committed = g.conn.execute_batch("COMMIT");
+        if committed.is_err() {
+            let _ = g.conn.execute_batch("ROLLBACK");
+        }
+        g.open = false;
+        g.ended = number;
+        g.failed = committed.as_ref().err().map(|e| (number, e.to_string()));
+        if committed.is_ok() {
+            self.batches.fetch_add(1, Ordering::Relaxed);
+            self.ticks.fetch_add(g.kept as u64, Ordering::Relaxed);
+        }
+        self.changed.notify_all();
+        drop(g);
+        match outcome {
+            Err(panic) => resume_unwind(panic),
+            Ok(result) => {
+                committed?;
+                result
+            }
+        }
     }
 
     /// The schema version of the open file.
@@ -104,47 +269,90 @@ impl SqliteStore {
         Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
+    /// The connection, for an operation that runs alone: after the open batch (if any) has
+    /// ended, and before the next begins.
     fn lock(&self) -> Result<Guard<'_>, StoreError> {
         let me = thread_id();
         if self.owner.load(Ordering::Acquire) == me {
             return Err(StoreError::Reentrant);
         }
-        // A panic in `decide` poisons the mutex; the transaction was rolled back when it unwound,
-        // so the connection is fine to use.
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        if !conn.is_autocommit() {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.open {
+            inner.alone_waiting += 1;
+            while inner.open {
+                inner = self
+                    .changed
+                    .wait(inner)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            inner.alone_waiting -= 1;
+        }
+        if !inner.conn.is_autocommit() {
             // Defensive: never run on inside a transaction someone left open.
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = inner.conn.execute_batch("ROLLBACK");
         }
         self.owner.store(me, Ordering::Release);
         Ok(Guard {
-            conn,
+            inner,
             owner: &self.owner,
+            changed: &self.changed,
         })
     }
 }
 
+/// `job` in a savepoint of the open transaction: released on success, rolled back on error
+/// (and on a panic, which then goes on unwinding).
+fn in_savepoint<R>(
+    conn: &Connection,
+    job: &mut dyn FnMut(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    conn.execute_batch("SAVEPOINT tick")?;
+    let undo = |conn: &Connection| {
+        let _ = conn.execute_batch("ROLLBACK TO tick; RELEASE tick");
+    };
+    match catch_unwind(AssertUnwindSafe(|| job(conn))) {
+        Ok(Ok(value)) => match conn.execute_batch("RELEASE tick") {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                undo(conn);
+                Err(e.into())
+            }
+        },
+        Ok(Err(e)) => {
+            undo(conn);
+            Err(e)
+        }
+        Err(panic) => {
+            undo(conn);
+            resume_unwind(panic)
+        }
+    }
+}
+
 struct Guard<'a> {
-    conn: MutexGuard<'a, Connection>,
+    inner: MutexGuard<'a, Inner>,
     owner: &'a AtomicU64,
+    changed: &'a Condvar,
 }
 
 impl Deref for Guard<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        &self.conn
+        &self.inner.conn
     }
 }
 
 impl DerefMut for Guard<'_> {
     fn deref_mut(&mut self) -> &mut Connection {
-        &mut self.conn
+        &mut self.inner.conn
     }
 }
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
         self.owner.store(0, Ordering::Release);
+        // A batch may wait for this operation to finish.
+        self.changed.notify_all();
     }
 }
 
@@ -658,20 +866,18 @@ impl Store for SqliteStore {
             )));
         }
         let ats = check_results(results)?;
-        let mut conn = self.lock()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (state, version) = read_state(&tx, monitor)?;
-        let version = version
-            .checked_add(1)
-            .ok_or_else(|| StoreError::UnreadableState {
-                monitor: monitor.to_string(),
-                message: format!("its version {version} can't be incremented"),
-            })?;
-        let transition = decide(state).map_err(StoreError::Decide)?;
-        insert_results(&tx, results, &ats)?;
-        let outcome = write_transition(&tx, monitor, version, &transition)?;
-        tx.commit()?;
-        Ok(outcome)
+        self.batched(&mut |conn| {
+            let (state, version) = read_state(conn, monitor)?;
+            let version = version
+                .checked_add(1)
+                .ok_or_else(|| StoreError::UnreadableState {
+                    monitor: monitor.to_string(),
+                    message: format!("its version {version} can't be incremented"),
+                })?;
+            let transition = decide(state).map_err(StoreError::Decide)?;
+            insert_results(conn, results, &ats)?;
+            write_transition(conn, monitor, version, &transition)
+        })
     }
 
     fn state(&self, monitor: &str) -> Result<Option<String>, StoreError> {
@@ -681,10 +887,7 @@ impl Store for SqliteStore {
 
     fn record_results(&self, rows: &[ResultRow]) -> Result<usize, StoreError> {
         let ats = check_results(rows)?;
-        let mut conn = self.lock()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        insert_results(&tx, rows, &ats)?;
-        tx.commit()?;
+        self.batched(&mut |conn| insert_results(conn, rows, &ats))?;
         Ok(rows.len())
     }
 

@@ -262,6 +262,11 @@ pub fn commit(
             at,
             ok: o.ok,
             data: o.check.get().to_string(),
+            metrics: rows
+                .iter()
+                .find(|r| r.location == o.location)
+                .map(|r| r.metrics.iter().map(|m| (m.key(), m.value)).collect())
+                .unwrap_or_default(),
         })
         .collect();
     let failing = observations.iter().filter(|o| !o.ok).count() as u32;

@@ -128,6 +128,7 @@
 //! Errors that quote a store URL show it through [`redact_url`]: no password, no query string.
 
 mod error;
+pub mod sketch;
 mod sqlite;
 mod time;
 mod url;
@@ -138,6 +139,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 pub use error::StoreError;
+pub use sketch::Summary;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 pub use url::{check_url, redact_url};
 
@@ -206,9 +208,24 @@ pub trait Store: Send + Sync {
     /// The latest result of each location of `monitor`, ordered by location.
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError>;
 
-    /// Retention: deletes results taken before `older_than` and outbox items delivered or given
-    /// up before `older_than`. Pending items, states and incidents are kept. Returns the number
+    /// `monitor`'s rollups of `step` whose bucket starts at or after `since`, by location and
+    /// bucket. Every result written ([`Store::commit_tick`], [`Store::record_results`]) is
+    /// counted in its minute and its hour, in the same transaction.
+    fn rollups(
+        &self,
+        monitor: &str,
+        step: Step,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Rollup>, StoreError>;
+
+    /// Retention of rollups: deletes the `step` rollups whose bucket started before
+    /// `older_than`, in chunks (the write lock is never held for long). Returns the number
     /// of rows deleted.
+    fn prune_rollups(&self, step: Step, older_than: DateTime<Utc>) -> Result<usize, StoreError>;
+
+    /// Retention: deletes results taken before `older_than` and outbox items delivered or given
+    /// up before `older_than`, and the latest result of a location that has reported nothing
+    /// since, in chunks. Pending items, states, incidents and the rollups are kept. Returns the number of rows deleted.
     ///
     /// A pruned item's idempotency key is forgotten, so keep the retention longer than any
     /// window in which the same key could be produced again.
@@ -365,7 +382,7 @@ pub struct TransitionOutcome {
 }
 
 /// One location's result of one check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResultRow {
     pub monitor: String,
     pub location: String,
@@ -373,6 +390,42 @@ pub struct ResultRow {
     pub ok: bool,
     /// The observation, a JSON document.
     pub data: String,
+    /// The numbers to roll up, by name (`total_ms`, `status`, `group_lag`): summarized per
+    /// minute and per hour, and kept with the location's latest result.
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// A rollup's width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    Minute,
+    Hour,
+}
+
+impl Step {
+    pub const ALL: [Step; 2] = [Step::Minute, Step::Hour];
+
+    /// Its length in seconds (the `step` column).
+    pub fn seconds(self) -> i64 {
+        match self {
+            Step::Minute => 60,
+            Step::Hour => 3600,
+        }
+    }
+}
+
+/// The checks of one monitor at one location within one minute or hour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollup {
+    pub monitor: String,
+    pub location: String,
+    pub step: Step,
+    /// The start of the minute or hour.
+    pub bucket: DateTime<Utc>,
+    pub checks: u64,
+    pub failures: u64,
+    /// Per metric: count, min, max, sum and percentiles.
+    pub metrics: std::collections::BTreeMap<String, Summary>,
 }
 
 /// An outbox item leased to a worker by [`Store::claim_due`].

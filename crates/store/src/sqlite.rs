@@ -1,6 +1,6 @@
 //! [`SqliteStore`]: the [`Store`] on one SQLite file.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::{Deref, DerefMut};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -15,7 +15,8 @@ use crate::time::{add, duration_from_db, from_db, nanos, opt_from_db, to_db};
 use crate::url::{Target, parse_url, redacted_path};
 use crate::{
     CLOCK_BACK_TOLERANCE, Incident, IncidentChange, MAX_LEASE, OutboxEntry, OutboxItem,
-    PendingInfo, RETRY_GAP_CAP, ResultRow, Store, StoreError, Transition, TransitionOutcome,
+    PendingInfo, RETRY_GAP_CAP, ResultRow, Rollup, Step, Store, StoreError, Summary, Transition,
+    TransitionOutcome,
 };
 
 /// The migrations, in order; migration `i` (0-based) brings the file to `user_version` `i + 1`.
@@ -23,7 +24,11 @@ use crate::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_order_and_retry_time.sql"),
+    include_str!("../migrations/0003_latest_and_rollups.sql"),
 ];
+
+/// Rows deleted per transaction by retention.
+const PRUNE_CHUNK: usize = 5_000;
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -269,6 +274,31 @@ impl SqliteStore {
         Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
+    /// Run the `DELETE` `sql` — whose last parameter is the chunk size, after `params` — one
+    /// transaction per [`PRUNE_CHUNK`] rows until it deletes fewer; then a passive WAL
+    /// checkpoint, so the log doesn't keep the deleted pages. Returns the rows deleted.
+    fn delete_in_chunks(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<usize, StoreError> {
+        let mut all: Vec<&dyn rusqlite::ToSql> = params.to_vec();
+        let chunk = PRUNE_CHUNK as i64;
+        all.push(&chunk);
+        let mut deleted = 0;
+        loop {
+            let conn = self.lock()?;
+            let n = conn.prepare_cached(sql)?.execute(all.as_slice())?;
+            deleted += n;
+            if n < PRUNE_CHUNK {
+                if deleted > 0 {
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// The connection, for an operation that runs alone: after the open batch (if any) has
     /// ended, and before the next begins.
     fn lock(&self) -> Result<Guard<'_>, StoreError> {
@@ -479,6 +509,7 @@ fn result_row(r: &Row<'_>) -> rusqlite::Result<ResultRow> {
         at: from_db(r.get(2)?),
         ok: r.get(3)?,
         data: lenient_text(r, 4)?,
+        metrics: Vec::new(),
     })
 }
 
@@ -725,13 +756,109 @@ fn check_results(rows: &[ResultRow]) -> Result<Vec<i64>, StoreError> {
         .collect()
 }
 
+/// Write `rows`: each becomes its location's latest result and is counted in its minute's
+/// and its hour's rollup; the full row is kept in `results` only when it failed or is the
+/// first pass after a failure (what a person looks back at).
 fn insert_results(conn: &Connection, rows: &[ResultRow], ats: &[i64]) -> Result<(), StoreError> {
+    let mut previous =
+        conn.prepare_cached("SELECT ok, at FROM latest WHERE monitor = ?1 AND location = ?2")?;
+    let mut latest = conn.prepare_cached(
+        "INSERT INTO latest (monitor, location, at, ok, data, metrics) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (monitor, location) DO UPDATE SET \
+             at = excluded.at, ok = excluded.ok, data = excluded.data, \
+             metrics = excluded.metrics \
+         WHERE excluded.at >= latest.at",
+    )?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO results (monitor, location, at, ok, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for (row, at) in rows.iter().zip(ats) {
-        insert.execute(params![row.monitor, row.location, at, row.ok, row.data])?;
+        let before: Option<(bool, i64)> = previous
+            .query_row(params![row.monitor, row.location], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let recovered = matches!(before, Some((false, _)));
+        if !row.ok || recovered {
+            insert.execute(params![row.monitor, row.location, at, row.ok, row.data])?;
+        }
+        let metrics: serde_json::Map<String, serde_json::Value> = row
+            .metrics
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+            .collect();
+        latest.execute(params![
+            row.monitor,
+            row.location,
+            at,
+            row.ok,
+            row.data,
+            serde_json::Value::Object(metrics).to_string()
+        ])?;
+        for step in Step::ALL {
+            add_to_rollup(conn, row, *at, step)?;
+        }
     }
+    Ok(())
+}
+
+/// The start (ns) of the `step` bucket holding `at` (ns).
+fn bucket_of(at: i64, step: Step) -> i64 {
+    let width = step.seconds() * 1_000_000_000;
+    at - at.rem_euclid(width)
+}
+
+/// Count `row` in its `step` rollup.
+fn add_to_rollup(
+    conn: &Connection,
+    row: &ResultRow,
+    at: i64,
+    step: Step,
+) -> Result<(), StoreError> {
+    let bucket = bucket_of(at, step);
+    let mut read = conn.prepare_cached(
+        "SELECT metrics FROM rollups WHERE monitor = ?1 AND location = ?2 AND step = ?3 \
+         AND bucket = ?4",
+    )?;
+    let stored: Option<String> = read
+        .query_row(
+            params![row.monitor, row.location, step.seconds(), bucket],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let mut metrics: BTreeMap<String, Summary> = match &stored {
+        // A document this build can't read (hand-edited) starts over rather than failing
+        // the tick.
+        Some(text) => serde_json::from_str(text).unwrap_or_default(),
+        None => BTreeMap::new(),
+    };
+    for (name, value) in row.metrics.iter().filter(|(_, v)| v.is_finite()) {
+        match metrics.get_mut(name) {
+            Some(s) => s.merge(&Summary::of(*value)),
+            None => {
+                metrics.insert(name.clone(), Summary::of(*value));
+            }
+        }
+    }
+    let metrics =
+        serde_json::to_string(&metrics).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut write = conn.prepare_cached(
+        "INSERT INTO rollups (monitor, location, step, bucket, checks, failures, metrics) \
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6) \
+         ON CONFLICT (monitor, location, step, bucket) DO UPDATE SET \
+             checks = checks + 1, failures = failures + excluded.failures, \
+             metrics = excluded.metrics",
+    )?;
+    write.execute(params![
+        row.monitor,
+        row.location,
+        step.seconds(),
+        bucket,
+        i64::from(!row.ok),
+        metrics
+    ])?;
     Ok(())
 }
 
@@ -894,29 +1021,80 @@ impl Store for SqliteStore {
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError> {
         let conn = self.lock()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT monitor, location, at, ok, data FROM ( \
-                 SELECT monitor, location, at, ok, data, ROW_NUMBER() OVER ( \
-                     PARTITION BY location ORDER BY at DESC, id DESC) AS rank \
-                 FROM results WHERE monitor = ?1) \
-             WHERE rank = 1 ORDER BY location",
+            "SELECT monitor, location, at, ok, data, metrics FROM latest \
+             WHERE monitor = ?1 ORDER BY location",
         )?;
         let rows = stmt
-            .query_map([monitor], result_row)?
+            .query_map([monitor], |r| {
+                let mut row = result_row(r)?;
+                let metrics: String = lenient_text(r, 5)?;
+                row.metrics = serde_json::from_str::<BTreeMap<String, f64>>(&metrics)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                Ok(row)
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
+    fn rollups(
+        &self,
+        monitor: &str,
+        step: Step,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        let since = bucket_of(to_db(since)?, step);
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT location, bucket, checks, failures, metrics FROM rollups \
+             WHERE monitor = ?1 AND step = ?2 AND bucket >= ?3 ORDER BY location, bucket",
+        )?;
+        let rows = stmt
+            .query_map(params![monitor, step.seconds(), since], |r| {
+                let metrics: String = lenient_text(r, 4)?;
+                Ok(Rollup {
+                    monitor: monitor.to_string(),
+                    location: lenient_text(r, 0)?,
+                    step,
+                    bucket: from_db(r.get(1)?),
+                    checks: r.get::<_, i64>(2)?.max(0) as u64,
+                    failures: r.get::<_, i64>(3)?.max(0) as u64,
+                    metrics: serde_json::from_str(&metrics).unwrap_or_default(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn prune_rollups(&self, step: Step, older_than: DateTime<Utc>) -> Result<usize, StoreError> {
+        let before = to_db(older_than)?;
+        self.delete_in_chunks(
+            "DELETE FROM rollups WHERE (monitor, location, step, bucket) IN \
+             (SELECT monitor, location, step, bucket FROM rollups \
+              WHERE step = ?1 AND bucket < ?2 LIMIT ?3)",
+            &[&step.seconds(), &before],
+        )
+    }
+
     fn prune(&self, older_than: DateTime<Utc>) -> Result<usize, StoreError> {
         let before = to_db(older_than)?;
-        let mut conn = self.lock()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let results = tx.execute("DELETE FROM results WHERE at < ?1", [before])?;
-        let outbox = tx.execute(
-            "DELETE FROM outbox WHERE delivered_at < ?1 OR gave_up_at < ?1",
-            [before],
+        let results = self.delete_in_chunks(
+            "DELETE FROM results WHERE id IN (SELECT id FROM results WHERE at < ?1 LIMIT ?2)",
+            &[&before],
         )?;
-        tx.commit()?;
-        Ok(results + outbox)
+        let outbox = self.delete_in_chunks(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+             WHERE delivered_at < ?1 OR gave_up_at < ?1 LIMIT ?2)",
+            &[&before],
+        )?;
+        // A location silent for longer than the retention (removed from the config) is gone.
+        let latest = self.delete_in_chunks(
+            "DELETE FROM latest WHERE (monitor, location) IN \
+             (SELECT monitor, location FROM latest WHERE at < ?1 LIMIT ?2)",
+            &[&before],
+        )?;
+        Ok(results + outbox + latest)
     }
 
     fn claim_due(

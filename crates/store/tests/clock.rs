@@ -225,6 +225,7 @@ fn extreme_times_are_errors_never_panics() {
         at: far(),
         ok: true,
         data: "{}".into(),
+        metrics: vec![],
     };
     assert!(out_of_range(
         store.record_results(std::slice::from_ref(&row)).map(drop)

@@ -19,6 +19,7 @@ fn result(monitor: &str, location: &str, secs: i64, ok: bool) -> ResultRow {
             r#"{{"status":{},"total_ms":{secs}}}"#,
             if ok { 200 } else { 503 }
         ),
+        metrics: vec![("total_ms".into(), secs as f64)],
     }
 }
 
@@ -208,7 +209,8 @@ fn prune_removes_old_results_and_finished_outbox_rows() {
         .mark_delivered(id("new-delivered"), "w", t(100))
         .unwrap();
 
-    // Cut at t(60): two results and two finished rows are older.
+    // Cut at t(60): the failing result (passing ones live on only as the latest and in the
+    // rollups), sgp's latest result, and two finished rows are older.
     assert_eq!(store.prune(t(60)).unwrap(), 4);
     let keys: Vec<_> = store
         .list_outbox()
@@ -365,8 +367,8 @@ fn a_version_1_file_is_migrated_in_place_and_its_pending_rows_stay_claimable() {
     let db = TempDb::new();
     v1_file(&db);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 2);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION, 3);
 
     let entries = store.list_outbox().unwrap();
     assert_eq!(entries.len(), 4);

@@ -404,6 +404,7 @@ fn result(monitor: &str, secs: i64) -> watchpost_store::ResultRow {
         at: t(secs),
         ok: false,
         data: format!(r#"{{"status":503,"at":{secs}}}"#),
+        metrics: vec![],
     }
 }
 

@@ -46,6 +46,24 @@ impl Metric {
     pub fn display(&self) -> String {
         format_value(self.value, self.unit)
     }
+
+    /// The name with its unit, as stored and in JSON beside other units: `total_ms`,
+    /// `size_bytes`, `speed_bytes_per_sec`, `cert_days`, and a count as its bare name
+    /// (`status`, `group_lag`).
+    pub fn key(&self) -> String {
+        let suffix = match self.unit {
+            Unit::Ms => "_ms",
+            Unit::Bytes => "_bytes",
+            Unit::BytesPerSec => "_bytes_per_sec",
+            Unit::Days => "_days",
+            Unit::Count => "",
+        };
+        if self.name.ends_with(suffix) {
+            self.name.to_string()
+        } else {
+            format!("{}{suffix}", self.name)
+        }
+    }
 }
 
 /// `value` in `unit`, as people read it.
@@ -88,6 +106,13 @@ mod tests {
             Metric::new("cert_days", 41.46, Unit::Days).display(),
             "41.5d"
         );
+        assert_eq!(Metric::new("total", 1.0, Unit::Ms).key(), "total_ms");
+        assert_eq!(Metric::new("cert_days", 1.0, Unit::Days).key(), "cert_days");
+        assert_eq!(
+            Metric::new("speed", 1.0, Unit::BytesPerSec).key(),
+            "speed_bytes_per_sec"
+        );
+        assert_eq!(Metric::new("status", 1.0, Unit::Count).key(), "status");
         let json = serde_json::to_string(&Metric::new("tls", 3.5, Unit::Ms)).unwrap();
         assert_eq!(json, r#"{"name":"tls","value":3.5,"unit":"ms"}"#);
     }

@@ -75,13 +75,37 @@ pub enum Locale {
     ZhCn,
 }
 
+/// How long the store keeps what (`retention:`): full results, per-minute and per-hour
+/// rollups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Full results (failures and the first pass after one), finished notifications, and
+    /// the latest result of a location that stopped reporting (default 7 days).
+    pub raw: Duration,
+    /// Per-minute rollups (default 30 days).
+    pub minutes: Duration,
+    /// Per-hour rollups (default 400 days).
+    pub hours: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Retention {
+        let days = |n: u64| Duration::from_secs(n * 86_400);
+        Retention {
+            raw: days(7),
+            minutes: days(30),
+            hours: days(400),
+        }
+    }
+}
+
 /// A validated config. Its `Debug` masks every substituted `${VAR}` value.
 pub struct Config {
     pub file: String,
     pub timezone: Tz,
     pub storage: String,
     pub locale: Locale,
-    pub retention: Duration,
+    pub retention: Retention,
     pub concurrency: usize,
     /// How long the outbox keeps retrying a notification before giving it up (default 24h).
     pub delivery_max_age: Duration,

@@ -49,7 +49,7 @@ pub struct RawConfig {
     pub timezone: Option<S<String>>,
     pub storage: Option<S<String>>,
     pub locale: Option<S<String>>,
-    pub retention: Option<S<String>>,
+    pub retention: Option<S<RawRetention>>,
     pub concurrency: Option<S<u32>>,
     pub delivery: Option<RawDelivery>,
     #[serde(default)]
@@ -251,6 +251,56 @@ pub struct RawSasl {
     pub mechanism: S<String>,
     pub username: S<String>,
     pub password: S<String>,
+}
+
+/// `retention: 7d` (full results) or `retention: {raw: 7d, minutes: 30d, hours: 400d}`.
+#[derive(Debug)]
+pub enum RawRetention {
+    Raw(String),
+    Each {
+        raw: Option<S<String>>,
+        minutes: Option<S<String>>,
+        hours: Option<S<String>>,
+    },
+}
+
+impl<'de> Deserialize<'de> for RawRetention {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+        struct Retention;
+        impl<'de> Visitor<'de> for Retention {
+            type Value = RawRetention;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration such as 7d, or {raw: 7d, minutes: 30d, hours: 400d}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawRetention, E> {
+                Ok(RawRetention::Raw(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<RawRetention, A::Error> {
+                let (mut raw, mut minutes, mut hours) = (None, None, None);
+                while let Some(key) = m.next_key::<String>()? {
+                    let slot = match key.as_str() {
+                        "raw" => &mut raw,
+                        "minutes" => &mut minutes,
+                        "hours" => &mut hours,
+                        other => {
+                            return Err(de::Error::unknown_field(
+                                other,
+                                &["raw", "minutes", "hours"],
+                            ));
+                        }
+                    };
+                    *slot = Some(m.next_value::<S<String>>()?);
+                }
+                Ok(RawRetention::Each {
+                    raw,
+                    minutes,
+                    hours,
+                })
+            }
+        }
+        d.deserialize_any(Retention)
+    }
 }
 
 /// `tls: true` or `tls: {ca_file, insecure}` of a `kafka_lag` monitor.

@@ -4,7 +4,7 @@ use crate::error::{ConfigErrors, Report};
 use crate::raw::{Keyed, MonitorKeys, RawConfig, RawMonitor, S};
 use crate::{
     AlertPolicy, ChannelSpec, Config, Locale, LocationSpec, MAX_HEADER_LINE_BYTES, MAX_NAME_CHARS,
-    MAX_URL_BYTES, Maintenance, Monitor,
+    MAX_URL_BYTES, Maintenance, Monitor, Retention,
 };
 use crate::{env, kinds};
 use chrono::{DateTime, Utc};
@@ -324,10 +324,34 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
             }
         },
     };
-    let retention = match &raw.retention {
-        Some(s) => duration(&mut r, s, "retention").unwrap_or_default(),
-        None => Duration::from_secs(7 * 86_400),
-    };
+    let mut retention = Retention::default();
+    match raw.retention.as_ref() {
+        None => {}
+        Some(s) => match &s.value {
+            crate::raw::RawRetention::Raw(text) => match watchpost_units::parse_duration(text) {
+                Ok(d) => retention.raw = d,
+                Err(e) => {
+                    let (l, c) = pos(s);
+                    r.at(l, c, format!("retention: {e}"));
+                }
+            },
+            crate::raw::RawRetention::Each {
+                raw: each_raw,
+                minutes,
+                hours,
+            } => {
+                for (value, slot, what) in [
+                    (each_raw, &mut retention.raw, "retention: raw"),
+                    (minutes, &mut retention.minutes, "retention: minutes"),
+                    (hours, &mut retention.hours, "retention: hours"),
+                ] {
+                    if let Some(s) = value {
+                        *slot = duration(&mut r, s, what).unwrap_or(*slot);
+                    }
+                }
+            }
+        },
+    }
     let concurrency = match &raw.concurrency {
         Some(s) if s.value == 0 => {
             let (l, c) = pos(s);

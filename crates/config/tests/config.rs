@@ -57,7 +57,9 @@ monitors:
     assert_eq!(c.timezone.name(), "Asia/Shanghai");
     assert_eq!(c.locale, Locale::ZhCn);
     assert_eq!(c.storage, "sqlite:///tmp/wp.db");
-    assert_eq!(c.retention, Duration::from_secs(7 * 86_400));
+    assert_eq!(c.retention.raw, Duration::from_secs(7 * 86_400));
+    assert_eq!(c.retention.minutes, Duration::from_secs(30 * 86_400));
+    assert_eq!(c.retention.hours, Duration::from_secs(400 * 86_400));
     assert_eq!(c.monitors.len(), 2);
     let home = &c.monitors[0];
     assert_eq!(home.timeout, Duration::from_millis(2500));
@@ -707,4 +709,36 @@ fn secrets_in_urls_never_appear_in_errors() {
         "monitors:\n  - name: a\n    type: http\n    url: \"${WATCHPOST_TEST_URL_SECRET}\"\n",
     );
     assert!(!errs.concat().contains("hunter2"), "{errs:?}");
+}
+
+#[test]
+fn retention_is_one_duration_or_one_per_granularity() {
+    let monitor = "monitors:\n  - {name: a, type: tcp, address: \"127.0.0.1:9\"}\n";
+    let c = parse("w.yaml", &format!("retention: 3d\n{monitor}")).unwrap();
+    assert_eq!(c.retention.raw, Duration::from_secs(3 * 86_400));
+    assert_eq!(c.retention.minutes, Duration::from_secs(30 * 86_400));
+    let c = parse(
+        "w.yaml",
+        &format!("retention: {{minutes: 2d, hours: 90d}}\n{monitor}"),
+    )
+    .unwrap();
+    assert_eq!(c.retention.raw, Duration::from_secs(7 * 86_400));
+    assert_eq!(c.retention.minutes, Duration::from_secs(2 * 86_400));
+    assert_eq!(c.retention.hours, Duration::from_secs(90 * 86_400));
+    assert_eq!(
+        errors(&format!("retention: {{raw: 1d, minute: 2d}}\n{monitor}")),
+        ["watchpost.yaml:1:22: unknown field `minute` (known: raw, minutes, hours)"]
+    );
+    assert_eq!(
+        errors(&format!("retention: {{hours: 3x}}\n{monitor}")),
+        [
+            "watchpost.yaml:1:20: retention: hours: \"3x\": unknown duration unit \"x\" (use us, ms, s, m, h, d)"
+        ]
+    );
+    assert_eq!(
+        errors(&format!("retention: 7\n{monitor}")),
+        [
+            "watchpost.yaml:1:1: expected a duration such as 7d, or {raw: 7d, minutes: 30d, hours: 400d}, found the number 7"
+        ]
+    );
 }

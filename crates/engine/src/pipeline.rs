@@ -18,7 +18,8 @@ use watchpost_config::{Config, Monitor, Secrets};
 use watchpost_cron::Tz;
 use watchpost_probes::Probes;
 use watchpost_store::{
-    IncidentChange, NewNotification, ResultRow, Store, StoreError, Transition, TransitionOutcome,
+    IncidentChange, NewNotification, ResultRow, Step, Store, StoreError, Transition,
+    TransitionOutcome,
 };
 
 /// `2026-11-30 11:30:29 +08:00`: how times are shown to people (messages, notes, tables).
@@ -500,14 +501,33 @@ pub fn one_line(o: &MonitorOutcome, tz: Tz) -> String {
     .to_string()
 }
 
-/// Retention: delete results (and finished outbox rows) older than the config's `retention`.
-/// A failure is logged, never fatal.
+/// Retention: delete full results (and finished outbox rows) older than the config's
+/// `retention.raw`, minute rollups older than `retention.minutes` and hour rollups older than
+/// `retention.hours`, in chunks. A failure is logged, never fatal.
 pub async fn prune(store: Arc<dyn Store>, config: &Config) {
-    let retention = chrono::Duration::from_std(config.retention).unwrap_or_default();
-    let Some(cutoff) = Utc::now().checked_sub_signed(retention) else {
-        return;
+    let now = Utc::now();
+    let cutoff = |d: std::time::Duration| {
+        chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
     };
-    match tokio::task::spawn_blocking(move || store.prune(cutoff)).await {
+    let r = config.retention;
+    let (raw, minutes, hours) = (cutoff(r.raw), cutoff(r.minutes), cutoff(r.hours));
+    let pruned = tokio::task::spawn_blocking(move || -> Result<usize, StoreError> {
+        let mut n = 0;
+        if let Some(c) = raw {
+            n += store.prune(c)?;
+        }
+        if let Some(c) = minutes {
+            n += store.prune_rollups(Step::Minute, c)?;
+        }
+        if let Some(c) = hours {
+            n += store.prune_rollups(Step::Hour, c)?;
+        }
+        Ok(n)
+    })
+    .await;
+    match pruned {
         Ok(Ok(n)) => tracing::debug!("retention: {n} old row(s) deleted"),
         Ok(Err(e)) => tracing::warn!(
             "cannot prune old results: {}",

@@ -79,6 +79,8 @@ pub enum Locale {
 pub struct Config {
     pub file: String,
     pub timezone: Tz,
+    /// The store URL, `${VAR}`s substituted and a relative SQLite path made relative to the
+    /// config file's directory (`sqlite://state.db` → `sqlite:///etc/watchpost/state.db`).
     pub storage: String,
     pub locale: Locale,
     pub retention: Duration,

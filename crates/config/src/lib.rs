@@ -103,6 +103,8 @@ impl Default for Retention {
 pub struct Config {
     pub file: String,
     pub timezone: Tz,
+    /// The store URL, `${VAR}`s substituted and a relative SQLite path made relative to the
+    /// config file's directory (`sqlite://state.db` → `sqlite:///etc/watchpost/state.db`).
     pub storage: String,
     pub locale: Locale,
     pub retention: Retention,

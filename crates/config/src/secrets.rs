@@ -51,6 +51,11 @@ impl Secrets {
         self.matcher = OnceLock::new();
     }
 
+    /// The (name, value) pairs recorded, in the order first substituted.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
     /// True when no `${NAME}` was substituted.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

@@ -134,6 +134,30 @@ pub fn storage_problem(url: &str) -> Option<&'static str> {
     None
 }
 
+/// The file path of a `sqlite:` URL (`sqlite://PATH` or `sqlite:PATH`); `None` for another
+/// scheme, `:memory:` or an empty path.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// `storage:` with a relative SQLite file path made relative to the config file's directory
+/// (as [`Report::path`] does for `ca_file`), so every command opens the same file whatever the
+/// working directory: `sqlite://state.db` next to `/etc/watchpost/watchpost.yaml` is
+/// `sqlite:///etc/watchpost/state.db`. Absolute paths, `:memory:` and anything that is not a
+/// `sqlite:` URL are returned as they are.
+fn resolve_storage(r: &Report<'_>, url: &str) -> String {
+    match sqlite_file(url) {
+        Some(path) if std::path::Path::new(path).is_relative() => {
+            // Always the `//` form: `sqlite:` followed by a path that starts with `//` would
+            // lose those slashes when opened.
+            format!("sqlite://{}", r.path(path).display())
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Bidirectional-text controls: invisible, and able to make a name read as another.
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
@@ -299,14 +323,27 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
     };
     let storage = match &raw.storage {
         Some(s) => {
-            let v = r.interpolate(&s.value);
+            let mut used = crate::Secrets::new();
+            let v = env::interpolate_recording(&s.value, &mut used);
             if let Some(problem) = storage_problem(&v) {
                 let (l, c) = pos(s);
                 r.at(l, c, format!("storage: {problem}"));
             }
-            v
+            let resolved = resolve_storage(&r, &v);
+            for (name, value) in used.entries() {
+                r.secrets.add(name, value);
+                // A value the resolution split (`${DB_URL}` = `sqlite://w.db`): mask what it
+                // became, the URL and the path a store error names.
+                if !resolved.contains(value) {
+                    r.secrets.add(name, &resolved);
+                    if let Some(path) = sqlite_file(&resolved) {
+                        r.secrets.add(name, path);
+                    }
+                }
+            }
+            resolved
         }
-        None => "sqlite://watchpost.db".to_string(),
+        None => resolve_storage(&r, "sqlite://watchpost.db"),
     };
     let locale = match &raw.locale {
         None => Locale::En,
@@ -702,6 +739,53 @@ mod tests {
             assert!(got.contains(want), "{bad}: {got}");
             assert!(!got.contains("secret"));
         }
+    }
+
+    #[test]
+    fn storage_resolves_against_the_config_directory() {
+        let r = Report::new("/etc/watchpost/watchpost.yaml");
+        for (url, want) in [
+            ("sqlite://state.db", "sqlite:///etc/watchpost/state.db"),
+            ("sqlite://data/w.db", "sqlite:///etc/watchpost/data/w.db"),
+            ("sqlite:state.db", "sqlite:///etc/watchpost/state.db"),
+            ("sqlite://../w.db", "sqlite:///etc/watchpost/../w.db"),
+            ("sqlite:///var/lib/w.db", "sqlite:///var/lib/w.db"),
+            ("sqlite:/var/lib/w.db", "sqlite:/var/lib/w.db"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("sqlite://:memory:", "sqlite://:memory:"),
+            ("postgres://h/db", "postgres://h/db"),
+        ] {
+            assert_eq!(resolve_storage(&r, url), want, "{url}");
+        }
+        // A config named relative to the working directory: its directory, as named.
+        let r = Report::new("conf/watchpost.yaml");
+        assert_eq!(
+            resolve_storage(&r, "sqlite:state.db"),
+            "sqlite://conf/state.db"
+        );
+        let r = Report::new("watchpost.yaml");
+        assert_eq!(
+            resolve_storage(&r, "sqlite://state.db"),
+            "sqlite://state.db"
+        );
+    }
+
+    #[test]
+    fn storage_is_resolved_in_the_config() {
+        let parsed = |text: &str| validate("/srv/wp/watchpost.yaml", text, Utc::now()).unwrap();
+        assert_eq!(
+            parsed("storage: sqlite://state.db\nmonitors: []\n").storage,
+            "sqlite:///srv/wp/state.db"
+        );
+        assert_eq!(
+            parsed("storage: \"sqlite::memory:\"\nmonitors: []\n").storage,
+            "sqlite::memory:"
+        );
+        // The default is a relative path too.
+        assert_eq!(
+            parsed("monitors: []\n").storage,
+            "sqlite:///srv/wp/watchpost.db"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ fn setup_env() {
         ("WATCHPOST_TEST_QUERY_TOKEN", "tok/en+with spaces&=ü"),
         ("WATCHPOST_TEST_LONG", &long),
         ("WATCHPOST_TEST_BAD_HEADER", "line1\nline2-sekrit"),
+        ("WATCHPOST_TEST_DB_URL", "sqlite://db-sekrit/w.db"),
     ]);
 }
 
@@ -637,6 +638,41 @@ fn http_keeps_the_default_status_unless_a_condition_names_status() {
     let sources = |i: usize| common::sources(&c, i);
     assert_eq!(sources(0), ["status >= 200", "status <= 399", "total < 1s"]);
     assert_eq!(sources(1), ["status == 503"]);
+}
+
+#[test]
+fn a_relative_sqlite_path_is_relative_to_the_config_file_and_stays_masked() {
+    setup_env();
+    let storage = |file: &str, value: &str| {
+        let c = parse(file, &format!("storage: \"{value}\"\nmonitors: []\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let debug = format!("{c:?}");
+        (c, debug)
+    };
+    // Part of the path from the environment: the resolved URL shows its name.
+    let (c, debug) = storage(
+        "/srv/wp/w.yaml",
+        "sqlite://${WATCHPOST_TEST_DB_PASSWORD}.db",
+    );
+    assert_eq!(c.storage, "sqlite:///srv/wp/pg-sekrit-7731.db");
+    assert_eq!(
+        c.secrets.redact(&c.storage),
+        "sqlite:///srv/wp/${WATCHPOST_TEST_DB_PASSWORD}.db"
+    );
+    assert!(!debug.contains("sekrit"), "{debug}");
+    // The whole URL from the environment: resolving splits the value, and what it became (the
+    // URL, and the path a store error names) is masked as the value was.
+    let (c, debug) = storage("/srv/wp/w.yaml", "${WATCHPOST_TEST_DB_URL}");
+    assert_eq!(c.storage, "sqlite:///srv/wp/db-sekrit/w.db");
+    assert_eq!(c.secrets.redact(&c.storage), "${WATCHPOST_TEST_DB_URL}");
+    assert!(!debug.contains("sekrit"), "{debug}");
+    let error = "cannot open store \"/srv/wp/db-sekrit/w.db\": unable to open database file";
+    assert!(!c.secrets.redact(error).contains("sekrit"));
+    // Absolute paths and memory are kept as written.
+    let (c, _) = storage("/srv/wp/w.yaml", "sqlite:/var/lib/w.db");
+    assert_eq!(c.storage, "sqlite:/var/lib/w.db");
+    let (c, _) = storage("/srv/wp/w.yaml", "sqlite::memory:");
+    assert_eq!(c.storage, "sqlite::memory:");
 }
 
 #[test]

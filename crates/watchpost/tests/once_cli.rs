@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, kinds, server, store_bytes, watchpost};
+use common::{Server, kinds, server, store_bytes, watchpost, watchpost_in};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -451,4 +451,72 @@ async fn robot_keys_never_reach_the_output_or_the_store() {
         );
         assert!(!stored.contains(needle), "{needle} in the store");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_storage_path_is_relative_to_the_config_file_not_the_working_directory() {
+    let hook = server(200).await;
+    let closed = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
+    let root = tempfile::tempdir().unwrap();
+    let [conf, first_cwd, second_cwd] = ["conf", "a", "b"].map(|d| root.path().join(d));
+    for d in [&conf, &first_cwd, &second_cwd] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let config = conf.join("watchpost.yaml");
+    let write = |storage: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "storage: {storage}\n{}",
+                common::hook_and_shop(hook.addr, closed, "", 2)
+            ),
+        )
+        .unwrap()
+    };
+    let c = config.display().to_string();
+    let once_in = |cwd: PathBuf| {
+        let c = c.clone();
+        async move { watchpost_in(Some(&cwd), &["once", "--json", "-c", &c], &[]).await }
+    };
+
+    write("sqlite://state.db");
+    let first = once_in(first_cwd.clone()).await;
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        conf.join("state.db").exists(),
+        "the store is next to the config"
+    );
+    assert!(!first_cwd.join("state.db").exists());
+    assert!(
+        kinds(&hook).is_empty(),
+        "one failure is below the threshold"
+    );
+
+    // Another working directory, the `sqlite:` form: the same file, so the second failure in
+    // a row opens the incident.
+    write("sqlite:state.db");
+    let second = once_in(second_cwd.clone()).await;
+    assert_eq!(
+        second.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(kinds(&hook), ["down"]);
+    assert!(!second_cwd.join("state.db").exists());
+    let entries = |d: &Path| std::fs::read_dir(d).unwrap().count();
+    assert_eq!((entries(&first_cwd), entries(&second_cwd)), (0, 0));
+
+    // An error naming the database names the file that was meant.
+    write("sqlite://missing/state.db");
+    let failed = once_in(first_cwd.clone()).await;
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(3), "{err}");
+    let meant = conf.join("missing/state.db").display().to_string();
+    assert!(err.contains(&format!("{meant:?}")), "{err}");
 }

@@ -351,17 +351,28 @@ pub fn store_bytes(dir: &std::path::Path) -> String {
 
 /// Run `watchpost ARGS...` to completion off the async runtime, with extra environment.
 pub async fn watchpost(args: &[&str], envs: &[(&str, String)]) -> std::process::Output {
+    watchpost_in(None, args, envs).await
+}
+
+/// [`watchpost`] with `cwd` as the working directory (`None`: this process's).
+pub async fn watchpost_in(
+    cwd: Option<&std::path::Path>,
+    args: &[&str],
+    envs: &[(&str, String)],
+) -> std::process::Output {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let envs: Vec<(String, String)> = envs
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
+    let cwd = cwd.map(std::path::Path::to_path_buf);
     tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
-            .args(&args)
-            .envs(envs)
-            .output()
-            .unwrap()
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"));
+        cmd.args(&args).envs(envs);
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
+        cmd.output().unwrap()
     })
     .await
     .unwrap()

@@ -255,6 +255,10 @@ pub struct RawSasl {
 
 /// `retention: 7d` (full results) or `retention: {raw: 7d, minutes: 30d, hours: 400d}`.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "read once per config load; boxing would only add noise"
+)]
 pub enum RawRetention {
     Raw(String),
     Each {

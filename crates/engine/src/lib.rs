@@ -19,6 +19,7 @@ pub mod health;
 pub mod once;
 pub mod outbox;
 pub mod pipeline;
+pub mod status;
 pub mod web;
 
 pub use once::RunReport;

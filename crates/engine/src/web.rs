@@ -107,11 +107,47 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
+        .route("/api/v1/status", axum::routing::get(api_status))
         .with_state(state)
 }
 
 pub(crate) fn current(generation: &RwLock<Arc<Generation>>) -> Arc<Generation> {
     generation.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// `GET /api/v1/status`: the document of `watchpost status --json` (`crate::status`), for
+/// the config running now; `503` with the reason when the store can't be read.
+async fn api_status(
+    State(app): State<AppState>,
+) -> Result<([(axum::http::header::HeaderName, &'static str); 1], String), (StatusCode, String)> {
+    let generation = current(&app.generation);
+    let store = app.store.clone();
+    let g = generation.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        crate::status::status(store.as_ref(), &g.config, chrono::Utc::now(), None)
+    })
+    .await;
+    let secrets = &generation.config.secrets;
+    match report {
+        Ok(Ok(report)) => {
+            let mut doc = serde_json::to_value(&report).unwrap_or_default();
+            crate::pipeline::redact_json(&mut doc, secrets);
+            Ok((
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                format!("{doc}\n"),
+            ))
+        }
+        Ok(Err(e)) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            secrets
+                .redact(&format!("cannot read the store: {e}\n"))
+                .into_owned(),
+        )),
+        Err(e) => Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {e}\n"),
+        )),
+    }
 }
 
 /// `/healthz`: `200 ok` while the scheduler loop ticks, the last store commit succeeded, no

@@ -55,6 +55,9 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Send a test alert through one channel and show what it answered (exit 1 if it failed).
     Notify(commands::notify::NotifyArgs),
+    /// Each monitor's state, open incident, uptime (24h, 7d, 30d) and 24h p50/p95, from the
+    /// store; `--json` as `GET /api/v1/status` serves it.
+    Status(commands::status::StatusArgs),
 }
 
 /// Exit code for bad usage or bad config.
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
         Command::Lag(args) => commands::lag::run(args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Once(args) => commands::once::run(args),
+        Command::Status(args) => commands::status::run(args),
         Command::Run(args) => commands::run::run(args),
         Command::Notify(args) => commands::notify::run(args),
     }

@@ -6,6 +6,7 @@ pub mod lag;
 pub mod notify;
 pub mod once;
 pub mod run;
+pub mod status;
 pub mod validate;
 
 use std::process::ExitCode;

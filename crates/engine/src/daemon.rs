@@ -1,7 +1,7 @@
 //! The daemon (`watchpost run`): the scheduler fires each monitor on its schedule; each tick
 //! goes through the pipeline (check → conditions → one store transaction with the alert
 //! engine → outbox); a delivery worker sends the outbox continuously; the web listener answers
-//! `/healthz`; old results are pruned every [`MAINTENANCE_EVERY`].
+//! `/healthz`; old results are pruned every [`maintenance_every`].
 //!
 //! The caller drives it with [`Command`]s (the binary turns signals into them): `Reload` swaps
 //! the whole [`Generation`] at once (checks in flight finish under the old one), `Stop` stops
@@ -21,8 +21,17 @@ use watchpost_config::Config;
 use watchpost_net::AbortOnDrop;
 use watchpost_scheduler::{BoxFuture, Job, Run, Scheduler, SystemClock};
 
-/// How often the daemon prunes old results while it runs.
+/// How often the daemon prunes old results while it runs, at most (see [`maintenance_every`]).
 pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// How often to prune for `config`: every [`MAINTENANCE_EVERY`], or a tenth of the shortest
+/// retention when that is shorter (at least a second), so nothing outlives its retention by
+/// more than a tenth of it.
+pub fn maintenance_every(config: &Config) -> Duration {
+    let r = config.retention;
+    let shortest = r.raw.min(r.minutes).min(r.hours);
+    (shortest / 10).clamp(Duration::from_secs(1), MAINTENANCE_EVERY)
+}
 
 /// The log target of the one-line-per-check lines.
 pub const CHECKS_TARGET: &str = "watchpost::checks";
@@ -180,12 +189,10 @@ pub async fn run(
     let maintenance = {
         let (engine, generation) = (engine.clone(), generation.clone());
         tokio::spawn(async move {
-            let mut every = tokio::time::interval_at(
-                tokio::time::Instant::now() + MAINTENANCE_EVERY,
-                MAINTENANCE_EVERY,
-            );
             loop {
-                every.tick().await;
+                // Read anew each round: a reload may change the retention.
+                let every = maintenance_every(&current(&generation).config);
+                tokio::time::sleep(every).await;
                 engine.maintain(&current(&generation)).await;
             }
         })

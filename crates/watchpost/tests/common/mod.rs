@@ -222,11 +222,16 @@ pub async fn wait_for(what: &str, limit: std::time::Duration, mut cond: impl FnM
 
 /// `GET /healthz` on 127.0.0.1:port: (status code, body), or None when nothing answers.
 pub fn healthz(port: u16) -> Option<(u16, String)> {
+    http_get(port, "/healthz")
+}
+
+/// `GET PATH` on 127.0.0.1:port: (status code, body), or None when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .ok()?;
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
         .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;

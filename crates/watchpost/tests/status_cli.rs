@@ -1,0 +1,135 @@
+//! `watchpost status` and `GET /api/v1/status` through the real binary: after a known
+//! sequence of passing and failing ticks they report the uptime that sequence implies, the
+//! open incident, percentiles of the main metric and each location's latest result; and a
+//! daemon with a short retention prunes while it runs.
+
+mod common;
+
+use common::{Daemon, http_get, server, wait_for, watchpost, write_config};
+use serde_json::Value;
+use std::time::Duration;
+
+async fn status_json(config: &std::path::Path, extra: &[&str]) -> Value {
+    let c = config.display().to_string();
+    let mut args = vec!["status", "--json", "-c", &c];
+    args.extend_from_slice(extra);
+    let out = watchpost(&args, &[]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_the_uptime_of_a_known_sequence() {
+    let target = server(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "monitors:\n  - name: shop\n    type: http\n    url: \"http://{}/\"\n    alert: {{failure_threshold: 1}}\n  - name: idle\n    type: tcp\n    address: \"127.0.0.1:9\"\n    schedule: \"0 0 0 1 1 * 2099\"\n",
+            target.addr
+        ),
+    );
+    let c = config.display().to_string();
+    let once_args = ["once", "--json", "-c", c.as_str()];
+    let once = || watchpost(&once_args, &[]);
+    // Three passing ticks, then one failing: 75% up, and down now.
+    for _ in 0..3 {
+        assert_eq!(once().await.status.code(), Some(1), "idle always fails");
+    }
+    target
+        .status
+        .store(503, std::sync::atomic::Ordering::SeqCst);
+    once().await;
+
+    let doc = status_json(&config, &["--monitor", "shop"]).await;
+    let monitors = doc["monitors"].as_array().unwrap();
+    assert_eq!(monitors.len(), 1, "{doc}");
+    let shop = &monitors[0];
+    assert_eq!(shop["name"], "shop");
+    assert_eq!(shop["state"], "down", "{shop}");
+    assert!(
+        shop["incident"].as_str().unwrap().starts_with("shop:"),
+        "{shop}"
+    );
+    assert!(shop["since"].is_string(), "{shop}");
+    for window in ["24h", "7d", "30d"] {
+        assert_eq!(shop["uptime_pct"][window], 75.0, "{window}: {shop}");
+    }
+    let total = &shop["metrics_24h"]["total_ms"];
+    assert!(total["p50"].as_f64().unwrap() > 0.0, "{shop}");
+    assert!(total["p95"].as_f64().unwrap() >= total["p50"].as_f64().unwrap());
+    let location = &shop["locations"][0];
+    assert_eq!(location["location"], "local");
+    assert_eq!(location["ok"], false);
+    assert_eq!(location["metrics"]["status"], 503.0, "{location}");
+
+    // Every monitor without --monitor.
+    let all = status_json(&config, &[]).await;
+    assert_eq!(all["monitors"].as_array().unwrap().len(), 2);
+    let idle = &all["monitors"][1];
+    assert_eq!(idle["name"], "idle");
+    assert_eq!(
+        idle["uptime_pct"]["24h"], 0.0,
+        "idle ran (and failed) in every once: {idle}"
+    );
+
+    // The table says the same.
+    let out = watchpost(&["status", "-c", &c], &[]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("shop")).unwrap();
+    assert!(line.contains("down") && line.contains("75.00%"), "{text}");
+
+    // An unknown monitor is bad usage.
+    let out = watchpost(&["status", "-c", &c, "--monitor", "nope"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shop, idle"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_serves_the_status_and_prunes_while_it_runs() {
+    let target = server(503).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "retention: {{raw: 3s, minutes: 1h, hours: 1h}}\nmonitors:\n  - name: shop\n    type: http\n    url: \"http://{}/\"\n    every: 1s\n",
+            target.addr
+        ),
+    );
+    let daemon = Daemon::start(&config, &[]);
+    let db = dir.path().join("state.db");
+    let failing_rows = |older_than_secs: i64| -> i64 {
+        let Ok(conn) = rusqlite::Connection::open(&db) else {
+            return -1;
+        };
+        let cutoff = (chrono::Utc::now().timestamp() - older_than_secs) * 1_000_000_000;
+        conn.query_row(
+            "SELECT count(*) FROM results WHERE at < ?1",
+            [cutoff],
+            |r| r.get(0),
+        )
+        .unwrap_or(-1)
+    };
+    // Failing ticks are kept in full...
+    wait_for("failing results", Duration::from_secs(20), || {
+        failing_rows(0) >= 3
+    })
+    .await;
+    // ...and none lives much past the 3 s retention (pruned every 1 s while running).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(failing_rows(5), 0, "{}", daemon.log());
+    assert!(failing_rows(0) >= 1);
+
+    let (code, body) = http_get(daemon.port, "/api/v1/status").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    let shop = &doc["monitors"][0];
+    assert_eq!(shop["name"], "shop");
+    assert_eq!(shop["uptime_pct"]["24h"], 0.0, "{shop}");
+    assert_eq!(shop["locations"][0]["ok"], false);
+}

@@ -255,6 +255,15 @@ pub fn commit(
         probe_state,
         ..
     } = observed;
+    // The kind's main metrics are summarized (percentiles); a status code is not.
+    let summarized: Vec<String> = rows
+        .iter()
+        .flat_map(|r| &r.metrics)
+        .filter(|m| m.name != "status" && monitor.check.kind().columns().contains(&&*m.name))
+        .map(|m| m.key())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let results: Vec<ResultRow> = observations
         .iter()
         .map(|o| ResultRow {
@@ -268,6 +277,7 @@ pub fn commit(
                 .find(|r| r.location == o.location)
                 .map(|r| r.metrics.iter().map(|m| (m.key(), m.value)).collect())
                 .unwrap_or_default(),
+            summarize: summarized.clone(),
         })
         .collect();
     let failing = observations.iter().filter(|o| !o.ok).count() as u32;

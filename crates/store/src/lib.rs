@@ -390,9 +390,12 @@ pub struct ResultRow {
     pub ok: bool,
     /// The observation, a JSON document.
     pub data: String,
-    /// The numbers to roll up, by name (`total_ms`, `status`, `group_lag`): summarized per
-    /// minute and per hour, and kept with the location's latest result.
+    /// The numbers measured, by name (`total_ms`, `status`, `group_lag`), kept with the
+    /// location's latest result.
     pub metrics: Vec<(String, f64)>,
+    /// The names among `metrics` to summarize per minute and per hour (the ones worth a
+    /// percentile); empty: all of them.
+    pub summarize: Vec<String>,
 }
 
 /// A rollup's width.

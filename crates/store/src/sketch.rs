@@ -6,7 +6,8 @@
 //! Zero and negative values share one bucket (reported as the minimum). Two summaries merge
 //! by adding counts, so minutes roll up into hours and hours into days without the raw values.
 //! Stored as JSON: `{"n","min","max","sum","h":{"INDEX":COUNT,...}}` (`"z"` is the zero
-//! bucket).
+//! bucket), and a summary of one value as that bare number (a monitor checked once a minute
+//! has one value per minute: a third of the bytes).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -18,7 +19,8 @@ const GAMMA: f64 = 1.02;
 const ZERO: &str = "z";
 
 /// A metric's values in one rollup bucket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "Stored")]
 pub struct Summary {
     pub n: u64,
     pub min: f64,
@@ -26,6 +28,75 @@ pub struct Summary {
     pub sum: f64,
     /// Histogram bucket → count.
     h: BTreeMap<String, u64>,
+}
+
+/// What a stored summary may be: the whole, or one value.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    One(f64),
+    Whole {
+        n: u64,
+        min: f64,
+        max: f64,
+        sum: f64,
+        h: BTreeMap<String, u64>,
+    },
+}
+
+impl TryFrom<Stored> for Summary {
+    type Error = String;
+    fn try_from(s: Stored) -> Result<Summary, String> {
+        Ok(match s {
+            Stored::One(v) => Summary::of(v),
+            Stored::Whole {
+                n,
+                min,
+                max,
+                sum,
+                h,
+            } => Summary {
+                n,
+                min,
+                max,
+                sum,
+                h,
+            },
+        })
+    }
+}
+
+impl Serialize for Summary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Whole<'a> {
+            n: u64,
+            #[serde(serialize_with = "thousandths")]
+            min: f64,
+            #[serde(serialize_with = "thousandths")]
+            max: f64,
+            #[serde(serialize_with = "thousandths")]
+            sum: f64,
+            h: &'a BTreeMap<String, u64>,
+        }
+        if self.n == 1 {
+            thousandths(&self.sum, s)
+        } else {
+            Whole {
+                n: self.n,
+                min: self.min,
+                max: self.max,
+                sum: self.sum,
+                h: &self.h,
+            }
+            .serialize(s)
+        }
+    }
+}
+
+/// Stored to a thousandth (a microsecond for times): enough, and a third of the bytes.
+fn thousandths<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((v * 1000.0).round() / 1000.0)
 }
 
 fn bucket(value: f64) -> String {
@@ -130,10 +201,19 @@ mod tests {
         let z = of(&[0.0, 0.0, 0.0, 10.0]);
         assert_eq!(z.quantile(0.5), Some(0.0));
         assert!((z.quantile(1.0).unwrap() - 10.0).abs() < 0.1);
+        // One value is stored as the number; more as the whole summary; both read back.
         let json = serde_json::to_string(&Summary::of(12.5)).unwrap();
+        assert_eq!(json, "12.5");
         assert_eq!(
             serde_json::from_str::<Summary>(&json).unwrap(),
             Summary::of(12.5)
         );
+        let two = of(&[1.0, 2.0]);
+        let json = serde_json::to_string(&two).unwrap();
+        assert!(
+            json.starts_with(r#"{"n":2,"min":1.0,"max":2.0,"sum":3.0,"h":"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Summary>(&json).unwrap(), two);
     }
 }

@@ -510,6 +510,7 @@ fn result_row(r: &Row<'_>) -> rusqlite::Result<ResultRow> {
         ok: r.get(3)?,
         data: lenient_text(r, 4)?,
         metrics: Vec::new(),
+        summarize: Vec::new(),
     })
 }
 
@@ -834,7 +835,12 @@ fn add_to_rollup(
         Some(text) => serde_json::from_str(text).unwrap_or_default(),
         None => BTreeMap::new(),
     };
-    for (name, value) in row.metrics.iter().filter(|(_, v)| v.is_finite()) {
+    let wanted = |name: &str| row.summarize.is_empty() || row.summarize.iter().any(|s| s == name);
+    for (name, value) in row
+        .metrics
+        .iter()
+        .filter(|(name, v)| v.is_finite() && wanted(name))
+    {
         match metrics.get_mut(name) {
             Some(s) => s.merge(&Summary::of(*value)),
             None => {

@@ -226,6 +226,7 @@ fn extreme_times_are_errors_never_panics() {
         ok: true,
         data: "{}".into(),
         metrics: vec![],
+        summarize: vec![],
     };
     assert!(out_of_range(
         store.record_results(std::slice::from_ref(&row)).map(drop)

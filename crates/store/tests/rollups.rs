@@ -16,6 +16,7 @@ fn result(location: &str, secs: i64, ok: bool, total_ms: f64) -> ResultRow {
         ok,
         data: format!(r#"{{"ok":{ok},"at":{secs}}}"#),
         metrics: vec![("total_ms".into(), total_ms), ("status".into(), 200.0)],
+        summarize: vec!["total_ms".into()],
     }
 }
 

@@ -20,6 +20,7 @@ fn result(monitor: &str, location: &str, secs: i64, ok: bool) -> ResultRow {
             if ok { 200 } else { 503 }
         ),
         metrics: vec![("total_ms".into(), secs as f64)],
+        summarize: vec![],
     }
 }
 

@@ -405,6 +405,7 @@ fn result(monitor: &str, secs: i64) -> watchpost_store::ResultRow {
         ok: false,
         data: format!(r#"{{"status":503,"at":{secs}}}"#),
         metrics: vec![],
+        summarize: vec![],
     }
 }
 

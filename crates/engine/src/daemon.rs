@@ -81,6 +81,7 @@ fn runner(
     move |run: Run| {
         let (engine, generation, wake) = (engine.clone(), generation.clone(), wake.clone());
         Box::pin(async move {
+            crate::metrics::TELEMETRY.lateness.observe(run.lateness());
             let outcome = engine
                 .tick(&generation, run.job, run.scheduled_at, Some(run.deadline))
                 .await;

@@ -61,6 +61,11 @@ impl Health {
         s.scheduler = Some(stats);
     }
 
+    /// The scheduler `/healthz` watches, for `/metrics`.
+    pub fn scheduler(&self) -> Option<Arc<Stats>> {
+        self.lock().scheduler.clone()
+    }
+
     pub fn store_ok(&self) {
         self.lock().store_error = None;
     }

@@ -16,6 +16,7 @@ pub mod daemon;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod health;
+pub mod metrics;
 pub mod once;
 pub mod outbox;
 pub mod pipeline;

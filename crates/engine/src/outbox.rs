@@ -266,10 +266,20 @@ async fn settle_logged(
     outcome: Outcome,
 ) -> Delivered {
     let mut done = Delivered::default();
+    let telemetry = &crate::metrics::TELEMETRY;
     match settle(store, generation, worker, item, outcome).await {
-        Ok(Settled::Sent) => done.sent += 1,
-        Ok(Settled::Retry) => done.retrying += 1,
-        Ok(Settled::GaveUp) => done.gave_up += 1,
+        Ok(Settled::Sent) => {
+            done.sent += 1;
+            telemetry.count_notification(&item.channel, "sent");
+        }
+        Ok(Settled::Retry) => {
+            done.retrying += 1;
+            telemetry.count_notification(&item.channel, "retry");
+        }
+        Ok(Settled::GaveUp) => {
+            done.gave_up += 1;
+            telemetry.count_notification(&item.channel, "gave_up");
+        }
         Err(e) => {
             done.unsettled += 1;
             tracing::error!(

@@ -425,7 +425,10 @@ pub async fn tick(
             secrets: &c.secrets,
             health: &h,
         };
-        commit(store.as_ref(), &c.monitors[index], at, observed, &ctx)
+        let started = std::time::Instant::now();
+        let committed = commit(store.as_ref(), &c.monitors[index], at, observed, &ctx);
+        crate::metrics::TELEMETRY.commit.observe(started.elapsed());
+        committed
     })
     .await;
     match committed {

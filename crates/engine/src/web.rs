@@ -108,6 +108,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/api/v1/status", axum::routing::get(api_status))
+        .route("/metrics", axum::routing::get(metrics))
         .with_state(state)
 }
 
@@ -147,6 +148,42 @@ async fn api_status(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal error: {e}\n"),
         )),
+    }
+}
+
+/// `GET /metrics`: the Prometheus text format (`crate::metrics`), secrets masked.
+async fn metrics(
+    State(app): State<AppState>,
+) -> (
+    StatusCode,
+    [(axum::http::header::HeaderName, &'static str); 1],
+    String,
+) {
+    let generation = current(&app.generation);
+    let (store, g, scheduler) = (
+        app.store.clone(),
+        generation.clone(),
+        app.health.scheduler(),
+    );
+    let page = tokio::task::spawn_blocking(move || {
+        crate::metrics::render(store.as_ref(), &g, scheduler.as_deref(), chrono::Utc::now())
+    })
+    .await;
+    let content_type = [(
+        axum::http::header::CONTENT_TYPE,
+        "text/plain; version=0.0.4; charset=utf-8",
+    )];
+    match page {
+        Ok(page) => (
+            StatusCode::OK,
+            content_type,
+            generation.config.secrets.redact(&page).into_owned(),
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            content_type,
+            format!("# internal error: {e}\n"),
+        ),
     }
 }
 

@@ -133,3 +133,117 @@ async fn the_daemon_serves_the_status_and_prunes_while_it_runs() {
     assert_eq!(shop["uptime_pct"]["24h"], 0.0, "{shop}");
     assert_eq!(shop["locations"][0]["ok"], false);
 }
+
+/// `text` parsed by prometheus-client's parser (Python, from the test venv): `{family:
+/// {"type", "samples": [[name, labels, value]]}}`. In CI a missing parser fails the test.
+fn parse_prometheus(text: &str) -> Option<Value> {
+    let python = watchpost_testkit::kafka::python();
+    let script = "import sys, json\n\
+        from prometheus_client.parser import text_string_to_metric_families\n\
+        out = {f.name: {'type': f.type, 'samples': [[s.name, s.labels, s.value] for s in f.samples]}\n\
+               for f in text_string_to_metric_families(sys.stdin.read())}\n\
+        print(json.dumps(out))";
+    let child = std::process::Command::new(&python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no Python at {} for the Prometheus parser (run scripts/test.sh)",
+            python.display()
+        );
+        eprintln!("skipped: no Python for the Prometheus parser");
+        return None;
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("No module named 'prometheus_client'") {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "prometheus-client missing in {} (run scripts/test.sh)",
+            python.display()
+        );
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "the parser refused the page: {stderr}\n{text}"
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_carry_the_probe_phases_under_blackbox_names() {
+    let target = server(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "monitors:\n  - name: \"shop \\\"eu\\\"\"\n    type: http\n    url: \"http://{}/\"\n    every: 1s\n  - name: cache\n    type: tcp\n    address: \"127.0.0.1:9\"\n    every: 1s\n",
+            target.addr
+        ),
+    );
+    let daemon = Daemon::start(&config, &[]);
+    let mut page = String::new();
+    wait_for("both monitors in /metrics", Duration::from_secs(20), || {
+        page = http_get(daemon.port, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        page.contains("monitor=\"cache\"") && page.contains("phase=\"connect\"")
+    })
+    .await;
+    let Some(families) = parse_prometheus(&page) else {
+        return;
+    };
+    let samples = |family: &str| -> Vec<Value> {
+        families[family]["samples"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {family} in {page}"))
+            .clone()
+    };
+    let value = |family: &str, monitor: &str| -> f64 {
+        samples(family)
+            .iter()
+            .find(|s| s[1]["monitor"] == monitor)
+            .unwrap_or_else(|| panic!("no {family} for {monitor}"))[2]
+            .as_f64()
+            .unwrap()
+    };
+    // The label value with quotes came through escaped and parses back as written.
+    assert_eq!(value("probe_success", "shop \"eu\""), 1.0);
+    assert_eq!(value("probe_success", "cache"), 0.0);
+    assert_eq!(value("probe_http_status_code", "shop \"eu\""), 200.0);
+    assert!(value("probe_duration_seconds", "shop \"eu\"") > 0.0);
+    let phases: Vec<String> = samples("probe_http_duration_seconds")
+        .iter()
+        .map(|s| s[1]["phase"].as_str().unwrap().to_string())
+        .collect();
+    for phase in ["resolve", "connect", "processing", "transfer"] {
+        assert!(phases.iter().any(|p| p == phase), "{phase}: {phases:?}");
+    }
+    assert_eq!(
+        families["watchpost_scheduler_lateness_seconds"]["type"],
+        "histogram"
+    );
+    assert!(
+        samples("watchpost_scheduler_runs")[0][2]
+            .as_f64()
+            .unwrap()
+            >= 2.0
+    );
+    assert_eq!(
+        families["watchpost_store_commit_seconds"]["type"],
+        "histogram"
+    );
+    assert!(families.get("watchpost_outbox_pending").is_some(), "{page}");
+}

@@ -212,3 +212,94 @@ mod tests {
         assert_eq!(key_of("wait", keys.iter()), None);
     }
 }
+
+/// `GET /api/v1/monitors/NAME/history?since=24h&step=1m`: one point per minute (`1m`) or
+/// hour (`1h`) since then, every location merged.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub monitor: String,
+    /// `1m` or `1h`.
+    pub step: &'static str,
+    pub since: DateTime<Utc>,
+    pub points: Vec<Point>,
+}
+
+/// One minute or hour of a monitor.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    /// The start of the minute or hour.
+    pub at: DateTime<Utc>,
+    pub checks: u64,
+    pub failures: u64,
+    pub uptime_pct: Option<f64>,
+    /// Per summarized metric: p50, p95, min, max and mean.
+    pub metrics: BTreeMap<String, PointMetric>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PointMetric {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub min: f64,
+    pub max: f64,
+    pub mean: Option<f64>,
+}
+
+/// The history of `monitor` at `step` since `since`, every location merged per bucket.
+/// Blocking: it reads the store.
+pub fn history(
+    store: &dyn Store,
+    monitor: &str,
+    step: Step,
+    since: DateTime<Utc>,
+) -> Result<History, StoreError> {
+    let mut buckets: BTreeMap<DateTime<Utc>, (u64, u64, BTreeMap<String, Summary>)> =
+        BTreeMap::new();
+    for r in store.rollups(monitor, step, since)? {
+        let (checks, failures, metrics) = buckets.entry(r.bucket).or_default();
+        *checks += r.checks;
+        *failures += r.failures;
+        for (name, s) in r.metrics {
+            match metrics.get_mut(&name) {
+                Some(m) => m.merge(&s),
+                None => {
+                    metrics.insert(name, s);
+                }
+            }
+        }
+    }
+    let points = buckets
+        .into_iter()
+        .map(|(at, (checks, failures, metrics))| Point {
+            at,
+            checks,
+            failures,
+            uptime_pct: (checks > 0)
+                .then(|| round3((checks - failures.min(checks)) as f64 * 100.0 / checks as f64)),
+            metrics: metrics
+                .into_iter()
+                .map(|(k, s)| {
+                    (
+                        k,
+                        PointMetric {
+                            p50: s.quantile(0.5).map(round3),
+                            p95: s.quantile(0.95).map(round3),
+                            min: round3(s.min),
+                            max: round3(s.max),
+                            mean: s.mean().map(round3),
+                        },
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(History {
+        monitor: monitor.to_string(),
+        step: match step {
+            Step::Minute => "1m",
+            Step::Hour => "1h",
+        },
+        since,
+        points,
+    })
+}

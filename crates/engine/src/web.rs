@@ -109,6 +109,10 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", axum::routing::get(healthz))
         .route("/api/v1/status", axum::routing::get(api_status))
         .route("/metrics", axum::routing::get(metrics))
+        .route(
+            "/api/v1/monitors/{name}/history",
+            axum::routing::get(api_history),
+        )
         .with_state(state)
 }
 
@@ -132,6 +136,71 @@ async fn api_status(
     match report {
         Ok(Ok(report)) => {
             let mut doc = serde_json::to_value(&report).unwrap_or_default();
+            crate::pipeline::redact_json(&mut doc, secrets);
+            Ok((
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                format!("{doc}\n"),
+            ))
+        }
+        Ok(Err(e)) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            secrets
+                .redact(&format!("cannot read the store: {e}\n"))
+                .into_owned(),
+        )),
+        Err(e) => Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {e}\n"),
+        )),
+    }
+}
+
+/// `GET /api/v1/monitors/NAME/history?since=24h&step=1m`: the monitor's minutes (`step=1m`,
+/// the default) or hours (`1h`) since that long ago (default 24h), from the rollups; `404` for
+/// a monitor not in the config, `400` for a bad parameter.
+async fn api_history(
+    State(app): State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<([(axum::http::header::HeaderName, &'static str); 1], String), (StatusCode, String)> {
+    let generation = current(&app.generation);
+    if !generation.config.monitors.iter().any(|m| m.name == name) {
+        return Err((StatusCode::NOT_FOUND, format!("no monitor {name:?}\n")));
+    }
+    let bad = |m: String| (StatusCode::BAD_REQUEST, format!("{m}\n"));
+    let (mut since, mut step) = (
+        std::time::Duration::from_secs(86_400),
+        watchpost_store::Step::Minute,
+    );
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match &*k {
+            "since" => {
+                since =
+                    watchpost_units::parse_duration(&v).map_err(|e| bad(format!("since: {e}")))?;
+            }
+            "step" => {
+                step = match &*v {
+                    "1m" => watchpost_store::Step::Minute,
+                    "1h" => watchpost_store::Step::Hour,
+                    other => return Err(bad(format!("step: {other:?} is not 1m or 1h"))),
+                };
+            }
+            other => return Err(bad(format!("unknown parameter {other:?} (since, step)"))),
+        }
+    }
+    let from = chrono::Duration::from_std(since)
+        .ok()
+        .and_then(|d| chrono::Utc::now().checked_sub_signed(d))
+        .ok_or_else(|| bad("since: too long ago".into()))?;
+    let store = app.store.clone();
+    let history = tokio::task::spawn_blocking(move || {
+        crate::status::history(store.as_ref(), &name, step, from)
+    })
+    .await;
+    let secrets = &generation.config.secrets;
+    match history {
+        Ok(Ok(h)) => {
+            let mut doc = serde_json::to_value(&h).unwrap_or_default();
             crate::pipeline::redact_json(&mut doc, secrets);
             Ok((
                 [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -132,6 +132,34 @@ async fn the_daemon_serves_the_status_and_prunes_while_it_runs() {
     assert_eq!(shop["name"], "shop");
     assert_eq!(shop["uptime_pct"]["24h"], 0.0, "{shop}");
     assert_eq!(shop["locations"][0]["ok"], false);
+
+    // The history, per minute, from the rollups: every check failed.
+    let (code, body) = http_get(
+        daemon.port,
+        "/api/v1/monitors/shop/history?since=1h&step=1m",
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let history: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(history["monitor"], "shop");
+    assert_eq!(history["step"], "1m");
+    let points = history["points"].as_array().unwrap();
+    assert!(!points.is_empty(), "{history}");
+    let checks: u64 = points.iter().map(|p| p["checks"].as_u64().unwrap()).sum();
+    let failures: u64 = points.iter().map(|p| p["failures"].as_u64().unwrap()).sum();
+    assert!(checks >= 3 && failures == checks, "{history}");
+    assert_eq!(points[0]["uptime_pct"], 0.0);
+    assert!(
+        points[0]["metrics"]["total_ms"]["p50"].as_f64().unwrap() > 0.0,
+        "{history}"
+    );
+    let (code, _) = http_get(daemon.port, "/api/v1/monitors/shop/history?step=1h").unwrap();
+    assert_eq!(code, 200);
+    let (code, body) = http_get(daemon.port, "/api/v1/monitors/nope/history").unwrap();
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = http_get(daemon.port, "/api/v1/monitors/shop/history?step=5m").unwrap();
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("1m or 1h"), "{body}");
 }
 
 /// `text` parsed by prometheus-client's parser (Python, from the test venv): `{family:
@@ -235,12 +263,7 @@ async fn metrics_parse_and_carry_the_probe_phases_under_blackbox_names() {
         families["watchpost_scheduler_lateness_seconds"]["type"],
         "histogram"
     );
-    assert!(
-        samples("watchpost_scheduler_runs")[0][2]
-            .as_f64()
-            .unwrap()
-            >= 2.0
-    );
+    assert!(samples("watchpost_scheduler_runs")[0][2].as_f64().unwrap() >= 2.0);
     assert_eq!(
         families["watchpost_store_commit_seconds"]["type"],
         "histogram"

@@ -33,6 +33,25 @@ pub fn maintenance_every(config: &Config) -> Duration {
     (shortest / 10).clamp(Duration::from_secs(1), MAINTENANCE_EVERY)
 }
 
+/// The longest the delivery worker sleeps without being woken (a safety net: it is woken by
+/// new notifications, finished sends and the store's next due time).
+pub const DELIVERY_IDLE_MAX: Duration = Duration::from_secs(10);
+
+/// How long until the store's next item may be claimed (`Store::next_wake`), between 10 ms
+/// and [`DELIVERY_IDLE_MAX`]; a second when the store can't say.
+async fn next_claim_in(store: &Arc<dyn watchpost_store::Store>) -> Duration {
+    let s = store.clone();
+    let now = chrono::Utc::now();
+    match tokio::task::spawn_blocking(move || s.next_wake(now)).await {
+        Ok(Ok(None)) => DELIVERY_IDLE_MAX,
+        Ok(Ok(Some(at))) => (at - now)
+            .to_std()
+            .unwrap_or_default()
+            .clamp(Duration::from_millis(10), DELIVERY_IDLE_MAX),
+        _ => Duration::from_secs(1),
+    }
+}
+
 /// The log target of the one-line-per-check lines.
 pub const CHECKS_TARGET: &str = "watchpost::checks";
 
@@ -150,18 +169,20 @@ pub async fn run(
         let _ = web_stopped.await;
     }));
 
-    // The delivery worker: claims whenever woken by a commit, when a send finishes, and every
-    // second (for retries); sends run concurrently and never hold up the next claim.
+    // The delivery worker: claims whenever woken by a commit, when a send finishes, and when
+    // the store says the next item becomes due (a retry, an expired lease; at the latest every
+    // `DELIVERY_IDLE_MAX`); sends run concurrently and never hold up the next claim.
     let wake = Arc::new(Notify::new());
     let (worker_stop, mut worker_stopped) = oneshot::channel::<()>();
     let mut worker = {
         let (engine, wake, generation) = (engine.clone(), wake.clone(), generation.clone());
         tokio::spawn(async move {
             let mut inflight = tokio::task::JoinSet::new();
+            let mut idle = Duration::ZERO;
             loop {
                 let stopping = tokio::select! {
                     _ = wake.notified() => false,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => false,
+                    _ = tokio::time::sleep(idle) => false,
                     Some(_) = inflight.join_next(), if !inflight.is_empty() => false,
                     _ = &mut worker_stopped => true,
                 };
@@ -182,6 +203,7 @@ pub async fn run(
                         .store_failed(chrono::Utc::now(), &format!("claiming notifications: {e}"));
                     tracing::error!("delivery: cannot claim notifications: {e}");
                 }
+                idle = next_claim_in(&engine.store).await;
             }
         })
     };

@@ -306,6 +306,16 @@ pub trait Store: Send + Sync {
     /// Outbox items neither delivered nor given up (leased ones included).
     fn pending_count(&self) -> Result<usize, StoreError>;
 
+    /// When [`Store::claim_due`] may next find something to claim, as of `now`: the earliest
+    /// `next_attempt_at` of an unleased pending item, the end of a lease for a leased one
+    /// (whichever is later for it), and `now` for an item the clock-back rule makes due —
+    /// counting only the first pending item of each incident and channel (the others wait
+    /// for it, see *Delivery order*); `None` when nothing is pending. A delivery worker sleeps until then (or until woken by
+    /// a new notification) instead of polling. The default answers "in a second" (polling).
+    fn next_wake(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(Some(now + TimeDelta::seconds(1)))
+    }
+
     /// The outbox item neither delivered nor given up with the earliest `created_at` (the
     /// lowest id among equals), whether it is due, waiting for a retry, leased or held back by
     /// the delivery order; `None` when there is none. For health checks: one index lookup.

@@ -1227,6 +1227,27 @@ impl Store for SqliteStore {
         to_count(n)
     }
 
+    fn next_wake(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let now_ns = to_db(now)?;
+        let tolerance = nanos(CLOCK_BACK_TOLERANCE);
+        let conn = self.lock()?;
+        let next: Option<i64> = conn
+            .prepare_cached(
+                "SELECT min(CASE \
+                     WHEN coalesce(last_attempt_at, created_at) > ?1 + ?2 THEN ?1 \
+                     WHEN lease_until IS NOT NULL AND lease_until > ?1 \
+                         THEN max(lease_until, next_attempt_at) \
+                     ELSE next_attempt_at END) \
+                 FROM outbox o WHERE delivered_at IS NULL AND gave_up_at IS NULL \
+                 AND (incident IS NULL OR NOT EXISTS ( \
+                     SELECT 1 FROM outbox e WHERE e.incident = o.incident \
+                     AND e.channel = o.channel AND e.id < o.id \
+                     AND e.delivered_at IS NULL AND e.gave_up_at IS NULL))",
+            )?
+            .query_row(params![now_ns, tolerance], |r| r.get(0))?;
+        Ok(next.map(from_db))
+    }
+
     fn oldest_undelivered(&self) -> Result<Option<PendingInfo>, StoreError> {
         let conn = self.lock()?;
         Ok(conn

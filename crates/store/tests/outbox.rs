@@ -391,3 +391,63 @@ fn oldest_undelivered_reports_the_earliest_created_unfinished_item() {
     store.mark_delivered(item("newer"), "w1", t(122)).unwrap();
     assert_eq!(store.oldest_undelivered().unwrap(), None);
 }
+
+#[test]
+fn next_wake_is_the_next_due_time_of_what_can_be_claimed() {
+    use std::time::Duration;
+    let db = common::TempDb::new();
+    let store = db.open();
+    assert_eq!(
+        store.next_wake(common::t(0)).unwrap(),
+        None,
+        "nothing pending"
+    );
+    common::queue(&store, "api", &["a"], common::t(0));
+    // Due since its creation.
+    assert_eq!(store.next_wake(common::t(5)).unwrap(), Some(common::t(0)));
+    let claimed = store
+        .claim_due(common::t(5), "w", Duration::from_secs(30), 10)
+        .unwrap();
+    // Leased: when the lease ends.
+    assert_eq!(store.next_wake(common::t(6)).unwrap(), Some(common::t(35)));
+    store
+        .mark_retry(claimed[0].id, "w", common::t(100), "HTTP 503")
+        .unwrap();
+    // Waiting for its retry.
+    assert_eq!(store.next_wake(common::t(6)).unwrap(), Some(common::t(100)));
+
+    // A RESOLVED due now behind its DOWN waiting for a retry is not due before the DOWN.
+    let with_incident = |key: &str| watchpost_store::NewNotification {
+        incident: Some("api:1".into()),
+        ..common::notification(key, common::t(10))
+    };
+    store
+        .transition("api", &mut |_| {
+            Ok(watchpost_store::Transition {
+                state: "{}".into(),
+                notifications: vec![with_incident("down")],
+                incident: None,
+            })
+        })
+        .unwrap();
+    let down = store
+        .claim_due(common::t(10), "w", Duration::from_secs(30), 10)
+        .unwrap();
+    assert_eq!(down[0].idempotency_key, "down");
+    store
+        .mark_retry(down[0].id, "w", common::t(200), "HTTP 503")
+        .unwrap();
+    store
+        .transition("api", &mut |_| {
+            Ok(watchpost_store::Transition {
+                state: "{}".into(),
+                notifications: vec![with_incident("resolved")],
+                incident: None,
+            })
+        })
+        .unwrap();
+    assert_eq!(
+        store.next_wake(common::t(11)).unwrap(),
+        Some(common::t(100))
+    );
+}

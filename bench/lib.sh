@@ -34,6 +34,21 @@ proc_cpu_s() {
 # VmHWM (peak RSS) of a process, KiB.
 proc_hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
+# VmRSS (current RSS) of a process, KiB.
+proc_rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# Replace the current (sub)shell with "$@" pinned to CPU $1 when taskset is there and the CPU
+# exists, unpinned otherwise. Meant to be started in the background so that $! is the
+# process itself:  exec_pinned 0 some-server --flag &  pid=$!
+exec_pinned() {
+    local cpu=$1
+    shift
+    if command -v taskset >/dev/null && [ "$cpu" -lt "$(nproc --all)" ]; then
+        exec taskset -c "$cpu" "$@"
+    fi
+    exec "$@"
+}
+
 machine_info() {
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "nproc=$(nproc)"

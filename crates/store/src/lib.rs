@@ -128,6 +128,7 @@
 //! Errors that quote a store URL show it through [`redact_url`]: no password, no query string.
 
 mod error;
+mod shared;
 pub mod sketch;
 mod sqlite;
 mod time;

@@ -198,9 +198,17 @@ pub(crate) fn parse(url: &str) -> Result<Settings, StoreError> {
     })
 }
 
-/// A database error as a [`StoreError`].
+/// A database error as a [`StoreError`], with the server's message (the error's own
+/// `Display` may say only "db error").
 fn db(e: postgres::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    StoreError::Database(error_text(&e))
+}
+
+fn error_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(server) => format!("{e}: {server}"),
+        None => e.to_string(),
+    }
 }
 
 impl PgStore {
@@ -257,7 +265,7 @@ impl PgStore {
         };
         connected.map_err(|e| StoreError::Open {
             path: self.shown.clone(),
-            message: self.redact(e.to_string()),
+            message: self.redact(error_text(&e)),
         })
     }
 
@@ -402,7 +410,7 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let failed = |version: i64| {
         move |e: postgres::Error| StoreError::Migration {
             version,
-            message: e.to_string(),
+            message: error_text(&e),
         }
     };
     let mut tx = client.transaction().map_err(db)?;

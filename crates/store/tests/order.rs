@@ -1,11 +1,12 @@
 //! Delivery order: per incident and channel, no item is claimed while an earlier one is
 //! undelivered and not claimed in the same call.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
 
-use common::{TempDb, keys, queue_in, t};
+use common::{Backend, TestDb, keys, queue_in, t};
 use watchpost_store::{OutboxItem, Store};
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -14,63 +15,66 @@ fn claim(store: &dyn Store, secs: i64, worker: &str, limit: usize) -> Vec<Outbox
     store.claim_due(t(secs), worker, LEASE, limit).unwrap()
 }
 
-#[test]
-fn a_resolved_waits_for_its_down_while_the_down_waits_for_its_retry() {
-    let db = TempDb::new();
+fn a_resolved_waits_for_its_down_while_the_down_waits_for_its_retry(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue_in(&store, "api", &[("down", "ops", Some("api-1"))], t(0));
-    let down = claim(&store, 0, "w1", 10).remove(0);
+    queue_in(&*store, "api", &[("down", "ops", Some("api-1"))], t(0));
+    let down = claim(&*store, 0, "w1", 10).remove(0);
     assert_eq!(down.incident.as_deref(), Some("api-1"));
     store.mark_retry(down.id, "w1", t(60), "HTTP 503").unwrap();
 
-    queue_in(&store, "api", &[("resolved", "ops", Some("api-1"))], t(10));
+    queue_in(&*store, "api", &[("resolved", "ops", Some("api-1"))], t(10));
     // Due, but its DOWN is not delivered yet: nothing to claim, all the way to the retry.
     for secs in [10, 30, 59] {
-        assert!(claim(&store, secs, "w1", 10).is_empty(), "at t({secs})");
+        assert!(claim(&*store, secs, "w1", 10).is_empty(), "at t({secs})");
     }
     // Both due now: one call claims them, DOWN first.
-    let both = claim(&store, 60, "w1", 10);
+    let both = claim(&*store, 60, "w1", 10);
     assert_eq!(keys(&both), ["down", "resolved"]);
     assert_eq!(both[0].attempts, 2);
     assert_eq!(both[1].attempts, 1);
 }
 
-#[test]
-fn a_resolved_is_claimable_once_its_down_is_delivered_or_given_up() {
+fn a_resolved_is_claimable_once_its_down_is_delivered_or_given_up(b: Backend) {
     for delivered in [true, false] {
-        let db = TempDb::new();
+        let Some(db) = TestDb::new(b) else {
+            return;
+        };
         let store = db.open();
         queue_in(
-            &store,
+            &*store,
             "api",
             &[("down", "ops", Some("api-1")), ("other", "ops", None)],
             t(0),
         );
-        let first = claim(&store, 0, "w1", 10);
+        let first = claim(&*store, 0, "w1", 10);
         assert_eq!(keys(&first), ["down", "other"]);
-        queue_in(&store, "api", &[("resolved", "ops", Some("api-1"))], t(5));
+        queue_in(&*store, "api", &[("resolved", "ops", Some("api-1"))], t(5));
         // The DOWN is leased (to this very worker): the RESOLVED waits.
-        assert!(claim(&store, 5, "w1", 10).is_empty());
-        assert!(claim(&store, 5, "w2", 10).is_empty());
+        assert!(claim(&*store, 5, "w1", 10).is_empty());
+        assert!(claim(&*store, 5, "w2", 10).is_empty());
 
         if delivered {
             store.mark_delivered(first[0].id, "w1", t(6)).unwrap();
         } else {
             store.mark_gave_up(first[0].id, "w1", t(6), "400").unwrap();
         }
-        let next = claim(&store, 6, "w2", 10);
+        let next = claim(&*store, 6, "w2", 10);
         assert_eq!(keys(&next), ["resolved"], "delivered: {delivered}");
     }
 }
 
-#[test]
-fn a_leased_down_whose_lease_expired_is_claimed_again_together_with_its_successors() {
-    let db = TempDb::new();
+fn a_leased_down_whose_lease_expired_is_claimed_again_together_with_its_successors(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue_in(&store, "api", &[("down", "ops", Some("api-1"))], t(0));
-    assert_eq!(claim(&store, 0, "w1", 10).len(), 1);
+    queue_in(&*store, "api", &[("down", "ops", Some("api-1"))], t(0));
+    assert_eq!(claim(&*store, 0, "w1", 10).len(), 1);
     queue_in(
-        &store,
+        &*store,
         "api",
         &[
             ("reminder", "ops", Some("api-1")),
@@ -78,42 +82,54 @@ fn a_leased_down_whose_lease_expired_is_claimed_again_together_with_its_successo
         ],
         t(10),
     );
-    assert!(claim(&store, 29, "w2", 10).is_empty());
+    assert!(claim(&*store, 29, "w2", 10).is_empty());
     // w1 died; its lease ended at t(30).
     assert_eq!(
-        keys(&claim(&store, 30, "w2", 10)),
+        keys(&claim(&*store, 30, "w2", 10)),
         ["down", "reminder", "resolved"]
     );
 }
 
-#[test]
-fn reminders_stay_between_down_and_resolved() {
-    let db = TempDb::new();
+fn reminders_stay_between_down_and_resolved(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue_in(&store, "api", &[("down", "ops", Some("api-1"))], t(0));
-    let down = claim(&store, 0, "w1", 10).remove(0);
+    queue_in(&*store, "api", &[("down", "ops", Some("api-1"))], t(0));
+    let down = claim(&*store, 0, "w1", 10).remove(0);
     store.mark_delivered(down.id, "w1", t(1)).unwrap();
 
-    queue_in(&store, "api", &[("reminder", "ops", Some("api-1"))], t(100));
-    let reminder = claim(&store, 100, "w1", 10).remove(0);
+    queue_in(
+        &*store,
+        "api",
+        &[("reminder", "ops", Some("api-1"))],
+        t(100),
+    );
+    let reminder = claim(&*store, 100, "w1", 10).remove(0);
     store
         .mark_retry(reminder.id, "w1", t(400), "timeout")
         .unwrap();
-    queue_in(&store, "api", &[("resolved", "ops", Some("api-1"))], t(200));
-    assert!(claim(&store, 200, "w1", 10).is_empty());
-    assert!(claim(&store, 399, "w1", 10).is_empty());
+    queue_in(
+        &*store,
+        "api",
+        &[("resolved", "ops", Some("api-1"))],
+        t(200),
+    );
+    assert!(claim(&*store, 200, "w1", 10).is_empty());
+    assert!(claim(&*store, 399, "w1", 10).is_empty());
     assert_eq!(
-        keys(&claim(&store, 400, "w1", 10)),
+        keys(&claim(&*store, 400, "w1", 10)),
         ["reminder", "resolved"]
     );
 }
 
-#[test]
-fn the_limit_cuts_the_sequence_after_a_prefix() {
-    let db = TempDb::new();
+fn the_limit_cuts_the_sequence_after_a_prefix(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     queue_in(
-        &store,
+        &*store,
         "api",
         &[
             ("down", "ops", Some("api-1")),
@@ -122,40 +138,42 @@ fn the_limit_cuts_the_sequence_after_a_prefix() {
         ],
         t(0),
     );
-    assert_eq!(keys(&claim(&store, 0, "w1", 2)), ["down", "reminder"]);
+    assert_eq!(keys(&claim(&*store, 0, "w1", 2)), ["down", "reminder"]);
     // The RESOLVED is due but its predecessors are leased.
-    assert!(claim(&store, 0, "w2", 10).is_empty());
+    assert!(claim(&*store, 0, "w2", 10).is_empty());
 }
 
-#[test]
-fn an_earlier_item_due_later_is_pulled_in_front_of_its_successor() {
-    let db = TempDb::new();
+fn an_earlier_item_due_later_is_pulled_in_front_of_its_successor(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     queue_in(
-        &store,
+        &*store,
         "api",
         &[("early", "ops", None), ("down", "ops", Some("api-1"))],
         t(0),
     );
-    let items = claim(&store, 0, "w1", 10);
+    let items = claim(&*store, 0, "w1", 10);
     // The DOWN's retry is due at t(60), after the RESOLVED (created at t(20)).
     store.mark_retry(items[1].id, "w1", t(60), "503").unwrap();
     store.mark_retry(items[0].id, "w1", t(40), "503").unwrap();
-    queue_in(&store, "api", &[("resolved", "ops", Some("api-1"))], t(20));
-    queue_in(&store, "api", &[("unrelated", "ops", None)], t(50));
+    queue_in(&*store, "api", &[("resolved", "ops", Some("api-1"))], t(20));
+    queue_in(&*store, "api", &[("unrelated", "ops", None)], t(50));
 
     // Due order is resolved (20), early (40), unrelated (50), down (60); the RESOLVED brings
     // its DOWN along, in front of it.
-    let all = claim(&store, 60, "w1", 10);
+    let all = claim(&*store, 60, "w1", 10);
     assert_eq!(keys(&all), ["down", "resolved", "early", "unrelated"]);
 }
 
-#[test]
-fn other_channels_and_other_incidents_are_independent() {
-    let db = TempDb::new();
+fn other_channels_and_other_incidents_are_independent(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     queue_in(
-        &store,
+        &*store,
         "api",
         &[
             ("down/ops", "ops", Some("api-1")),
@@ -164,12 +182,12 @@ fn other_channels_and_other_incidents_are_independent() {
         t(0),
     );
     queue_in(
-        &store,
+        &*store,
         "web",
         &[("web-down/ops", "ops", Some("web-1"))],
         t(0),
     );
-    let first = claim(&store, 0, "w1", 10);
+    let first = claim(&*store, 0, "w1", 10);
     assert_eq!(keys(&first), ["down/ops", "down/mail", "web-down/ops"]);
     // ops fails for api-1; mail and web-1 are delivered.
     store.mark_retry(first[0].id, "w1", t(60), "503").unwrap();
@@ -177,7 +195,7 @@ fn other_channels_and_other_incidents_are_independent() {
     store.mark_delivered(first[2].id, "w1", t(1)).unwrap();
 
     queue_in(
-        &store,
+        &*store,
         "api",
         &[
             ("resolved/ops", "ops", Some("api-1")),
@@ -186,7 +204,7 @@ fn other_channels_and_other_incidents_are_independent() {
         t(10),
     );
     queue_in(
-        &store,
+        &*store,
         "web",
         &[
             ("web-resolved/ops", "ops", Some("web-1")),
@@ -194,32 +212,46 @@ fn other_channels_and_other_incidents_are_independent() {
         ],
         t(10),
     );
-    let next = claim(&store, 10, "w1", 10);
+    let next = claim(&*store, 10, "w1", 10);
     assert_eq!(
         keys(&next),
         ["resolved/mail", "web-resolved/ops", "web2-down/ops"]
     );
 }
 
-#[test]
-fn items_without_an_incident_are_unordered() {
-    let db = TempDb::new();
+fn items_without_an_incident_are_unordered(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue_in(&store, "api", &[("a", "ops", None)], t(0));
-    let a = claim(&store, 0, "w1", 10).remove(0);
+    queue_in(&*store, "api", &[("a", "ops", None)], t(0));
+    let a = claim(&*store, 0, "w1", 10).remove(0);
     store.mark_retry(a.id, "w1", t(60), "503").unwrap();
-    queue_in(&store, "api", &[("b", "ops", None)], t(10));
-    assert_eq!(keys(&claim(&store, 10, "w1", 10)), ["b"]);
+    queue_in(&*store, "api", &[("b", "ops", None)], t(10));
+    assert_eq!(keys(&claim(&*store, 10, "w1", 10)), ["b"]);
 }
 
-#[test]
-fn the_order_holds_across_workers_and_connections() {
-    let db = TempDb::new();
+fn the_order_holds_across_workers_and_connections(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let (one, two) = (db.open(), db.open());
-    queue_in(&one, "api", &[("down", "ops", Some("api-1"))], t(0));
-    let down = claim(&one, 0, "w1", 10).remove(0);
-    queue_in(&two, "api", &[("resolved", "ops", Some("api-1"))], t(1));
-    assert!(claim(&two, 1, "w2", 10).is_empty());
+    queue_in(&*one, "api", &[("down", "ops", Some("api-1"))], t(0));
+    let down = claim(&*one, 0, "w1", 10).remove(0);
+    queue_in(&*two, "api", &[("resolved", "ops", Some("api-1"))], t(1));
+    assert!(claim(&*two, 1, "w2", 10).is_empty());
     one.mark_delivered(down.id, "w1", t(2)).unwrap();
-    assert_eq!(keys(&claim(&two, 2, "w2", 10)), ["resolved"]);
+    assert_eq!(keys(&claim(&*two, 2, "w2", 10)), ["resolved"]);
 }
+
+both_backends!(
+    a_resolved_waits_for_its_down_while_the_down_waits_for_its_retry,
+    a_resolved_is_claimable_once_its_down_is_delivered_or_given_up,
+    a_leased_down_whose_lease_expired_is_claimed_again_together_with_its_successors,
+    reminders_stay_between_down_and_resolved,
+    the_limit_cuts_the_sequence_after_a_prefix,
+    an_earlier_item_due_later_is_pulled_in_front_of_its_successor,
+    other_channels_and_other_incidents_are_independent,
+    items_without_an_incident_are_unordered,
+    the_order_holds_across_workers_and_connections,
+);

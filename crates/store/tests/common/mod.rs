@@ -10,6 +10,7 @@ use watchpost_store::{NewNotification, SqliteStore, Store, Transition, Transitio
 
 /// Runs each named test, a `fn NAME(backend: Backend)`, on both backends: it generates
 /// `NAME::sqlite` and `NAME::postgres`.
+#[allow(unused_macros)]
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         $(

@@ -193,8 +193,11 @@ pub(crate) enum Scan {
 
 /// Walks the claimable items of a [`Scan`], handing each to the visitor until it returns
 /// `false` (enough) or the items run out.
-pub(crate) type ScanFn<'a> = dyn FnMut(Scan, &mut dyn FnMut(Candidate) -> Result<bool, StoreError>) -> Result<(), StoreError>
-    + 'a;
+pub(crate) type ScanFn<'a> =
+    dyn for<'v> FnMut(Scan, &'v mut VisitFn<'v>) -> Result<(), StoreError> + 'a;
+
+/// Takes one candidate of a scan; returns whether to go on.
+pub(crate) type VisitFn<'a> = dyn FnMut(Candidate) -> Result<bool, StoreError> + 'a;
 
 /// The unfinished items of `item`'s incident and channel before it, in id order, each with
 /// whether it is claimable now (by this caller: a backend that locks rows reports one another

@@ -27,11 +27,11 @@ use crate::{
 };
 
 /// The PostgreSQL migrations, in order; migration `i` (0-based) brings the database to schema
-/// version `i + 1` (the `schema_version` table). Append new ones; never edit one that has
+/// version `i + 1` (the `watchpost_schema` table). Append new ones; never edit one that has
 /// shipped.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sql")];
 
-/// The PostgreSQL schema version this build writes (the `schema_version` table). The two
+/// The PostgreSQL schema version this build writes (the `watchpost_schema` table). The two
 /// backends number their schemas independently.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -41,6 +41,13 @@ const MIGRATION_LOCK: i64 = 0x7761_7463_6870_6f73; // "watchpos"
 
 /// Connections per store.
 pub const POOL_SIZE: usize = 4;
+
+/// How long connecting may take when the URL sets no `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often `record_results` runs again after PostgreSQL broke a deadlock by aborting it
+/// (two batches locking the same rollups in different orders).
+const DEADLOCK_RETRIES: usize = 3;
 
 /// Rows deleted per statement by retention.
 const PRUNE_CHUNK: i64 = 5_000;
@@ -183,6 +190,10 @@ pub(crate) fn parse(url: &str) -> Result<Settings, StoreError> {
             ));
         }
     };
+    if config.get_connect_timeout().is_none() {
+        // Not the OS's minutes-long TCP timeout when the server is unreachable.
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
     config.ssl_mode(if tls {
         SslMode::Require
     } else {
@@ -273,7 +284,7 @@ impl PgStore {
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         let mut conn = self.conn()?;
         let row = conn
-            .query_one("SELECT version FROM schema_version", &[])
+            .query_one("SELECT version FROM watchpost_schema", &[])
             .map_err(db)?;
         Ok(row.get(0))
     }
@@ -416,15 +427,15 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let mut tx = client.transaction().map_err(db)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(db)?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS watchpost_schema (version BIGINT NOT NULL)")
         .map_err(db)?;
     let found: i64 = match tx
-        .query_opt("SELECT version FROM schema_version", &[])
+        .query_opt("SELECT version FROM watchpost_schema", &[])
         .map_err(db)?
     {
         Some(row) => row.get(0),
         None => {
-            tx.execute("INSERT INTO schema_version (version) VALUES (0)", &[])
+            tx.execute("INSERT INTO watchpost_schema (version) VALUES (0)", &[])
                 .map_err(db)?;
             0
         }
@@ -440,7 +451,7 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let version = index as i64 + 1;
         tx.batch_execute(sql).map_err(failed(version))?;
-        tx.execute("UPDATE schema_version SET version = $1", &[&version])
+        tx.execute("UPDATE watchpost_schema SET version = $1", &[&version])
             .map_err(failed(version))?;
     }
     tx.commit().map_err(db)?;
@@ -678,28 +689,49 @@ fn state_of(row: &Row, monitor: &str) -> Result<(Option<String>, i64), StoreErro
     }
 }
 
+/// A failure inside a transaction that may be run again: PostgreSQL's own error (to tell a
+/// deadlock) or the store's.
+enum Failed {
+    Pg(postgres::Error),
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for Failed {
+    fn from(e: postgres::Error) -> Self {
+        Failed::Pg(e)
+    }
+}
+
+impl From<StoreError> for Failed {
+    fn from(e: StoreError) -> Self {
+        Failed::Store(e)
+    }
+}
+
+impl From<Failed> for StoreError {
+    fn from(e: Failed) -> Self {
+        match e {
+            Failed::Pg(e) => db(e),
+            Failed::Store(e) => e,
+        }
+    }
+}
+
 /// As SQLite's `insert_results`: each row becomes its location's latest result and is
 /// counted in its minute's and hour's rollup; the full row is kept only when it failed or is
 /// the first pass after a failure.
-fn insert_results(
-    tx: &mut Transaction<'_>,
-    rows: &[ResultRow],
-    ats: &[i64],
-) -> Result<(), StoreError> {
+fn insert_results(tx: &mut Transaction<'_>, rows: &[ResultRow], ats: &[i64]) -> Result<(), Failed> {
     for (row, at) in rows.iter().zip(ats) {
-        let before = tx
-            .query_opt(
-                "SELECT ok FROM latest WHERE monitor = $1 AND location = $2",
-                &[&row.monitor, &row.location],
-            )
-            .map_err(db)?;
+        let before = tx.query_opt(
+            "SELECT ok FROM latest WHERE monitor = $1 AND location = $2",
+            &[&row.monitor, &row.location],
+        )?;
         let recovered = before.is_some_and(|r| !r.get::<_, bool>(0));
         if !row.ok || recovered {
             tx.execute(
                 "INSERT INTO results (monitor, location, at, ok, data) VALUES ($1, $2, $3, $4, $5)",
                 &[&row.monitor, &row.location, at, &row.ok, &row.data],
-            )
-            .map_err(db)?;
+            )?;
         }
         tx.execute(
             "INSERT INTO latest (monitor, location, at, ok, data, metrics) \
@@ -716,8 +748,7 @@ fn insert_results(
                 &row.data,
                 &latest_metrics(row),
             ],
-        )
-        .map_err(db)?;
+        )?;
         for step in Step::ALL {
             add_to_rollup(tx, row, *at, step)?;
         }
@@ -731,16 +762,14 @@ fn add_to_rollup(
     row: &ResultRow,
     at: i64,
     step: Step,
-) -> Result<(), StoreError> {
+) -> Result<(), Failed> {
     let bucket = bucket_of(at, step);
     let key: [&(dyn ToSql + Sync); 4] = [&row.monitor, &row.location, &step.seconds(), &bucket];
-    let stored = tx
-        .query_opt(
-            "SELECT metrics FROM rollups WHERE monitor = $1 AND location = $2 AND step = $3 \
+    let stored = tx.query_opt(
+        "SELECT metrics FROM rollups WHERE monitor = $1 AND location = $2 AND step = $3 \
              AND bucket = $4 FOR UPDATE",
-            &key,
-        )
-        .map_err(db)?;
+        &key,
+    )?;
     let stored = match stored {
         Some(r) => Some(r.get::<_, String>(0)),
         None => {
@@ -750,15 +779,12 @@ fn add_to_rollup(
                  VALUES ($1, $2, $3, $4, 0, 0, '{}') \
                  ON CONFLICT (monitor, location, step, bucket) DO NOTHING",
                 &key,
-            )
-            .map_err(db)?;
-            let r = tx
-                .query_one(
-                    "SELECT metrics, checks FROM rollups WHERE monitor = $1 AND location = $2 \
+            )?;
+            let r = tx.query_one(
+                "SELECT metrics, checks FROM rollups WHERE monitor = $1 AND location = $2 \
                      AND step = $3 AND bucket = $4 FOR UPDATE",
-                    &key,
-                )
-                .map_err(db)?;
+                &key,
+            )?;
             // Our own empty row reads as new, as in SQLite.
             (r.get::<_, i64>(1) > 0).then(|| r.get(0))
         }
@@ -769,8 +795,7 @@ fn add_to_rollup(
         "UPDATE rollups SET checks = checks + 1, failures = failures + $5, metrics = $6 \
          WHERE monitor = $1 AND location = $2 AND step = $3 AND bucket = $4",
         &[key[0], key[1], key[2], key[3], &failed, &metrics],
-    )
-    .map_err(db)?;
+    )?;
     Ok(())
 }
 
@@ -867,7 +892,7 @@ impl Store for PgStore {
         let (state, version) = lock_state(&mut tx, monitor)?;
         let version = next_version(monitor, version)?;
         let transition = decide(state).map_err(StoreError::Decide)?;
-        insert_results(&mut tx, results, &ats)?;
+        insert_results(&mut tx, results, &ats).map_err(StoreError::from)?;
         let outcome = write_transition(&mut tx, monitor, version, &transition)?;
         tx.commit().map_err(db)?;
         Ok(outcome)
@@ -890,10 +915,24 @@ impl Store for PgStore {
     fn record_results(&self, rows: &[ResultRow]) -> Result<usize, StoreError> {
         let ats = check_results(rows)?;
         let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(db)?;
-        insert_results(&mut tx, rows, &ats)?;
-        tx.commit().map_err(db)?;
-        Ok(rows.len())
+        let mut tries = 0;
+        loop {
+            let attempt = (|| -> Result<(), Failed> {
+                let mut tx = conn.transaction()?;
+                insert_results(&mut tx, rows, &ats)?;
+                Ok(tx.commit()?)
+            })();
+            match attempt {
+                Ok(()) => return Ok(rows.len()),
+                Err(Failed::Pg(e))
+                    if tries < DEADLOCK_RETRIES
+                        && e.code() == Some(&postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>
+                {
+                    tries += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError> {

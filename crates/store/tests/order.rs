@@ -244,6 +244,110 @@ fn the_order_holds_across_workers_and_connections(b: Backend) {
     assert_eq!(keys(&claim(&*two, 2, "w2", 10)), ["resolved"]);
 }
 
+/// Workers on their own stores claim (a few items at a time) and deliver at once, concurrently:
+/// no item is claimed before every earlier item of its incident and channel was delivered or
+/// is claimed in the same call, and every item is delivered exactly once.
+fn the_order_holds_under_concurrent_claims(b: Backend) {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    const INCIDENTS: usize = 2;
+    const EACH: usize = 40;
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
+    let store = db.open();
+    // Items of all incidents interleaved in id order, on two channels.
+    for round in 0..EACH {
+        let items: Vec<(String, &str, Option<String>)> = (0..INCIDENTS)
+            .map(|i| {
+                (
+                    format!("i{i}-{round}"),
+                    if i % 2 == 0 { "ops" } else { "mail" },
+                    Some(format!("incident-{i}")),
+                )
+            })
+            .collect();
+        let items: Vec<(&str, &str, Option<&str>)> = items
+            .iter()
+            .map(|(k, c, i)| (k.as_str(), *c, i.as_deref()))
+            .collect();
+        queue_in(&*store, "api", &items, t(0));
+    }
+
+    // Events in the order they happened: a call's claims, or a delivery (recorded just before
+    // it commits, so a claim that depends on it is always recorded after it).
+    #[derive(Debug)]
+    enum Event {
+        Claimed(usize, Vec<i64>),
+        Delivered(i64),
+    }
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (store, events, calls) = (db.open(), events.clone(), calls.clone());
+            std::thread::spawn(move || {
+                let worker = format!("w{w}");
+                for _ in 0..10 * INCIDENTS * EACH {
+                    let items = store
+                        .claim_due(t(1), &worker, Duration::from_secs(60), 1 + w)
+                        .unwrap();
+                    if items.is_empty() {
+                        if store.pending_count().unwrap() == 0 {
+                            return;
+                        }
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    let call = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    events
+                        .lock()
+                        .unwrap()
+                        .push(Event::Claimed(call, items.iter().map(|i| i.id).collect()));
+                    for item in items {
+                        events.lock().unwrap().push(Event::Delivered(item.id));
+                        store.mark_delivered(item.id, &worker, t(1)).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+
+    let entries = store.list_outbox().unwrap();
+    assert_eq!(store.pending_count().unwrap(), 0);
+    let sequence: HashMap<i64, (String, String)> = entries
+        .iter()
+        .map(|e| (e.id, (e.incident.clone().unwrap(), e.channel.clone())))
+        .collect();
+    let mut delivered = std::collections::HashSet::new();
+    let mut claimed = std::collections::HashSet::new();
+    for event in events.lock().unwrap().iter() {
+        match event {
+            Event::Delivered(id) => assert!(delivered.insert(*id), "{id} delivered twice"),
+            Event::Claimed(call, ids) => {
+                for id in ids {
+                    assert!(claimed.insert(*id), "{id} claimed twice");
+                    let key = &sequence[id];
+                    for (earlier, other) in &sequence {
+                        if earlier < id && other == key {
+                            assert!(
+                                delivered.contains(earlier) || ids.contains(earlier),
+                                "call {call} claimed {id} before the earlier {earlier} was \
+                                 delivered: {ids:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(delivered.len(), INCIDENTS * EACH);
+}
+
 both_backends!(
     a_resolved_waits_for_its_down_while_the_down_waits_for_its_retry,
     a_resolved_is_claimable_once_its_down_is_delivered_or_given_up,
@@ -254,4 +358,5 @@ both_backends!(
     other_channels_and_other_incidents_are_independent,
     items_without_an_incident_are_unordered,
     the_order_holds_across_workers_and_connections,
+    the_order_holds_under_concurrent_claims,
 );

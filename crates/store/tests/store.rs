@@ -481,7 +481,7 @@ fn postgres_stores_opening_a_new_database_at_once_migrate_it_once() {
     }
     let rows = db
         .client()
-        .query("SELECT version FROM schema_version", &[])
+        .query("SELECT version FROM watchpost_schema", &[])
         .unwrap();
     assert_eq!(rows.len(), 1);
 }
@@ -494,7 +494,7 @@ fn postgres_refuses_a_newer_schema() {
     drop(PgStore::open(&db.url).unwrap());
     db.client()
         .batch_execute(&format!(
-            "UPDATE schema_version SET version = {}",
+            "UPDATE watchpost_schema SET version = {}",
             PG_SCHEMA_VERSION + 1
         ))
         .unwrap();

@@ -216,10 +216,20 @@ fn db(e: postgres::Error) -> StoreError {
 }
 
 fn error_text(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(server) => format!("{e}: {server}"),
-        None => e.to_string(),
+    if let Some(server) = e.as_db_error() {
+        return format!("{e}: {server}");
     }
+    // The cause (an I/O error, a certificate rustls refused), which `Display` leaves out.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl PgStore {

@@ -534,3 +534,25 @@ fn postgres_callers_beyond_the_pool_wait_for_a_connection() {
         assert_eq!(thread.join().unwrap().version, 1);
     }
 }
+
+#[test]
+fn postgres_sslmode_require_verifies_the_servers_certificate() {
+    let Some(db) = PgDb::new() else {
+        return;
+    };
+    // The test server's certificate (Debian's snakeoil, or none) is not one the webpki roots
+    // vouch for: TLS is attempted and refused, never downgraded to plaintext.
+    let url = format!("{}?sslmode=require", db.url);
+    let err = PgStore::open(&url).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Open { .. }), "{text}");
+    assert!(
+        ["certificate", "TLS", "tls", "ssl", "SSL"]
+            .iter()
+            .any(|word| text.contains(word)),
+        "{text}"
+    );
+    // Plaintext as asked, and by default to a local server.
+    PgStore::open(&format!("{}?sslmode=disable", db.url)).unwrap();
+    PgStore::open(&db.url).unwrap();
+}

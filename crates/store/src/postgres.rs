@@ -52,7 +52,8 @@ const DEADLOCK_RETRIES: usize = 3;
 /// Rows deleted per statement by retention.
 const PRUNE_CHUNK: i64 = 5_000;
 
-/// Rows `claim_due` reads per page of a scan.
+/// Rows `claim_due` reads (and locks) per page of a scan, at most: twice its limit, at least
+/// 16, so that a small claim doesn't lock rows a concurrent claim could take.
 const SCAN_PAGE: i64 = 256;
 
 /// The store on a PostgreSQL database, opened with a `postgres://` or `postgresql://` URL.
@@ -579,6 +580,9 @@ fn select_claims(
         lease_cap,
     } = times;
     let tx = RefCell::new(tx);
+    let page_size = i64::try_from(limit.saturating_mul(2))
+        .unwrap_or(SCAN_PAGE)
+        .clamp(16, SCAN_PAGE);
     let mut scan = |kind: Scan,
                     visit: &mut dyn FnMut(Candidate) -> Result<bool, StoreError>|
      -> Result<(), StoreError> {
@@ -589,7 +593,7 @@ fn select_claims(
                 match kind {
                     Scan::Due => tx.query(
                         DUE_SQL,
-                        &[&now, &lease_cap, &after_at, &after_id, &SCAN_PAGE],
+                        &[&now, &lease_cap, &after_at, &after_id, &page_size],
                     ),
                     Scan::ClockBack => tx.query(
                         CLOCK_BACK_SQL,
@@ -599,13 +603,13 @@ fn select_claims(
                             &lease_cap,
                             &after_at,
                             &after_id,
-                            &SCAN_PAGE,
+                            &page_size,
                         ],
                     ),
                 }
                 .map_err(db)?
             };
-            let full = page.len() as i64 == SCAN_PAGE;
+            let full = page.len() as i64 == page_size;
             for row in page {
                 after_id = row.get(0);
                 after_at = row.get(5);

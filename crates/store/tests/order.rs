@@ -348,6 +348,25 @@ fn the_order_holds_under_concurrent_claims(b: Backend) {
     assert_eq!(delivered.len(), INCIDENTS * EACH);
 }
 
+/// Many items held back by their incident's leased first item don't hide a claimable item
+/// queued after them (a backend reading candidates in pages reads on).
+fn held_back_items_do_not_hide_later_claimable_ones(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
+    let store = db.open();
+    let keys_in: Vec<String> = (0..100).map(|i| format!("held-{i}")).collect();
+    let mut items: Vec<(&str, &str, Option<&str>)> = keys_in
+        .iter()
+        .map(|k| (k.as_str(), "ops", Some("api-1")))
+        .collect();
+    items.push(("free", "ops", None));
+    queue_in(&*store, "api", &items, t(0));
+    assert_eq!(keys(&claim(&*store, 0, "w1", 1)), ["held-0"]);
+    assert_eq!(keys(&claim(&*store, 0, "w2", 1)), ["free"]);
+    assert!(claim(&*store, 0, "w2", 5).is_empty());
+}
+
 both_backends!(
     a_resolved_waits_for_its_down_while_the_down_waits_for_its_retry,
     a_resolved_is_claimable_once_its_down_is_delivered_or_given_up,
@@ -359,4 +378,5 @@ both_backends!(
     items_without_an_incident_are_unordered,
     the_order_holds_across_workers_and_connections,
     the_order_holds_under_concurrent_claims,
+    held_back_items_do_not_hide_later_claimable_ones,
 );

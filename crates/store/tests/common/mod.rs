@@ -142,6 +142,25 @@ fn unavailable<T>(why: String) -> Option<T> {
     None
 }
 
+/// Drops the test databases of test processes that are gone (killed before their guards
+/// dropped them).
+fn drop_stale_databases(client: &mut postgres::Client) {
+    let Ok(rows) = client.query(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'wp\\_test\\_%'",
+        &[],
+    ) else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_none_or(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
 /// A `postgres` error with the server's message (its `Display` may say only "db error").
 fn error_text(e: &postgres::Error) -> String {
     match e.as_db_error() {
@@ -163,6 +182,20 @@ impl PgDb {
             Ok(client) => client,
             Err(e) => return unavailable(error_text(&e)),
         };
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        // Only a server on this machine: the pids are this machine's.
+        let local = [
+            "@127.0.0.1",
+            "@localhost",
+            "@[::1]",
+            "://127.0.0.1",
+            "://localhost",
+        ]
+        .iter()
+        .any(|host| admin.contains(host));
+        if local {
+            SWEEP.call_once(|| drop_stale_databases(&mut client));
+        }
         let created = client
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .and_then(|()| client.batch_execute(&format!("CREATE DATABASE {name}")));

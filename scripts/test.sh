@@ -69,6 +69,48 @@ if ! command -v cc >/dev/null; then
 fi
 cc --version | head -n 1
 
+step "PostgreSQL (the store's conformance tests run on both backends)"
+# crates/store's tests create a database per test on WATCHPOST_TEST_POSTGRES, by default
+# postgres://postgres@127.0.0.1:5432/postgres (trust authentication for local connections, as
+# a Debian/Ubuntu cluster has it). Under CI=true an unreachable server fails those tests.
+# Start the installed cluster(s) if they are stopped; never install or reconfigure one.
+if [ -z "${WATCHPOST_TEST_POSTGRES:-}" ]; then
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    if command -v pg_lsclusters >/dev/null && [ -n "$(pg_lsclusters --no-header 2>/dev/null)" ]; then
+      pg_lsclusters --no-header | while read -r version cluster _port status _rest; do
+        if [ "$status" != online ]; then
+          pg_ctlcluster "$version" "$cluster" start
+        fi
+      done
+    elif command -v service >/dev/null && [ -e /etc/init.d/postgresql ]; then
+      service postgresql start
+    else
+      echo "PostgreSQL is not installed (no pg_lsclusters cluster, no postgresql service):" \
+        "install it (Debian/Ubuntu: apt-get install postgresql) or set" \
+        "WATCHPOST_TEST_POSTGRES to a server where the role may create databases" >&2
+      exit 1
+    fi
+    for _ in $(seq 1 30); do
+      pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && break
+      sleep 1
+    done
+  fi
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    echo "PostgreSQL does not accept connections on 127.0.0.1:5432 after starting it; see" \
+      "its log (pg_lsclusters shows where) or set WATCHPOST_TEST_POSTGRES" >&2
+    exit 1
+  fi
+  export WATCHPOST_TEST_POSTGRES="postgres://postgres@127.0.0.1:5432/postgres"
+fi
+if command -v psql >/dev/null; then
+  psql "$WATCHPOST_TEST_POSTGRES" -Atc 'SELECT version()' || {
+    echo "can't connect to the test PostgreSQL as its URL says (password redacted: " \
+      "$(printf %s "$WATCHPOST_TEST_POSTGRES" | sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#'))." \
+      "The store tests need a role that may create databases, without a password prompt" >&2
+    exit 1
+  }
+fi
+
 step "format (cargo fmt --check)"
 cargo fmt --all -- --check
 

@@ -3,9 +3,9 @@
 //! read past them); every semantic problem — unknown channel names, bad cron, bad durations,
 //! bad conditions, duplicate monitor names, unset `${VAR}`s — is reported at once, each as
 //! `FILE:LINE:COL: message`, in file order. Nothing is accepted and then ignored: what this
-//! version can't do (probe agents, PostgreSQL storage, credentials in a URL, a schedule whose
-//! last fire time has passed) is an error at its position. What is valid but probably not
-//! meant (no monitors at all) is a warning in [`Config::warnings`].
+//! version can't do (probe agents, a storage URL no backend opens, credentials in a URL, a
+//! schedule whose last fire time has passed) is an error at its position. What is valid but
+//! probably not meant (no monitors at all) is a warning in [`Config::warnings`].
 //!
 //! Limits: durations up to [`watchpost_units::MAX_DURATION`] (3650 days); URLs up to
 //! [`MAX_URL_BYTES`], header lines up to [`MAX_HEADER_LINE_BYTES`]; names (monitors, channels,

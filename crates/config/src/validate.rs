@@ -111,15 +111,40 @@ pub fn header_line_problem(line: &str) -> Option<String> {
 }
 
 /// Why the store could not open `storage:` — the forms it opens are `sqlite://PATH`,
-/// `sqlite:PATH` and `sqlite::memory:`. The message never quotes the URL (a PostgreSQL URL
-/// holds a password).
+/// `sqlite:PATH`, `sqlite::memory:` and `postgres://` / `postgresql://` URLs (with an optional
+/// `sslmode` of disable, prefer, allow, require, verify-ca or verify-full). The message never
+/// quotes the URL (a PostgreSQL URL holds a password); whether the server answers is only
+/// known when the store opens.
 pub fn storage_problem(url: &str) -> Option<&'static str> {
     let lower = url.to_ascii_lowercase();
+    if let Some(rest) = lower
+        .strip_prefix("postgres://")
+        .or_else(|| lower.strip_prefix("postgresql://"))
+    {
+        if rest.contains('#') {
+            return Some("fragments (#...) are not supported in a PostgreSQL URL");
+        }
+        let query = rest.split_once('?').map_or("", |(_, q)| q);
+        for pair in query.split('&') {
+            if let Some(mode) = pair.strip_prefix("sslmode=")
+                && !matches!(
+                    mode,
+                    "disable" | "prefer" | "allow" | "require" | "verify-ca" | "verify-full"
+                )
+            {
+                return Some("sslmode must be disable, prefer, require, verify-ca or verify-full");
+            }
+        }
+        return None;
+    }
     if lower.starts_with("postgres:") || lower.starts_with("postgresql:") {
-        return Some("PostgreSQL storage is not available in this version; use sqlite://PATH");
+        return Some("use postgres://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE");
     }
     let Some(rest) = url.strip_prefix("sqlite:") else {
-        return Some("use sqlite://PATH (e.g. sqlite://watchpost.db) or sqlite::memory:");
+        return Some(
+            "use sqlite://PATH (e.g. sqlite://watchpost.db), sqlite::memory: or \
+             postgres://USER:PASSWORD@HOST/DATABASE",
+        );
     };
     let path = rest.strip_prefix("//").unwrap_or(rest);
     if path == ":memory:" {
@@ -724,12 +749,17 @@ mod tests {
             "sqlite:w.db",
             "sqlite::memory:",
             "sqlite://:memory:",
+            "postgres://u:secret@h/db",
+            "postgresql://h/db",
+            "PostgreSQL://h:5433/db?sslmode=verify-full&application_name=w",
+            "postgres://u@127.0.0.1/db?sslmode=disable",
         ] {
             assert_eq!(storage_problem(ok), None, "{ok}");
         }
         for (bad, want) in [
-            ("postgres://u:secret@h/db", "PostgreSQL"),
-            ("postgresql://h/db", "PostgreSQL"),
+            ("postgres://u:secret@h/db?sslmode=secret", "sslmode"),
+            ("postgres://u:secret@h/db#secret", "fragments"),
+            ("postgres:u:secret@h/db", "use postgres://"),
             ("sqlite:///x.db?mode=ro", "query parameters"),
             ("sqlite://", "empty"),
             ("sqlite:", "empty"),

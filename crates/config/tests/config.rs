@@ -351,15 +351,19 @@ monitors:
 }
 
 #[test]
-fn storage_must_be_a_sqlite_url_the_store_opens() {
+fn storage_must_be_a_url_the_store_opens() {
     let cases = [
         (
-            "storage: postgres://watchpost:hunter2@db.example.com/watchpost\n",
-            "watchpost.yaml:1:10: storage: PostgreSQL storage is not available in this version; use sqlite://PATH",
+            "storage: postgres://watchpost:hunter2@db.example.com/watchpost?sslmode=hunter2\n",
+            "watchpost.yaml:1:10: storage: sslmode must be disable, prefer, require, verify-ca or verify-full",
         ),
         (
-            "storage: \"postgresql://u:${WATCHPOST_TEST_DB_PASSWORD}@db/w\"\n",
-            "watchpost.yaml:1:10: storage: PostgreSQL storage is not available in this version; use sqlite://PATH",
+            "storage: \"postgresql://u:${WATCHPOST_TEST_DB_PASSWORD}@db/w?sslmode=maybe\"\n",
+            "watchpost.yaml:1:10: storage: sslmode must be disable, prefer, require, verify-ca or verify-full",
+        ),
+        (
+            "storage: mysql://u:hunter2@db/w\n",
+            "watchpost.yaml:1:10: storage: use sqlite://PATH (e.g. sqlite://watchpost.db), sqlite::memory: or postgres://USER:PASSWORD@HOST/DATABASE",
         ),
         (
             "storage: sqlite:///x.db?mode=ro\n",
@@ -383,6 +387,8 @@ fn storage_must_be_a_sqlite_url_the_store_opens() {
         "sqlite:w.db",
         "\"sqlite::memory:\"",
         "\"sqlite:///var/lib/${WATCHPOST_TEST_DB_PASSWORD}.db\"",
+        "postgres://watchpost:hunter2@db.example.com/watchpost",
+        "\"postgresql://u:${WATCHPOST_TEST_DB_PASSWORD}@db/w?sslmode=verify-full\"",
     ] {
         let c = parse("w.yaml", &format!("storage: {ok}\nmonitors: []\n"));
         assert!(c.is_ok(), "{ok}: {c:?}");
@@ -673,6 +679,20 @@ fn a_relative_sqlite_path_is_relative_to_the_config_file_and_stays_masked() {
     assert_eq!(c.storage, "sqlite:/var/lib/w.db");
     let (c, _) = storage("/srv/wp/w.yaml", "sqlite::memory:");
     assert_eq!(c.storage, "sqlite::memory:");
+    // A PostgreSQL URL is kept as written, its ${VAR} password masked.
+    let (c, debug) = storage(
+        "/srv/wp/w.yaml",
+        "postgres://wp:${WATCHPOST_TEST_DB_PASSWORD}@db.example.com/wp?sslmode=verify-full",
+    );
+    assert_eq!(
+        c.storage,
+        "postgres://wp:pg-sekrit-7731@db.example.com/wp?sslmode=verify-full"
+    );
+    assert_eq!(
+        c.secrets.redact(&c.storage),
+        "postgres://wp:${WATCHPOST_TEST_DB_PASSWORD}@db.example.com/wp?sslmode=verify-full"
+    );
+    assert!(!debug.contains("sekrit"), "{debug}");
 }
 
 #[test]

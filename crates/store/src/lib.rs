@@ -2,8 +2,9 @@
 //! results.
 //!
 //! [`Store`] is the interface; [`SqliteStore`] implements it on one SQLite file (bundled SQLite,
-//! WAL, `busy_timeout` 5 s, foreign keys on, schema migrations applied on open). A Postgres
-//! backend can implement the same trait later; [`open`] picks the backend from the URL.
+//! WAL, `busy_timeout` 5 s, foreign keys on, schema migrations applied on open) and [`PgStore`]
+//! on a PostgreSQL database (a small pool of connections, TLS through rustls, its own
+//! migrations applied on open). Both behave the same; [`open`] picks the backend from the URL.
 //!
 //! The methods are **blocking**: call them from `tokio::task::spawn_blocking` (an
 //! `Arc<dyn Store>` moves into the closure) or from a thread of your own. Every method is one
@@ -119,7 +120,7 @@
 //! # Times
 //!
 //! Times are `DateTime<Utc>` and are stored with nanosecond precision, so they round-trip
-//! exactly; the SQLite backend accepts times between the years 1677 and 2262. A time outside
+//! exactly; both backends accept times between the years 1677 and 2262. A time outside
 //! that range, or arithmetic that would leave it (`now + lease`), is
 //! [`StoreError::TimeOutOfRange`], never a panic.
 //!
@@ -128,6 +129,8 @@
 //! Errors that quote a store URL show it through [`redact_url`]: no password, no query string.
 
 mod error;
+mod postgres;
+mod shared;
 pub mod sketch;
 mod sqlite;
 mod time;
@@ -139,6 +142,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 pub use error::StoreError;
+pub use postgres::{PG_SCHEMA_VERSION, POOL_SIZE, PgStore};
 pub use sketch::Summary;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 pub use url::{check_url, redact_url};
@@ -158,7 +162,11 @@ pub const CLOCK_BACK_TOLERANCE: Duration = Duration::from_secs(5);
 /// Opens the store named by `url`: `sqlite://PATH` (`sqlite:///abs/path` or
 /// `sqlite://relative/path`; `sqlite:PATH` also works) or `sqlite::memory:` for a private
 /// in-memory database. The file is created if missing and migrated to the current schema.
+/// `postgres://…` and `postgresql://…` open a [`PgStore`] (see there for `sslmode`).
 pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if postgres::is_postgres_url(url) {
+        return Ok(Arc::new(PgStore::open(url)?));
+    }
     Ok(Arc::new(SqliteStore::open(url)?))
 }
 

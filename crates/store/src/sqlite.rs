@@ -1,6 +1,6 @@
 //! [`SqliteStore`]: the [`Store`] on one SQLite file.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Deref, DerefMut};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -11,12 +11,16 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+use crate::shared::{
+    self, Candidate, CheckedTransition, ClaimTimes, Scan, bucket_of, check_lease, check_not_empty,
+    check_results, check_tick, check_transition, latest_metrics, merge_rollup_metrics,
+    next_version, to_count,
+};
 use crate::time::{add, duration_from_db, from_db, nanos, opt_from_db, to_db};
 use crate::url::{Target, parse_url, redacted_path};
 use crate::{
-    CLOCK_BACK_TOLERANCE, Incident, IncidentChange, MAX_LEASE, OutboxEntry, OutboxItem,
-    PendingInfo, RETRY_GAP_CAP, ResultRow, Rollup, Step, Store, StoreError, Summary, Transition,
-    TransitionOutcome,
+    CLOCK_BACK_TOLERANCE, Incident, IncidentChange, OutboxEntry, OutboxItem, PendingInfo,
+    RETRY_GAP_CAP, ResultRow, Rollup, Step, Store, StoreError, Transition, TransitionOutcome,
 };
 
 /// The migrations, in order; migration `i` (0-based) brings the file to `user_version` `i + 1`.
@@ -448,39 +452,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn check_json(what: &'static str, text: &str) -> Result<(), StoreError> {
-    serde_json::from_str::<serde_json::Value>(text)
-        .map(drop)
-        .map_err(|e| StoreError::InvalidJson {
-            what,
-            message: e.to_string(),
-        })
-}
-
-fn check_not_empty(what: &str, value: &str) -> Result<(), StoreError> {
-    if value.is_empty() {
-        return Err(StoreError::InvalidInput(format!("{what} is empty")));
-    }
-    Ok(())
-}
-
-/// A lease `claim_due` and `extend_lease` accept: more than zero, at most [`MAX_LEASE`].
-fn check_lease(lease: Duration) -> Result<(), StoreError> {
-    if lease.is_zero() {
-        return Err(StoreError::InvalidInput("lease is zero".into()));
-    }
-    if lease > MAX_LEASE {
-        return Err(StoreError::InvalidInput(format!(
-            "lease of {lease:?} is longer than the maximum of {MAX_LEASE:?}"
-        )));
-    }
-    Ok(())
-}
-
-fn to_count(n: i64) -> Result<usize, StoreError> {
-    usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative count {n}")))
-}
-
 /// A text column, read so that a damaged value (invalid UTF-8, a number where text belongs)
 /// can't make a whole query fail: invalid UTF-8 is replaced, other types are shown as text.
 fn lenient_text(r: &Row<'_>, index: usize) -> rusqlite::Result<String> {
@@ -606,15 +577,6 @@ const OLDEST_SQL: &str = "SELECT id, channel, monitor, created_at, attempts, las
      FROM outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL \
      ORDER BY created_at, id LIMIT 1";
 
-/// An item `claim_due` considers.
-struct Candidate {
-    id: i64,
-    incident: Option<String>,
-    channel: String,
-    last_attempt_at: Option<i64>,
-    retried_ns: i64,
-}
-
 fn candidate(r: &Row<'_>) -> rusqlite::Result<Candidate> {
     Ok(Candidate {
         id: r.get(0)?,
@@ -625,27 +587,7 @@ fn candidate(r: &Row<'_>) -> rusqlite::Result<Candidate> {
     })
 }
 
-/// The instants `claim_due` compares with, in nanoseconds.
-#[derive(Clone, Copy)]
-struct ClaimTimes {
-    now: i64,
-    /// `now + CLOCK_BACK_TOLERANCE`: a last attempt after this means the clock went back.
-    clock_back: i64,
-    /// `now + MAX_LEASE`: a lease ending after this counts as expired.
-    lease_cap: i64,
-}
-
-impl ClaimTimes {
-    fn new(now: i64) -> Self {
-        ClaimTimes {
-            now,
-            clock_back: now.saturating_add(nanos(CLOCK_BACK_TOLERANCE)),
-            lease_cap: now.saturating_add(nanos(MAX_LEASE)),
-        }
-    }
-}
-
-/// Picks the items `claim_due` leases, in the order it returns them (see [`Store::claim_due`]).
+/// Picks the items `claim_due` leases (see [`shared::select_claims`]).
 fn select_claims(
     conn: &Connection,
     times: ClaimTimes,
@@ -656,60 +598,43 @@ fn select_claims(
         clock_back,
         lease_cap,
     } = times;
-    let mut selected: Vec<Candidate> = Vec::new();
-    let mut taken: HashSet<i64> = HashSet::new();
-    let mut earlier = conn.prepare_cached(EARLIER_SQL)?;
-    // Everything the clock-back query finds has `next_attempt_at > now`, everything the due
-    // query finds `<= now`: one after the other, they are in (next_attempt_at, id) order.
-    for sql in [DUE_SQL, CLOCK_BACK_SQL] {
+    let mut scan = |kind: Scan,
+                    visit: &mut dyn FnMut(Candidate) -> Result<bool, StoreError>|
+     -> Result<(), StoreError> {
+        let sql = match kind {
+            Scan::Due => DUE_SQL,
+            Scan::ClockBack => CLOCK_BACK_SQL,
+        };
         let mut stmt = conn.prepare_cached(sql)?;
         let mut rows = stmt.query(params![now, clock_back, lease_cap])?;
-        while selected.len() < limit {
-            let Some(row) = rows.next()? else { break };
-            let item = candidate(row)?;
-            if taken.contains(&item.id) {
-                continue;
-            }
-            // The earlier unfinished items of its incident and channel must all be claimed in
-            // this call: those not yet taken are taken now, before it, if they are claimable.
-            let mut pull = Vec::new();
-            if let Some(incident) = &item.incident {
-                let mut blocked = false;
-                let mut rows = earlier.query(params![
-                    incident,
-                    item.channel,
-                    item.id,
-                    now,
-                    clock_back,
-                    lease_cap
-                ])?;
-                while let Some(row) = rows.next()? {
-                    let before = candidate(row)?;
-                    if taken.contains(&before.id) {
-                        continue;
-                    }
-                    if !row.get::<_, bool>(5)? {
-                        blocked = true;
-                        break;
-                    }
-                    pull.push(before);
-                }
-                if blocked {
-                    continue;
-                }
-            }
-            pull.push(item);
-            // A prefix in id order is valid on its own, so stopping at the limit is fine.
-            for item in pull.into_iter().take(limit - selected.len()) {
-                taken.insert(item.id);
-                selected.push(item);
+        while let Some(row) = rows.next()? {
+            if !visit(candidate(row)?)? {
+                break;
             }
         }
-        if selected.len() >= limit {
-            break;
+        Ok(())
+    };
+    let mut earlier = |item: &Candidate| -> Result<Vec<(Candidate, bool)>, StoreError> {
+        let mut stmt = conn.prepare_cached(EARLIER_SQL)?;
+        let mut rows = stmt.query(params![
+            item.incident,
+            item.channel,
+            item.id,
+            now,
+            clock_back,
+            lease_cap
+        ])?;
+        let mut before = Vec::new();
+        while let Some(row) = rows.next()? {
+            let claimable = row.get::<_, bool>(5)?;
+            before.push((candidate(row)?, claimable));
+            if !claimable {
+                break;
+            }
         }
-    }
-    Ok(selected)
+        Ok(before)
+    };
+    shared::select_claims(limit, &mut scan, &mut earlier)
 }
 
 /// Reads `monitor`'s state and version inside the write transaction. A state that is not text
@@ -747,16 +672,6 @@ fn read_state(conn: &Connection, monitor: &str) -> Result<(Option<String>, i64),
     Ok((Some(state), version))
 }
 
-/// Checks result rows before any lock is taken; returns their times in nanoseconds.
-fn check_results(rows: &[ResultRow]) -> Result<Vec<i64>, StoreError> {
-    rows.iter()
-        .map(|row| {
-            check_json("result data", &row.data)?;
-            to_db(row.at)
-        })
-        .collect()
-}
-
 /// Write `rows`: each becomes its location's latest result and is counted in its minute's
 /// and its hour's rollup; the full row is kept in `results` only when it failed or is the
 /// first pass after a failure (what a person looks back at).
@@ -784,31 +699,19 @@ fn insert_results(conn: &Connection, rows: &[ResultRow], ats: &[i64]) -> Result<
         if !row.ok || recovered {
             insert.execute(params![row.monitor, row.location, at, row.ok, row.data])?;
         }
-        let metrics: serde_json::Map<String, serde_json::Value> = row
-            .metrics
-            .iter()
-            .filter(|(_, v)| v.is_finite())
-            .map(|(k, v)| (k.clone(), serde_json::json!(v)))
-            .collect();
         latest.execute(params![
             row.monitor,
             row.location,
             at,
             row.ok,
             row.data,
-            serde_json::Value::Object(metrics).to_string()
+            latest_metrics(row)
         ])?;
         for step in Step::ALL {
             add_to_rollup(conn, row, *at, step)?;
         }
     }
     Ok(())
-}
-
-/// The start (ns) of the `step` bucket holding `at` (ns).
-fn bucket_of(at: i64, step: Step) -> i64 {
-    let width = step.seconds() * 1_000_000_000;
-    at - at.rem_euclid(width)
 }
 
 /// Count `row` in its `step` rollup.
@@ -829,27 +732,7 @@ fn add_to_rollup(
             |r| r.get(0),
         )
         .optional()?;
-    let mut metrics: BTreeMap<String, Summary> = match &stored {
-        // A document this build can't read (hand-edited) starts over rather than failing
-        // the tick.
-        Some(text) => serde_json::from_str(text).unwrap_or_default(),
-        None => BTreeMap::new(),
-    };
-    let wanted = |name: &str| row.summarize.is_empty() || row.summarize.iter().any(|s| s == name);
-    for (name, value) in row
-        .metrics
-        .iter()
-        .filter(|(name, v)| v.is_finite() && wanted(name))
-    {
-        match metrics.get_mut(name) {
-            Some(s) => s.merge(&Summary::of(*value)),
-            None => {
-                metrics.insert(name.clone(), Summary::of(*value));
-            }
-        }
-    }
-    let metrics =
-        serde_json::to_string(&metrics).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let metrics = merge_rollup_metrics(stored.as_deref(), row)?;
     let mut write = conn.prepare_cached(
         "INSERT INTO rollups (monitor, location, step, bucket, checks, failures, metrics) \
          VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6) \
@@ -875,27 +758,10 @@ fn write_transition(
     version: i64,
     transition: &Transition,
 ) -> Result<TransitionOutcome, StoreError> {
-    check_json("monitor state", &transition.state)?;
-    let mut created = Vec::with_capacity(transition.notifications.len());
-    for n in &transition.notifications {
-        check_not_empty("notification idempotency key", &n.idempotency_key)?;
-        check_json("notification payload", &n.payload)?;
-        created.push(to_db(n.created_at)?);
-    }
-    let incident = match &transition.incident {
-        None => None,
-        Some(IncidentChange::Open {
-            monitor: incident_monitor,
-            id,
-            ..
-        }) if incident_monitor != monitor => {
-            return Err(StoreError::InvalidInput(format!(
-                "incident {id} opened for monitor {incident_monitor:?} in a transition of {monitor:?}"
-            )));
-        }
-        Some(IncidentChange::Open { opened_at, .. }) => Some(to_db(*opened_at)?),
-        Some(IncidentChange::Close { closed_at, .. }) => Some(to_db(*closed_at)?),
-    };
+    let CheckedTransition {
+        created,
+        incident_at: incident,
+    } = check_transition(monitor, transition)?;
 
     conn.prepare_cached(
         "INSERT INTO monitor_state (monitor, state, version) VALUES (?1, ?2, ?3) \
@@ -992,21 +858,10 @@ impl Store for SqliteStore {
         results: &[ResultRow],
         decide: &mut dyn FnMut(Option<String>) -> Result<Transition, String>,
     ) -> Result<TransitionOutcome, StoreError> {
-        if let Some(row) = results.iter().find(|row| row.monitor != monitor) {
-            return Err(StoreError::InvalidInput(format!(
-                "a result of monitor {:?} in a tick of {monitor:?}",
-                row.monitor
-            )));
-        }
-        let ats = check_results(results)?;
+        let ats = check_tick(monitor, results)?;
         self.batched(&mut |conn| {
             let (state, version) = read_state(conn, monitor)?;
-            let version = version
-                .checked_add(1)
-                .ok_or_else(|| StoreError::UnreadableState {
-                    monitor: monitor.to_string(),
-                    message: format!("its version {version} can't be incremented"),
-                })?;
+            let version = next_version(monitor, version)?;
             let transition = decide(state).map_err(StoreError::Decide)?;
             insert_results(conn, results, &ats)?;
             write_transition(conn, monitor, version, &transition)

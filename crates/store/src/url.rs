@@ -22,7 +22,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
     let Some(rest) = url.strip_prefix("sqlite:") else {
         return Err(unsupported(
             url,
-            "this build stores only in SQLite: expected sqlite://PATH or sqlite::memory:",
+            "expected sqlite://PATH, sqlite::memory: or postgres://[USER[:PASSWORD]@]HOST[:PORT]/DB",
         ));
     };
     let path = rest.strip_prefix("//").unwrap_or(rest);
@@ -42,9 +42,12 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
 }
 
 /// Checks that `url` names a store this build can open, without opening it (for a config
-/// validator). The same rules as [`crate::open`]; whether the file can be created or read is
-/// only known when it is opened.
+/// validator). The same rules as [`crate::open`]; whether the file can be created or read, or
+/// the PostgreSQL server reached, is only known when it is opened.
 pub fn check_url(url: &str) -> Result<(), StoreError> {
+    if crate::postgres::is_postgres_url(url) {
+        return crate::postgres::parse(url).map(drop);
+    }
     parse_url(url).map(drop)
 }
 
@@ -102,8 +105,12 @@ mod tests {
         );
         assert_eq!(file("sqlite://data/w.db"), PathBuf::from("data/w.db"));
         assert_eq!(file("sqlite:w.db"), PathBuf::from("w.db"));
+        // The SQLite parser refuses a Postgres URL; `check_url` hands it to the Postgres one.
+        assert!(matches!(
+            parse_url("postgres://x/y"),
+            Err(StoreError::UnsupportedUrl { .. })
+        ));
         for bad in [
-            "postgres://x/y",
             "sqlite://",
             "sqlite:",
             "w.db",
@@ -117,6 +124,10 @@ mod tests {
             assert!(check_url(bad).is_err(), "{bad}");
         }
         assert!(check_url("sqlite:///var/lib/w.db").is_ok());
+        assert!(check_url("postgres://x/y").is_ok());
+        assert!(check_url("postgresql://u:pw@db.example.com:5433/w?sslmode=verify-full").is_ok());
+        assert!(check_url("postgres://x/y?sslmode=nope").is_err());
+        assert!(check_url("mysql://x/y").is_err());
     }
 
     #[test]

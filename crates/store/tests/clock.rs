@@ -1,25 +1,26 @@
 //! Wall-clock steps: a step back never stalls a due retry or keeps a lease for long, a step
 //! forward adds at most RETRY_GAP_CAP to the time spent retrying. Every `now` is explicit.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::{TempDb, keys, queue, queue_in, t};
+use common::{Backend, TestDb, keys, queue, queue_in, t};
 use watchpost_store::{
-    MAX_LEASE, NewNotification, OutboxStatus, RETRY_GAP_CAP, ResultRow, SqliteStore, Store,
-    StoreError, Transition,
+    MAX_LEASE, NewNotification, OutboxStatus, RETRY_GAP_CAP, ResultRow, StoreError, Transition,
 };
 
 const LEASE: Duration = Duration::from_secs(30);
 const HOUR: i64 = 3600;
 
-#[test]
-fn a_step_back_makes_a_waiting_retry_due_at_once() {
-    let db = TempDb::new();
+fn a_step_back_makes_a_waiting_retry_due_at_once(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue(&store, "api", &["down"], t(0));
+    queue(&*store, "api", &["down"], t(0));
     let item = store.claim_due(t(0), "w1", LEASE, 1).unwrap().remove(0);
     store.mark_retry(item.id, "w1", t(60), "503").unwrap();
 
@@ -51,45 +52,49 @@ fn a_step_back_makes_a_waiting_retry_due_at_once() {
     );
 }
 
-#[test]
-fn the_tolerance_boundary_is_five_seconds_past_the_last_attempt() {
-    let db = TempDb::new();
+fn the_tolerance_boundary_is_five_seconds_past_the_last_attempt(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue(&store, "api", &["k"], t(0));
+    queue(&*store, "api", &["k"], t(0));
     let item = store.claim_due(t(0), "w1", LEASE, 1).unwrap().remove(0);
     store.mark_retry(item.id, "w1", t(600), "503").unwrap();
     assert!(store.claim_due(t(-5), "w1", LEASE, 1).unwrap().is_empty());
     assert_eq!(store.claim_due(t(-6), "w1", LEASE, 1).unwrap().len(), 1);
 }
 
-#[test]
-fn a_never_attempted_item_created_in_the_future_is_due() {
-    let db = TempDb::new();
+fn a_never_attempted_item_created_in_the_future_is_due(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     // Queued at t(0); the delivery worker's clock then reads 2 h earlier.
-    queue(&store, "api", &["created-before-the-step"], t(0));
-    queue(&store, "api", &["just-ahead"], t(-2 * HOUR + 3));
+    queue(&*store, "api", &["created-before-the-step"], t(0));
+    queue(&*store, "api", &["just-ahead"], t(-2 * HOUR + 3));
     let items = store.claim_due(t(-2 * HOUR), "w1", LEASE, 10).unwrap();
     assert_eq!(keys(&items), ["created-before-the-step"]);
 }
 
-#[test]
-fn the_order_rule_still_holds_after_a_step_back() {
-    let db = TempDb::new();
+fn the_order_rule_still_holds_after_a_step_back(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue_in(&store, "api", &[("down", "ops", Some("api-1"))], t(0));
+    queue_in(&*store, "api", &[("down", "ops", Some("api-1"))], t(0));
     let down = store.claim_due(t(0), "w1", LEASE, 1).unwrap().remove(0);
     store.mark_retry(down.id, "w1", t(60), "503").unwrap();
-    queue_in(&store, "api", &[("resolved", "ops", Some("api-1"))], t(10));
+    queue_in(&*store, "api", &[("resolved", "ops", Some("api-1"))], t(10));
     let both = store.claim_due(t(-2 * HOUR), "w1", LEASE, 10).unwrap();
     assert_eq!(keys(&both), ["down", "resolved"]);
 }
 
-#[test]
-fn a_lease_ending_more_than_max_lease_ahead_counts_as_expired() {
-    let db = TempDb::new();
+fn a_lease_ending_more_than_max_lease_ahead_counts_as_expired(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue(&store, "api", &["k"], t(0));
+    queue(&*store, "api", &["k"], t(0));
     let item = store.claim_due(t(0), "w1", LEASE, 1).unwrap().remove(0);
     let entry = store.list_outbox().unwrap().remove(0);
     assert_eq!(entry.lease_until, Some(t(30)));
@@ -116,10 +121,12 @@ fn a_lease_ending_more_than_max_lease_ahead_counts_as_expired() {
         .unwrap();
 }
 
-#[test]
-fn leases_longer_than_max_lease_are_refused() {
-    let store = SqliteStore::open("sqlite::memory:").unwrap();
-    queue(&store, "api", &["k"], t(0));
+fn leases_longer_than_max_lease_are_refused(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
+    let store = db.open();
+    queue(&*store, "api", &["k"], t(0));
     let too_long = MAX_LEASE + Duration::from_nanos(1);
     assert!(matches!(
         store.claim_due(t(0), "w1", too_long, 1),
@@ -139,11 +146,12 @@ fn leases_longer_than_max_lease_are_refused() {
     assert!(store.claim_due(t(3599), "w2", LEASE, 1).unwrap().is_empty());
 }
 
-#[test]
-fn retried_sums_the_gaps_between_claims_each_capped_at_an_hour() {
-    let db = TempDb::new();
+fn retried_sums_the_gaps_between_claims_each_capped_at_an_hour(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue(&store, "api", &["down"], t(0));
+    queue(&*store, "api", &["down"], t(0));
     let retry =
         |id: i64, worker: &str, at: i64| store.mark_retry(id, worker, t(at), "503").unwrap();
 
@@ -190,10 +198,12 @@ fn far() -> DateTime<Utc> {
     DateTime::<Utc>::MAX_UTC
 }
 
-#[test]
-fn extreme_times_are_errors_never_panics() {
-    let store = SqliteStore::open("sqlite::memory:").unwrap();
-    queue(&store, "api", &["k"], t(0));
+fn extreme_times_are_errors_never_panics(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
+    let store = db.open();
+    queue(&*store, "api", &["k"], t(0));
     let out_of_range = |r: Result<_, StoreError>| matches!(r, Err(StoreError::TimeOutOfRange(_)));
     let last_storable = DateTime::from_timestamp_nanos(i64::MAX);
 
@@ -251,3 +261,14 @@ fn extreme_times_are_errors_never_panics() {
     assert!(store.latest_results("api").unwrap().is_empty());
     assert_eq!(store.claim_due(t(0), "w", LEASE, 1).unwrap().len(), 1);
 }
+
+both_backends!(
+    a_step_back_makes_a_waiting_retry_due_at_once,
+    the_tolerance_boundary_is_five_seconds_past_the_last_attempt,
+    a_never_attempted_item_created_in_the_future_is_due,
+    the_order_rule_still_holds_after_a_step_back,
+    a_lease_ending_more_than_max_lease_ahead_counts_as_expired,
+    leases_longer_than_max_lease_are_refused,
+    retried_sums_the_gaps_between_claims_each_capped_at_an_hour,
+    extreme_times_are_errors_never_panics,
+);

@@ -1,5 +1,6 @@
 //! Outbox delivery: leases, retries, giving up.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -7,20 +8,21 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use common::{TempDb, queue, t};
-use watchpost_store::{OutboxStatus, Store, StoreError};
+use common::{Backend, TestDb, queue, t};
+use watchpost_store::{OutboxStatus, StoreError};
 
 const LEASE: Duration = Duration::from_secs(30);
 
-#[test]
-fn claim_leases_due_items_oldest_first_up_to_the_limit() {
-    let db = TempDb::new();
+fn claim_leases_due_items_oldest_first_up_to_the_limit(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue(&store, "api", &["late"], t(20));
-    queue(&store, "api", &["early-b", "early-a"], t(10));
+    queue(&*store, "api", &["late"], t(20));
+    queue(&*store, "api", &["early-b", "early-a"], t(10));
     // Created 3 s after the claims below: not due yet (within CLOCK_BACK_TOLERANCE; an item
     // created further in the future is due at once, see tests/clock.rs).
-    queue(&store, "api", &["future"], t(53));
+    queue(&*store, "api", &["future"], t(53));
 
     assert!(store.claim_due(t(50), "w1", LEASE, 0).unwrap().is_empty());
 
@@ -61,15 +63,16 @@ fn claim_leases_due_items_oldest_first_up_to_the_limit() {
     assert_eq!(store.pending_count().unwrap(), 4);
 }
 
-#[test]
-fn two_workers_claiming_at_once_never_share_an_item() {
+fn two_workers_claiming_at_once_never_share_an_item(b: Backend) {
     const ITEMS: usize = 300;
-    let db = TempDb::new();
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     for chunk in (0..ITEMS).collect::<Vec<_>>().chunks(50) {
         let keys: Vec<String> = chunk.iter().map(|i| format!("n{i}")).collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        queue(&store, "api", &keys, t(0));
+        queue(&*store, "api", &keys, t(0));
     }
 
     let barrier = Arc::new(Barrier::new(2));
@@ -106,11 +109,12 @@ fn two_workers_claiming_at_once_never_share_an_item() {
     assert!(store.list_outbox().unwrap().iter().all(|e| e.attempts == 1));
 }
 
-#[test]
-fn an_expired_lease_can_be_reclaimed_and_the_old_worker_loses_the_item() {
-    let db = TempDb::new();
+fn an_expired_lease_can_be_reclaimed_and_the_old_worker_loses_the_item(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue(&store, "api", &["k"], t(0));
+    queue(&*store, "api", &["k"], t(0));
     let item = store.claim_due(t(0), "w1", LEASE, 10).unwrap().remove(0);
 
     // Still leased just before the lease ends.
@@ -143,21 +147,23 @@ fn an_expired_lease_can_be_reclaimed_and_the_old_worker_loses_the_item() {
     assert_eq!(entry.lease_until, None);
 }
 
-#[test]
-fn an_expired_lease_nobody_took_is_still_ours() {
-    let db = TempDb::new();
+fn an_expired_lease_nobody_took_is_still_ours(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue(&store, "api", &["k"], t(0));
+    queue(&*store, "api", &["k"], t(0));
     let item = store.claim_due(t(0), "w1", LEASE, 1).unwrap().remove(0);
     store.mark_delivered(item.id, "w1", t(45)).unwrap();
     assert_eq!(store.pending_count().unwrap(), 0);
 }
 
-#[test]
-fn a_delivered_item_is_never_claimed_again() {
-    let db = TempDb::new();
+fn a_delivered_item_is_never_claimed_again(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue(&store, "api", &["a", "b"], t(0));
+    queue(&*store, "api", &["a", "b"], t(0));
     let items = store.claim_due(t(0), "w1", LEASE, 10).unwrap();
     store.mark_delivered(items[0].id, "w1", t(1)).unwrap();
 
@@ -181,11 +187,12 @@ fn a_delivered_item_is_never_claimed_again() {
     assert_eq!(store.pending_count().unwrap(), 1);
 }
 
-#[test]
-fn retry_waits_for_next_attempt_at_and_keeps_the_error() {
-    let db = TempDb::new();
+fn retry_waits_for_next_attempt_at_and_keeps_the_error(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue(&store, "api", &["k"], t(0));
+    queue(&*store, "api", &["k"], t(0));
     let item = store.claim_due(t(0), "w1", LEASE, 1).unwrap().remove(0);
     store
         .mark_retry(item.id, "w1", t(60), "HTTP 503 from webhook")
@@ -223,11 +230,12 @@ fn retry_waits_for_next_attempt_at_and_keeps_the_error() {
     assert_eq!(entry.last_error.as_deref(), Some("connection refused"));
 }
 
-#[test]
-fn giving_up_keeps_the_row_with_its_error_and_never_retries() {
-    let db = TempDb::new();
+fn giving_up_keeps_the_row_with_its_error_and_never_retries(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue(&store, "api", &["k", "other"], t(0));
+    queue(&*store, "api", &["k", "other"], t(0));
     let item = store.claim_due(t(0), "w1", LEASE, 1).unwrap().remove(0);
     store
         .mark_gave_up(
@@ -260,9 +268,11 @@ fn giving_up_keeps_the_row_with_its_error_and_never_retries() {
     ));
 }
 
-#[test]
-fn bad_claims_are_errors() {
-    let store = watchpost_store::SqliteStore::open("sqlite::memory:").unwrap();
+fn bad_claims_are_errors(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
+    let store = db.open();
     assert!(matches!(
         store.claim_due(t(0), "", LEASE, 1),
         Err(StoreError::InvalidInput(_))
@@ -281,11 +291,12 @@ fn bad_claims_are_errors() {
     ));
 }
 
-#[test]
-fn extend_lease_renews_only_the_workers_own_unfinished_items() {
-    let db = TempDb::new();
+fn extend_lease_renews_only_the_workers_own_unfinished_items(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue(&store, "api", &["a", "b", "c", "d"], t(0));
+    queue(&*store, "api", &["a", "b", "c", "d"], t(0));
     let mine = store.claim_due(t(0), "w1", LEASE, 3).unwrap();
     let theirs = store.claim_due(t(0), "w2", LEASE, 1).unwrap().remove(0);
     store.mark_delivered(mine[2].id, "w1", t(1)).unwrap();
@@ -317,11 +328,12 @@ fn extend_lease_renews_only_the_workers_own_unfinished_items() {
     );
 }
 
-#[test]
-fn an_expired_lease_nobody_took_can_still_be_renewed() {
-    let db = TempDb::new();
+fn an_expired_lease_nobody_took_can_still_be_renewed(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    queue(&store, "api", &["k"], t(0));
+    queue(&*store, "api", &["k"], t(0));
     let item = store.claim_due(t(0), "w1", LEASE, 1).unwrap().remove(0);
     assert_eq!(
         store.extend_lease(&[item.id], "w1", t(45), LEASE).unwrap(),
@@ -331,9 +343,11 @@ fn an_expired_lease_nobody_took_can_still_be_renewed() {
     store.mark_delivered(item.id, "w1", t(70)).unwrap();
 }
 
-#[test]
-fn bad_renewals_are_errors() {
-    let store = watchpost_store::SqliteStore::open("sqlite::memory:").unwrap();
+fn bad_renewals_are_errors(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
+    let store = db.open();
     for (worker, lease) in [
         ("", LEASE),
         ("w1", Duration::ZERO),
@@ -350,13 +364,14 @@ fn bad_renewals_are_errors() {
     assert_eq!(store.extend_lease(&[], "w1", t(0), LEASE).unwrap(), 0);
 }
 
-#[test]
-fn oldest_undelivered_reports_the_earliest_created_unfinished_item() {
-    let db = TempDb::new();
+fn oldest_undelivered_reports_the_earliest_created_unfinished_item(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     assert_eq!(store.oldest_undelivered().unwrap(), None);
-    queue(&store, "web", &["newer"], t(50));
-    queue(&store, "api", &["oldest", "tie"], t(10));
+    queue(&*store, "web", &["newer"], t(50));
+    queue(&*store, "api", &["oldest", "tie"], t(10));
 
     let info = store.oldest_undelivered().unwrap().unwrap();
     assert_eq!(info.monitor, "api");
@@ -392,17 +407,17 @@ fn oldest_undelivered_reports_the_earliest_created_unfinished_item() {
     assert_eq!(store.oldest_undelivered().unwrap(), None);
 }
 
-#[test]
-fn next_wake_is_the_next_due_time_of_what_can_be_claimed() {
-    use std::time::Duration;
-    let db = common::TempDb::new();
+fn next_wake_is_the_next_due_time_of_what_can_be_claimed(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     assert_eq!(
         store.next_wake(common::t(0)).unwrap(),
         None,
         "nothing pending"
     );
-    common::queue(&store, "api", &["a"], common::t(0));
+    common::queue(&*store, "api", &["a"], common::t(0));
     // Due since its creation.
     assert_eq!(store.next_wake(common::t(5)).unwrap(), Some(common::t(0)));
     let claimed = store
@@ -451,3 +466,18 @@ fn next_wake_is_the_next_due_time_of_what_can_be_claimed() {
         Some(common::t(100))
     );
 }
+both_backends!(
+    claim_leases_due_items_oldest_first_up_to_the_limit,
+    two_workers_claiming_at_once_never_share_an_item,
+    an_expired_lease_can_be_reclaimed_and_the_old_worker_loses_the_item,
+    an_expired_lease_nobody_took_is_still_ours,
+    a_delivered_item_is_never_claimed_again,
+    retry_waits_for_next_attempt_at_and_keeps_the_error,
+    giving_up_keeps_the_row_with_its_error_and_never_retries,
+    bad_claims_are_errors,
+    extend_lease_renews_only_the_workers_own_unfinished_items,
+    an_expired_lease_nobody_took_can_still_be_renewed,
+    bad_renewals_are_errors,
+    oldest_undelivered_reports_the_earliest_created_unfinished_item,
+    next_wake_is_the_next_due_time_of_what_can_be_claimed,
+);

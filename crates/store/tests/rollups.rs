@@ -3,9 +3,10 @@
 //! transaction; full rows are kept only for failures and the first pass after one; rollups are
 //! pruned by step; a file written by the previous schema keeps its history's counts.
 
+#[macro_use]
 mod common;
 
-use common::{TempDb, t};
+use common::{Backend, TempDb, TestDb, t};
 use watchpost_store::{ResultRow, Step, Store};
 
 fn result(location: &str, secs: i64, ok: bool, total_ms: f64) -> ResultRow {
@@ -20,20 +21,10 @@ fn result(location: &str, secs: i64, ok: bool, total_ms: f64) -> ResultRow {
     }
 }
 
-fn full_rows(db: &TempDb) -> Vec<(String, i64, bool)> {
-    let raw = rusqlite::Connection::open(&db.path).unwrap();
-    let mut stmt = raw
-        .prepare("SELECT location, at, ok FROM results ORDER BY at")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
-#[test]
-fn ticks_are_counted_per_minute_and_hour_with_metric_summaries() {
-    let db = TempDb::new();
+fn ticks_are_counted_per_minute_and_hour_with_metric_summaries(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     // fra: passes at 0, 10, 20 s (10, 20, 30 ms), fails at 70 s, passes at 80 s; sgp passes
     // once at 5 s. t(0) is on the hour.
@@ -88,7 +79,8 @@ fn ticks_are_counted_per_minute_and_hour_with_metric_summaries() {
     assert!(latest[0].metrics.contains(&("total_ms".to_string(), 40.0)));
 
     // Full rows: the failure and the first pass after it; not the passes before.
-    let kept: Vec<(String, bool)> = full_rows(&db)
+    let kept: Vec<(String, bool)> = db
+        .full_rows()
         .into_iter()
         .map(|(l, _, ok)| (l, ok))
         .collect();
@@ -103,9 +95,10 @@ fn ticks_are_counted_per_minute_and_hour_with_metric_summaries() {
     assert_eq!(store.rollups("api", Step::Hour, t(0)).unwrap().len(), 2);
 }
 
-#[test]
-fn a_tick_is_rolled_up_with_its_transition() {
-    let db = TempDb::new();
+fn a_tick_is_rolled_up_with_its_transition(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     let rows = [result("fra", 0, false, 5.0)];
     // A rejected transition writes no result, so nothing is counted either.
@@ -162,3 +155,42 @@ fn a_previous_schemas_results_keep_their_counts_and_latest() {
     assert_eq!(latest.len(), 1);
     assert_eq!(latest[0].at, t(90));
 }
+
+/// Ticks of one location from several stores at once: every one is counted (Postgres locks
+/// the rollup row; SQLite serializes writers).
+fn concurrent_ticks_lose_no_count(b: Backend) {
+    const THREADS: usize = 4;
+    const EACH: usize = 25;
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
+    let threads: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let store = db.open();
+            std::thread::spawn(move || {
+                for n in 0..EACH {
+                    let row = result("fra", (n % 50) as i64, i % 2 == 0, (n + 1) as f64);
+                    store.record_results(&[row]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let store = db.open();
+    for step in Step::ALL {
+        let rollups = store.rollups("api", step, t(0)).unwrap();
+        assert_eq!(rollups.len(), 1, "{b:?} {step:?}");
+        let total = (THREADS * EACH) as u64;
+        assert_eq!(rollups[0].checks, total, "{b:?} {step:?}");
+        assert_eq!(rollups[0].failures, total / 2, "{b:?} {step:?}");
+        assert_eq!(rollups[0].metrics["total_ms"].n, total, "{b:?} {step:?}");
+    }
+}
+
+both_backends!(
+    ticks_are_counted_per_minute_and_hour_with_metric_summaries,
+    a_tick_is_rolled_up_with_its_transition,
+    concurrent_ticks_lose_no_count,
+);

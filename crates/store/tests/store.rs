@@ -1,13 +1,16 @@
 //! Opening, migrations, results and retention.
 
+#[macro_use]
 mod common;
 
 use std::thread;
 use std::time::Duration;
 
 use chrono::DateTime;
-use common::{TempDb, queue, t};
-use watchpost_store::{ResultRow, SCHEMA_VERSION, SqliteStore, Store, StoreError};
+use common::{Backend, PgDb, TempDb, TestDb, queue, t};
+use watchpost_store::{
+    PG_SCHEMA_VERSION, PgStore, ResultRow, SCHEMA_VERSION, SqliteStore, Store, StoreError,
+};
 
 fn result(monitor: &str, location: &str, secs: i64, ok: bool) -> ResultRow {
     ResultRow {
@@ -133,9 +136,10 @@ fn a_writer_holding_the_lock_past_the_busy_timeout_gives_busy() {
     raw.execute_batch("ROLLBACK").unwrap();
 }
 
-#[test]
-fn latest_results_per_location() {
-    let db = TempDb::new();
+fn latest_results_per_location(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     assert!(store.latest_results("api").unwrap().is_empty());
     let rows = [
@@ -174,9 +178,10 @@ fn latest_results_per_location() {
     assert_eq!(store.latest_results("api").unwrap()[0].at, t(60));
 }
 
-#[test]
-fn prune_removes_old_results_and_finished_outbox_rows() {
-    let db = TempDb::new();
+fn prune_removes_old_results_and_finished_outbox_rows(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     store
         .record_results(&[
@@ -186,7 +191,7 @@ fn prune_removes_old_results_and_finished_outbox_rows() {
         ])
         .unwrap();
     queue(
-        &store,
+        &*store,
         "api",
         &[
             "old-delivered",
@@ -228,9 +233,11 @@ fn prune_removes_old_results_and_finished_outbox_rows() {
     assert_eq!(store.prune(t(60)).unwrap(), 0);
 }
 
-#[test]
-fn times_round_trip_exactly_and_out_of_range_times_are_errors() {
-    let store = SqliteStore::open("sqlite::memory:").unwrap();
+fn times_round_trip_exactly_and_out_of_range_times_are_errors(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
+    let store = db.open();
     let precise = DateTime::from_timestamp(1_735_689_600, 123_456_789).unwrap();
     let mut row = result("api", "fra", 0, true);
     row.at = precise;
@@ -277,11 +284,27 @@ fn errors_never_show_a_password_or_query_from_the_url() {
             ),
             "{err}"
         );
-        let err = watchpost_store::open(url).err().unwrap();
-        assert!(!format!("{err} {err:?}").contains("s3cret"));
+        if !url.starts_with("postgres") {
+            let err = watchpost_store::open(url).err().unwrap();
+            assert!(!format!("{err} {err:?}").contains("s3cret"));
+        }
     }
+    // A Postgres server that can't be reached, or a bad sslmode: the password is not shown.
+    for url in [
+        "postgres://u:s3cret@127.0.0.1:1/db?connect_timeout=2",
+        "postgres://u:s3cret@127.0.0.1:1/db?sslmode=verify-full&connect_timeout=2",
+        "postgresql://u:s3cret@127.0.0.1:1/db?sslmode=bogus",
+    ] {
+        let err = watchpost_store::open(url).err().unwrap();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("u:***@127.0.0.1:1/db"), "{text}");
+    }
+    // A Postgres URL is one this build can open (whether the server answers is known only
+    // then).
+    assert!(watchpost_store::check_url(&cases[0].0).is_ok());
     assert!(matches!(
-        watchpost_store::check_url(&cases[0].0),
+        watchpost_store::check_url("mysql://u:s3cret@h/db"),
         Err(StoreError::UnsupportedUrl { .. })
     ));
     assert!(watchpost_store::check_url(&db.url()).is_ok());
@@ -435,4 +458,102 @@ fn a_version_1_file_is_migrated_in_place_and_its_pending_rows_stay_claimable() {
             "outbox_undelivered"
         ]
     );
+}
+
+both_backends!(
+    latest_results_per_location,
+    prune_removes_old_results_and_finished_outbox_rows,
+    times_round_trip_exactly_and_out_of_range_times_are_errors,
+);
+
+#[test]
+fn postgres_stores_opening_a_new_database_at_once_migrate_it_once() {
+    let Some(db) = PgDb::new() else {
+        return;
+    };
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let url = db.url.clone();
+            thread::spawn(move || PgStore::open(&url).map(|s| s.schema_version().unwrap()))
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap().unwrap(), PG_SCHEMA_VERSION);
+    }
+    let rows = db
+        .client()
+        .query("SELECT version FROM watchpost_schema", &[])
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+}
+
+#[test]
+fn postgres_refuses_a_newer_schema() {
+    let Some(db) = PgDb::new() else {
+        return;
+    };
+    drop(PgStore::open(&db.url).unwrap());
+    db.client()
+        .batch_execute(&format!(
+            "UPDATE watchpost_schema SET version = {}",
+            PG_SCHEMA_VERSION + 1
+        ))
+        .unwrap();
+    let err = PgStore::open(&db.url).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found, supported }
+            if found == PG_SCHEMA_VERSION + 1 && supported == PG_SCHEMA_VERSION),
+        "{err}"
+    );
+}
+
+#[test]
+fn postgres_callers_beyond_the_pool_wait_for_a_connection() {
+    let Some(db) = TestDb::new(Backend::Postgres) else {
+        return;
+    };
+    let store = db.open();
+    // More threads than connections, each holding its connection inside decide for a while.
+    let threads: Vec<_> = (0..3 * watchpost_store::POOL_SIZE)
+        .map(|i| {
+            let store = store.clone();
+            thread::spawn(move || {
+                store
+                    .transition(&format!("m{i}"), &mut |_| {
+                        thread::sleep(Duration::from_millis(20));
+                        Ok(watchpost_store::Transition {
+                            state: "{}".into(),
+                            notifications: vec![],
+                            incident: None,
+                        })
+                    })
+                    .unwrap()
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap().version, 1);
+    }
+}
+
+#[test]
+fn postgres_sslmode_require_verifies_the_servers_certificate() {
+    let Some(db) = PgDb::new() else {
+        return;
+    };
+    // The test server's certificate (Debian's snakeoil, or none) is not one the webpki roots
+    // vouch for: TLS is attempted and refused, never downgraded to plaintext.
+    let url = format!("{}?sslmode=require", db.url);
+    let err = PgStore::open(&url).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Open { .. }), "{text}");
+    assert!(
+        ["certificate", "TLS", "tls", "ssl", "SSL"]
+            .iter()
+            .any(|word| text.contains(word)),
+        "{text}"
+    );
+    // Plaintext as asked, and by default to a local server.
+    PgStore::open(&format!("{}?sslmode=disable", db.url)).unwrap();
+    PgStore::open(&db.url).unwrap();
 }

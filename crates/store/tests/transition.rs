@@ -1,13 +1,14 @@
 //! `transition`: state round-trip, atomicity, idempotency keys, incidents, concurrency.
 
+#[macro_use]
 mod common;
 
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use common::{TempDb, notification, t};
+use common::{Backend, TempDb, TestDb, notification, t};
 use serde_json::{Value, json};
-use watchpost_store::{IncidentChange, SqliteStore, Store, StoreError, Transition};
+use watchpost_store::{IncidentChange, Store, StoreError, Transition};
 
 fn set_state(state: &str) -> impl FnMut(Option<String>) -> Result<Transition, String> + '_ {
     move |_| {
@@ -19,9 +20,10 @@ fn set_state(state: &str) -> impl FnMut(Option<String>) -> Result<Transition, St
     }
 }
 
-#[test]
-fn first_transition_sees_none_and_state_round_trips() {
-    let db = TempDb::new();
+fn first_transition_sees_none_and_state_round_trips(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     assert_eq!(store.state("api").unwrap(), None);
 
@@ -65,11 +67,12 @@ fn first_transition_sees_none_and_state_round_trips() {
     assert_eq!(store.state("db").unwrap(), None);
 }
 
-#[test]
-fn decide_error_writes_nothing() {
-    let db = TempDb::new();
+fn decide_error_writes_nothing(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    common::queue(&store, "api", &["first"], t(0));
+    common::queue(&*store, "api", &["first"], t(0));
     let before = store.state("api").unwrap();
 
     let err = store
@@ -144,9 +147,10 @@ fn decide_error_writes_nothing() {
     );
 }
 
-#[test]
-fn state_notifications_and_incident_are_written_together() {
-    let db = TempDb::new();
+fn state_notifications_and_incident_are_written_together(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     let outcome = store
         .transition("api", &mut |_| {
@@ -225,16 +229,17 @@ fn state_notifications_and_incident_are_written_together() {
     assert!(!outcome.incident_applied);
 }
 
-#[test]
-fn duplicate_idempotency_keys_are_ignored() {
-    let db = TempDb::new();
+fn duplicate_idempotency_keys_are_ignored(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
-    let outcome = common::queue(&store, "api", &["a", "b", "a"], t(0));
+    let outcome = common::queue(&*store, "api", &["a", "b", "a"], t(0));
     assert_eq!(outcome.notifications_inserted, 2);
     assert_eq!(outcome.notifications_ignored, 1);
 
     // The same keys from a later transition (a replayed decision) and from another monitor.
-    let outcome = common::queue(&store, "api", &["b", "c"], t(1));
+    let outcome = common::queue(&*store, "api", &["b", "c"], t(1));
     assert_eq!(
         (
             outcome.notifications_inserted,
@@ -242,7 +247,7 @@ fn duplicate_idempotency_keys_are_ignored() {
         ),
         (1, 1)
     );
-    let outcome = common::queue(&store, "web", &["a"], t(2));
+    let outcome = common::queue(&*store, "web", &["a"], t(2));
     assert_eq!(
         (
             outcome.notifications_inserted,
@@ -278,11 +283,12 @@ fn notify_first(current: Option<String>) -> Result<Transition, String> {
     })
 }
 
-#[test]
-fn concurrent_transitions_on_two_connections_notify_once() {
+fn concurrent_transitions_on_two_connections_notify_once(b: Backend) {
     for round in 0..20 {
-        let db = TempDb::new();
-        let stores = [Arc::new(db.open()), Arc::new(db.open())];
+        let Some(db) = TestDb::new(b) else {
+            return;
+        };
+        let stores = [db.open(), db.open()];
         let barrier = Arc::new(Barrier::new(2));
         let threads: Vec<_> = stores
             .iter()
@@ -308,21 +314,16 @@ fn concurrent_transitions_on_two_connections_notify_once() {
     }
 }
 
-#[test]
-fn concurrent_transitions_lose_no_update() {
+fn concurrent_transitions_lose_no_update(b: Backend) {
     const THREADS: usize = 4;
     const EACH: usize = 25;
-    let db = TempDb::new();
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     // Two threads share one store, the others have a connection each.
-    let shared = Arc::new(db.open());
-    let stores: Vec<Arc<SqliteStore>> = (0..THREADS)
-        .map(|i| {
-            if i < 2 {
-                shared.clone()
-            } else {
-                Arc::new(db.open())
-            }
-        })
+    let shared = db.open();
+    let stores: Vec<Arc<dyn Store>> = (0..THREADS)
+        .map(|i| if i < 2 { shared.clone() } else { db.open() })
         .collect();
     let threads: Vec<_> = stores
         .into_iter()
@@ -347,9 +348,11 @@ fn concurrent_transitions_lose_no_update() {
     assert_eq!(next.version as usize, total + 1);
 }
 
-#[test]
-fn calling_the_store_from_decide_is_an_error_not_a_deadlock() {
-    let store = SqliteStore::open("sqlite::memory:").unwrap();
+fn calling_the_store_from_decide_is_an_error_not_a_deadlock(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
+    let store = db.open();
     let mut inner = None;
     let err = store
         .transition("api", &mut |_| {
@@ -363,10 +366,11 @@ fn calling_the_store_from_decide_is_an_error_not_a_deadlock() {
     assert_eq!(store.state("api").unwrap(), None);
 }
 
-#[test]
-fn a_panicking_decide_rolls_back_and_leaves_the_store_usable() {
-    let db = TempDb::new();
-    let store = Arc::new(db.open());
+fn a_panicking_decide_rolls_back_and_leaves_the_store_usable(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
+    let store = db.open();
     store
         .transition("api", &mut set_state(r#"{"n":1}"#))
         .unwrap();
@@ -409,9 +413,10 @@ fn result(monitor: &str, secs: i64) -> watchpost_store::ResultRow {
     }
 }
 
-#[test]
-fn commit_tick_writes_results_and_transition_together() {
-    let db = TempDb::new();
+fn commit_tick_writes_results_and_transition_together(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     let results = [result("api", 0), {
         let mut r = result("api", 0);
@@ -442,9 +447,10 @@ fn commit_tick_writes_results_and_transition_together() {
     assert_eq!(outcome.version, 2);
 }
 
-#[test]
-fn commit_tick_writes_nothing_when_any_part_fails() {
-    let db = TempDb::new();
+fn commit_tick_writes_nothing_when_any_part_fails(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     store
         .transition("api", &mut set_state(r#"{"n":1}"#))
@@ -508,17 +514,13 @@ fn commit_tick_writes_nothing_when_any_part_fails() {
     );
 }
 
-#[test]
-fn a_state_that_is_not_json_is_handed_to_decide_as_it_is() {
-    let db = TempDb::new();
+fn a_state_that_is_not_json_is_handed_to_decide_as_it_is(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     store.transition("api", &mut set_state("{}")).unwrap();
-    let raw = rusqlite::Connection::open(&db.path).unwrap();
-    raw.execute(
-        "UPDATE monitor_state SET state = 'garbage {' WHERE monitor = 'api'",
-        [],
-    )
-    .unwrap();
+    db.execute("UPDATE monitor_state SET state = 'garbage {' WHERE monitor = 'api'");
 
     assert_eq!(store.state("api").unwrap().as_deref(), Some("garbage {"));
     let mut seen = None;
@@ -588,12 +590,13 @@ fn a_state_that_is_not_text_fails_only_its_own_monitor() {
     store.record_results(&[result("api", 6)]).unwrap();
 }
 
-#[test]
-fn notifications_keep_their_incident() {
-    let db = TempDb::new();
+fn notifications_keep_their_incident(b: Backend) {
+    let Some(db) = TestDb::new(b) else {
+        return;
+    };
     let store = db.open();
     common::queue_in(
-        &store,
+        &*store,
         "api",
         &[("a", "ops", Some("api-1")), ("b", "mail", None)],
         t(0),
@@ -604,3 +607,18 @@ fn notifications_keep_their_incident() {
     assert_eq!(entries[0].last_attempt_at, None);
     assert_eq!(entries[0].retried, std::time::Duration::ZERO);
 }
+
+both_backends!(
+    first_transition_sees_none_and_state_round_trips,
+    decide_error_writes_nothing,
+    state_notifications_and_incident_are_written_together,
+    duplicate_idempotency_keys_are_ignored,
+    concurrent_transitions_on_two_connections_notify_once,
+    concurrent_transitions_lose_no_update,
+    calling_the_store_from_decide_is_an_error_not_a_deadlock,
+    a_panicking_decide_rolls_back_and_leaves_the_store_usable,
+    commit_tick_writes_results_and_transition_together,
+    commit_tick_writes_nothing_when_any_part_fails,
+    a_state_that_is_not_json_is_handed_to_decide_as_it_is,
+    notifications_keep_their_incident,
+);

@@ -199,7 +199,7 @@ fn durations_too_long_are_errors_never_crashes() {
 fn what_this_version_cannot_do_is_refused_at_its_position() {
     let agents = "probe agents are not available in this version: only `local` (this machine) can run checks";
     let (code, out, err) = validate_with_env(
-        "storage: \"postgres://watchpost:${WP_TEST_DB_PW}@db.internal/watchpost\"\nlocations:\n  bj: {region: beijing}\nmonitors:\n  - name: a\n    type: http\n    url: http://admin:hunter2@127.0.0.1:9/\n    locations: [local, bj]\n    alert: {quorum: 2}\n  - name: b\n    type: http\n    url: http://127.0.0.1:9/\n    schedule: \"0 0 0 1 1 * 2020\"\n",
+        "storage: \"postgres://watchpost:${WP_TEST_DB_PW}@db.internal/watchpost?sslmode=${WP_TEST_DB_PW}\"\nlocations:\n  bj: {region: beijing}\nmonitors:\n  - name: a\n    type: http\n    url: http://admin:hunter2@127.0.0.1:9/\n    locations: [local, bj]\n    alert: {quorum: 2}\n  - name: b\n    type: http\n    url: http://127.0.0.1:9/\n    schedule: \"0 0 0 1 1 * 2020\"\n",
         &[("WP_TEST_DB_PW", "pg-sekrit-4411")],
     );
     assert_eq!(code, 2, "{err}");
@@ -208,7 +208,7 @@ fn what_this_version_cannot_do_is_refused_at_its_position() {
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(
         lines[0],
-        "FILE:1:10: storage: PostgreSQL storage is not available in this version; use sqlite://PATH"
+        "FILE:1:10: storage: sslmode must be disable, prefer, require, verify-ca or verify-full"
     );
     assert_eq!(lines[1], format!("FILE:3:3: location \"bj\": {agents}"));
     assert_eq!(

@@ -1,0 +1,256 @@
+//! What the backends share: input checks, the rollup merge, and the choice of items
+//! [`crate::Store::claim_due`] leases. Pure logic; each backend runs its own SQL around it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use crate::time::{nanos, to_db};
+use crate::{
+    CLOCK_BACK_TOLERANCE, IncidentChange, MAX_LEASE, ResultRow, Step, StoreError, Summary,
+    Transition,
+};
+
+pub(crate) fn check_json(what: &'static str, text: &str) -> Result<(), StoreError> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .map(drop)
+        .map_err(|e| StoreError::InvalidJson {
+            what,
+            message: e.to_string(),
+        })
+}
+
+pub(crate) fn check_not_empty(what: &str, value: &str) -> Result<(), StoreError> {
+    if value.is_empty() {
+        return Err(StoreError::InvalidInput(format!("{what} is empty")));
+    }
+    Ok(())
+}
+
+/// A lease `claim_due` and `extend_lease` accept: more than zero, at most [`MAX_LEASE`].
+pub(crate) fn check_lease(lease: Duration) -> Result<(), StoreError> {
+    if lease.is_zero() {
+        return Err(StoreError::InvalidInput("lease is zero".into()));
+    }
+    if lease > MAX_LEASE {
+        return Err(StoreError::InvalidInput(format!(
+            "lease of {lease:?} is longer than the maximum of {MAX_LEASE:?}"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn to_count(n: i64) -> Result<usize, StoreError> {
+    usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative count {n}")))
+}
+
+/// The checks `commit_tick` makes before it takes any lock: every result is about `monitor`,
+/// its data is JSON and its time storable. Returns the results' times in nanoseconds.
+pub(crate) fn check_tick(monitor: &str, results: &[ResultRow]) -> Result<Vec<i64>, StoreError> {
+    if let Some(row) = results.iter().find(|row| row.monitor != monitor) {
+        return Err(StoreError::InvalidInput(format!(
+            "a result of monitor {:?} in a tick of {monitor:?}",
+            row.monitor
+        )));
+    }
+    check_results(results)
+}
+
+/// Checks result rows before any lock is taken; returns their times in nanoseconds.
+pub(crate) fn check_results(rows: &[ResultRow]) -> Result<Vec<i64>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            check_json("result data", &row.data)?;
+            to_db(row.at)
+        })
+        .collect()
+}
+
+/// The next version after `version`, for `monitor`'s state.
+pub(crate) fn next_version(monitor: &str, version: i64) -> Result<i64, StoreError> {
+    version
+        .checked_add(1)
+        .ok_or_else(|| StoreError::UnreadableState {
+            monitor: monitor.to_string(),
+            message: format!("its version {version} can't be incremented"),
+        })
+}
+
+/// A transition's output, checked: the notifications' creation times and the incident
+/// change's time, in nanoseconds. Nothing is written unless all of it is valid.
+pub(crate) struct CheckedTransition {
+    pub created: Vec<i64>,
+    pub incident_at: Option<i64>,
+}
+
+pub(crate) fn check_transition(
+    monitor: &str,
+    transition: &Transition,
+) -> Result<CheckedTransition, StoreError> {
+    check_json("monitor state", &transition.state)?;
+    let mut created = Vec::with_capacity(transition.notifications.len());
+    for n in &transition.notifications {
+        check_not_empty("notification idempotency key", &n.idempotency_key)?;
+        check_json("notification payload", &n.payload)?;
+        created.push(to_db(n.created_at)?);
+    }
+    let incident_at = match &transition.incident {
+        None => None,
+        Some(IncidentChange::Open {
+            monitor: incident_monitor,
+            id,
+            ..
+        }) if incident_monitor != monitor => {
+            return Err(StoreError::InvalidInput(format!(
+                "incident {id} opened for monitor {incident_monitor:?} in a transition of {monitor:?}"
+            )));
+        }
+        Some(IncidentChange::Open { opened_at, .. }) => Some(to_db(*opened_at)?),
+        Some(IncidentChange::Close { closed_at, .. }) => Some(to_db(*closed_at)?),
+    };
+    Ok(CheckedTransition {
+        created,
+        incident_at,
+    })
+}
+
+/// A result's finite metrics as the JSON object `latest.metrics` holds.
+pub(crate) fn latest_metrics(row: &ResultRow) -> String {
+    let metrics: serde_json::Map<String, serde_json::Value> = row
+        .metrics
+        .iter()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+        .collect();
+    serde_json::Value::Object(metrics).to_string()
+}
+
+/// The start (ns) of the `step` bucket holding `at` (ns).
+pub(crate) fn bucket_of(at: i64, step: Step) -> i64 {
+    let width = step.seconds() * 1_000_000_000;
+    at - at.rem_euclid(width)
+}
+
+/// A rollup's `metrics` document (`stored`, `None` for a new rollup) with `row`'s finite
+/// metrics added. A document this build can't read (hand-edited) starts over rather than
+/// failing the tick.
+pub(crate) fn merge_rollup_metrics(
+    stored: Option<&str>,
+    row: &ResultRow,
+) -> Result<String, StoreError> {
+    let mut metrics: BTreeMap<String, Summary> = match stored {
+        Some(text) => serde_json::from_str(text).unwrap_or_default(),
+        None => BTreeMap::new(),
+    };
+    let wanted = |name: &str| row.summarize.is_empty() || row.summarize.iter().any(|s| s == name);
+    for (name, value) in row
+        .metrics
+        .iter()
+        .filter(|(name, v)| v.is_finite() && wanted(name))
+    {
+        match metrics.get_mut(name) {
+            Some(s) => s.merge(&Summary::of(*value)),
+            None => {
+                metrics.insert(name.clone(), Summary::of(*value));
+            }
+        }
+    }
+    serde_json::to_string(&metrics).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// An item `claim_due` considers.
+pub(crate) struct Candidate {
+    pub id: i64,
+    pub incident: Option<String>,
+    pub channel: String,
+    pub last_attempt_at: Option<i64>,
+    pub retried_ns: i64,
+}
+
+/// The instants `claim_due` compares with, in nanoseconds.
+#[derive(Clone, Copy)]
+pub(crate) struct ClaimTimes {
+    pub now: i64,
+    /// `now + CLOCK_BACK_TOLERANCE`: a last attempt after this means the clock went back.
+    pub clock_back: i64,
+    /// `now + MAX_LEASE`: a lease ending after this counts as expired.
+    pub lease_cap: i64,
+}
+
+impl ClaimTimes {
+    pub fn new(now: i64) -> Self {
+        ClaimTimes {
+            now,
+            clock_back: now.saturating_add(nanos(CLOCK_BACK_TOLERANCE)),
+            lease_cap: now.saturating_add(nanos(MAX_LEASE)),
+        }
+    }
+}
+
+/// Which claimable items a scan of [`select_claims`] walks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Scan {
+    /// Due by `next_attempt_at` (`<= now`), by `(next_attempt_at, id)`.
+    Due,
+    /// Not due by `next_attempt_at` (`> now`) but last attempted (or created) more than
+    /// the tolerance after `now`, by `(next_attempt_at, id)`.
+    ClockBack,
+}
+
+/// Walks the claimable items of a [`Scan`], handing each to the visitor until it returns
+/// `false` (enough) or the items run out.
+pub(crate) type ScanFn<'a> =
+    dyn for<'v> FnMut(Scan, &'v mut VisitFn<'v>) -> Result<(), StoreError> + 'a;
+
+/// Takes one candidate of a scan; returns whether to go on.
+pub(crate) type VisitFn<'a> = dyn FnMut(Candidate) -> Result<bool, StoreError> + 'a;
+
+/// The unfinished items of `item`'s incident and channel before it, in id order, each with
+/// whether it is claimable now (by this caller: a backend that locks rows reports one another
+/// transaction holds as not claimable).
+pub(crate) type EarlierFn<'a> =
+    dyn FnMut(&Candidate) -> Result<Vec<(Candidate, bool)>, StoreError> + 'a;
+
+/// Picks the items `claim_due` leases, in the order it returns them (see
+/// [`crate::Store::claim_due`]).
+pub(crate) fn select_claims(
+    limit: usize,
+    scan: &mut ScanFn<'_>,
+    earlier: &mut EarlierFn<'_>,
+) -> Result<Vec<Candidate>, StoreError> {
+    let mut selected: Vec<Candidate> = Vec::new();
+    let mut taken: HashSet<i64> = HashSet::new();
+    // Everything the clock-back scan finds has `next_attempt_at > now`, everything the due
+    // scan finds `<= now`: one after the other, they are in (next_attempt_at, id) order.
+    for kind in [Scan::Due, Scan::ClockBack] {
+        if selected.len() >= limit {
+            break;
+        }
+        scan(kind, &mut |item| {
+            if taken.contains(&item.id) {
+                return Ok(true);
+            }
+            // The earlier unfinished items of its incident and channel must all be claimed in
+            // this call: those not yet taken are taken now, before it, if they are claimable.
+            let mut pull = Vec::new();
+            if item.incident.is_some() {
+                for (before, claimable) in earlier(&item)? {
+                    if taken.contains(&before.id) {
+                        continue;
+                    }
+                    if !claimable {
+                        return Ok(true);
+                    }
+                    pull.push(before);
+                }
+            }
+            pull.push(item);
+            // A prefix in id order is valid on its own, so stopping at the limit is fine.
+            for item in pull.into_iter().take(limit - selected.len()) {
+                taken.insert(item.id);
+                selected.push(item);
+            }
+            Ok(selected.len() < limit)
+        })?;
+    }
+    Ok(selected)
+}

@@ -1,0 +1,155 @@
+//! The real binary on PostgreSQL (the local test server, a database of its own per test):
+//! two `once` processes run at the same moment send one DOWN, then one RESOLVED; a process
+//! SIGKILLed right after its commit has its alert delivered once by the next run; `status`
+//! reads the same database. With `CI=true` a server that can't be reached fails the test.
+
+mod common;
+
+use common::{kinds, server, watchpost};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A database of its own on the test server, dropped with this.
+struct Database {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    fn new() -> Option<Database> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let admin = std::env::var("WATCHPOST_TEST_POSTGRES")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!(
+            "wp_cli_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        // The blocking client runs its own runtime: off the test's.
+        let (a, n) = (admin.clone(), name.clone());
+        let created = std::thread::spawn(move || {
+            postgres::Client::connect(&a, postgres::NoTls).and_then(|mut c| {
+                c.batch_execute(&format!("DROP DATABASE IF EXISTS {n}"))?;
+                c.batch_execute(&format!("CREATE DATABASE {n}"))
+            })
+        })
+        .join()
+        .unwrap();
+        if let Err(e) = created {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "the test PostgreSQL can't be used (CI=true: this fails, never skips): {e:?}"
+            );
+            eprintln!("SKIP: the test PostgreSQL can't be used: {e:?}");
+            return None;
+        }
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Some(Database { admin, name, url })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        })
+        .join();
+    }
+}
+
+fn config(
+    dir: &std::path::Path,
+    db: &Database,
+    target: &common::Server,
+    hook: &common::Server,
+) -> String {
+    let path = dir.join("watchpost.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "storage: \"{}\"\nchannels:\n  hook: {{type: webhook, url: \"http://{}/alerts\"}}\nmonitors:\n  - name: shop\n    type: http\n    url: \"http://{}/\"\n    alert: {{channels: [hook], failure_threshold: 1}}\n",
+            db.url, hook.addr, target.addr
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+async fn once(config: &str, fault: Option<&str>) -> std::process::Output {
+    let envs: Vec<(&str, String)> = fault
+        .map(|f| ("WATCHPOST_FAULT", f.to_string()))
+        .into_iter()
+        .collect();
+    watchpost(&["once", "--json", "-c", config], &envs).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_at_once_alert_once_and_resolve_once() {
+    let Some(db) = Database::new() else {
+        return;
+    };
+    let target = server(503).await;
+    let hook = server(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), &db, &target, &hook);
+    for round in 0..3 {
+        let (a, b) = tokio::join!(once(&c, None), once(&c, None));
+        for out in [&a, &b] {
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    assert_eq!(
+        kinds(&hook),
+        ["down"],
+        "six failing runs, three pairs at once: one DOWN"
+    );
+
+    target.status.store(200, Ordering::SeqCst);
+    for _ in 0..2 {
+        let (a, b) = tokio::join!(once(&c, None), once(&c, None));
+        assert_eq!(a.status.code(), Some(0));
+        assert_eq!(b.status.code(), Some(0));
+    }
+    assert_eq!(kinds(&hook), ["down", "resolved"], "one RESOLVED");
+
+    // `status` reads the same database: 6 failing and 4 passing checks.
+    let out = watchpost(&["status", "--json", "-c", &c], &[]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(doc["monitors"][0]["state"], "up", "{doc}");
+    assert_eq!(doc["monitors"][0]["uptime_pct"]["24h"], 40.0, "{doc}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_the_commit_the_next_run_delivers_once() {
+    let Some(db) = Database::new() else {
+        return;
+    };
+    let target = server(503).await;
+    let hook = server(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), &db, &target, &hook);
+    let killed = once(&c, Some("kill-after-commit")).await;
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(killed.status.signal(), Some(9), "the process was SIGKILLed");
+    assert!(kinds(&hook).is_empty(), "nothing delivered before the kill");
+    once(&c, None).await;
+    assert_eq!(
+        kinds(&hook),
+        ["down"],
+        "the committed alert, delivered by the next run"
+    );
+    once(&c, None).await;
+    assert_eq!(kinds(&hook), ["down"], "and never again");
+}

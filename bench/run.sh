@@ -37,17 +37,16 @@ LABEL=${LABEL:-watchpost}
 BLACKBOX=${BLACKBOX:-/usr/bin/prometheus-blackbox-exporter}
 SKIP_BLACKBOX=${SKIP_BLACKBOX:-0}
 
+# STORAGE=postgres uses the PostgreSQL on 127.0.0.1 (PG_ADMIN, trust auth: the one the tests
+# use), in a database of its own created here and dropped at the end.
+PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 case $STORAGE in
     sqlite) ;;
     postgres)
-        # watchpost's config validation rejects postgres:// today (crates/config/src/validate.rs).
-        # When the store supports it: start a PostgreSQL on 127.0.0.1 here (initdb + pg_ctl
-        # in $WORK, a free port), set storage_url and the store_* functions below, and the
-        # rest of the script is unchanged.
-        log "STORAGE=postgres: watchpost does not support PostgreSQL yet (validate rejects postgres://); only STORAGE=sqlite runs"
-        exit 2
+        command -v psql >/dev/null || { log "missing: psql (apt-get install postgresql-client)"; exit 1; }
+        psql "$PG_ADMIN" -Atqc 'select 1' >/dev/null || { log "no PostgreSQL at $PG_ADMIN"; exit 1; }
         ;;
-    *) log "STORAGE must be sqlite (postgres: not supported by watchpost yet)"; exit 2 ;;
+    *) log "STORAGE must be sqlite or postgres"; exit 2 ;;
 esac
 
 for tool in nginx curl python3 taskset; do
@@ -116,13 +115,37 @@ wait_tcp "$NGINX_PORT"
 curl -fsS "http://127.0.0.1:$NGINX_PORT/m/1.txt" >/dev/null
 log "nginx on 127.0.0.1:$NGINX_PORT (CPU $LOAD_CPU), $MONITORS paths /m/I.txt"
 
-# --- the store (where a PostgreSQL run plugs in) --------------------------------------------
-DB="$WORK/state.db"
-storage_url() { echo "sqlite://$DB"; }
-# `checks_total=… failures_total=… db_bytes=… wal_bytes=…` while the daemon runs.
-store_sample() { python3 "$ROOT/bench/run_store.py" sample "$DB"; }
-# key=value lines after the daemon stopped: the checkpointed size, per check, per table.
-store_final() { python3 "$ROOT/bench/run_store.py" final "$DB" "$@"; }
+# --- the store ----------------------------------------------------------------------------------
+if [ "$STORAGE" = postgres ]; then
+    PG_DB="wpbench_$$"
+    PG_URL="${PG_ADMIN%/*}/$PG_DB"
+    psql "$PG_ADMIN" -Atqc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null
+    psql "$PG_ADMIN" -Atqc "CREATE DATABASE $PG_DB" >/dev/null
+    drop_pg() { psql "$PG_ADMIN" -Atqc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true; }
+    trap 'cleanup; drop_pg' EXIT
+    storage_url() { echo "$PG_URL"; }
+    pg() { psql "$PG_URL" -Atqc "$1" 2>/dev/null; }
+    store_sample() {
+        local counts size
+        counts=$(pg "SELECT coalesce(sum(checks), 0) || ' ' || coalesce(sum(failures), 0) FROM rollups WHERE step = 60" || echo "0 0")
+        size=$(pg "SELECT pg_database_size(current_database())" || echo 0)
+        echo "checks_total=${counts% *} failures_total=${counts#* } db_bytes=$size wal_bytes=0"
+    }
+    store_final() {
+        pg "CHECKPOINT" >/dev/null || true
+        local size; size=$(pg "SELECT pg_database_size(current_database())")
+        echo "db_bytes_after_checkpoint=$size"
+        python3 -c "print(f'db_bytes_per_check_ever={$size / $1:.1f}' if $1 else 'db_bytes_per_check_ever=nan')"
+        pg "SELECT 'bytes_' || relname || '=' || pg_total_relation_size(oid) FROM pg_class WHERE relname IN ('results', 'latest', 'rollups', 'monitor_state', 'outbox')"
+    }
+else
+    DB="$WORK/state.db"
+    storage_url() { echo "sqlite://$DB"; }
+    # `checks_total=… failures_total=… db_bytes=… wal_bytes=…` while the daemon runs.
+    store_sample() { python3 "$ROOT/bench/run_store.py" sample "$DB"; }
+    # key=value lines after the daemon stopped: the checkpointed size, per check, per table.
+    store_final() { python3 "$ROOT/bench/run_store.py" final "$DB" "$@"; }
+fi
 
 # --- the config: MONITORS HTTP monitors, each its own path, every EVERY, no channels ---------
 CONFIG="$WORK/watchpost.yaml"

@@ -109,6 +109,28 @@ struct Slot {
     owner: AtomicU64,
 }
 
+/// The blocking client closes its connection on drop by running a small runtime of its own,
+/// which panics on a thread that drives an async runtime (the daemon drops its store there
+/// when it stops). Close the connections on a thread of their own instead.
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        let clients: Vec<Client> = self
+            .slots
+            .iter()
+            .filter_map(|slot| {
+                slot.client
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+            })
+            .collect();
+        if clients.is_empty() {
+            return;
+        }
+        let _ = std::thread::spawn(move || drop(clients)).join();
+    }
+}
+
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")

@@ -153,3 +153,37 @@ async fn killed_after_the_commit_the_next_run_delivers_once() {
     once(&c, None).await;
     assert_eq!(kinds(&hook), ["down"], "and never again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_on_postgres_checks_serves_status_and_stops_cleanly() {
+    let Some(db) = Database::new() else {
+        return;
+    };
+    let target = server(200).await;
+    let hook = server(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), &db, &target, &hook);
+    let text = std::fs::read_to_string(&c).unwrap();
+    std::fs::write(&c, text.replace("    alert:", "    every: 1s\n    alert:")).unwrap();
+    let mut daemon = common::Daemon::start(std::path::Path::new(&c), &[]);
+    let mut body = String::new();
+    common::wait_for(
+        "two checks in /api/v1/status",
+        std::time::Duration::from_secs(20),
+        || {
+            body = common::http_get(daemon.port, "/api/v1/status")
+                .map(|(_, b)| b)
+                .unwrap_or_default();
+            serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|d| d["monitors"][0]["uptime_pct"]["24h"].as_f64())
+                == Some(100.0)
+        },
+    )
+    .await;
+    daemon.signal("-TERM");
+    let code = daemon.exit_code(std::time::Duration::from_secs(20)).await;
+    let log = daemon.log();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains("internal error"), "{log}");
+}

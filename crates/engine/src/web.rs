@@ -120,22 +120,19 @@ pub(crate) fn current(generation: &RwLock<Arc<Generation>>) -> Arc<Generation> {
     generation.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// `GET /api/v1/status`: the document of `watchpost status --json` (`crate::status`), for
-/// the config running now; `503` with the reason when the store can't be read.
-async fn api_status(
-    State(app): State<AppState>,
-) -> Result<([(axum::http::header::HeaderName, &'static str); 1], String), (StatusCode, String)> {
-    let generation = current(&app.generation);
-    let store = app.store.clone();
-    let g = generation.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        crate::status::status(store.as_ref(), &g.config, chrono::Utc::now(), None)
-    })
-    .await;
-    let secrets = &generation.config.secrets;
-    match report {
-        Ok(Ok(report)) => {
-            let mut doc = serde_json::to_value(&report).unwrap_or_default();
+/// A JSON reply.
+type JsonReply =
+    Result<([(axum::http::header::HeaderName, &'static str); 1], String), (StatusCode, String)>;
+
+/// `read` (a store read run on the blocking pool) as a reply: its document as JSON with every
+/// secret masked, `503` when the store failed, `500` when the task did.
+fn json_reply<T: serde::Serialize>(
+    read: Result<Result<T, watchpost_store::StoreError>, tokio::task::JoinError>,
+    secrets: &watchpost_config::Secrets,
+) -> JsonReply {
+    match read {
+        Ok(Ok(value)) => {
+            let mut doc = serde_json::to_value(&value).unwrap_or_default();
             crate::pipeline::redact_json(&mut doc, secrets);
             Ok((
                 [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -155,6 +152,19 @@ async fn api_status(
     }
 }
 
+/// `GET /api/v1/status`: the document of `watchpost status --json` (`crate::status`), for
+/// the config running now; `503` with the reason when the store can't be read.
+async fn api_status(State(app): State<AppState>) -> JsonReply {
+    let generation = current(&app.generation);
+    let store = app.store.clone();
+    let g = generation.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        crate::status::status(store.as_ref(), &g.config, chrono::Utc::now(), None)
+    })
+    .await;
+    json_reply(report, &generation.config.secrets)
+}
+
 /// `GET /api/v1/monitors/NAME/history?since=24h&step=1m`: the monitor's minutes (`step=1m`,
 /// the default) or hours (`1h`) since that long ago (default 24h), from the rollups; `404` for
 /// a monitor not in the config, `400` for a bad parameter.
@@ -162,7 +172,7 @@ async fn api_history(
     State(app): State<AppState>,
     axum::extract::Path(name): axum::extract::Path<String>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
-) -> Result<([(axum::http::header::HeaderName, &'static str); 1], String), (StatusCode, String)> {
+) -> JsonReply {
     let generation = current(&app.generation);
     if !generation.config.monitors.iter().any(|m| m.name == name) {
         return Err((StatusCode::NOT_FOUND, format!("no monitor {name:?}\n")));
@@ -197,27 +207,7 @@ async fn api_history(
         crate::status::history(store.as_ref(), &name, step, from)
     })
     .await;
-    let secrets = &generation.config.secrets;
-    match history {
-        Ok(Ok(h)) => {
-            let mut doc = serde_json::to_value(&h).unwrap_or_default();
-            crate::pipeline::redact_json(&mut doc, secrets);
-            Ok((
-                [(axum::http::header::CONTENT_TYPE, "application/json")],
-                format!("{doc}\n"),
-            ))
-        }
-        Ok(Err(e)) => Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            secrets
-                .redact(&format!("cannot read the store: {e}\n"))
-                .into_owned(),
-        )),
-        Err(e) => Err((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error: {e}\n"),
-        )),
-    }
+    json_reply(history, &generation.config.secrets)
 }
 
 /// `GET /metrics`: the Prometheus text format (`crate::metrics`), secrets masked.

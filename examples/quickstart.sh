@@ -36,4 +36,6 @@ echo; echo "==> /healthz says: $(curl -s http://127.0.0.1:18180/healthz || echo 
 echo "==> stopping watchpost (SIGTERM: finishes checks in flight, flushes the outbox)"
 kill -TERM "$wp"
 wait "$wp" || true
-echo "==> done. State and history are in target/quickstart/watchpost.db; edit examples/quickstart.yaml to watch your own site."
+echo; echo "==> watchpost status -c examples/quickstart.yaml   (uptime and percentiles from the store)"
+"$bin/watchpost" status -c examples/quickstart.yaml
+echo; echo "==> done. State and history are in target/quickstart/watchpost.db; edit examples/quickstart.yaml to watch your own site."

@@ -69,9 +69,9 @@ fn round3(v: f64) -> f64 {
 }
 
 /// The uptime of `rollups` in percent: passing checks over all checks.
-fn uptime(rollups: &[Rollup]) -> Option<f64> {
-    let checks: u64 = rollups.iter().map(|r| r.checks).sum();
-    let failures: u64 = rollups.iter().map(|r| r.failures).sum();
+fn uptime<'a>(rollups: impl Iterator<Item = &'a Rollup> + Clone) -> Option<f64> {
+    let checks: u64 = rollups.clone().map(|r| r.checks).sum();
+    let failures: u64 = rollups.map(|r| r.failures).sum();
     (checks > 0).then(|| round3((checks - failures.min(checks)) as f64 * 100.0 / checks as f64))
 }
 
@@ -130,8 +130,12 @@ fn monitor_status(
 
     let ago = |days: i64| now - TimeDelta::days(days);
     let minutes = store.rollups(&monitor.name, Step::Minute, ago(1))?;
-    let hours_7d = store.rollups(&monitor.name, Step::Hour, ago(7))?;
-    let hours_30d = store.rollups(&monitor.name, Step::Hour, ago(30))?;
+    // One read for both hour windows: the last 7 days are the hours (from their start) of
+    // the last 30 that end after it.
+    let hours = store.rollups(&monitor.name, Step::Hour, ago(30))?;
+    let week = hours
+        .iter()
+        .filter(|r| r.bucket + TimeDelta::hours(1) > ago(7));
 
     let mut merged: BTreeMap<String, Summary> = BTreeMap::new();
     for r in &minutes {
@@ -183,9 +187,9 @@ fn monitor_status(
         since,
         incident: open.map(|i| i.id.clone()),
         uptime_pct: Uptime {
-            day: uptime(&minutes),
-            week: uptime(&hours_7d),
-            month: uptime(&hours_30d),
+            day: uptime(minutes.iter()),
+            week: uptime(week),
+            month: uptime(hours.iter()),
         },
         metrics_24h,
         locations,

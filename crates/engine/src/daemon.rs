@@ -90,6 +90,10 @@ fn jobs(config: &Config) -> Vec<Job> {
         .collect()
 }
 
+/// How often the results of quiet ticks are written (see `Store::flush`): what a crash may
+/// lose of passing ticks' counts, and how stale another process's `status` may be.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+
 /// The runner for one config generation: a tick = observe (within the scheduler's deadline)
 /// + commit, then wake the delivery worker.
 fn runner(
@@ -221,6 +225,17 @@ pub async fn run(
         })
     };
     let _maintenance = AbortOnDrop::new(maintenance);
+    // Quiet ticks' results wait in memory; written every FLUSH_EVERY (and when stopping).
+    let flusher = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(FLUSH_EVERY).await;
+                engine.flush().await;
+            }
+        })
+    };
+    let _flusher = AbortOnDrop::new(flusher);
 
     let fatal = |why: String| {
         tracing::error!("{why}; stopping so that a supervisor can restart watchpost");

@@ -191,6 +191,18 @@ impl Engine {
 
     /// Periodic maintenance: retention. Failures are logged, never fatal.
     pub async fn maintain(&self, generation: &Generation) {
+        self.flush().await;
         pipeline::prune(self.store.clone(), &generation.config).await;
+    }
+
+    /// Write what quiet ticks left waiting in the store ([`watchpost_store::Store::flush`]).
+    /// Failures are logged (the entries wait for the next flush), never fatal.
+    pub async fn flush(&self) {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.flush()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("cannot write the latest results and rollups: {e}"),
+            Err(e) => tracing::warn!("internal error while writing results: {e}"),
+        }
     }
 }

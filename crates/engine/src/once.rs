@@ -87,6 +87,7 @@ impl Engine {
                 })
             })
             .collect();
+        self.flush().await;
         #[cfg(feature = "fault-injection")]
         crate::fault::crash_point_after_commit();
         let delivery = match deadline {

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-use watchpost_alerting::{EventKind, IncidentChange as EngineIncident, MonitorState, Tick, decide};
+use watchpost_alerting::{
+    EventKind, IncidentChange as EngineIncident, MonitorState, Status, Tick, decide,
+};
 use watchpost_channels::{Alert, AlertKind, FailedCondition, LocationRow};
 use watchpost_config::{Config, Monitor, Secrets};
 use watchpost_cron::Tz;
@@ -239,15 +241,21 @@ pub struct CommitContext<'a> {
     pub health: &'a Health,
 }
 
-/// Record the tick, run the alert engine on it and queue its notifications: one store
-/// transaction. A tick watchpost could not run is not committed (the caller reports it).
-pub fn commit(
-    store: &dyn Store,
-    monitor: &Monitor,
-    at: DateTime<Utc>,
-    observed: Observed,
-    ctx: &CommitContext<'_>,
-) -> Result<MonitorOutcome, StoreError> {
+/// A judged tick, ready for the store: its result rows, its verdict over the locations and
+/// what messages about it need.
+pub struct Prepared {
+    results: Vec<ResultRow>,
+    tick: Tick,
+    observations: Vec<Observation>,
+    rows: Vec<LocationRow>,
+    failures: Vec<FailedCondition>,
+    probe_state: Option<serde_json::Value>,
+    failing: u32,
+    muted: bool,
+}
+
+/// Turn an observed tick into what the store records.
+pub fn prepare(monitor: &Monitor, at: DateTime<Utc>, observed: Observed) -> Prepared {
     let Observed {
         observations,
         rows,
@@ -290,9 +298,111 @@ pub fn commit(
             .flat_map(|o| o.failures.iter().map(|f| format!("{}: {f}", o.location)))
             .collect(),
     };
-    let muted = monitor.maintenance.iter().any(|w| w.active_at(at));
+    Prepared {
+        results,
+        tick,
+        observations,
+        rows,
+        failures,
+        probe_state,
+        failing,
+        muted: monitor.maintenance.iter().any(|w| w.active_at(at)),
+    }
+}
+
+impl Prepared {
+    fn outcome(self, monitor: &Monitor, status: Status, notifications: usize) -> MonitorOutcome {
+        MonitorOutcome {
+            name: monitor.name.clone(),
+            ok: self.failing == 0,
+            at: self.tick.at,
+            state: match status {
+                Status::Pending => "pending",
+                Status::Up => "up",
+                Status::Down => "down",
+            },
+            notifications,
+            observations: self.observations,
+            error: None,
+            rows: self.rows,
+            columns: monitor.check.kind().columns(),
+        }
+    }
+}
+
+/// Record a quiet tick — passing, up before and after, nothing to tell anyone — without a
+/// write ([`Store::commit_quiet_tick`]): `Ok(Err(prepared))` hands the tick back for
+/// [`commit_prepared`] when it isn't quiet (or the store has no such path). Cheap enough for
+/// an async task.
+pub fn commit_quiet(
+    store: &dyn Store,
+    monitor: &Monitor,
+    prepared: Prepared,
+) -> Result<Result<MonitorOutcome, Prepared>, StoreError> {
+    if prepared.failing > 0 || prepared.results.is_empty() {
+        return Ok(Err(prepared));
+    }
+    let mut quiet = |previous: Option<&str>| -> Option<String> {
+        let previous = watchpost_alerting::state_from_json(previous?).ok()?;
+        let status = previous.status;
+        if status != Status::Up || previous.incident.is_some() || previous.consecutive_failures > 0
+        {
+            return None;
+        }
+        let mut d = decide(
+            &monitor.name,
+            Some(previous),
+            &prepared.tick,
+            &monitor.alert,
+            prepared.muted,
+        );
+        if let Some(state) = &prepared.probe_state {
+            d.state.probe = Some(state.clone());
+        }
+        if !d.events.is_empty() || d.incident.is_some() || d.state.status != status {
+            return None;
+        }
+        Some(watchpost_alerting::state_to_json(&d.state))
+    };
+    Ok(
+        match store.commit_quiet_tick(&monitor.name, &prepared.results, &mut quiet)? {
+            Some(_) => Ok(prepared.outcome(monitor, Status::Up, 0)),
+            None => Err(prepared),
+        },
+    )
+}
+
+/// Record the tick, run the alert engine on it and queue its notifications: one store
+/// transaction. A tick watchpost could not run is not committed (the caller reports it).
+pub fn commit(
+    store: &dyn Store,
+    monitor: &Monitor,
+    at: DateTime<Utc>,
+    observed: Observed,
+    ctx: &CommitContext<'_>,
+) -> Result<MonitorOutcome, StoreError> {
+    commit_prepared(store, monitor, prepare(monitor, at, observed), ctx)
+}
+
+/// [`commit`] of a tick already [`prepare`]d.
+pub fn commit_prepared(
+    store: &dyn Store,
+    monitor: &Monitor,
+    prepared: Prepared,
+    ctx: &CommitContext<'_>,
+) -> Result<MonitorOutcome, StoreError> {
+    let Prepared {
+        ref results,
+        ref tick,
+        ref rows,
+        ref failures,
+        ref probe_state,
+        muted,
+        ..
+    } = prepared;
+    let at = tick.at;
     let kind = monitor.check.kind();
-    let mut status = watchpost_alerting::Status::Pending;
+    let mut status = Status::Pending;
     let mut decide_fn = |previous: Option<String>| -> Result<Transition, String> {
         let previous: Option<MonitorState> = previous.and_then(|json| {
             watchpost_alerting::state_from_json(&json)
@@ -307,8 +417,8 @@ pub fn commit(
                 })
                 .ok()
         });
-        let mut d = decide(&monitor.name, previous, &tick, &monitor.alert, muted);
-        if let Some(state) = &probe_state {
+        let mut d = decide(&monitor.name, previous, tick, &monitor.alert, muted);
+        if let Some(state) = probe_state {
             d.state.probe = Some(state.clone());
         }
         status = d.state.status;
@@ -372,22 +482,8 @@ pub fn commit(
             }),
         })
     };
-    let outcome: TransitionOutcome = store.commit_tick(&monitor.name, &results, &mut decide_fn)?;
-    Ok(MonitorOutcome {
-        name: monitor.name.clone(),
-        ok: failing == 0,
-        at,
-        state: match status {
-            watchpost_alerting::Status::Pending => "pending",
-            watchpost_alerting::Status::Up => "up",
-            watchpost_alerting::Status::Down => "down",
-        },
-        notifications: outcome.notifications_inserted,
-        observations,
-        error: None,
-        rows,
-        columns: kind.columns(),
-    })
+    let outcome: TransitionOutcome = store.commit_tick(&monitor.name, results, &mut decide_fn)?;
+    Ok(prepared.outcome(monitor, status, outcome.notifications_inserted))
 }
 
 /// Observe and commit one tick of `monitor`, reporting watchpost's own failures to `health`
@@ -418,6 +514,28 @@ pub async fn tick(
         return MonitorOutcome::failed(&monitor.name, at, reason, Some(observed));
     }
     let name = monitor.name.clone();
+    let started = std::time::Instant::now();
+    let prepared = prepare(monitor, at, observed);
+    // A quiet tick on a local store is recorded right here; otherwise on the blocking pool.
+    let store_failed = |e: StoreError| {
+        let message = config.secrets.redact(&e.to_string()).into_owned();
+        health.store_failed(at, &message);
+        tracing::error!("{name}: cannot record the check in the store: {message}");
+        MonitorOutcome::failed(&name, at, format!("store: {message}"), None)
+    };
+    let (prepared, quiet_there) = if store.quiet_inline() {
+        match commit_quiet(store.as_ref(), monitor, prepared) {
+            Ok(Ok(outcome)) => {
+                crate::metrics::TELEMETRY.commit.observe(started.elapsed());
+                health.store_ok();
+                return outcome;
+            }
+            Ok(Err(prepared)) => (prepared, false),
+            Err(e) => return store_failed(e),
+        }
+    } else {
+        (prepared, true)
+    };
     let (c, h) = (config.clone(), health.clone());
     let committed = tokio::task::spawn_blocking(move || {
         let ctx = CommitContext {
@@ -425,8 +543,16 @@ pub async fn tick(
             secrets: &c.secrets,
             health: &h,
         };
-        let started = std::time::Instant::now();
-        let committed = commit(store.as_ref(), &c.monitors[index], at, observed, &ctx);
+        let monitor = &c.monitors[index];
+        let prepared = if quiet_there {
+            match commit_quiet(store.as_ref(), monitor, prepared)? {
+                Ok(outcome) => return Ok(outcome),
+                Err(prepared) => prepared,
+            }
+        } else {
+            prepared
+        };
+        let committed = commit_prepared(store.as_ref(), monitor, prepared, &ctx);
         crate::metrics::TELEMETRY.commit.observe(started.elapsed());
         committed
     })
@@ -436,12 +562,7 @@ pub async fn tick(
             health.store_ok();
             outcome
         }
-        Ok(Err(e)) => {
-            let message = config.secrets.redact(&e.to_string()).into_owned();
-            health.store_failed(at, &message);
-            tracing::error!("{name}: cannot record the check in the store: {message}");
-            MonitorOutcome::failed(&name, at, format!("store: {message}"), None)
-        }
+        Ok(Err(e)) => store_failed(e),
         Err(e) => {
             tracing::error!("{name}: internal error while recording the check: {e}");
             health.store_failed(at, "internal error while committing");

@@ -129,6 +129,7 @@
 //! Errors that quote a store URL show it through [`redact_url`]: no password, no query string.
 
 mod error;
+mod pending;
 mod postgres;
 mod shared;
 pub mod sketch;
@@ -204,6 +205,46 @@ pub trait Store: Send + Sync {
         results: &[ResultRow],
         decide: &mut dyn FnMut(Option<String>) -> Result<Transition, String>,
     ) -> Result<TransitionOutcome, StoreError>;
+
+    /// A **quiet** tick of `monitor`, recorded without a write: `quiet` gets the current state
+    /// and returns the new one when the tick is quiet — it changes nothing a person is told
+    /// about (no notification, no incident change, the same status) — or `None` when it is not.
+    /// Every result must pass, and so must each location's previous result. Then the new
+    /// state, the latest results and their rollups wait in memory until [`Store::flush`], and
+    /// this returns the outcome; otherwise (or when the backend has no such path, or too much
+    /// is waiting) it returns `Ok(None)` and the caller commits the tick with
+    /// [`Store::commit_tick`].
+    ///
+    /// Cheap enough to call from an async task where the backend implements it: a couple of
+    /// indexed reads on a connection of its own, no write, no wait for a commit. A waiting
+    /// state is used by the next tick of the monitor in this process (quiet or not) and is
+    /// written only if the stored state is still the one it was derived from. What waits is
+    /// lost if the process dies before the flush: counts and latest results of passing ticks,
+    /// never a transition or a notification.
+    fn commit_quiet_tick(
+        &self,
+        monitor: &str,
+        results: &[ResultRow],
+        quiet: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> Result<Option<TransitionOutcome>, StoreError> {
+        let _ = (monitor, results, quiet);
+        Ok(None)
+    }
+
+    /// Whether [`Store::commit_quiet_tick`] may be called from an async task: its reads are
+    /// local and never wait for long (SQLite). Otherwise (a database across the network) call
+    /// it where blocking is fine, as the other methods.
+    fn quiet_inline(&self) -> bool {
+        false
+    }
+
+    /// Writes what quiet ticks left waiting ([`Store::commit_quiet_tick`]) in one transaction
+    /// (on SQLite without the full sync: a crash may lose it, a power cut may not corrupt
+    /// anything). Reads of results and rollups flush first. Returns the number of entries
+    /// written. A failed flush keeps its entries for the next one.
+    fn flush(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
 
     /// `monitor`'s current state, `None` before its first transition;
     /// [`StoreError::UnreadableState`] when it can't be read as text.

@@ -14,10 +14,11 @@ use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use crate::pending::{self, Pending, QuietReads};
 use crate::shared::{
     self, Candidate, CheckedTransition, ClaimTimes, Scan, bucket_of, check_lease, check_not_empty,
-    check_results, check_tick, check_transition, latest_metrics, merge_rollup_metrics,
-    next_version, to_count,
+    check_results, check_tick, check_transition, latest_metrics, merge_rollup_delta,
+    merge_rollup_metrics, next_version, to_count,
 };
 use crate::time::{add, duration_from_db, from_db, nanos, opt_from_db, to_db};
 use crate::url::redact_url;
@@ -100,6 +101,8 @@ pub struct PgStore {
     /// The URL redacted, for errors.
     shown: String,
     password: Option<String>,
+    /// What quiet ticks left for the next [`Store::flush`].
+    pending: Mutex<Pending>,
 }
 
 struct Slot {
@@ -114,6 +117,19 @@ struct Slot {
 /// when it stops). Close the connections on a thread of their own instead.
 impl Drop for PgStore {
     fn drop(&mut self) {
+        // What quiet ticks left first (best effort), on a thread of its own for the reason
+        // above.
+        if !self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+        {
+            let this: &PgStore = self;
+            std::thread::scope(|scope| {
+                let _ = scope.spawn(|| this.flush()).join();
+            });
+        }
         let clients: Vec<Client> = self
             .slots
             .iter()
@@ -284,6 +300,7 @@ impl PgStore {
             waiting: Mutex::new(()),
             shown: redact_url(url),
             password: settings.password,
+            pending: Mutex::new(Pending::default()),
         };
         let mut client = store.connect()?;
         migrate(&mut client)?;
@@ -424,6 +441,31 @@ impl std::ops::DerefMut for Conn<'_> {
             .as_mut()
             .and_then(|g| g.as_mut())
             .expect("a taken connection is connected")
+    }
+}
+
+impl QuietReads for Conn<'_> {
+    fn latest_ok(&mut self, monitor: &str, location: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .query_opt(
+                "SELECT ok FROM latest WHERE monitor = $1 AND location = $2",
+                &[&monitor, &location],
+            )
+            .map_err(db)?
+            .is_some_and(|r| r.get::<_, bool>(0)))
+    }
+
+    fn state(&mut self, monitor: &str) -> Result<(Option<String>, i64), StoreError> {
+        match self
+            .query_opt(
+                "SELECT state, version FROM monitor_state WHERE monitor = $1",
+                &[&monitor],
+            )
+            .map_err(db)?
+        {
+            Some(row) => state_of(&row, monitor),
+            None => Ok((None, 0)),
+        }
     }
 }
 
@@ -801,6 +843,20 @@ fn add_to_rollup(
 ) -> Result<(), Failed> {
     let bucket = bucket_of(at, step);
     let key: [&(dyn ToSql + Sync); 4] = [&row.monitor, &row.location, &step.seconds(), &bucket];
+    add_to_rollup_row(tx, key, 1, i64::from(!row.ok), &|stored| {
+        merge_rollup_metrics(stored, row)
+    })
+}
+
+/// Add `checks` and `failures` to the rollup of `key` (monitor, location, step, bucket) and
+/// replace its metrics by `merge` of the stored ones, under the rollup row's lock.
+fn add_to_rollup_row(
+    tx: &mut Transaction<'_>,
+    key: [&(dyn ToSql + Sync); 4],
+    checks: i64,
+    failures: i64,
+    merge: &dyn Fn(Option<&str>) -> Result<String, StoreError>,
+) -> Result<(), Failed> {
     let stored = tx.query_opt(
         "SELECT metrics FROM rollups WHERE monitor = $1 AND location = $2 AND step = $3 \
              AND bucket = $4 FOR UPDATE",
@@ -825,14 +881,60 @@ fn add_to_rollup(
             (r.get::<_, i64>(1) > 0).then(|| r.get(0))
         }
     };
-    let metrics = merge_rollup_metrics(stored.as_deref(), row)?;
-    let failed = i64::from(!row.ok);
+    let metrics = merge(stored.as_deref())?;
     tx.execute(
-        "UPDATE rollups SET checks = checks + 1, failures = failures + $5, metrics = $6 \
+        "UPDATE rollups SET checks = checks + $5, failures = failures + $6, metrics = $7 \
          WHERE monitor = $1 AND location = $2 AND step = $3 AND bucket = $4",
-        &[key[0], key[1], key[2], key[3], &failed, &metrics],
+        &[key[0], key[1], key[2], key[3], &checks, &failures, &metrics],
     )?;
     Ok(())
+}
+
+/// What quiet ticks left (see [`Store::flush`]), in one transaction; rows in key order, so
+/// that two processes flushing at once can't deadlock on each other's row locks.
+fn write_pending(tx: &mut Transaction<'_>, pending: &Pending) -> Result<usize, Failed> {
+    let mut n = 0;
+    let mut states: Vec<_> = pending.states.iter().collect();
+    states.sort_by(|a, b| a.0.cmp(b.0));
+    for (monitor, (version, state)) in states {
+        n += tx.execute(
+            "UPDATE monitor_state SET state = $2 WHERE monitor = $1 AND version = $3",
+            &[monitor, state, version],
+        )? as usize;
+    }
+    let mut latest: Vec<_> = pending.latest.iter().collect();
+    latest.sort_by(|a, b| a.0.cmp(b.0));
+    for (_, waiting) in latest {
+        let row = &waiting.row;
+        n += tx.execute(
+            "INSERT INTO latest (monitor, location, at, ok, data, metrics) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (monitor, location) DO UPDATE SET \
+                 at = excluded.at, ok = excluded.ok, data = excluded.data, \
+                 metrics = excluded.metrics \
+             WHERE excluded.at >= latest.at",
+            &[
+                &row.monitor,
+                &row.location,
+                &waiting.at,
+                &row.ok,
+                &row.data,
+                &latest_metrics(row),
+            ],
+        )? as usize;
+    }
+    let mut rollups: Vec<_> = pending.rollups.iter().collect();
+    rollups.sort_by_key(|((monitor, location, step, bucket), _)| {
+        (monitor, location, step.seconds(), *bucket)
+    });
+    for ((monitor, location, step, bucket), delta) in rollups {
+        let key: [&(dyn ToSql + Sync); 4] = [monitor, location, &step.seconds(), bucket];
+        add_to_rollup_row(tx, key, delta.checks, delta.failures, &|stored| {
+            merge_rollup_delta(stored, &delta.metrics)
+        })?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// The transition's writes, checked first: nothing is written unless all of it is valid.
@@ -926,6 +1028,7 @@ impl Store for PgStore {
         // A panic in `decide` drops the transaction, which rolls it back.
         let mut tx = conn.transaction().map_err(db)?;
         let (state, version) = lock_state(&mut tx, monitor)?;
+        let state = pending::take_state(&self.pending, monitor, version).or(state);
         let version = next_version(monitor, version)?;
         let transition = decide(state).map_err(StoreError::Decide)?;
         insert_results(&mut tx, results, &ats).map_err(StoreError::from)?;
@@ -943,9 +1046,56 @@ impl Store for PgStore {
             )
             .map_err(db)?
         {
-            Some(row) => Ok(state_of(&row, monitor)?.0),
+            Some(row) => {
+                let (state, version) = state_of(&row, monitor)?;
+                let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                Ok(pending
+                    .state(monitor, version)
+                    .map(str::to_string)
+                    .or(state))
+            }
             None => Ok(None),
         }
+    }
+
+    fn commit_quiet_tick(
+        &self,
+        monitor: &str,
+        results: &[ResultRow],
+        quiet: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> Result<Option<TransitionOutcome>, StoreError> {
+        let ats = check_tick(monitor, results)?;
+        if results.is_empty() || results.iter().any(|row| !row.ok) {
+            return Ok(None);
+        }
+        let mut conn = self.conn()?;
+        pending::quiet_tick(&self.pending, &mut conn, monitor, results, &ats, quiet)
+    }
+
+    fn flush(&self) -> Result<usize, StoreError> {
+        pending::flush(&self.pending, |waiting| {
+            let mut conn = self.conn()?;
+            let mut tries = 0;
+            loop {
+                let attempt = (|| -> Result<usize, Failed> {
+                    let mut tx = conn.transaction()?;
+                    let n = write_pending(&mut tx, waiting)?;
+                    tx.commit()?;
+                    Ok(n)
+                })();
+                match attempt {
+                    Ok(n) => return Ok(n),
+                    Err(Failed::Pg(e))
+                        if tries < DEADLOCK_RETRIES
+                            && e.code()
+                                == Some(&postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>
+                    {
+                        tries += 1;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        })
     }
 
     fn record_results(&self, rows: &[ResultRow]) -> Result<usize, StoreError> {
@@ -972,6 +1122,7 @@ impl Store for PgStore {
     }
 
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError> {
+        self.flush()?;
         let mut conn = self.conn()?;
         let rows = conn
             .query(
@@ -1004,6 +1155,7 @@ impl Store for PgStore {
         since: DateTime<Utc>,
     ) -> Result<Vec<Rollup>, StoreError> {
         let since = bucket_of(to_db(since)?, step);
+        self.flush()?;
         let mut conn = self.conn()?;
         let rows = conn
             .query(

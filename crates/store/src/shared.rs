@@ -130,17 +130,8 @@ pub(crate) fn bucket_of(at: i64, step: Step) -> i64 {
     at - at.rem_euclid(width)
 }
 
-/// A rollup's `metrics` document (`stored`, `None` for a new rollup) with `row`'s finite
-/// metrics added. A document this build can't read (hand-edited) starts over rather than
-/// failing the tick.
-pub(crate) fn merge_rollup_metrics(
-    stored: Option<&str>,
-    row: &ResultRow,
-) -> Result<String, StoreError> {
-    let mut metrics: BTreeMap<String, Summary> = match stored {
-        Some(text) => serde_json::from_str(text).unwrap_or_default(),
-        None => BTreeMap::new(),
-    };
+/// Add `row`'s finite metrics (those it asks to summarize) to `metrics`.
+pub(crate) fn add_metrics(metrics: &mut BTreeMap<String, Summary>, row: &ResultRow) {
     let wanted = |name: &str| row.summarize.is_empty() || row.summarize.iter().any(|s| s == name);
     for (name, value) in row
         .metrics
@@ -154,7 +145,42 @@ pub(crate) fn merge_rollup_metrics(
             }
         }
     }
+}
+
+/// A rollup's `metrics` document (`stored`, `None` for a new rollup) with `row`'s finite
+/// metrics added. A document this build can't read (hand-edited) starts over rather than
+/// failing the tick.
+pub(crate) fn merge_rollup_metrics(
+    stored: Option<&str>,
+    row: &ResultRow,
+) -> Result<String, StoreError> {
+    let mut metrics = read_rollup_metrics(stored);
+    add_metrics(&mut metrics, row);
     serde_json::to_string(&metrics).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A rollup's `metrics` document (`stored`) with the summaries of `delta` merged in.
+pub(crate) fn merge_rollup_delta(
+    stored: Option<&str>,
+    delta: &BTreeMap<String, Summary>,
+) -> Result<String, StoreError> {
+    let mut metrics = read_rollup_metrics(stored);
+    for (name, summary) in delta {
+        match metrics.get_mut(name) {
+            Some(s) => s.merge(summary),
+            None => {
+                metrics.insert(name.clone(), summary.clone());
+            }
+        }
+    }
+    serde_json::to_string(&metrics).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn read_rollup_metrics(stored: Option<&str>) -> BTreeMap<String, Summary> {
+    match stored {
+        Some(text) => serde_json::from_str(text).unwrap_or_default(),
+        None => BTreeMap::new(),
+    }
 }
 
 /// An item `claim_due` considers.

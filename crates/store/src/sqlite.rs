@@ -11,10 +11,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+use crate::pending::{self, Pending, QuietReads};
 use crate::shared::{
     self, Candidate, CheckedTransition, ClaimTimes, Scan, bucket_of, check_lease, check_not_empty,
-    check_results, check_tick, check_transition, latest_metrics, merge_rollup_metrics,
-    next_version, to_count,
+    check_results, check_tick, check_transition, latest_metrics, merge_rollup_delta,
+    merge_rollup_metrics, next_version, to_count,
 };
 use crate::time::{add, duration_from_db, from_db, nanos, opt_from_db, to_db};
 use crate::url::{Target, parse_url, redacted_path};
@@ -52,6 +53,10 @@ const JOIN_WAIT: Duration = Duration::from_millis(20);
 /// commits: under load, a few milliseconds gather many ticks into one `fsync`; when idle,
 /// nothing waits.
 const COMMIT_DELAY: Duration = Duration::from_millis(3);
+
+/// How long a quiet tick's read waits for a busy database before the tick takes the durable
+/// path instead (it runs on an async worker: it must not wait long).
+const READER_BUSY_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// See [`COMMIT_DELAY`].
 const BUSY_GAP: Duration = Duration::from_millis(20);
@@ -92,6 +97,11 @@ pub struct SqliteStore {
     /// was opened.
     batches: AtomicU64,
     ticks: AtomicU64,
+    /// A second connection for [`Store::commit_quiet_tick`]'s reads (WAL: never waits for
+    /// the writer); `None` for an in-memory database, which has no quiet path.
+    reader: Option<Mutex<Connection>>,
+    /// What quiet ticks left for the next [`Store::flush`].
+    pending: Mutex<Pending>,
 }
 
 #[derive(Debug)]
@@ -161,6 +171,14 @@ impl SqliteStore {
             other => open_error(other.to_string()),
         })?;
         migrate(&mut conn)?;
+        let reader = match &raw {
+            Some(path) => {
+                let reader = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+                reader.busy_timeout(READER_BUSY_TIMEOUT)?;
+                Some(Mutex::new(reader))
+            }
+            None => None,
+        };
         Ok(SqliteStore {
             inner: Mutex::new(Inner {
                 conn,
@@ -178,6 +196,8 @@ impl SqliteStore {
             owner: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
+            reader,
+            pending: Mutex::new(Pending::default()),
         })
     }
 
@@ -363,6 +383,32 @@ impl SqliteStore {
             owner: &self.owner,
             changed: &self.changed,
         })
+    }
+}
+
+/// The reads of a quiet tick, on the second connection.
+struct Reader<'a>(MutexGuard<'a, Connection>);
+
+impl QuietReads for Reader<'_> {
+    fn latest_ok(&mut self, monitor: &str, location: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT ok FROM latest WHERE monitor = ?1 AND location = ?2")?
+            .query_row(params![monitor, location], |r| r.get::<_, bool>(0))
+            .optional()?
+            .unwrap_or(false))
+    }
+
+    fn state(&mut self, monitor: &str) -> Result<(Option<String>, i64), StoreError> {
+        read_state(&self.0, monitor)
+    }
+}
+
+impl Drop for SqliteStore {
+    /// What quiet ticks left is written before the connection closes (best effort: a store
+    /// that can't be written any more loses it, as a crash would).
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }
 
@@ -704,20 +750,24 @@ fn read_state(conn: &Connection, monitor: &str) -> Result<(Option<String>, i64),
     Ok((Some(state), version))
 }
 
+/// A location's latest result, unless a newer one is stored.
+const LATEST_UPSERT: &str = "INSERT INTO latest (monitor, location, at, ok, data, metrics) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+     ON CONFLICT (monitor, location) DO UPDATE SET \
+         at = excluded.at, ok = excluded.ok, data = excluded.data, metrics = excluded.metrics \
+     WHERE excluded.at >= latest.at";
+
+/// A rollup's metrics document.
+const ROLLUP_READ: &str = "SELECT metrics FROM rollups \
+     WHERE monitor = ?1 AND location = ?2 AND step = ?3 AND bucket = ?4";
+
 /// Write `rows`: each becomes its location's latest result and is counted in its minute's
 /// and its hour's rollup; the full row is kept in `results` only when it failed or is the
 /// first pass after a failure (what a person looks back at).
 fn insert_results(conn: &Connection, rows: &[ResultRow], ats: &[i64]) -> Result<(), StoreError> {
     let mut previous =
         conn.prepare_cached("SELECT ok, at FROM latest WHERE monitor = ?1 AND location = ?2")?;
-    let mut latest = conn.prepare_cached(
-        "INSERT INTO latest (monitor, location, at, ok, data, metrics) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT (monitor, location) DO UPDATE SET \
-             at = excluded.at, ok = excluded.ok, data = excluded.data, \
-             metrics = excluded.metrics \
-         WHERE excluded.at >= latest.at",
-    )?;
+    let mut latest = conn.prepare_cached(LATEST_UPSERT)?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO results (monitor, location, at, ok, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
@@ -754,10 +804,7 @@ fn add_to_rollup(
     step: Step,
 ) -> Result<(), StoreError> {
     let bucket = bucket_of(at, step);
-    let mut read = conn.prepare_cached(
-        "SELECT metrics FROM rollups WHERE monitor = ?1 AND location = ?2 AND step = ?3 \
-         AND bucket = ?4",
-    )?;
+    let mut read = conn.prepare_cached(ROLLUP_READ)?;
     let stored: Option<String> = read
         .query_row(
             params![row.monitor, row.location, step.seconds(), bucket],
@@ -849,6 +896,68 @@ fn write_transition(
 }
 
 impl SqliteStore {
+    /// One transaction with what quiet ticks left (see [`Store::flush`]), synced the cheaper
+    /// way (`synchronous = NORMAL`: the log is synced at the next full commit or checkpoint).
+    fn write_pending(&self, pending: &Pending) -> Result<usize, StoreError> {
+        let mut conn = self.lock()?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let written = (|| -> Result<usize, StoreError> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut n = 0;
+            {
+                let mut state = tx.prepare_cached(
+                    "UPDATE monitor_state SET state = ?2 WHERE monitor = ?1 AND version = ?3",
+                )?;
+                for (monitor, (version, json)) in &pending.states {
+                    n += state.execute(params![monitor, json, version])?;
+                }
+                let mut latest = tx.prepare_cached(LATEST_UPSERT)?;
+                for waiting in pending.latest.values() {
+                    let row = &waiting.row;
+                    n += latest.execute(params![
+                        row.monitor,
+                        row.location,
+                        waiting.at,
+                        row.ok,
+                        row.data,
+                        latest_metrics(row)
+                    ])?;
+                }
+                let mut read = tx.prepare_cached(ROLLUP_READ)?;
+                let mut write = tx.prepare_cached(
+                    "INSERT INTO rollups (monitor, location, step, bucket, checks, failures, metrics) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                     ON CONFLICT (monitor, location, step, bucket) DO UPDATE SET \
+                         checks = checks + excluded.checks, \
+                         failures = failures + excluded.failures, metrics = excluded.metrics",
+                )?;
+                for ((monitor, location, step, bucket), delta) in &pending.rollups {
+                    let stored: Option<String> = read
+                        .query_row(params![monitor, location, step.seconds(), bucket], |r| {
+                            r.get(0)
+                        })
+                        .optional()?;
+                    let metrics = merge_rollup_delta(stored.as_deref(), &delta.metrics)?;
+                    n += write.execute(params![
+                        monitor,
+                        location,
+                        step.seconds(),
+                        bucket,
+                        delta.checks,
+                        delta.failures,
+                        metrics
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })();
+        let restored = conn.pragma_update(None, "synchronous", "FULL");
+        let n = written?;
+        restored?;
+        Ok(n)
+    }
+
     fn finish(
         &self,
         id: i64,
@@ -893,6 +1002,7 @@ impl Store for SqliteStore {
         let ats = check_tick(monitor, results)?;
         self.batched(&mut |conn| {
             let (state, version) = read_state(conn, monitor)?;
+            let state = pending::take_state(&self.pending, monitor, version).or(state);
             let version = next_version(monitor, version)?;
             let transition = decide(state).map_err(StoreError::Decide)?;
             insert_results(conn, results, &ats)?;
@@ -902,7 +1012,34 @@ impl Store for SqliteStore {
 
     fn state(&self, monitor: &str) -> Result<Option<String>, StoreError> {
         let conn = self.lock()?;
-        Ok(read_state(&conn, monitor)?.0)
+        let (state, version) = read_state(&conn, monitor)?;
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(pending
+            .state(monitor, version)
+            .map(str::to_string)
+            .or(state))
+    }
+
+    fn commit_quiet_tick(
+        &self,
+        monitor: &str,
+        results: &[ResultRow],
+        quiet: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> Result<Option<TransitionOutcome>, StoreError> {
+        let Some(reader) = &self.reader else {
+            return Ok(None);
+        };
+        let ats = check_tick(monitor, results)?;
+        let mut reader = Reader(reader.lock().unwrap_or_else(PoisonError::into_inner));
+        pending::quiet_tick(&self.pending, &mut reader, monitor, results, &ats, quiet)
+    }
+
+    fn quiet_inline(&self) -> bool {
+        self.reader.is_some()
+    }
+
+    fn flush(&self) -> Result<usize, StoreError> {
+        pending::flush(&self.pending, |waiting| self.write_pending(waiting))
     }
 
     fn record_results(&self, rows: &[ResultRow]) -> Result<usize, StoreError> {
@@ -912,6 +1049,7 @@ impl Store for SqliteStore {
     }
 
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError> {
+        self.flush()?;
         let conn = self.lock()?;
         let mut stmt = conn.prepare_cached(
             "SELECT monitor, location, at, ok, data, metrics FROM latest \
@@ -938,6 +1076,7 @@ impl Store for SqliteStore {
         since: DateTime<Utc>,
     ) -> Result<Vec<Rollup>, StoreError> {
         let since = bucket_of(to_db(since)?, step);
+        self.flush()?;
         let conn = self.lock()?;
         let mut stmt = conn.prepare_cached(
             "SELECT location, bucket, checks, failures, metrics FROM rollups \

@@ -38,101 +38,239 @@ pub(crate) struct LatestRow {
     pub at: i64,
 }
 
-/// What quiet ticks wrote since the last flush.
+/// What waits for one location of one monitor.
+#[derive(Debug, Default)]
+struct LocationPending {
+    latest: Option<LatestRow>,
+    /// (step, bucket start in ns, growth): a handful (two steps, a new bucket now and then).
+    rollups: Vec<(Step, i64, RollupDelta)>,
+}
+
+/// What waits for one monitor.
+#[derive(Debug, Default)]
+struct MonitorPending {
+    /// The version of the stored state the quiet state was derived from, and the quiet state.
+    state: Option<(i64, String)>,
+    locations: HashMap<String, LocationPending>,
+}
+
+/// What quiet ticks wrote since the last flush. Keyed so that a tick of a monitor already
+/// waiting allocates nothing new (maps looked up by `&str`, values overwritten in place).
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    /// Per monitor: the version of the stored state the quiet state was derived from, and the
-    /// quiet state.
-    pub states: HashMap<String, (i64, String)>,
-    /// Per (monitor, location).
-    pub latest: HashMap<(String, String), LatestRow>,
-    /// Per (monitor, location, step, bucket start in ns).
-    pub rollups: HashMap<(String, String, Step, i64), RollupDelta>,
+    monitors: HashMap<String, MonitorPending>,
+    /// States, latest rows and rollups waiting (see [`MAX_PENDING`]).
+    entries: usize,
 }
 
 impl Pending {
     pub fn is_empty(&self) -> bool {
-        self.states.is_empty() && self.latest.is_empty() && self.rollups.is_empty()
+        self.entries == 0
     }
 
     pub fn is_full(&self) -> bool {
-        self.states.len() + self.latest.len() + self.rollups.len() >= MAX_PENDING
+        self.entries >= MAX_PENDING
     }
 
     /// The quiet state derived from stored `version`, if one waits.
     pub fn state(&self, monitor: &str, version: i64) -> Option<&str> {
-        self.states
-            .get(monitor)
+        self.monitors
+            .get(monitor)?
+            .state
+            .as_ref()
             .filter(|(base, _)| *base == version)
             .map(|(_, state)| state.as_str())
     }
 
-    /// Whether the newest waiting result of (`monitor`, `location`) failed: `None` when none
+    /// The waiting state of `monitor`, taken (whatever version it came from).
+    pub fn take_state(&mut self, monitor: &str) -> Option<(i64, String)> {
+        let taken = self.monitors.get_mut(monitor)?.state.take();
+        if taken.is_some() {
+            self.entries -= 1;
+        }
+        taken
+    }
+
+    fn set_state(&mut self, monitor: &str, version: i64, state: String) {
+        let m = self.monitor(monitor);
+        let new = m.state.is_none();
+        m.state = Some((version, state));
+        if new {
+            self.entries += 1;
+        }
+    }
+
+    fn monitor(&mut self, monitor: &str) -> &mut MonitorPending {
+        if !self.monitors.contains_key(monitor) {
+            self.monitors
+                .insert(monitor.to_string(), MonitorPending::default());
+        }
+        self.monitors.get_mut(monitor).expect("inserted above")
+    }
+
+    /// Whether the newest waiting result of (`monitor`, `location`) passed: `None` when none
     /// waits.
     pub fn latest_ok(&self, monitor: &str, location: &str) -> Option<bool> {
-        self.latest
-            .get(&(monitor.to_string(), location.to_string()))
-            .map(|l| l.row.ok)
+        let latest = self
+            .monitors
+            .get(monitor)?
+            .locations
+            .get(location)?
+            .latest
+            .as_ref()?;
+        Some(latest.row.ok)
+    }
+
+    /// Count `row` (taken at `at` ns) in its latest result and its rollups.
+    pub fn add_result(&mut self, row: &ResultRow, at: i64) {
+        let m = self.monitor(&row.monitor);
+        if !m.locations.contains_key(&row.location) {
+            m.locations
+                .insert(row.location.clone(), LocationPending::default());
+        }
+        let l = m.locations.get_mut(&row.location).expect("inserted above");
+        let mut added = 0;
+        for step in Step::ALL {
+            let bucket = crate::shared::bucket_of(at, step);
+            let index = match l
+                .rollups
+                .iter()
+                .position(|(s, b, _)| *s == step && *b == bucket)
+            {
+                Some(index) => index,
+                None => {
+                    l.rollups.push((step, bucket, RollupDelta::default()));
+                    added += 1;
+                    l.rollups.len() - 1
+                }
+            };
+            let delta = &mut l.rollups[index].2;
+            delta.checks += 1;
+            delta.failures += i64::from(!row.ok);
+            crate::shared::add_metrics(&mut delta.metrics, row);
+        }
+        match &mut l.latest {
+            Some(waiting) if waiting.at > at => {}
+            Some(waiting) => {
+                // In place, reusing the buffers (a derived `clone_from` would not).
+                let w = &mut waiting.row;
+                w.at = row.at;
+                w.ok = row.ok;
+                w.data.clone_from(&row.data);
+                w.metrics.clone_from(&row.metrics);
+                w.summarize.clone_from(&row.summarize);
+                waiting.at = at;
+            }
+            None => {
+                l.latest = Some(LatestRow {
+                    row: row.clone(),
+                    at,
+                });
+                added += 1;
+            }
+        }
+        self.entries += added;
+    }
+
+    /// The waiting states (monitor, base version, state), by monitor.
+    pub fn states(&self) -> Vec<(&str, i64, &str)> {
+        let mut all: Vec<_> = self
+            .monitors
+            .iter()
+            .filter_map(|(name, m)| {
+                m.state
+                    .as_ref()
+                    .map(|(version, state)| (name.as_str(), *version, state.as_str()))
+            })
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        all
+    }
+
+    /// The waiting latest rows, by monitor and location.
+    pub fn latest(&self) -> Vec<&LatestRow> {
+        let mut all: Vec<&LatestRow> = self
+            .monitors
+            .values()
+            .flat_map(|m| m.locations.values().filter_map(|l| l.latest.as_ref()))
+            .collect();
+        all.sort_unstable_by(|a, b| {
+            (&a.row.monitor, &a.row.location).cmp(&(&b.row.monitor, &b.row.location))
+        });
+        all
+    }
+
+    /// The waiting rollup growths (monitor, location, step, bucket, growth), by key.
+    pub fn rollups(&self) -> Vec<(&str, &str, Step, i64, &RollupDelta)> {
+        let mut all: Vec<_> = self
+            .monitors
+            .iter()
+            .flat_map(|(monitor, m)| {
+                m.locations.iter().flat_map(move |(location, l)| {
+                    l.rollups.iter().map(move |(step, bucket, delta)| {
+                        (monitor.as_str(), location.as_str(), *step, *bucket, delta)
+                    })
+                })
+            })
+            .collect();
+        all.sort_unstable_by(|a, b| {
+            (a.0, a.1, a.2.seconds(), a.3).cmp(&(b.0, b.1, b.2.seconds(), b.3))
+        });
+        all
     }
 
     /// Take back `older`, whose flush failed: what was added since wins for states and latest
     /// results; rollup counts add up.
     pub fn absorb(&mut self, older: Pending) {
-        for (monitor, state) in older.states {
-            self.states.entry(monitor).or_insert(state);
-        }
-        for (key, waiting) in older.latest {
-            match self.latest.get(&key) {
-                Some(newer) if newer.at >= waiting.at => {}
-                _ => {
-                    self.latest.insert(key, waiting);
-                }
+        for (name, old) in older.monitors {
+            if let Some((version, state)) = old.state
+                && self.monitors.get(&name).is_none_or(|m| m.state.is_none())
+            {
+                self.set_state(&name, version, state);
             }
-        }
-        for (key, delta) in older.rollups {
-            let into = self.rollups.entry(key).or_default();
-            into.checks += delta.checks;
-            into.failures += delta.failures;
-            for (name, summary) in delta.metrics {
-                match into.metrics.get_mut(&name) {
-                    Some(s) => s.merge(&summary),
-                    None => {
-                        into.metrics.insert(name, summary);
+            for (location, old) in old.locations {
+                let m = self.monitor(&name);
+                if !m.locations.contains_key(&location) {
+                    m.locations
+                        .insert(location.clone(), LocationPending::default());
+                }
+                let l = m.locations.get_mut(&location).expect("inserted above");
+                let mut added = 0;
+                if let Some(waiting) = old.latest {
+                    match &l.latest {
+                        Some(newer) if newer.at >= waiting.at => {}
+                        Some(_) => l.latest = Some(waiting),
+                        None => {
+                            l.latest = Some(waiting);
+                            added += 1;
+                        }
                     }
                 }
-            }
-        }
-    }
-
-    /// Count `row` (taken at `at` ns) in its latest result and its rollups.
-    pub fn add_result(&mut self, row: &ResultRow, at: i64) {
-        for step in Step::ALL {
-            let key = (
-                row.monitor.clone(),
-                row.location.clone(),
-                step,
-                crate::shared::bucket_of(at, step),
-            );
-            let delta = self.rollups.entry(key).or_default();
-            delta.checks += 1;
-            delta.failures += i64::from(!row.ok);
-            crate::shared::add_metrics(&mut delta.metrics, row);
-        }
-        let key = (row.monitor.clone(), row.location.clone());
-        match self.latest.get_mut(&key) {
-            Some(waiting) if waiting.at > at => {}
-            Some(waiting) => {
-                waiting.row = row.clone();
-                waiting.at = at;
-            }
-            None => {
-                self.latest.insert(
-                    key,
-                    LatestRow {
-                        row: row.clone(),
-                        at,
-                    },
-                );
+                for (step, bucket, delta) in old.rollups {
+                    match l
+                        .rollups
+                        .iter_mut()
+                        .find(|(s, b, _)| *s == step && *b == bucket)
+                    {
+                        Some((_, _, into)) => {
+                            into.checks += delta.checks;
+                            into.failures += delta.failures;
+                            for (metric, summary) in delta.metrics {
+                                match into.metrics.get_mut(&metric) {
+                                    Some(s) => s.merge(&summary),
+                                    None => {
+                                        into.metrics.insert(metric, summary);
+                                    }
+                                }
+                            }
+                        }
+                        None => {
+                            l.rollups.push((step, bucket, delta));
+                            added += 1;
+                        }
+                    }
+                }
+                self.entries += added;
             }
         }
     }
@@ -145,6 +283,15 @@ pub(crate) trait QuietReads {
     fn latest_ok(&mut self, monitor: &str, location: &str) -> Result<bool, StoreError>;
     /// The stored state and its version (`(None, 0)` before the first transition).
     fn state(&mut self, monitor: &str) -> Result<(Option<String>, i64), StoreError>;
+    /// Both at once, where the backend can do it in one read.
+    fn state_and_latest_ok(
+        &mut self,
+        monitor: &str,
+        location: &str,
+    ) -> Result<(Option<String>, i64, bool), StoreError> {
+        let (state, version) = self.state(monitor)?;
+        Ok((state, version, self.latest_ok(monitor, location)?))
+    }
 }
 
 /// [`crate::Store::commit_quiet_tick`] for any backend: `ats` are the results' times in ns
@@ -164,27 +311,30 @@ pub(crate) fn quiet_tick(
     if pending.is_full() {
         return Ok(None);
     }
+    // An unreadable state is the durable path's to report.
+    let Ok((Some(stored), version, first_ok)) =
+        reads.state_and_latest_ok(monitor, &results[0].location)
+    else {
+        return Ok(None);
+    };
     // Every location passed at its previous result (else this one is a recovery, kept in
     // full by the durable path).
-    for row in results {
+    for (i, row) in results.iter().enumerate() {
         let passed = match pending.latest_ok(monitor, &row.location) {
             Some(ok) => ok,
+            None if i == 0 => first_ok,
             None => reads.latest_ok(monitor, &row.location)?,
         };
         if !passed {
             return Ok(None);
         }
     }
-    // An unreadable state is the durable path's to report.
-    let Ok((Some(stored), version)) = reads.state(monitor) else {
-        return Ok(None);
-    };
     let previous = pending.state(monitor, version).unwrap_or(&stored);
     let Some(next) = quiet(Some(previous)) else {
         return Ok(None);
     };
     check_json("monitor state", &next)?;
-    pending.states.insert(monitor.to_string(), (version, next));
+    pending.set_state(monitor, version, next);
     for (row, at) in results.iter().zip(ats) {
         pending.add_result(row, *at);
     }
@@ -200,7 +350,7 @@ pub(crate) fn quiet_tick(
 /// since the caller's transition replaces it.
 pub(crate) fn take_state(pending: &Mutex<Pending>, monitor: &str, version: i64) -> Option<String> {
     let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
-    match pending.states.remove(monitor) {
+    match pending.take_state(monitor) {
         Some((base, state)) if base == version => Some(state),
         _ => None,
     }

@@ -894,17 +894,13 @@ fn add_to_rollup_row(
 /// that two processes flushing at once can't deadlock on each other's row locks.
 fn write_pending(tx: &mut Transaction<'_>, pending: &Pending) -> Result<usize, Failed> {
     let mut n = 0;
-    let mut states: Vec<_> = pending.states.iter().collect();
-    states.sort_by(|a, b| a.0.cmp(b.0));
-    for (monitor, (version, state)) in states {
+    for (monitor, version, state) in pending.states() {
         n += tx.execute(
             "UPDATE monitor_state SET state = $2 WHERE monitor = $1 AND version = $3",
-            &[monitor, state, version],
+            &[&monitor, &state, &version],
         )? as usize;
     }
-    let mut latest: Vec<_> = pending.latest.iter().collect();
-    latest.sort_by(|a, b| a.0.cmp(b.0));
-    for (_, waiting) in latest {
+    for waiting in pending.latest() {
         let row = &waiting.row;
         n += tx.execute(
             "INSERT INTO latest (monitor, location, at, ok, data, metrics) \
@@ -923,12 +919,8 @@ fn write_pending(tx: &mut Transaction<'_>, pending: &Pending) -> Result<usize, F
             ],
         )? as usize;
     }
-    let mut rollups: Vec<_> = pending.rollups.iter().collect();
-    rollups.sort_by_key(|((monitor, location, step, bucket), _)| {
-        (monitor, location, step.seconds(), *bucket)
-    });
-    for ((monitor, location, step, bucket), delta) in rollups {
-        let key: [&(dyn ToSql + Sync); 4] = [monitor, location, &step.seconds(), bucket];
+    for (monitor, location, step, bucket, delta) in pending.rollups() {
+        let key: [&(dyn ToSql + Sync); 4] = [&monitor, &location, &step.seconds(), &bucket];
         add_to_rollup_row(tx, key, delta.checks, delta.failures, &|stored| {
             merge_rollup_delta(stored, &delta.metrics)
         })?;

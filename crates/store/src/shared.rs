@@ -11,7 +11,8 @@ use crate::{
 };
 
 pub(crate) fn check_json(what: &'static str, text: &str) -> Result<(), StoreError> {
-    serde_json::from_str::<serde_json::Value>(text)
+    // Validated without building the document.
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map(drop)
         .map_err(|e| StoreError::InvalidJson {
             what,
@@ -139,7 +140,7 @@ pub(crate) fn add_metrics(metrics: &mut BTreeMap<String, Summary>, row: &ResultR
         .filter(|(name, v)| v.is_finite() && wanted(name))
     {
         match metrics.get_mut(name) {
-            Some(s) => s.merge(&Summary::of(*value)),
+            Some(s) => s.add(*value),
             None => {
                 metrics.insert(name.clone(), Summary::of(*value));
             }

@@ -121,6 +121,15 @@ impl Summary {
         }
     }
 
+    /// Add one value (as merging `Summary::of(value)`, without building one).
+    pub fn add(&mut self, value: f64) {
+        self.n += 1;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        self.sum += value;
+        *self.h.entry(bucket(value)).or_default() += 1;
+    }
+
     /// Add `other`'s values to these.
     pub fn merge(&mut self, other: &Summary) {
         self.n += other.n;
@@ -215,5 +224,11 @@ mod tests {
             "{json}"
         );
         assert_eq!(serde_json::from_str::<Summary>(&json).unwrap(), two);
+        // Adding a value is merging its summary.
+        let mut added = of(&values[..500]);
+        for v in &values[500..] {
+            added.add(*v);
+        }
+        assert_eq!(added, s);
     }
 }

@@ -390,6 +390,26 @@ impl SqliteStore {
 struct Reader<'a>(MutexGuard<'a, Connection>);
 
 impl QuietReads for Reader<'_> {
+    fn state_and_latest_ok(
+        &mut self,
+        monitor: &str,
+        location: &str,
+    ) -> Result<(Option<String>, i64, bool), StoreError> {
+        // One statement, one read transaction.
+        let mut stmt = self.0.prepare_cached(
+            "SELECT s.state, s.version, l.ok FROM monitor_state s \
+             LEFT JOIN latest l ON l.monitor = s.monitor AND l.location = ?2 \
+             WHERE s.monitor = ?1",
+        )?;
+        let mut rows = stmt.query(params![monitor, location])?;
+        let Some(row) = rows.next()? else {
+            return Ok((None, 0, false));
+        };
+        let (state, version) = state_of(row, monitor)?;
+        let ok = row.get::<_, Option<bool>>(2)?.unwrap_or(false);
+        Ok((state, version, ok))
+    }
+
     fn latest_ok(&mut self, monitor: &str, location: &str) -> Result<bool, StoreError> {
         Ok(self
             .0
@@ -724,6 +744,11 @@ fn read_state(conn: &Connection, monitor: &str) -> Result<(Option<String>, i64),
     let Some(row) = rows.next()? else {
         return Ok((None, 0));
     };
+    state_of(row, monitor)
+}
+
+/// The state and version in columns 0 and 1 of `row` (see [`read_state`]).
+fn state_of(row: &Row<'_>, monitor: &str) -> Result<(Option<String>, i64), StoreError> {
     let unreadable = |message: String| StoreError::UnreadableState {
         monitor: monitor.to_string(),
         message,
@@ -908,11 +933,11 @@ impl SqliteStore {
                 let mut state = tx.prepare_cached(
                     "UPDATE monitor_state SET state = ?2 WHERE monitor = ?1 AND version = ?3",
                 )?;
-                for (monitor, (version, json)) in &pending.states {
+                for (monitor, version, json) in pending.states() {
                     n += state.execute(params![monitor, json, version])?;
                 }
                 let mut latest = tx.prepare_cached(LATEST_UPSERT)?;
-                for waiting in pending.latest.values() {
+                for waiting in pending.latest() {
                     let row = &waiting.row;
                     n += latest.execute(params![
                         row.monitor,
@@ -931,7 +956,7 @@ impl SqliteStore {
                          checks = checks + excluded.checks, \
                          failures = failures + excluded.failures, metrics = excluded.metrics",
                 )?;
-                for ((monitor, location, step, bucket), delta) in &pending.rollups {
+                for (monitor, location, step, bucket, delta) in pending.rollups() {
                     let stored: Option<String> = read
                         .query_row(params![monitor, location, step.seconds(), bucket], |r| {
                             r.get(0)

@@ -9,8 +9,8 @@
 //!   going is skipped and counted as an **overrun**.
 //! - The next tick is computed from the previous *scheduled* time, so runs don't drift.
 //! - `@every` schedules can be **spread**: a stable per-job offset inside the period (from a
-//!   hash of the job's name), so 10,000 monitors on `@every 10s` don't fire in the same
-//!   millisecond, and the same monitor fires at the same phase after every restart.
+//!   hash of the job's name, in 10-ms slots), so 10,000 monitors on `@every 10s` don't fire in
+//!   the same instant, and the same monitor fires at the same phase after every restart.
 //! - Each run gets a **deadline** ([`Run::deadline`]): the job's timeout, cut to 90% of the gap
 //!   to the job's next tick, counted from the scheduled tick. The scheduler never cancels a
 //!   run; the [`Runner`] must bound its work by the deadline.
@@ -311,7 +311,14 @@ where
     }
 }
 
-/// A stable offset in `[0, period)` for `name` (FNV-1a: the same on every run and build).
+/// The grain of spread offsets: jobs are spread over [`SPREAD_STEP`]-wide slots of their
+/// period, so that the few that share a slot start on one wake-up of the process (with
+/// 1,000 monitors every second, ten per wake-up instead of one per millisecond) while a
+/// target still sees its checks spread across the period.
+pub const SPREAD_STEP: Duration = Duration::from_millis(10);
+
+/// A stable offset in `[0, period)` for `name` (FNV-1a: the same on every run and build), a
+/// multiple of [`SPREAD_STEP`] (of a millisecond for periods shorter than 100 steps).
 pub fn spread_offset(name: &str, period: Duration) -> Duration {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in name.as_bytes() {
@@ -319,7 +326,11 @@ pub fn spread_offset(name: &str, period: Duration) -> Duration {
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     let ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1);
-    Duration::from_millis(hash % ms)
+    let step = SPREAD_STEP.as_millis() as u64;
+    if ms < step * 100 {
+        return Duration::from_millis(hash % ms);
+    }
+    Duration::from_millis(hash % (ms / step) * step)
 }
 
 /// `2h 0m 0s`, `3m 5s`, `1.500s`.

@@ -141,16 +141,18 @@ async fn every_schedules_are_spread_by_a_stable_offset() {
     let a = spread_offset("homepage", period);
     assert_eq!(a, spread_offset("homepage", period), "stable");
     assert!(a < period);
-    // 10,000 monitors land on many different milliseconds of the period.
-    let mut buckets = std::collections::HashSet::new();
+    // 10,000 monitors land on nearly all of the period's 1,000 slots of 10 ms, evenly.
+    let mut slots = std::collections::HashMap::<u128, usize>::new();
     for i in 0..10_000 {
-        buckets.insert(spread_offset(&format!("monitor-{i}"), period).as_millis());
+        let offset = spread_offset(&format!("monitor-{i}"), period).as_millis();
+        assert_eq!(offset % 10, 0, "{offset} ms is not on a 10-ms slot");
+        *slots.entry(offset).or_default() += 1;
     }
-    assert!(
-        buckets.len() > 5_000,
-        "only {} distinct offsets",
-        buckets.len()
-    );
+    assert!(slots.len() > 990, "only {} distinct slots", slots.len());
+    let fullest = slots.values().max().copied().unwrap_or(0);
+    assert!(fullest <= 30, "{fullest} monitors share one slot");
+    // A short period is spread by the millisecond.
+    assert!(spread_offset("homepage", Duration::from_millis(500)) < Duration::from_millis(500));
 
     let log: Log = Arc::default();
     let mut spread = job("homepage", "@every 10s");

@@ -445,6 +445,29 @@ impl std::ops::DerefMut for Conn<'_> {
 }
 
 impl QuietReads for Conn<'_> {
+    fn state_and_latest_ok(
+        &mut self,
+        monitor: &str,
+        location: &str,
+    ) -> Result<(Option<String>, i64, bool), StoreError> {
+        // One round trip.
+        match self
+            .query_opt(
+                "SELECT s.state, s.version, l.ok FROM monitor_state s \
+                 LEFT JOIN latest l ON l.monitor = s.monitor AND l.location = $2 \
+                 WHERE s.monitor = $1",
+                &[&monitor, &location],
+            )
+            .map_err(db)?
+        {
+            Some(row) => {
+                let (state, version) = state_of(&row, monitor)?;
+                Ok((state, version, row.get::<_, Option<bool>>(2).unwrap_or(false)))
+            }
+            None => Ok((None, 0, false)),
+        }
+    }
+
     fn latest_ok(&mut self, monitor: &str, location: &str) -> Result<bool, StoreError> {
         Ok(self
             .query_opt(

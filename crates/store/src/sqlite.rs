@@ -395,11 +395,12 @@ impl QuietReads for Reader<'_> {
         monitor: &str,
         location: &str,
     ) -> Result<(Option<String>, i64, bool), StoreError> {
-        // One statement, one read transaction.
+        // One statement, one read transaction. A subquery, not a join: with the bundled
+        // SQLite's STAT4, this join was prepared anew on every run (27 µs against 6).
         let mut stmt = self.0.prepare_cached(
-            "SELECT s.state, s.version, l.ok FROM monitor_state s \
-             LEFT JOIN latest l ON l.monitor = s.monitor AND l.location = ?2 \
-             WHERE s.monitor = ?1",
+            "SELECT state, version, \
+                 (SELECT ok FROM latest WHERE monitor = ?1 AND location = ?2) \
+             FROM monitor_state WHERE monitor = ?1",
         )?;
         let mut rows = stmt.query(params![monitor, location])?;
         let Some(row) = rows.next()? else {

@@ -162,6 +162,56 @@ async fn the_daemon_serves_the_status_and_prunes_while_it_runs() {
     assert!(body.contains("1m or 1h"), "{body}");
 }
 
+/// Quiet ticks (passing, nothing to tell) wait in memory and are written every few seconds:
+/// another process reads them while the daemon runs, and when it stops every check is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_ticks_of_a_running_daemon_are_written_while_it_runs_and_all_at_stop() {
+    let target = server(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "monitors:\n  - name: shop\n    type: http\n    url: \"http://{}/\"\n    every: 1s\n",
+            target.addr
+        ),
+    );
+    let mut daemon = Daemon::start(&config, &[]);
+    let db = dir.path().join("state.db");
+    let counted = || -> i64 {
+        let Ok(conn) = rusqlite::Connection::open(&db) else {
+            return -1;
+        };
+        conn.query_row(
+            "SELECT coalesce(sum(checks), 0) FROM rollups WHERE monitor = 'shop' AND step = 60",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(-1)
+    };
+    let served = || target.requests.lock().unwrap().len() as i64;
+    // Written while running: more than the first (durable) tick within a few flushes.
+    wait_for("quiet ticks in the file", Duration::from_secs(20), || {
+        counted() >= 4
+    })
+    .await;
+    let c = config.display().to_string();
+    let doc = status_json(&config, &[]).await;
+    assert_eq!(doc["monitors"][0]["uptime_pct"]["24h"], 100.0, "{doc}");
+    assert_eq!(doc["monitors"][0]["state"], "up", "{doc}");
+    // At a clean stop, what waits is written: every check the target saw is counted.
+    daemon.signal("-TERM");
+    assert_eq!(
+        daemon.exit_code(Duration::from_secs(20)).await,
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+    assert!(served() >= 5, "{}", served());
+    assert_eq!(counted(), served(), "{}", daemon.log());
+    let out = watchpost(&["status", "-c", &c], &[]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("100.00%"));
+}
+
 /// `text` parsed by prometheus-client's parser (Python, from the test venv): `{family:
 /// {"type", "samples": [[name, labels, value]]}}`. In CI a missing parser fails the test.
 fn parse_prometheus(text: &str) -> Option<Value> {

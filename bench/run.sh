@@ -202,15 +202,19 @@ t0=$(now_ns)
 cpu0=$(proc_cpu_s "$WP_PID")
 read -r user0 sys0 < <(proc_user_sys "$WP_PID")
 wb0=$(proc_write_bytes "$WP_PID")
-store_sample | split_kv >"$WORK/s0.txt"
+# /metrics first: a scrape writes what quiet ticks left waiting (see Store::flush), so the
+# store's counts are current when sampled.
 curl -sS --max-time 5 "http://127.0.0.1:$WP_PORT/metrics" >"$WORK/metrics0.txt" || true
+store_sample | split_kv >"$WORK/s0.txt"
 sleep_until_ns $((t0 + DURATION * 1000000000))
 t1=$(now_ns)
 cpu1=$(proc_cpu_s "$WP_PID")
 read -r user1 sys1 < <(proc_user_sys "$WP_PID")
 wb1=$(proc_write_bytes "$WP_PID")
-store_sample | split_kv >"$WORK/s1.txt"
+# /metrics first: a scrape writes what quiet ticks left waiting (see Store::flush), so the
+# store's counts are current when sampled.
 curl -sS --max-time 5 "http://127.0.0.1:$WP_PORT/metrics" >"$WORK/metrics1.txt" || true
+store_sample | split_kv >"$WORK/s1.txt"
 load1=$(loadavg1)
 hwm=$(proc_hwm_kib "$WP_PID")
 rss=$(proc_rss_kib "$WP_PID")

@@ -58,6 +58,9 @@ enum Command {
     /// Each monitor's state, open incident, uptime (24h, 7d, 30d) and 24h p50/p95, from the
     /// store; `--json` as `GET /api/v1/status` serves it.
     Status(commands::status::StatusArgs),
+    /// Serverless: serve invocations as a Tencent SCF or AWS Lambda custom runtime, or over
+    /// HTTP (Alibaba FC, Cloud Run, Knative); each runs the monitors its event selects.
+    Function(commands::function::FunctionArgs),
 }
 
 /// Exit code for bad usage or bad config.
@@ -128,5 +131,6 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(args),
         Command::Run(args) => commands::run::run(args),
         Command::Notify(args) => commands::notify::run(args),
+        Command::Function(args) => commands::function::run(args),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod cron;
+pub mod function;
 pub mod lag;
 pub mod notify;
 pub mod once;

@@ -2,8 +2,10 @@
 //! `concurrency` checks at a time, each check's future created only when a slot is free, so
 //! sockets, resolvers, blocking threads and memory stay bounded however many monitors there
 //! are; then the outbox is delivered and old results are pruned. An optional overall deadline
-//! (a function's time limit) bounds everything: checks not started by then are reported as not
-//! run, running ones are cut at it, and what can't be delivered in time stays queued.
+//! (a function's time limit) bounds everything: the checks end [`DELIVERY_RESERVE`] before it
+//! (a quarter of the time left, at most 2 s) so that what they found is committed and sent in
+//! time; checks not started by then are reported as not run, running ones are cut, and what
+//! can't be delivered by the deadline stays queued.
 //!
 //! A [`Selection`] narrows the run to named monitors, and to the monitors that are **due**:
 //! whose schedule fired since the fire time they last ran for (see [`crate::due`]). Due
@@ -14,6 +16,17 @@ use crate::{Engine, EngineError, Generation, MonitorOutcome, due, outbox::Delive
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
+
+/// The most of an overall deadline kept for committing and delivering after the checks: the
+/// checks end a quarter of the time left before the deadline, at most this.
+pub const DELIVERY_RESERVE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// When the checks of a run whose overall deadline is `deadline` must end (see
+/// [`DELIVERY_RESERVE`]).
+pub fn checks_deadline(deadline: tokio::time::Instant) -> tokio::time::Instant {
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    deadline - (left / 4).min(DELIVERY_RESERVE)
+}
 
 /// Which monitors a run takes. The default is every monitor, due or not (`watchpost once`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -111,7 +124,8 @@ impl Engine {
     /// prune old results. With [`Selection::due`], the due monitors are claimed in the store
     /// first (a claim that fails runs nothing and reports every selected monitor as not run:
     /// watchpost's failure); the rest are [`RunReport::skipped`]. `deadline` bounds the
-    /// claim, the checks and the delivery.
+    /// claim, the checks (which end [`checks_deadline`], leaving time to commit and deliver),
+    /// the delivery and the maintenance after it.
     pub async fn run_selected(
         self: &Arc<Self>,
         generation: &Arc<Generation>,
@@ -140,6 +154,8 @@ impl Engine {
                 ));
             }
         }
+        let overall = deadline;
+        let deadline = overall.map(checks_deadline);
         let mut set = tokio::task::JoinSet::new();
         let mut next = 0;
         let out_of_time = || deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
@@ -190,7 +206,7 @@ impl Engine {
         self.flush().await;
         #[cfg(feature = "fault-injection")]
         crate::fault::crash_point_after_commit();
-        let delivery = match deadline {
+        let delivery = match overall {
             None => self.deliver_due(generation).await,
             Some(d) => match tokio::time::timeout_at(d, self.deliver_due(generation)).await {
                 Ok(result) => result,
@@ -208,7 +224,19 @@ impl Engine {
             Err(e) => tracing::error!("cannot deliver notifications: {e}"),
             _ => {}
         }
-        self.maintain(generation).await;
+        match overall {
+            None => self.maintain(generation).await,
+            Some(d) => {
+                if tokio::time::timeout_at(d, self.maintain(generation))
+                    .await
+                    .is_err()
+                {
+                    tracing::info!(
+                        "the run's deadline passed during retention; the next run goes on"
+                    );
+                }
+            }
+        }
         RunReport {
             outcomes,
             skipped,

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+use watchpost_testkit::contract;
 
 /// Answers 200 to every request and counts them by path; a path starting `/slow` answers
 /// only after 30 s.
@@ -108,11 +109,13 @@ async fn once_due(config: &std::path::Path) -> (Vec<String>, Vec<String>) {
         let name = m["name"].as_str().unwrap().to_string();
         match m["skipped"].as_str() {
             None => {
+                assert_eq!(common::keys(m), contract::ONCE_DUE_RAN_KEYS, "{m}");
                 assert!(m["skipped"].is_null(), "{m}");
                 assert_eq!(m["state"], "up", "{m}");
                 ran.push(name);
             }
             Some(why) => {
+                assert_eq!(common::keys(m), contract::ONCE_NOT_DUE_KEYS, "{m}");
                 assert_eq!(why, "not due", "{m}");
                 assert_eq!(m["ok"], true, "{m}");
                 assert!(m["next"].is_string(), "{m}");
@@ -332,6 +335,11 @@ async fn the_deadline_bounds_the_run_and_the_alert_of_a_cut_check_is_sent() {
     // The target didn't answer in time: the monitor failed (exit 1), watchpost did its job.
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let doc = json(&out);
+    assert_eq!(
+        common::keys(&doc[0]),
+        contract::ONCE_KEYS,
+        "without --due as before"
+    );
     assert_eq!(doc[0]["name"], "slow");
     assert_eq!(doc[0]["ok"], false, "{doc}");
     assert!(doc[0]["error"].is_null(), "{doc}");

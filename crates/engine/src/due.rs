@@ -46,15 +46,15 @@ pub fn latest_fire(monitor: &Monitor, tz: Tz, now: DateTime<Utc>) -> DateTime<Ut
     // `previous_before` is strict; a fire time exactly at `now` (or one the search rounds
     // past within its second) is found by stepping forward from it.
     let mut latest = monitor.schedule.previous_before(&local);
-    let mut from = latest.clone().unwrap_or_else(|| {
+    let mut from = latest.unwrap_or_else(|| {
         NEVER_FIRED
             .with_timezone(&tz)
-            .max(local.clone() - TimeDelta::seconds(2))
+            .max(local - TimeDelta::seconds(2))
     });
     for _ in 0..4 {
         match monitor.schedule.next_after(&from) {
             Some(next) if next <= local => {
-                latest = Some(next.clone());
+                latest = Some(next);
                 from = next;
             }
             _ => break,

@@ -37,6 +37,10 @@ pub struct Selection {
     /// Only the monitors that are due (`watchpost once --due`, timers): the others are
     /// reported in [`RunReport::skipped`].
     pub due: bool,
+    /// The instant what is due is judged at (`None`: now). A runtime that is told when its
+    /// timer fired (an SCF timer event's `Time`) may pass that; tests simulate time with it.
+    /// The checks and their results are at the real time either way.
+    pub at: Option<DateTime<Utc>>,
 }
 
 impl Selection {
@@ -50,6 +54,7 @@ impl Selection {
         Selection {
             names: None,
             due: true,
+            at: None,
         }
     }
 
@@ -137,7 +142,8 @@ impl Engine {
             .filter(|&i| selection.takes(&config.monitors[i].name))
             .collect();
         let (run, skipped, refused) = if selection.due {
-            self.claim_due_monitors(generation, &selected, deadline)
+            let now = selection.at.unwrap_or_else(Utc::now);
+            self.claim_due_monitors(generation, &selected, now, deadline)
                 .await
         } else {
             (selected, Vec::new(), None)
@@ -244,17 +250,17 @@ impl Engine {
         }
     }
 
-    /// Of the monitors `selected` (indices into the config), those due now, claimed in the
-    /// store, and those not due; or all of them with the reason they can't run when the claim
+    /// Of the monitors `selected` (indices into the config), those due at `now`, claimed in
+    /// the store, and those not due; or all of them with the reason they can't run when the claim
     /// failed.
     async fn claim_due_monitors(
         &self,
         generation: &Generation,
         selected: &[usize],
+        now: DateTime<Utc>,
         deadline: Option<tokio::time::Instant>,
     ) -> (Vec<usize>, Vec<Skipped>, Option<String>) {
         let config = &generation.config;
-        let now = Utc::now();
         let fired: Vec<(String, DateTime<Utc>)> = selected
             .iter()
             .map(|&i| {

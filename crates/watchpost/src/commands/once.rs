@@ -89,8 +89,8 @@ pub fn run(args: OnceArgs) -> ExitCode {
     };
     let generation = Arc::new(Generation::new(config, channels));
     let selection = Selection {
-        names: None,
         due: args.due,
+        ..Selection::all()
     };
     let report = rt.block_on(async {
         // Counted from the start of the command; `Instant::now()` inside the runtime.

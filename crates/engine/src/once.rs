@@ -273,7 +273,7 @@ impl Engine {
             .collect();
         let store = self.store.clone();
         let pairs = fired.clone();
-        let claim = tokio::task::spawn_blocking(move || store.claim_fired(&pairs));
+        let claim = tokio::task::spawn_blocking(move || store.claim_fired(now, &pairs));
         let claimed = match deadline {
             None => claim.await,
             Some(d) => match tokio::time::timeout_at(d, claim).await {

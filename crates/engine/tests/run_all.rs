@@ -146,7 +146,7 @@ async fn a_one_minute_trigger_over_ten_simulated_minutes_runs_a_five_minute_moni
     assert_eq!(
         engine
             .store
-            .claim_fired(&[("daily".into(), today)])
+            .claim_fired(start, &[("daily".into(), today)])
             .unwrap(),
         ["daily"]
     );

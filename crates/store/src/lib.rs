@@ -387,10 +387,19 @@ pub trait Store: Send + Sync {
     /// the rows. A monitor that missed several fire times is claimed once, for the latest;
     /// a later `fired_at` claims it again. A monitor named twice counts with the later time.
     ///
+    /// A claimed fire time more than [`CLOCK_BACK_TOLERANCE`] after `now` means the wall clock
+    /// went back: the monitor is claimed again (its claimed fire time moves back to
+    /// `fired_at`) instead of waiting for the clock to catch up; clocks of several hosts that
+    /// differ by less than that never make a monitor run twice.
+    ///
     /// Errors: an empty monitor name is [`StoreError::InvalidInput`], a time outside the
     /// storable range [`StoreError::TimeOutOfRange`]; nothing is claimed then. No pairs claim
     /// nothing.
-    fn claim_fired(&self, fired: &[(String, DateTime<Utc>)]) -> Result<Vec<String>, StoreError>;
+    fn claim_fired(
+        &self,
+        now: DateTime<Utc>,
+        fired: &[(String, DateTime<Utc>)],
+    ) -> Result<Vec<String>, StoreError>;
 
     /// The latest fire time claimed for `monitor` ([`Store::claim_fired`]), `None` before its
     /// first claim.

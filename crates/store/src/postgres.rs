@@ -17,8 +17,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::pending::{self, Pending, QuietReads};
 use crate::shared::{
     self, Candidate, CheckedTransition, ClaimTimes, Scan, bucket_of, check_lease, check_not_empty,
-    check_results, check_tick, check_transition, fired_input, latest_metrics, merge_rollup_delta,
-    merge_rollup_metrics, next_version, to_count,
+    check_results, check_tick, check_transition, fired_input, future_limit, latest_metrics,
+    merge_rollup_delta, merge_rollup_metrics, next_version, to_count,
 };
 use crate::time::{add, duration_from_db, from_db, nanos, opt_from_db, to_db};
 use crate::url::redact_url;
@@ -1408,7 +1408,12 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn claim_fired(&self, fired: &[(String, DateTime<Utc>)]) -> Result<Vec<String>, StoreError> {
+    fn claim_fired(
+        &self,
+        now: DateTime<Utc>,
+        fired: &[(String, DateTime<Utc>)],
+    ) -> Result<Vec<String>, StoreError> {
+        let limit = future_limit(now)?;
         let fired = fired_input(fired)?;
         if fired.is_empty() {
             return Ok(Vec::new());
@@ -1424,8 +1429,9 @@ impl Store for PgStore {
                      AS claims (monitor, fired_at) ORDER BY monitor \
                  ON CONFLICT (monitor) DO UPDATE SET fired_at = excluded.fired_at \
                  WHERE schedule_runs.fired_at < excluded.fired_at \
+                     OR schedule_runs.fired_at > $3 \
                  RETURNING monitor",
-                &[&monitors, &ats],
+                &[&monitors, &ats, &limit],
             )
             .map_err(db)?;
         let mut claimed: Vec<String> = rows.iter().map(|r| r.get(0)).collect();

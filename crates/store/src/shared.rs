@@ -38,6 +38,12 @@ pub(crate) fn fired_input(
     Ok(out)
 }
 
+/// The claimed fire time beyond which [`crate::Store::claim_fired`] takes the clock to have
+/// gone back: `now` + [`CLOCK_BACK_TOLERANCE`] in nanoseconds (saturating).
+pub(crate) fn future_limit(now: DateTime<Utc>) -> Result<i64, StoreError> {
+    Ok(to_db(now)?.saturating_add(nanos(CLOCK_BACK_TOLERANCE)))
+}
+
 pub(crate) fn check_not_empty(what: &str, value: &str) -> Result<(), StoreError> {
     if value.is_empty() {
         return Err(StoreError::InvalidInput(format!("{what} is empty")));

@@ -14,8 +14,8 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use crate::pending::{self, Pending, QuietReads};
 use crate::shared::{
     self, Candidate, CheckedTransition, ClaimTimes, Scan, bucket_of, check_lease, check_not_empty,
-    check_results, check_tick, check_transition, fired_input, latest_metrics, merge_rollup_delta,
-    merge_rollup_metrics, next_version, to_count,
+    check_results, check_tick, check_transition, fired_input, future_limit, latest_metrics,
+    merge_rollup_delta, merge_rollup_metrics, next_version, to_count,
 };
 use crate::time::{add, duration_from_db, from_db, nanos, opt_from_db, to_db};
 use crate::url::{Target, parse_url, redacted_path};
@@ -1340,7 +1340,12 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
-    fn claim_fired(&self, fired: &[(String, DateTime<Utc>)]) -> Result<Vec<String>, StoreError> {
+    fn claim_fired(
+        &self,
+        now: DateTime<Utc>,
+        fired: &[(String, DateTime<Utc>)],
+    ) -> Result<Vec<String>, StoreError> {
+        let limit = future_limit(now)?;
         let fired = fired_input(fired)?;
         if fired.is_empty() {
             return Ok(Vec::new());
@@ -1352,7 +1357,7 @@ impl Store for SqliteStore {
             let mut upsert = tx.prepare_cached(CLAIM_FIRED)?;
             for (monitor, at) in fired {
                 let won = upsert
-                    .query_row(params![monitor, at], |r| r.get::<_, String>(0))
+                    .query_row(params![monitor, at, limit], |r| r.get::<_, String>(0))
                     .optional()?;
                 claimed.extend(won);
             }
@@ -1372,10 +1377,11 @@ impl Store for SqliteStore {
 }
 
 /// One monitor's claim of a fire time: inserted, or moved forward when the stored one is
-/// earlier; the monitor is returned only then.
+/// earlier (or back when the stored one lies in the future: the clock went back); the monitor
+/// is returned only then.
 const CLAIM_FIRED: &str = "INSERT INTO schedule_runs (monitor, fired_at) VALUES (?1, ?2) \
      ON CONFLICT (monitor) DO UPDATE SET fired_at = excluded.fired_at \
-     WHERE schedule_runs.fired_at < excluded.fired_at \
+     WHERE schedule_runs.fired_at < excluded.fired_at OR schedule_runs.fired_at > ?3 \
      RETURNING monitor";
 
 #[cfg(test)]

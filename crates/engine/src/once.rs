@@ -2,9 +2,9 @@
 //! `concurrency` checks at a time, each check's future created only when a slot is free, so
 //! sockets, resolvers, blocking threads and memory stay bounded however many monitors there
 //! are; then the outbox is delivered and old results are pruned. An optional overall deadline
-//! (a function's time limit) bounds everything: the checks end [`DELIVERY_RESERVE`] before it
-//! (a quarter of the time left, at most 2 s) so that what they found is committed and sent in
-//! time; checks not started by then are reported as not run, running ones are cut, and what
+//! (a function's time limit) bounds everything: the checks end a quarter of the time left
+//! before it, at most [`DELIVERY_RESERVE`] (2 s), so that what they found is committed and
+//! sent in time; checks not started by then are reported as not run, running ones are cut, and what
 //! can't be delivered by the deadline stays queued.
 //!
 //! A [`Selection`] narrows the run to named monitors, and to the monitors that are **due**:

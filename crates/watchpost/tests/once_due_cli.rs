@@ -360,3 +360,39 @@ async fn bad_deadlines_are_usage_errors() {
         assert!(err.contains("--deadline"), "{bad}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_wall_clock_went_back_a_monitor_runs_again_once() {
+    let target = Target::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = dir.path().join("clock-offset");
+    let c = common::write_config(
+        dir.path(),
+        &format!(
+            "monitors:\n  - {{name: hourly, type: http, url: \"http://{}/hourly\", schedule: \"0 0 * * * * *\"}}\n",
+            target.addr
+        ),
+    );
+    let run = |offset_hours: i64| {
+        std::fs::write(&clock, (offset_hours * 3600).to_string()).unwrap();
+        let envs = [
+            ("LD_PRELOAD", common::shim().display().to_string()),
+            ("WATCHPOST_SHIM_CLOCK_FILE", clock.display().to_string()),
+        ];
+        let c = c.clone();
+        async move {
+            let out = watchpost(
+                &["once", "--due", "--json", "-c", c.to_str().unwrap()],
+                &envs,
+            )
+            .await;
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            json(&out)[0]["skipped"].is_null()
+        }
+    };
+    assert!(run(2).await, "first run, two hours ahead");
+    assert!(!run(2).await, "the same hour: not due");
+    assert!(run(0).await, "the clock went back two hours: runs again");
+    assert!(!run(0).await, "and once");
+    assert_eq!(target.hits("/hourly"), 2);
+}

@@ -35,9 +35,10 @@ pub struct OnceArgs {
     /// than some monitors' schedules.
     #[arg(long)]
     pub due: bool,
-    /// Bound the whole run (checks, commit, delivery), e.g. `20s`: checks still running then
-    /// are cut, checks not started are reported as not run, and notifications not sent stay
-    /// queued for the next run.
+    /// Bound the whole run (checks, commit, delivery), e.g. `20s`, from the start: the checks
+    /// end a quarter of the time left before it (at most 2 s) so their alerts are committed
+    /// and sent in time; checks not started by then are not run, and notifications not sent
+    /// by the deadline stay queued for the next run.
     #[arg(long, value_name = "DURATION", value_parser = parse_deadline)]
     pub deadline: Option<Duration>,
 }

@@ -13,6 +13,7 @@
 //! - [`web`]: the bounded HTTP listener and its routes (the only module that knows axum).
 
 pub mod daemon;
+pub mod due;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod health;
@@ -23,7 +24,7 @@ pub mod pipeline;
 pub mod status;
 pub mod web;
 
-pub use once::RunReport;
+pub use once::{RunReport, Selection, Skipped};
 pub use pipeline::{MonitorOutcome, Observation, human_duration, local_time, metric, one_line};
 
 use health::Health;

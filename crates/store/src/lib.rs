@@ -375,6 +375,35 @@ pub trait Store: Send + Sync {
 
     /// `monitor`'s incidents, oldest first.
     fn incidents(&self, monitor: &str) -> Result<Vec<Incident>, StoreError>;
+
+    /// Claims the monitors that are due to run for a fire time of their schedule, in one
+    /// write transaction: for each `(monitor, fired_at)` — `fired_at` being the latest fire
+    /// time of the monitor's schedule at or before now — the monitor is claimed when no fire
+    /// time was claimed for it yet or the one claimed is earlier than `fired_at`; its claimed
+    /// fire time becomes `fired_at`. Returns the monitors claimed, in name order.
+    ///
+    /// Two stores on the same data (two processes) calling this at the same moment never both
+    /// claim a monitor for the same fire time: SQLite serializes the transactions, PostgreSQL
+    /// the rows. A monitor that missed several fire times is claimed once, for the latest;
+    /// a later `fired_at` claims it again. A monitor named twice counts with the later time.
+    ///
+    /// A claimed fire time more than [`CLOCK_BACK_TOLERANCE`] after `now` means the wall clock
+    /// went back: the monitor is claimed again (its claimed fire time moves back to
+    /// `fired_at`) instead of waiting for the clock to catch up; clocks of several hosts that
+    /// differ by less than that never make a monitor run twice.
+    ///
+    /// Errors: an empty monitor name is [`StoreError::InvalidInput`], a time outside the
+    /// storable range [`StoreError::TimeOutOfRange`]; nothing is claimed then. No pairs claim
+    /// nothing.
+    fn claim_fired(
+        &self,
+        now: DateTime<Utc>,
+        fired: &[(String, DateTime<Utc>)],
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// The latest fire time claimed for `monitor` ([`Store::claim_fired`]), `None` before its
+    /// first claim.
+    fn fired_at(&self, monitor: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
 /// What `decide` asks [`Store::transition`] to write.

@@ -17,8 +17,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::pending::{self, Pending, QuietReads};
 use crate::shared::{
     self, Candidate, CheckedTransition, ClaimTimes, Scan, bucket_of, check_lease, check_not_empty,
-    check_results, check_tick, check_transition, latest_metrics, merge_rollup_delta,
-    merge_rollup_metrics, next_version, to_count,
+    check_results, check_tick, check_transition, fired_input, future_limit, latest_metrics,
+    merge_rollup_delta, merge_rollup_metrics, next_version, to_count,
 };
 use crate::time::{add, duration_from_db, from_db, nanos, opt_from_db, to_db};
 use crate::url::redact_url;
@@ -30,7 +30,10 @@ use crate::{
 /// The PostgreSQL migrations, in order; migration `i` (0-based) brings the database to schema
 /// version `i + 1` (the `watchpost_schema` table). Append new ones; never edit one that has
 /// shipped.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_initial.sql"),
+    include_str!("../migrations/postgres/0002_schedule_runs.sql"),
+];
 
 /// The PostgreSQL schema version this build writes (the `watchpost_schema` table). The two
 /// backends number their schemas independently.
@@ -1426,6 +1429,48 @@ impl Store for PgStore {
                 closed_at: opt_from_db(r.get(4)),
             })
             .collect())
+    }
+
+    fn claim_fired(
+        &self,
+        now: DateTime<Utc>,
+        fired: &[(String, DateTime<Utc>)],
+    ) -> Result<Vec<String>, StoreError> {
+        let limit = future_limit(now)?;
+        let fired = fired_input(fired)?;
+        if fired.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (monitors, ats): (Vec<&str>, Vec<i64>) = fired.into_iter().unzip();
+        // One statement: its row locks are taken in name order, and a row another
+        // transaction claimed meanwhile is re-checked against its committed fire time.
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(
+                "INSERT INTO schedule_runs (monitor, fired_at) \
+                 SELECT monitor, fired_at FROM unnest($1::text[], $2::bigint[]) \
+                     AS claims (monitor, fired_at) ORDER BY monitor \
+                 ON CONFLICT (monitor) DO UPDATE SET fired_at = excluded.fired_at \
+                 WHERE schedule_runs.fired_at < excluded.fired_at \
+                     OR schedule_runs.fired_at > $3 \
+                 RETURNING monitor",
+                &[&monitors, &ats, &limit],
+            )
+            .map_err(db)?;
+        let mut claimed: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        claimed.sort();
+        Ok(claimed)
+    }
+
+    fn fired_at(&self, monitor: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut conn = self.conn()?;
+        let row = conn
+            .query_opt(
+                "SELECT fired_at FROM schedule_runs WHERE monitor = $1",
+                &[&monitor],
+            )
+            .map_err(db)?;
+        Ok(row.map(|r| from_db(r.get(0))))
     }
 }
 

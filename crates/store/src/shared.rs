@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::time::{nanos, to_db};
 use crate::{
     CLOCK_BACK_TOLERANCE, IncidentChange, MAX_LEASE, ResultRow, Step, StoreError, Summary,
@@ -18,6 +20,28 @@ pub(crate) fn check_json(what: &'static str, text: &str) -> Result<(), StoreErro
             what,
             message: e.to_string(),
         })
+}
+
+/// The input of [`crate::Store::claim_fired`] as the backends write it: one entry per monitor
+/// (the latest of its fire times when it is named more than once), in name order (so that
+/// concurrent claims take row locks in the same order), times in nanoseconds.
+pub(crate) fn fired_input(
+    fired: &[(String, DateTime<Utc>)],
+) -> Result<BTreeMap<&str, i64>, StoreError> {
+    let mut out: BTreeMap<&str, i64> = BTreeMap::new();
+    for (monitor, at) in fired {
+        check_not_empty("monitor name", monitor)?;
+        let at = to_db(*at)?;
+        let entry = out.entry(monitor.as_str()).or_insert(at);
+        *entry = (*entry).max(at);
+    }
+    Ok(out)
+}
+
+/// The claimed fire time beyond which [`crate::Store::claim_fired`] takes the clock to have
+/// gone back: `now` + [`CLOCK_BACK_TOLERANCE`] in nanoseconds (saturating).
+pub(crate) fn future_limit(now: DateTime<Utc>) -> Result<i64, StoreError> {
+    Ok(to_db(now)?.saturating_add(nanos(CLOCK_BACK_TOLERANCE)))
 }
 
 pub(crate) fn check_not_empty(what: &str, value: &str) -> Result<(), StoreError> {

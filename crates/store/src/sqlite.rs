@@ -14,8 +14,8 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use crate::pending::{self, Pending, QuietReads};
 use crate::shared::{
     self, Candidate, CheckedTransition, ClaimTimes, Scan, bucket_of, check_lease, check_not_empty,
-    check_results, check_tick, check_transition, latest_metrics, merge_rollup_delta,
-    merge_rollup_metrics, next_version, to_count,
+    check_results, check_tick, check_transition, fired_input, future_limit, latest_metrics,
+    merge_rollup_delta, merge_rollup_metrics, next_version, to_count,
 };
 use crate::time::{add, duration_from_db, from_db, nanos, opt_from_db, to_db};
 use crate::url::{Target, parse_url, redacted_path};
@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_order_and_retry_time.sql"),
     include_str!("../migrations/0003_latest_and_rollups.sql"),
+    include_str!("../migrations/0004_schedule_runs.sql"),
 ];
 
 /// Rows deleted per transaction by retention.
@@ -1339,7 +1340,50 @@ impl Store for SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
+
+    fn claim_fired(
+        &self,
+        now: DateTime<Utc>,
+        fired: &[(String, DateTime<Utc>)],
+    ) -> Result<Vec<String>, StoreError> {
+        let limit = future_limit(now)?;
+        let fired = fired_input(fired)?;
+        if fired.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut claimed = Vec::new();
+        {
+            let mut upsert = tx.prepare_cached(CLAIM_FIRED)?;
+            for (monitor, at) in fired {
+                let won = upsert
+                    .query_row(params![monitor, at, limit], |r| r.get::<_, String>(0))
+                    .optional()?;
+                claimed.extend(won);
+            }
+        }
+        tx.commit()?;
+        Ok(claimed)
+    }
+
+    fn fired_at(&self, monitor: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let conn = self.lock()?;
+        let at: Option<i64> = conn
+            .prepare_cached("SELECT fired_at FROM schedule_runs WHERE monitor = ?1")?
+            .query_row([monitor], |r| r.get(0))
+            .optional()?;
+        Ok(at.map(from_db))
+    }
 }
+
+/// One monitor's claim of a fire time: inserted, or moved forward when the stored one is
+/// earlier (or back when the stored one lies in the future: the clock went back); the monitor
+/// is returned only then.
+const CLAIM_FIRED: &str = "INSERT INTO schedule_runs (monitor, fired_at) VALUES (?1, ?2) \
+     ON CONFLICT (monitor) DO UPDATE SET fired_at = excluded.fired_at \
+     WHERE schedule_runs.fired_at < excluded.fired_at OR schedule_runs.fired_at > ?3 \
+     RETURNING monitor";
 
 #[cfg(test)]
 mod tests {

@@ -392,7 +392,7 @@ fn a_version_1_file_is_migrated_in_place_and_its_pending_rows_stay_claimable() {
     v1_file(&db);
     let store = db.open();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
 
     let entries = store.list_outbox().unwrap();
     assert_eq!(entries.len(), 4);

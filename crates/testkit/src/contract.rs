@@ -63,6 +63,39 @@ pub const DNS_TIMING_KEYS: [&str; 2] = ["query", "total"];
 
 /// A JSON object's keys, in order, to compare with the lists above. Panics when `v` is not an
 /// object.
+/// Keys of one monitor in `watchpost once --json`, in order.
+pub const ONCE_KEYS: [&str; 7] = [
+    "name",
+    "ok",
+    "at",
+    "state",
+    "notifications",
+    "observations",
+    "error",
+];
+/// Keys of a monitor that ran, in `watchpost once --due --json`, in order.
+pub const ONCE_DUE_RAN_KEYS: [&str; 8] = [
+    "name",
+    "ok",
+    "at",
+    "state",
+    "notifications",
+    "observations",
+    "error",
+    "skipped",
+];
+/// Keys of a monitor that was not due, in `watchpost once --due --json`, in order.
+pub const ONCE_NOT_DUE_KEYS: [&str; 8] = [
+    "name",
+    "ok",
+    "skipped",
+    "fired",
+    "next",
+    "notifications",
+    "observations",
+    "error",
+];
+
 pub fn keys(v: &serde_json::Value) -> Vec<&str> {
     v.as_object()
         .unwrap_or_else(|| panic!("not a JSON object: {v}"))

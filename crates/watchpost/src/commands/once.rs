@@ -8,13 +8,19 @@
 //! watchpost itself could not do its job (a check could not run for lack of resources, the
 //! store failed, delivery could not be attempted). A monitor watchpost could not judge is
 //! reported with its name; the others carry on.
+//!
+//! `--due` runs only the monitors whose schedule fired since they last ran (claimed in the
+//! store, so cron jobs or timers firing at once run each monitor once; see
+//! `watchpost_engine::due`); the others are listed as skipped and count neither way.
+//! `--deadline` bounds the whole run — checks, commit and delivery — counted from the start.
 
 use crate::{EXIT_INTERNAL, EXIT_USAGE};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use watchpost_engine::{Engine, Generation, MonitorOutcome};
+use std::time::Duration;
+use watchpost_engine::{Engine, Generation, MonitorOutcome, RunReport, Selection, Skipped};
 
 #[derive(Args, Debug)]
 pub struct OnceArgs {
@@ -24,9 +30,30 @@ pub struct OnceArgs {
     /// One JSON object per monitor (a JSON array) instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Only the monitors whose schedule fired since they last ran (state kept in the store);
+    /// the others are reported as skipped. For cron, CronJobs and timers that fire more often
+    /// than some monitors' schedules.
+    #[arg(long)]
+    pub due: bool,
+    /// Bound the whole run (checks, commit, delivery), e.g. `20s`, from the start: the checks
+    /// end a quarter of the time left before it (at most 2 s) so their alerts are committed
+    /// and sent in time; checks not started by then are not run, and notifications not sent
+    /// by the deadline stay queued for the next run.
+    #[arg(long, value_name = "DURATION", value_parser = parse_deadline)]
+    pub deadline: Option<Duration>,
+}
+
+/// A `--deadline`: a duration as everywhere (`20s`, `1.5m`), more than zero.
+fn parse_deadline(text: &str) -> Result<Duration, String> {
+    let d = watchpost_units::parse_duration(text)?;
+    if d.is_zero() {
+        return Err("the deadline must be more than 0s".into());
+    }
+    Ok(d)
 }
 
 pub fn run(args: OnceArgs) -> ExitCode {
+    let started = std::time::Instant::now();
     let path = watchpost_config::default_path(args.config.as_deref());
     let config = match super::load_config(&path, true) {
         Ok(c) => c,
@@ -62,17 +89,33 @@ pub fn run(args: OnceArgs) -> ExitCode {
         Err(code) => return code,
     };
     let generation = Arc::new(Generation::new(config, channels));
-    let report = rt.block_on(engine.run_all(&generation, None));
+    let selection = Selection {
+        due: args.due,
+        ..Selection::all()
+    };
+    let report = rt.block_on(async {
+        // Counted from the start of the command; `Instant::now()` inside the runtime.
+        let deadline = args.deadline.map(|d| {
+            let left = d.saturating_sub(started.elapsed());
+            tokio::time::Instant::now() + left
+        });
+        engine.run_selected(&generation, &selection, deadline).await
+    });
+    let tz = generation.config.timezone;
     // Written straight to stdout: a few thousand results never sit in memory twice.
     let printed = {
         use std::io::Write;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let written = if args.json {
+        let written = if args.json && args.due {
+            serde_json::to_writer(&mut out, &due_json(&generation, &report))
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+        } else if args.json {
             serde_json::to_writer(&mut out, &report.outcomes)
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out))
         } else {
-            out.write_all(table(&report.outcomes).as_bytes())
+            out.write_all(table(&report.outcomes, &report.skipped, tz).as_bytes())
         };
         written.and_then(|()| out.flush())
     };
@@ -92,10 +135,71 @@ pub fn run(args: OnceArgs) -> ExitCode {
     }
 }
 
+/// One element of `once --due --json`: a monitor that ran, as without `--due` plus
+/// `"skipped": null`, or one that was not due.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum DueEntry<'a> {
+    Ran {
+        #[serde(flatten)]
+        outcome: &'a MonitorOutcome,
+        skipped: Option<&'static str>,
+    },
+    /// `{"name","ok":true,"skipped":"not due","fired","next","notifications":0,
+    /// "observations":[],"error":null}`: nothing failed, nothing ran.
+    NotDue {
+        name: &'a str,
+        ok: bool,
+        skipped: &'static str,
+        fired: chrono::DateTime<chrono::Utc>,
+        next: Option<chrono::DateTime<chrono::Utc>>,
+        notifications: usize,
+        observations: [(); 0],
+        error: Option<String>,
+    },
+}
+
+/// Every monitor in config order, whether it ran or was not due.
+fn due_json<'a>(generation: &'a Generation, report: &'a RunReport) -> Vec<DueEntry<'a>> {
+    let ran: std::collections::HashMap<&str, &MonitorOutcome> = report
+        .outcomes
+        .iter()
+        .map(|o| (o.name.as_str(), o))
+        .collect();
+    let skipped: std::collections::HashMap<&str, &Skipped> = report
+        .skipped
+        .iter()
+        .map(|s| (s.name.as_str(), s))
+        .collect();
+    generation
+        .config
+        .monitors
+        .iter()
+        .filter_map(|m| {
+            if let Some(outcome) = ran.get(m.name.as_str()) {
+                return Some(DueEntry::Ran {
+                    outcome,
+                    skipped: None,
+                });
+            }
+            skipped.get(m.name.as_str()).map(|s| DueEntry::NotDue {
+                name: &s.name,
+                ok: true,
+                skipped: "not due",
+                fired: s.fired,
+                next: s.next,
+                notifications: 0,
+                observations: [],
+                error: None,
+            })
+        })
+        .collect()
+}
+
 /// One line per monitor and location: the result, the kind's own measurements (`status 200
 /// total 12.3ms` for http, `group_lag 75 partition_lag 25 time_lag 10.00s` for kafka_lag),
-/// and why it failed.
-fn table(outcomes: &[MonitorOutcome]) -> String {
+/// and why it failed; then one line per monitor not due (`SKIP`, when it runs next).
+fn table(outcomes: &[MonitorOutcome], skipped: &[Skipped], tz: watchpost_cron::Tz) -> String {
     use std::fmt::Write;
     let mut lines: Vec<[String; 5]> = vec![[
         "monitor".into(),
@@ -145,6 +249,18 @@ fn table(outcomes: &[MonitorOutcome]) -> String {
                 why.join("; "),
             ]);
         }
+    }
+    for s in skipped {
+        lines.push([
+            s.name.clone(),
+            "—".into(),
+            "SKIP".into(),
+            "—".into(),
+            match s.next {
+                Some(next) => format!("not due (next {})", watchpost_engine::local_time(next, tz)),
+                None => "not due (its schedule never fires again)".into(),
+            },
+        ]);
     }
     let width = |i: usize| {
         lines

@@ -280,13 +280,15 @@ if [ -x "$bin" ]; then
     deploy/alibaba-fc/code/watchpost.yaml deploy/systemd/watchpost.yaml "$configs/kubernetes.yaml"; do
     [ -f "$config" ] || { bad "$config is missing"; continue; }
     # Placeholders for the secrets the configs name; validate opens no store and no socket.
+    label="$config"
+    [ "$config" != "$configs/kubernetes.yaml" ] || label="deploy/kubernetes/configmap.yaml (data.watchpost.yaml)"
     if out="$(env WATCHPOST_STORAGE='postgres://watchpost:placeholder@127.0.0.1:5432/watchpost?sslmode=disable' \
       WECOM_KEY=placeholder-key SLACK_HOOK=T000/B000/placeholder DINGTALK_TOKEN=placeholder-token \
       SMTP_PASSWORD=placeholder-password "$bin" validate -c "$config" 2>&1)"; then
-      ok "$config: $(printf '%s' "$out" | grep '^ok' || true)"
+      ok "$label: $(printf '%s' "$out" | grep '^ok' | sed 's/ in .*//' || true)"
     else
       printf '%s\n' "$out" >&2
-      bad "watchpost validate -c $config"
+      bad "watchpost validate -c $label"
     fi
   done
 else

@@ -76,7 +76,7 @@ step "check: glibc symbol versions (objdump -T), none above GLIBC_$GLIBC_MAX"
 versions="$(objdump -T "$OUT" | grep -oE 'GLIBC_[0-9]+(\.[0-9]+)+' | sed 's/^GLIBC_//' | sort -u -t. -k1,1n -k2,2n -k3,3n)"
 [ -n "$versions" ] || fail "objdump -T found no GLIBC_ symbol versions in $OUT (is it dynamic?)"
 highest="$(printf '%s\n' "$versions" | tail -n 1)"
-printf 'symbol versions used: %s\n' "$(printf '%s ' $versions)"
+printf 'symbol versions used: %s\n' "$(echo $versions)"
 printf 'highest: GLIBC_%s\n' "$highest"
 # Compare numerically, component by component (2.17 < 2.2 is false as text; true here: 17 > 2).
 too_new=""
@@ -89,12 +89,15 @@ if [ -n "$too_new" ]; then
   objdump -T "$OUT" | grep -E "GLIBC_($(printf '%s' "${too_new# }" | tr ' ' '|' | sed 's/\./\\./g'))[^0-9.]" >&2 || true
   fail "symbols need glibc newer than $GLIBC_MAX:$too_new (listed above)"
 fi
+if objdump -T "$OUT" | grep -q 'GLIBC_PRIVATE'; then
+  fail "$OUT uses GLIBC_PRIVATE symbols, which differ between glibc builds"
+fi
 other="$(objdump -T "$OUT" | grep -oE '\b[A-Z]+_[0-9]+(\.[0-9]+)+\b' | grep -v '^GLIBC_' | sort -u || true)"
-[ -z "$other" ] || fail "symbol versions from outside glibc: $(printf '%s ' $other)"
+[ -z "$other" ] || fail "symbol versions from outside glibc: $(echo $other)"
 
 step "check: shared libraries (readelf -d NEEDED): glibc's own only"
 needed="$(readelf -d "$OUT" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
-printf 'NEEDED: %s\n' "$(printf '%s ' $needed)"
+printf 'NEEDED: %s\n' "$(echo $needed)"
 interp="$(readelf -l "$OUT" | sed -n 's/.*\[Requesting program interpreter: \(.*\)\]/\1/p')"
 printf 'interpreter: %s\n' "${interp:-none}"
 for lib in $needed; do
@@ -117,4 +120,4 @@ printf 'size: %s bytes (%s MiB)\n' "$size_bytes" "$(awk -v b="$size_bytes" 'BEGI
 "$OUT" --version || fail "$OUT --version failed"
 "$OUT" validate -c "$EXAMPLE" || fail "$OUT validate -c $EXAMPLE failed"
 
-step "ok: $OUT (x86_64, glibc >= $GLIBC_MAX, highest symbol version GLIBC_$highest; NEEDED: $(printf '%s ' $needed))"
+step "ok: $OUT: x86_64 Linux, glibc >= $GLIBC_MAX (highest symbol version GLIBC_$highest), NEEDED: $(echo $needed), $size_bytes bytes"

@@ -55,6 +55,11 @@ if [ "${RELEASE_SKIP_BUILD:-}" != 1 ]; then
   export PATH="$VENV/bin:$PATH"
   printf 'zig %s, %s\n' "$(python3 -m ziglang version)" "$(cargo-zigbuild --version)"
 
+  # The Rust standard library for the target (already there on an x86_64 Linux host).
+  if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$TARGET"; then
+    rustup target add "$TARGET" || fail "rustup could not add the target $TARGET"
+  fi
+
   step "build: cargo zigbuild --release --locked --target $ZIG_TARGET -p watchpost"
   # ring and SQLite (bundled by rusqlite) are C, compiled by `zig cc` against glibc 2.17's
   # headers; TLS is rustls on ring everywhere (no aws-lc-rs, no OpenSSL in Cargo.lock).

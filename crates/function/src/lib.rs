@@ -136,7 +136,7 @@ pub struct Invoker {
 /// What an invocation came to, for a runtime to report.
 pub enum Invocation {
     /// It ran: the summary says how it went ([`Summary::watchpost_failed`] → report an error).
-    Ran(Summary),
+    Ran(Box<Summary>),
     /// It could not start (a bad event, an unknown monitor): report an error.
     Refused(FunctionError),
 }
@@ -149,6 +149,24 @@ impl Invocation {
             Invocation::Refused(_) => true,
         }
     }
+}
+
+/// How far from now an event's own time may lie and still be what its monitors' due-ness is
+/// judged at (see [`judged_at`]).
+pub const MAX_EVENT_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// The instant an invocation judges which monitors are due at: the time the platform says
+/// its timer fired (an RFC 3339 `Time` / `time` / `triggerTime`), so that a retried or
+/// duplicated event runs nothing twice and a late one still counts for its own minute; `None`
+/// (now) when the event has no time, an unreadable one, or one more than
+/// [`MAX_EVENT_SKEW`] away from `now`.
+pub fn judged_at(
+    trigger: &event::Trigger,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let time = chrono::DateTime::parse_from_rfc3339(trigger.time.as_deref()?.trim()).ok()?;
+    let time = time.with_timezone(&chrono::Utc);
+    ((time - now).abs() <= MAX_EVENT_SKEW).then_some(time)
 }
 
 impl Invoker {
@@ -183,13 +201,20 @@ impl Invoker {
                 .map(|(_, d)| format!(", {} ms allowed", d.as_millis()))
                 .unwrap_or_default()
         );
-        // The one place an invocation picks what to run.
-        // DUE-MONITORS: when the engine can run only the monitors whose schedule fired since
-        // their last run, pass that selection here (together with the event's, which stays a
-        // subset of the config); until then every selected monitor runs on every invocation.
+        // The one place an invocation picks what to run: of the event's monitors (already
+        // the generation's), those whose schedule fired since their last run (kept in the
+        // store), so one timer serves monitors of different schedules; a monitor that missed
+        // several fire times runs once.
         let report = self
             .engine
-            .run_all(&generation, deadline.map(|(d, _)| d))
+            .run_selected(
+                &generation,
+                &watchpost_engine::Selection {
+                    at: judged_at(&event.trigger, chrono::Utc::now()),
+                    ..watchpost_engine::Selection::due()
+                },
+                deadline.map(|(d, _)| d),
+            )
             .await;
         let summary = Summary::new(
             &report,
@@ -198,7 +223,7 @@ impl Invoker {
             deadline.map(|(_, d)| d),
             start.elapsed(),
         );
-        Invocation::Ran(summary)
+        Invocation::Ran(Box::new(summary))
     }
 
     /// The generation holding the selected monitors: the cold-start one for every monitor,
@@ -296,5 +321,28 @@ mod tests {
             .deadline(start, Some(start + Duration::from_millis(100)))
             .unwrap();
         assert_eq!(allowed, Duration::ZERO);
+    }
+}
+
+#[cfg(test)]
+mod due_tests {
+    use super::*;
+
+    #[test]
+    fn an_event_time_near_now_is_what_due_is_judged_at() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-30T12:00:30Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let trigger = |time: Option<&str>| event::Trigger {
+            kind: "scf-timer",
+            name: None,
+            time: time.map(str::to_string),
+        };
+        let fired = judged_at(&trigger(Some("2026-11-30T12:00:00Z")), now).unwrap();
+        assert_eq!(fired.to_rfc3339(), "2026-11-30T12:00:00+00:00");
+        assert!(judged_at(&trigger(Some("2026-11-30T20:00:00+08:00")), now).is_some());
+        assert_eq!(judged_at(&trigger(Some("2025-01-01T00:00:00Z")), now), None);
+        assert_eq!(judged_at(&trigger(Some("yesterday")), now), None);
+        assert_eq!(judged_at(&trigger(None), now), None);
     }
 }

@@ -56,6 +56,9 @@ pub struct Summary {
     pub failed: usize,
     pub not_run: usize,
     pub monitors: Vec<MonitorResult>,
+    /// The selected monitors not due at this invocation (their schedule has not fired since
+    /// their last run), with when it fires next.
+    pub skipped: Vec<watchpost_engine::Skipped>,
     pub notifications: Notifications,
     /// The time the invocation allowed itself, in milliseconds (`null`: no deadline).
     pub budget_ms: Option<u64>,
@@ -115,6 +118,7 @@ impl Summary {
                 ..notifications
             },
             monitors,
+            skipped: report.skipped.clone(),
             budget_ms: budget.map(|b| u64::try_from(b.as_millis()).unwrap_or(u64::MAX)),
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         }

@@ -465,7 +465,11 @@ impl QuietReads for Conn<'_> {
         {
             Some(row) => {
                 let (state, version) = state_of(&row, monitor)?;
-                Ok((state, version, row.get::<_, Option<bool>>(2).unwrap_or(false)))
+                Ok((
+                    state,
+                    version,
+                    row.get::<_, Option<bool>>(2).unwrap_or(false),
+                ))
             }
             None => Ok((None, 0, false)),
         }

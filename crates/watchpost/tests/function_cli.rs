@@ -194,8 +194,27 @@ fn scf_env(api: &FakeApi) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A new event time on each call: a minute after the previous one, starting half an hour ago.
+/// The function judges which monitors are due at the event's time (near enough to now), so
+/// each event is a new fire time of the monitors' default `every: 1m`, as a timer firing every
+/// minute would be.
+fn event_time() -> String {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static NEXT: AtomicI64 = AtomicI64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let start = chrono::Utc::now().timestamp() / 60 * 60 - 30 * 60;
+    chrono::DateTime::from_timestamp(start + n * 60, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
 fn timer(message: &str) -> String {
-    serde_json::json!({"Type": "Timer", "TriggerName": "every-minute", "Time": "2026-01-01T00:01:00Z", "Message": message}).to_string()
+    timer_at(message, &event_time())
+}
+
+fn timer_at(message: &str, time: &str) -> String {
+    serde_json::json!({"Type": "Timer", "TriggerName": "every-minute", "Time": time, "Message": message}).to_string()
 }
 
 fn stderr(out: &std::process::Output) -> String {
@@ -355,7 +374,8 @@ fn lambda_env(api: &FakeApi) -> Vec<(&'static str, String)> {
 
 fn scheduled(detail: &str) -> String {
     format!(
-        r#"{{"version":"0","id":"53dc4d37","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-01-01T00:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/watchpost-every-minute"],"detail":{detail}}}"#
+        r#"{{"version":"0","id":"53dc4d37","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"{time}","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/watchpost-every-minute"],"detail":{detail}}}"#,
+        time = event_time()
     )
 }
 
@@ -496,8 +516,8 @@ async fn http_runtime_serves_fc_invoke_and_post_root() {
     assert_eq!((status, body.as_str()), (200, "ok\n"));
 
     // Alibaba FC: a timer trigger's event on /invoke.
-    let fc = r#"{"triggerTime":"2026-01-01T00:00:00Z","triggerName":"every-minute","payload":"monitors=shop"}"#;
-    let (status, head, body) = request(port, "POST", "/invoke", fc).await;
+    let fc = serde_json::json!({"triggerTime": event_time(), "triggerName": "every-minute", "payload": "monitors=shop"}).to_string();
+    let (status, head, body) = request(port, "POST", "/invoke", &fc).await;
     assert_eq!(status, 200, "{head}{body}");
     assert!(head.contains("x-fc-status: 200"), "{head}");
     let answer: Value = serde_json::from_str(&body).unwrap();
@@ -524,4 +544,52 @@ async fn http_runtime_serves_fc_invoke_and_post_root() {
     assert_eq!(kinds(&hook), ["down", "resolved"]);
     let (status, _, _) = request(port, "POST", "/", "nonsense").await;
     assert_eq!(status, 400);
+}
+
+/// An invocation runs only the monitors whose schedule fired since their last run, judged at
+/// the event's time: the same timer event delivered twice (a platform retry) runs nothing the
+/// second time, and says what it skipped; the next minute's event runs them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_due_monitors_run_and_a_repeated_event_runs_nothing() {
+    let target = server(200).await;
+    let hook = server(200).await;
+    let (_dir, config) = setup("scf-due", &target, &hook);
+    let c = config.display().to_string();
+    let minute = event_time();
+    let api = FakeApi::start(
+        Flavor::Scf,
+        vec![
+            timer_at("", &minute),
+            timer_at("", &minute),
+            timer_at("", &event_time()),
+        ],
+        0,
+    )
+    .await;
+    let out = function(
+        &["-c", &c, "--runtime", "scf", "--deadline", "10s"],
+        &scf_env(&api),
+    )
+    .await;
+    let answers: Vec<Value> = api
+        .calls()
+        .iter()
+        .filter(|c| c.path == "/runtime/invocation/response")
+        .map(|c| c.json())
+        .collect();
+    assert_eq!(answers.len(), 3, "{}", stderr(&out));
+    assert_eq!(answers[0]["monitors_run"], 2, "{}", answers[0]);
+    assert_eq!(answers[0]["skipped"], serde_json::json!([]));
+    assert_eq!(answers[1]["monitors_run"], 0, "{}", answers[1]);
+    let skipped: Vec<&str> = answers[1]["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["shop", "other"], "{}", answers[1]);
+    assert!(answers[1]["skipped"][0]["next"].is_string());
+    assert_eq!(answers[2]["monitors_run"], 2, "{}", answers[2]);
+    // The target saw the first and the third invocation only.
+    assert_eq!(target.hits.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

@@ -15,6 +15,8 @@ pub struct Server {
     pub status: Arc<AtomicU16>,
     /// Bodies of the requests received, with the status answered.
     pub requests: Arc<Mutex<Vec<(Value, String, u16)>>>,
+    /// Every request received, with a body or not.
+    pub hits: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 pub async fn server(initial: u16) -> Server {
@@ -22,14 +24,16 @@ pub async fn server(initial: u16) -> Server {
     let addr = listener.local_addr().unwrap();
     let status = Arc::new(AtomicU16::new(initial));
     let requests = Arc::new(Mutex::new(Vec::new()));
-    let (st, rq) = (status.clone(), requests.clone());
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (st, rq, ht) = (status.clone(), requests.clone(), hits.clone());
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
-            let (st, rq) = (st.clone(), rq.clone());
+            let (st, rq, ht) = (st.clone(), rq.clone(), ht.clone());
             tokio::spawn(async move {
                 let Some(req) = read_request(&mut s).await else {
                     return;
                 };
+                ht.fetch_add(1, Ordering::SeqCst);
                 let code = st.load(Ordering::SeqCst);
                 if !req.body().is_empty() {
                     let body: Value = serde_json::from_slice(req.body()).unwrap_or(Value::Null);
@@ -47,6 +51,7 @@ pub async fn server(initial: u16) -> Server {
         addr,
         status,
         requests,
+        hits,
     }
 }
 

@@ -120,3 +120,8 @@ cargo clippy --workspace --all-targets --locked --features watchpost/fault-injec
 step "tests (cargo test --workspace, with the binary's fault-injection points)"
 # The fault-injection feature only exists for these tests; a release build never has it.
 cargo test --workspace --locked --features watchpost/fault-injection
+
+step "release binary for glibc 2.17 (scripts/release.sh: build, symbol-version check, run)"
+# The shipped binary: built with cargo-zigbuild against glibc 2.17, then checked (no symbol
+# version above GLIBC_2.17, only glibc's own libraries, no OpenSSL) and run.
+bash scripts/release.sh

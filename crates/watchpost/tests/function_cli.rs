@@ -593,3 +593,109 @@ async fn only_due_monitors_run_and_a_repeated_event_runs_nothing() {
     // The target saw the first and the third invocation only.
     assert_eq!(target.hits.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+/// A target that accepts connections and never answers: each connection is held open, unread,
+/// for a minute. Counts the connections it accepted.
+async fn silent_target() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                drop(s);
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// An invocation with 2 s left and a check whose timeout is 10 s: the check is cut at the
+/// checks' deadline, the monitor is down, the DOWN alert is delivered, and the answer comes
+/// back before the invocation's 2 s are up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_with_2s_left_and_a_10s_check_returns_in_time_with_the_alert_sent() {
+    let (target, accepted) = silent_target().await;
+    let hook = server(200).await;
+    let dir = std::env::temp_dir().join(format!("wp-function-deadline-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    let _dir = Dir(dir.clone());
+    let config = dir.join("watchpost.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "storage: sqlite://{dir}/state.db\n\
+             channels:\n  hook: {{type: webhook, url: \"http://{hook}/alerts\", timeout: 2s}}\n\
+             monitors:\n  \
+             - {{name: stuck, type: http, url: \"http://{target}/\", timeout: 10s, conditions: [\"status == 200\"], alert: {{channels: [hook], failure_threshold: 1}}}}\n",
+            dir = dir.display(),
+            hook = hook.addr,
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args([
+            "function",
+            "-c",
+            &config.display().to_string(),
+            "--runtime",
+            "http",
+            "--deadline",
+            "2s",
+        ])
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("SCF_RUNTIME_API")
+        .env_remove("FC_SERVER_PORT")
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _running = Running(child);
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let sent = Instant::now();
+    let (status, _, body) = request(port, "POST", "/", &timer("")).await;
+    let took = sent.elapsed();
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    // The checks end a quarter of the 1.8 s allowed (2 s less the 200 ms margin) before it:
+    // the check ran until it was cut, not failed at once.
+    assert!(
+        took >= Duration::from_millis(1200),
+        "answered after {took:?}"
+    );
+    // A monitor that is down is a successful invocation: the alert is its output.
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["watchpost_failed"], false, "{answer}");
+    assert_eq!(answer["monitors_run"], 1, "{answer}");
+    assert_eq!(answer["failed"], 1, "{answer}");
+    assert_eq!(answer["not_run"], 0, "{answer}");
+    assert_eq!(answer["monitors"][0]["name"], "stuck");
+    assert_eq!(answer["monitors"][0]["state"], "down", "{answer}");
+    assert!(answer["monitors"][0]["error"].is_null(), "{answer}");
+    assert_eq!(answer["notifications"]["sent"], 1, "{answer}");
+    assert_eq!(answer["notifications"]["queued"], 0, "{answer}");
+    assert_eq!(answer["budget_ms"], 1800, "{answer}");
+    assert_eq!(
+        kinds(&hook),
+        ["down"],
+        "the DOWN alert reached the receiver"
+    );
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -841,27 +841,31 @@ fn insert_results(tx: &mut Transaction<'_>, rows: &[ResultRow], ats: &[i64]) -> 
                 &[&row.monitor, &row.location, at, &row.ok, &row.data],
             )?;
         }
-        tx.execute(
-            "INSERT INTO latest (monitor, location, at, ok, data, metrics) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (monitor, location) DO UPDATE SET \
-                 at = excluded.at, ok = excluded.ok, data = excluded.data, \
-                 metrics = excluded.metrics \
-             WHERE excluded.at >= latest.at",
-            &[
-                &row.monitor,
-                &row.location,
-                at,
-                &row.ok,
-                &row.data,
-                &latest_metrics(row),
-            ],
-        )?;
+        upsert_latest(tx, row, *at)?;
         for step in Step::ALL {
             add_to_rollup(tx, row, *at, step)?;
         }
     }
     Ok(())
+}
+
+/// `row` (taken at `at` ns) as its location's latest result, unless a newer one is stored.
+fn upsert_latest(tx: &mut Transaction<'_>, row: &ResultRow, at: i64) -> Result<u64, Failed> {
+    Ok(tx.execute(
+        "INSERT INTO latest (monitor, location, at, ok, data, metrics) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (monitor, location) DO UPDATE SET \
+             at = excluded.at, ok = excluded.ok, data = excluded.data, metrics = excluded.metrics \
+         WHERE excluded.at >= latest.at",
+        &[
+            &row.monitor,
+            &row.location,
+            &at,
+            &row.ok,
+            &row.data,
+            &latest_metrics(row),
+        ],
+    )?)
 }
 
 /// Count `row` in its `step` rollup, under the rollup row's lock.
@@ -931,23 +935,7 @@ fn write_pending(tx: &mut Transaction<'_>, pending: &Pending) -> Result<usize, F
         )? as usize;
     }
     for waiting in pending.latest() {
-        let row = &waiting.row;
-        n += tx.execute(
-            "INSERT INTO latest (monitor, location, at, ok, data, metrics) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (monitor, location) DO UPDATE SET \
-                 at = excluded.at, ok = excluded.ok, data = excluded.data, \
-                 metrics = excluded.metrics \
-             WHERE excluded.at >= latest.at",
-            &[
-                &row.monitor,
-                &row.location,
-                &waiting.at,
-                &row.ok,
-                &row.data,
-                &latest_metrics(row),
-            ],
-        )? as usize;
+        n += upsert_latest(tx, &waiting.row, waiting.at)? as usize;
     }
     for (monitor, location, step, bucket, delta) in pending.rollups() {
         let key: [&(dyn ToSql + Sync); 4] = [&monitor, &location, &step.seconds(), &bucket];

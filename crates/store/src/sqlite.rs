@@ -927,8 +927,7 @@ impl SqliteStore {
     /// way (`synchronous = NORMAL`: the log is synced at the next full commit or checkpoint).
     fn write_pending(&self, pending: &Pending) -> Result<usize, StoreError> {
         let mut conn = self.lock()?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let written = (|| -> Result<usize, StoreError> {
+        with_normal_sync(&mut conn, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut n = 0;
             {
@@ -978,11 +977,7 @@ impl SqliteStore {
             }
             tx.commit()?;
             Ok(n)
-        })();
-        let restored = conn.pragma_update(None, "synchronous", "FULL");
-        let n = written?;
-        restored?;
-        Ok(n)
+        })
     }
 
     fn finish(
@@ -1352,19 +1347,24 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let mut conn = self.lock()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut claimed = Vec::new();
-        {
-            let mut upsert = tx.prepare_cached(CLAIM_FIRED)?;
-            for (monitor, at) in fired {
-                let won = upsert
-                    .query_row(params![monitor, at, limit], |r| r.get::<_, String>(0))
-                    .optional()?;
-                claimed.extend(won);
+        // Without a sync of its own: the checks it starts wait for none, and the log is synced
+        // by the next full commit (their tick's). A claim lost to a power cut before that only
+        // lets the monitor run once more; a process crash loses nothing (WAL).
+        with_normal_sync(&mut conn, |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut claimed = Vec::new();
+            {
+                let mut upsert = tx.prepare_cached(CLAIM_FIRED)?;
+                for (monitor, at) in &fired {
+                    let won = upsert
+                        .query_row(params![monitor, at, limit], |r| r.get::<_, String>(0))
+                        .optional()?;
+                    claimed.extend(won);
+                }
             }
-        }
-        tx.commit()?;
-        Ok(claimed)
+            tx.commit()?;
+            Ok(claimed)
+        })
     }
 
     fn fired_at(&self, monitor: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -1375,6 +1375,20 @@ impl Store for SqliteStore {
             .optional()?;
         Ok(at.map(from_db))
     }
+}
+
+/// Run `write` with `synchronous = NORMAL` (its commit appends to the log without syncing it;
+/// the next full commit or checkpoint syncs it), then back to `FULL`.
+fn with_normal_sync<T>(
+    conn: &mut Connection,
+    write: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let written = write(conn);
+    let restored = conn.pragma_update(None, "synchronous", "FULL");
+    let value = written?;
+    restored?;
+    Ok(value)
 }
 
 /// One monitor's claim of a fire time: inserted, or moved forward when the stored one is

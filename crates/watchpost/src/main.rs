@@ -70,9 +70,17 @@ pub const EXIT_USAGE: u8 = 2;
 /// a cron wrapper can tell them apart.
 pub const EXIT_INTERNAL: u8 = 3;
 
+/// Blocking threads (store calls) for most commands: enough for the store's group commit to
+/// batch the commits of many monitors finishing together.
+pub const BLOCKING_THREADS: usize = 8;
+
 /// The tokio runtime a command runs on (one thread for small one-shot commands, a pool for
-/// `once` and `run`); a failure to start it is reported and becomes exit code 3.
-pub fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
+/// `once` and `run`) with at most `blocking` threads for store calls; a failure to start it
+/// is reported and becomes exit code 3.
+pub fn tokio_runtime(
+    multi_thread: bool,
+    blocking: usize,
+) -> Result<tokio::runtime::Runtime, ExitCode> {
     let mut builder = if multi_thread {
         tokio::runtime::Builder::new_multi_thread()
     } else {
@@ -80,7 +88,7 @@ pub fn tokio_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, Exit
     };
     // Store calls run on the blocking pool and queue on the store's one connection: a few
     // threads are enough, and each thread more costs memory (its own malloc arena).
-    builder.max_blocking_threads(8);
+    builder.max_blocking_threads(blocking);
     builder.enable_all().build().map_err(|e| {
         tracing::error!("cannot start the async runtime: {e}");
         ExitCode::from(EXIT_INTERNAL)

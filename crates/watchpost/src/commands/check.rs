@@ -277,7 +277,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return usage(e),
     };
-    let runtime = match crate::tokio_runtime(false) {
+    let runtime = match crate::tokio_runtime(false, crate::BLOCKING_THREADS) {
         Ok(rt) => rt,
         Err(code) => return code,
     };

@@ -13,6 +13,11 @@ use std::time::Duration;
 use watchpost_engine::{Engine, Generation};
 use watchpost_function::{Budget, Invoker, Runtime};
 
+/// Blocking threads for store calls in a function: an invocation runs a handful of monitors,
+/// and every thread costs resident memory (its stack and malloc arena) that a 64 MB function
+/// pays for (BENCHMARKS.md section 7).
+const FUNCTION_BLOCKING_THREADS: usize = 4;
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RuntimeArg {
     /// Lambda if AWS_LAMBDA_RUNTIME_API is set, SCF if SCF_RUNTIME_API is, else http.
@@ -117,7 +122,7 @@ pub fn run(args: FunctionArgs) -> ExitCode {
              the function"
         );
     }
-    let rt = match crate::tokio_runtime(true) {
+    let rt = match crate::tokio_runtime(true, FUNCTION_BLOCKING_THREADS) {
         Ok(rt) => rt,
         Err(code) => return code,
     };

@@ -202,7 +202,7 @@ pub fn run(args: LagArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let runtime = match crate::tokio_runtime(false) {
+    let runtime = match crate::tokio_runtime(false, crate::BLOCKING_THREADS) {
         Ok(rt) => rt,
         Err(code) => return code,
     };

@@ -54,7 +54,7 @@ pub fn run(args: NotifyArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let rt = match crate::tokio_runtime(false) {
+    let rt = match crate::tokio_runtime(false, crate::BLOCKING_THREADS) {
         Ok(rt) => rt,
         Err(code) => return code,
     };

@@ -58,7 +58,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    let rt = match crate::tokio_runtime(true) {
+    let rt = match crate::tokio_runtime(true, crate::BLOCKING_THREADS) {
         Ok(rt) => rt,
         Err(code) => return code,
     };

@@ -15,8 +15,11 @@ use std::collections::BTreeMap;
 /// The bucket growth factor.
 const GAMMA: f64 = 1.02;
 
-/// The zero (and negative) bucket's key.
+/// The zero (and negative) bucket's key as stored.
 const ZERO: &str = "z";
+
+/// The zero (and negative) bucket's index in memory: below every other, as it is read first.
+const ZERO_INDEX: i64 = i64::MIN;
 
 /// A metric's values in one rollup bucket.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -26,8 +29,30 @@ pub struct Summary {
     pub min: f64,
     pub max: f64,
     pub sum: f64,
-    /// Histogram bucket → count.
-    h: BTreeMap<String, u64>,
+    /// Histogram bucket index → count (stored with the indices as text, [`ZERO`] for
+    /// [`ZERO_INDEX`]).
+    h: BTreeMap<i64, u64>,
+}
+
+/// A stored bucket key as its index: a key this build can't read counts in the zero bucket.
+fn index_of(key: &str) -> i64 {
+    key.parse().unwrap_or(ZERO_INDEX)
+}
+
+/// The histogram as stored: `{"INDEX":COUNT,...}`.
+struct StoredHistogram<'a>(&'a BTreeMap<i64, u64>);
+
+impl Serialize for StoredHistogram<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(index, count)| {
+            let key = if *index == ZERO_INDEX {
+                ZERO.to_string()
+            } else {
+                index.to_string()
+            };
+            (key, count)
+        }))
+    }
 }
 
 /// What a stored summary may be: the whole, or one value.
@@ -60,7 +85,10 @@ impl TryFrom<Stored> for Summary {
                 min,
                 max,
                 sum,
-                h,
+                h: h.iter().fold(BTreeMap::new(), |mut h, (key, count)| {
+                    *h.entry(index_of(key)).or_default() += count;
+                    h
+                }),
             },
         })
     }
@@ -77,7 +105,7 @@ impl Serialize for Summary {
             max: f64,
             #[serde(serialize_with = "thousandths")]
             sum: f64,
-            h: &'a BTreeMap<String, u64>,
+            h: StoredHistogram<'a>,
         }
         if self.n == 1 {
             thousandths(&self.sum, s)
@@ -87,7 +115,7 @@ impl Serialize for Summary {
                 min: self.min,
                 max: self.max,
                 sum: self.sum,
-                h: &self.h,
+                h: StoredHistogram(&self.h),
             }
             .serialize(s)
         }
@@ -99,11 +127,11 @@ fn thousandths<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((v * 1000.0).round() / 1000.0)
 }
 
-fn bucket(value: f64) -> String {
+fn bucket(value: f64) -> i64 {
     if value <= 0.0 || !value.is_finite() {
-        ZERO.to_string()
+        ZERO_INDEX
     } else {
-        (value.ln() / GAMMA.ln()).ceil().to_string()
+        (value.ln() / GAMMA.ln()).ceil() as i64
     }
 }
 
@@ -137,7 +165,7 @@ impl Summary {
         self.max = self.max.max(other.max);
         self.sum += other.sum;
         for (k, c) in &other.h {
-            *self.h.entry(k.clone()).or_default() += c;
+            *self.h.entry(*k).or_default() += c;
         }
     }
 
@@ -152,20 +180,15 @@ impl Summary {
             return None;
         }
         let rank = ((q.clamp(0.0, 1.0) * self.n as f64).ceil() as u64).max(1);
-        let mut buckets: Vec<(Option<i64>, u64)> = self
-            .h
-            .iter()
-            .map(|(k, c)| (if k == ZERO { None } else { k.parse().ok() }, *c))
-            .collect();
-        // The zero bucket first, then by index.
-        buckets.sort_by_key(|(i, _)| i.map_or(i64::MIN, |i| i));
         let mut seen = 0;
-        for (index, count) in buckets {
+        // The zero bucket first, then by index (the map's order).
+        for (&index, &count) in &self.h {
             seen += count;
             if seen >= rank {
-                let value = match index {
-                    None => self.min,
-                    Some(i) => 2.0 * GAMMA.powi(i as i32) / (GAMMA + 1.0),
+                let value = if index == ZERO_INDEX {
+                    self.min
+                } else {
+                    2.0 * GAMMA.powi(index as i32) / (GAMMA + 1.0)
                 };
                 return Some(value.clamp(self.min, self.max));
             }
@@ -224,6 +247,13 @@ mod tests {
             "{json}"
         );
         assert_eq!(serde_json::from_str::<Summary>(&json).unwrap(), two);
+        // Bucket keys are stored as text: the index, "z" for the zero bucket.
+        let json = serde_json::to_string(&of(&[0.0, 1.0, 1.0])).unwrap();
+        assert!(json.ends_with(r#""h":{"z":1,"0":2}}"#), "{json}");
+        let read: Summary =
+            serde_json::from_str(r#"{"n":3,"min":0,"max":5,"sum":6,"h":{"z":1,"82":2}}"#).unwrap();
+        assert_eq!(read.quantile(0.1), Some(0.0));
+        assert!((read.quantile(1.0).unwrap() - 5.0).abs() < 0.1);
         // Adding a value is merging its summary.
         let mut added = of(&values[..500]);
         for v in &values[500..] {

@@ -122,7 +122,7 @@ pub fn run(args: FunctionArgs) -> ExitCode {
              the function"
         );
     }
-    let rt = match crate::tokio_runtime(true, FUNCTION_BLOCKING_THREADS) {
+    let rt = match crate::tokio_runtime(false, FUNCTION_BLOCKING_THREADS) {
         Ok(rt) => rt,
         Err(code) => return code,
     };

@@ -74,8 +74,8 @@ pub const EXIT_INTERNAL: u8 = 3;
 /// batch the commits of many monitors finishing together.
 pub const BLOCKING_THREADS: usize = 8;
 
-/// The tokio runtime a command runs on (one thread for small one-shot commands, a pool for
-/// `once` and `run`) with at most `blocking` threads for store calls; a failure to start it
+/// The tokio runtime a command runs on (one thread for small one-shot commands and
+/// `function`, a pool for `once` and `run`) with at most `blocking` threads for store calls; a failure to start it
 /// is reported and becomes exit code 3.
 pub fn tokio_runtime(
     multi_thread: bool,

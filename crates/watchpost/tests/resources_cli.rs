@@ -81,21 +81,21 @@ async fn checks_that_could_not_run_are_not_blamed_on_the_target_and_the_next_ale
     let hook = server(200).await;
     // Which checks get a socket is a race; the assertions below need the failing
     // monitor's own check to have run, so a run where it didn't is repeated.
+    let mut body = format!(
+        "channels:\n  hook: {{type: webhook, url: \"http://{}/alerts\"}}\nmonitors:\n  - {{name: down, type: http, url: \"http://{}/?wait=1000&status=503\", alert: {{channels: [hook], failure_threshold: 1}}}}\n",
+        hook.addr, target.addr
+    );
+    for i in 0..60 {
+        body.push_str(&format!(
+            "  - {{name: m{i}, type: http, url: \"http://{}/?wait=1000&n={i}\", alert: {{channels: [hook], failure_threshold: 1}}}}\n",
+            target.addr
+        ));
+    }
     let mut attempt = 0;
-    let (stderr, not_run) = loop {
+    let stderr = loop {
         attempt += 1;
         hook.requests.lock().unwrap().clear();
         let dir = tempfile::tempdir().unwrap();
-        let mut body = format!(
-            "channels:\n  hook: {{type: webhook, url: \"http://{}/alerts\"}}\nmonitors:\n  - {{name: down, type: http, url: \"http://{}/?wait=1000&status=503\", alert: {{channels: [hook], failure_threshold: 1}}}}\n",
-            hook.addr, target.addr
-        );
-        for i in 0..60 {
-            body.push_str(&format!(
-                "  - {{name: m{i}, type: http, url: \"http://{}/?wait=1000&n={i}\", alert: {{channels: [hook], failure_threshold: 1}}}}\n",
-                target.addr
-            ));
-        }
         let config = write_config(dir.path(), &body);
         let out = under_ulimit(36, &format!("once --json -c {}", config.display())).await;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -129,9 +129,8 @@ async fn checks_that_could_not_run_are_not_blamed_on_the_target_and_the_next_ale
             );
             continue;
         }
-        break (stderr, not_run);
+        break stderr;
     };
-    assert!(!not_run.is_empty());
     // Only the monitor whose target really failed alerted, and its alert says what
     // happened to the others.
     assert_eq!(kinds(&hook), ["down"], "{stderr}");

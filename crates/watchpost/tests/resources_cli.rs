@@ -105,12 +105,11 @@ async fn checks_that_could_not_run_are_not_blamed_on_the_target_and_the_next_ale
             "watchpost's own failure: {stderr}"
         );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let not_run: Vec<serde_json::Value> = v
+        let not_run: Vec<&serde_json::Value> = v
             .as_array()
             .unwrap()
             .iter()
             .filter(|m| m["state"] == "unknown")
-            .cloned()
             .collect();
         assert!(!not_run.is_empty(), "some checks could not run: {stderr}");
         for m in &not_run {

@@ -11,6 +11,14 @@
 //! The state written by a flush is conditional on the version it was derived from: a state
 //! some other writer (another process, a tick that was not quiet) changed meanwhile wins, and
 //! the quiet one is dropped.
+//!
+//! A backend whose other writers it can notice may also keep [`Known`]: what it last read or
+//! wrote of each quiet monitor (state, version, its locations' latest verdicts), so that a
+//! quiet tick reads nothing from the database. Every write of this process that touches a
+//! monitor's state or latest rows forgets that monitor; a write by another connection forgets
+//! them all (the SQLite backend sees it in `PRAGMA data_version` after each of its own
+//! commits, at the latest at the next flush); a flush whose conditional state write missed
+//! forgets that monitor.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
@@ -172,6 +180,22 @@ impl Pending {
         self.entries += added;
     }
 
+    /// Drop the waiting latest result of `row`'s location if `row` (at `at` ns) is as new:
+    /// it was written by the durable path, and a quiet tick must judge against it.
+    fn supersede_latest(&mut self, row: &ResultRow, at: i64) {
+        let Some(l) = self
+            .monitors
+            .get_mut(&row.monitor)
+            .and_then(|m| m.locations.get_mut(&row.location))
+        else {
+            return;
+        };
+        if l.latest.as_ref().is_some_and(|waiting| waiting.at <= at) {
+            l.latest = None;
+            self.entries -= 1;
+        }
+    }
+
     /// The waiting states (monitor, base version, state), by monitor.
     pub fn states(&self) -> Vec<(&str, i64, &str)> {
         let mut all: Vec<_> = self
@@ -276,6 +300,73 @@ impl Pending {
     }
 }
 
+/// What this process last read or wrote of a monitor that ticks quietly: the stored state as
+/// it stands once the waiting entries are written, the version it is derived from, and the
+/// latest verdict of each location seen.
+#[derive(Debug)]
+struct KnownMonitor {
+    version: i64,
+    state: String,
+    latest_ok: HashMap<String, bool>,
+}
+
+/// The quiet path's memory of what is stored (see the module's documentation). Only for a
+/// backend that forgets it whenever someone else may have written.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    monitors: HashMap<String, KnownMonitor>,
+}
+
+impl Known {
+    /// Forget `monitor`: this process is about to write its state or latest rows (or did).
+    pub fn forget(&mut self, monitor: &str) {
+        self.monitors.remove(monitor);
+    }
+
+    /// Forget everything: someone else wrote, or a write failed.
+    pub fn clear(&mut self) {
+        self.monitors.clear();
+    }
+
+    /// The state, its version and whether `location`'s latest result passed, when known.
+    fn lookup(&self, monitor: &str, location: &str) -> Option<(&str, i64, bool)> {
+        let m = self.monitors.get(monitor)?;
+        Some((m.state.as_str(), m.version, *m.latest_ok.get(location)?))
+    }
+
+    fn latest_ok(&self, monitor: &str, location: &str) -> Option<bool> {
+        self.monitors.get(monitor)?.latest_ok.get(location).copied()
+    }
+
+    /// After a quiet tick: `state` at `version`, and every location in `results` passed.
+    fn remember(&mut self, monitor: &str, version: i64, state: &str, results: &[ResultRow]) {
+        let m = match self.monitors.get_mut(monitor) {
+            Some(m) if m.version == version => m,
+            _ => {
+                self.monitors.insert(
+                    monitor.to_string(),
+                    KnownMonitor {
+                        version,
+                        state: String::new(),
+                        latest_ok: HashMap::new(),
+                    },
+                );
+                self.monitors.get_mut(monitor).expect("inserted above")
+            }
+        };
+        m.state.clear();
+        m.state.push_str(state);
+        for row in results {
+            match m.latest_ok.get_mut(&row.location) {
+                Some(ok) => *ok = true,
+                None => {
+                    m.latest_ok.insert(row.location.clone(), true);
+                }
+            }
+        }
+    }
+}
+
 /// A backend's reads for [`quiet_tick`], on a connection that never waits for a commit.
 pub(crate) trait QuietReads {
     /// Whether the stored latest result of (`monitor`, `location`) passed (`false` when there
@@ -298,6 +389,7 @@ pub(crate) trait QuietReads {
 /// (checked by the caller).
 pub(crate) fn quiet_tick(
     pending: &Mutex<Pending>,
+    known: Option<&Mutex<Known>>,
     reads: &mut dyn QuietReads,
     monitor: &str,
     results: &[ResultRow],
@@ -311,11 +403,25 @@ pub(crate) fn quiet_tick(
     if pending.is_full() {
         return Ok(None);
     }
-    // An unreadable state is the durable path's to report.
-    let Ok((Some(stored), version, first_ok)) =
-        reads.state_and_latest_ok(monitor, &results[0].location)
-    else {
-        return Ok(None);
+    // Held to the end: a write that forgets this monitor waits until what this tick read is
+    // remembered, so it can't be remembered after being forgotten.
+    let mut known = known.map(|k| k.lock().unwrap_or_else(PoisonError::into_inner));
+    let read: String;
+    let (stored, version, first_ok) = match known
+        .as_deref()
+        .and_then(|k| k.lookup(monitor, &results[0].location))
+    {
+        Some(hit) => hit,
+        None => {
+            // An unreadable state is the durable path's to report.
+            let Ok((Some(stored), version, first_ok)) =
+                reads.state_and_latest_ok(monitor, &results[0].location)
+            else {
+                return Ok(None);
+            };
+            read = stored;
+            (read.as_str(), version, first_ok)
+        }
     };
     // Every location passed at its previous result (else this one is a recovery, kept in
     // full by the durable path).
@@ -323,17 +429,26 @@ pub(crate) fn quiet_tick(
         let passed = match pending.latest_ok(monitor, &row.location) {
             Some(ok) => ok,
             None if i == 0 => first_ok,
-            None => reads.latest_ok(monitor, &row.location)?,
+            None => match known
+                .as_deref()
+                .and_then(|k| k.latest_ok(monitor, &row.location))
+            {
+                Some(ok) => ok,
+                None => reads.latest_ok(monitor, &row.location)?,
+            },
         };
         if !passed {
             return Ok(None);
         }
     }
-    let previous = pending.state(monitor, version).unwrap_or(&stored);
+    let previous = pending.state(monitor, version).unwrap_or(stored);
     let Some(next) = quiet(Some(previous)) else {
         return Ok(None);
     };
     check_json("monitor state", &next)?;
+    if let Some(known) = known.as_deref_mut() {
+        known.remember(monitor, version, &next, results);
+    }
     pending.set_state(monitor, version, next);
     for (row, at) in results.iter().zip(ats) {
         pending.add_result(row, *at);
@@ -353,6 +468,18 @@ pub(crate) fn take_state(pending: &Mutex<Pending>, monitor: &str, version: i64) 
     match pending.take_state(monitor) {
         Some((base, state)) if base == version => Some(state),
         _ => None,
+    }
+}
+
+/// Results the durable path writes (`ats` their times in ns) replace the waiting latest
+/// results they are newer than.
+pub(crate) fn supersede_latest(pending: &Mutex<Pending>, rows: &[ResultRow], ats: &[i64]) {
+    if rows.is_empty() {
+        return;
+    }
+    let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+    for (row, at) in rows.iter().zip(ats) {
+        pending.supersede_latest(row, *at);
     }
 }
 

@@ -1044,6 +1044,7 @@ impl Store for PgStore {
         insert_results(&mut tx, results, &ats).map_err(StoreError::from)?;
         let outcome = write_transition(&mut tx, monitor, version, &transition)?;
         tx.commit().map_err(db)?;
+        pending::supersede_latest(&self.pending, results, &ats);
         Ok(outcome)
     }
 
@@ -1079,7 +1080,15 @@ impl Store for PgStore {
             return Ok(None);
         }
         let mut conn = self.conn()?;
-        pending::quiet_tick(&self.pending, &mut conn, monitor, results, &ats, quiet)
+        pending::quiet_tick(
+            &self.pending,
+            None,
+            &mut conn,
+            monitor,
+            results,
+            &ats,
+            quiet,
+        )
     }
 
     fn flush(&self) -> Result<usize, StoreError> {
@@ -1119,7 +1128,10 @@ impl Store for PgStore {
                 Ok(tx.commit()?)
             })();
             match attempt {
-                Ok(()) => return Ok(rows.len()),
+                Ok(()) => {
+                    pending::supersede_latest(&self.pending, rows, &ats);
+                    return Ok(rows.len());
+                }
                 Err(Failed::Pg(e))
                     if tries < DEADLOCK_RETRIES
                         && e.code() == Some(&postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use crate::pending::{self, Pending, QuietReads};
+use crate::pending::{self, Known, Pending, QuietReads};
 use crate::shared::{
     self, Candidate, CheckedTransition, ClaimTimes, Scan, bucket_of, check_lease, check_not_empty,
     check_results, check_tick, check_transition, fired_input, future_limit, latest_metrics,
@@ -103,6 +103,10 @@ pub struct SqliteStore {
     reader: Option<Mutex<Connection>>,
     /// What quiet ticks left for the next [`Store::flush`].
     pending: Mutex<Pending>,
+    /// What the quiet path knows of quiet monitors, so that their ticks read nothing (see
+    /// [`crate::pending`]): forgotten by this process's own writes of a monitor, and wholly
+    /// when [`Inner::data_version`] shows another connection wrote.
+    known: Mutex<Known>,
 }
 
 #[derive(Debug)]
@@ -123,6 +127,23 @@ struct Inner {
     last_end: Option<std::time::Instant>,
     /// Operations that run alone, waiting for the open batch to end.
     alone_waiting: usize,
+    /// `PRAGMA data_version` after this connection's last write: it changes only when another
+    /// connection (another process: this one's reader never writes) commits.
+    data_version: Option<i64>,
+}
+
+impl Inner {
+    /// Whether another connection committed since the last call (checked after each write
+    /// of this one). A failed read counts as a change.
+    fn others_wrote(&mut self) -> bool {
+        let now = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+            .ok();
+        let changed = now.is_none() || (self.data_version.is_some() && self.data_version != now);
+        self.data_version = now;
+        changed
+    }
 }
 
 impl SqliteStore {
@@ -191,6 +212,7 @@ impl SqliteStore {
                 failed: None,
                 last_end: None,
                 alone_waiting: 0,
+                data_version: None,
             }),
             changed: Condvar::new(),
             arriving: AtomicUsize::new(0),
@@ -199,6 +221,7 @@ impl SqliteStore {
             ticks: AtomicU64::new(0),
             reader,
             pending: Mutex::new(Pending::default()),
+            known: Mutex::new(Known::default()),
         })
     }
 
@@ -314,6 +337,9 @@ impl SqliteStore {
             self.batches.fetch_add(1, Ordering::Relaxed);
             self.ticks.fetch_add(g.kept as u64, Ordering::Relaxed);
         }
+        if g.others_wrote() {
+            self.forget_all();
+        }
         self.changed.notify_all();
         drop(g);
         match outcome {
@@ -323,6 +349,21 @@ impl SqliteStore {
                 result
             }
         }
+    }
+
+    /// Forget what the quiet path knows of `monitors` (see [`crate::pending::Known`]).
+    fn forget<'a>(&self, monitors: impl IntoIterator<Item = &'a str>) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        for monitor in monitors {
+            known.forget(monitor);
+        }
+    }
+
+    fn forget_all(&self) {
+        self.known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// The schema version of the open file.
@@ -925,9 +966,15 @@ fn write_transition(
 impl SqliteStore {
     /// One transaction with what quiet ticks left (see [`Store::flush`]), synced the cheaper
     /// way (`synchronous = NORMAL`: the log is synced at the next full commit or checkpoint).
-    fn write_pending(&self, pending: &Pending) -> Result<usize, StoreError> {
+    /// `missed` gets the monitors whose state another write changed meanwhile (their quiet
+    /// state is dropped).
+    fn write_pending(
+        &self,
+        pending: &Pending,
+        missed: &mut Vec<String>,
+    ) -> Result<usize, StoreError> {
         let mut conn = self.lock()?;
-        with_normal_sync(&mut conn, |conn| {
+        let written = with_normal_sync(&mut conn, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut n = 0;
             {
@@ -935,7 +982,11 @@ impl SqliteStore {
                     "UPDATE monitor_state SET state = ?2 WHERE monitor = ?1 AND version = ?3",
                 )?;
                 for (monitor, version, json) in pending.states() {
-                    n += state.execute(params![monitor, json, version])?;
+                    let changed = state.execute(params![monitor, json, version])?;
+                    if changed == 0 {
+                        missed.push(monitor.to_string());
+                    }
+                    n += changed;
                 }
                 let mut latest = tx.prepare_cached(LATEST_UPSERT)?;
                 for waiting in pending.latest() {
@@ -977,7 +1028,11 @@ impl SqliteStore {
             }
             tx.commit()?;
             Ok(n)
-        })
+        });
+        if conn.inner.others_wrote() {
+            self.forget_all();
+        }
+        written
     }
 
     fn finish(
@@ -1022,14 +1077,22 @@ impl Store for SqliteStore {
         decide: &mut dyn FnMut(Option<String>) -> Result<Transition, String>,
     ) -> Result<TransitionOutcome, StoreError> {
         let ats = check_tick(monitor, results)?;
-        self.batched(&mut |conn| {
+        // Forgotten before (no quiet tick goes on from the old state while this one is
+        // decided) and after (a quiet read that raced the commit is not kept).
+        self.forget([monitor]);
+        let outcome = self.batched(&mut |conn| {
             let (state, version) = read_state(conn, monitor)?;
             let state = pending::take_state(&self.pending, monitor, version).or(state);
             let version = next_version(monitor, version)?;
             let transition = decide(state).map_err(StoreError::Decide)?;
             insert_results(conn, results, &ats)?;
             write_transition(conn, monitor, version, &transition)
-        })
+        });
+        if outcome.is_ok() {
+            pending::supersede_latest(&self.pending, results, &ats);
+        }
+        self.forget([monitor]);
+        outcome
     }
 
     fn state(&self, monitor: &str) -> Result<Option<String>, StoreError> {
@@ -1053,7 +1116,15 @@ impl Store for SqliteStore {
         };
         let ats = check_tick(monitor, results)?;
         let mut reader = Reader(reader.lock().unwrap_or_else(PoisonError::into_inner));
-        pending::quiet_tick(&self.pending, &mut reader, monitor, results, &ats, quiet)
+        pending::quiet_tick(
+            &self.pending,
+            Some(&self.known),
+            &mut reader,
+            monitor,
+            results,
+            &ats,
+            quiet,
+        )
     }
 
     fn quiet_inline(&self) -> bool {
@@ -1061,13 +1132,26 @@ impl Store for SqliteStore {
     }
 
     fn flush(&self) -> Result<usize, StoreError> {
-        pending::flush(&self.pending, |waiting| self.write_pending(waiting))
+        let mut missed = Vec::new();
+        let flushed = pending::flush(&self.pending, |waiting| {
+            self.write_pending(waiting, &mut missed)
+        });
+        match flushed {
+            Ok(_) => self.forget(missed.iter().map(String::as_str)),
+            Err(_) => self.forget_all(),
+        }
+        flushed
     }
 
     fn record_results(&self, rows: &[ResultRow]) -> Result<usize, StoreError> {
         let ats = check_results(rows)?;
-        self.batched(&mut |conn| insert_results(conn, rows, &ats))?;
-        Ok(rows.len())
+        self.forget(rows.iter().map(|r| r.monitor.as_str()));
+        let written = self.batched(&mut |conn| insert_results(conn, rows, &ats));
+        if written.is_ok() {
+            pending::supersede_latest(&self.pending, rows, &ats);
+        }
+        self.forget(rows.iter().map(|r| r.monitor.as_str()));
+        written.map(|()| rows.len())
     }
 
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError> {
@@ -1148,6 +1232,9 @@ impl Store for SqliteStore {
              (SELECT monitor, location FROM latest WHERE at < ?1 LIMIT ?2)",
             &[&before],
         )?;
+        if latest > 0 {
+            self.forget_all();
+        }
         Ok(results + outbox + latest)
     }
 

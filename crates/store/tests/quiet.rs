@@ -133,6 +133,33 @@ fn quiet_ticks_read_as_committed_after_a_flush(b: Backend) {
         checks(other.as_ref(), Step::Minute),
         [("fra".into(), 6, 1, 6)]
     );
+
+    // A quiet tick right after a durable one of this store starts from the state that one
+    // wrote, never from an older one this store had in mind.
+    commit(
+        store.as_ref(),
+        &[result("fra", 6, true, 20.0)],
+        r#"{"n":50}"#,
+    );
+    quiet_tick(store.as_ref(), &[result("fra", 7, true, 20.0)], &mut seen).unwrap();
+    assert_eq!(seen.last().map(String::as_str), Some(r#"{"n":50}"#));
+    commit(
+        store.as_ref(),
+        &[result("fra", 8, true, 20.0)],
+        r#"{"n":60}"#,
+    );
+    quiet_tick(store.as_ref(), &[result("fra", 9, true, 20.0)], &mut seen).unwrap();
+    assert_eq!(seen.last().map(String::as_str), Some(r#"{"n":60}"#));
+    // And a failing durable result of a location is seen: the next pass is no quiet tick.
+    commit(
+        store.as_ref(),
+        &[result("fra", 10, false, 20.0)],
+        r#"{"n":70}"#,
+    );
+    assert_eq!(
+        quiet_tick(store.as_ref(), &[result("fra", 11, true, 20.0)], &mut seen),
+        None
+    );
 }
 
 fn a_tick_that_is_not_quiet_is_handed_back(b: Backend) {
@@ -194,20 +221,45 @@ fn a_state_changed_meanwhile_wins_over_a_waiting_one(b: Backend) {
     commit(store.as_ref(), &[result("fra", 0, true, 1.0)], r#"{"n":0}"#);
     let mut seen = Vec::new();
     quiet_tick(store.as_ref(), &[result("fra", 1, true, 1.0)], &mut seen).unwrap();
-    // Another process commits a transition before the flush.
+    // Another process commits a transition before the flush: the waiting state is dropped
+    // by the flush, and from then on ticks start from the other's state. (Before this
+    // store's next write, a tick may still go on from what it knew: SQLite notices another
+    // writer at its own next write, see `pending::Known`.)
     let other = db.open();
     assert_eq!(commit(other.as_ref(), &[], r#"{"n":10}"#), 2);
-    // The next tick here starts from the other's state, not the waiting one.
+    store.flush().unwrap();
+    assert_eq!(other.state("api").unwrap().as_deref(), Some(r#"{"n":10}"#));
     quiet_tick(store.as_ref(), &[result("fra", 2, true, 1.0)], &mut seen).unwrap();
     assert_eq!(seen.last().map(String::as_str), Some(r#"{"n":10}"#));
+    quiet_tick(store.as_ref(), &[result("fra", 3, true, 1.0)], &mut seen).unwrap();
+    assert_eq!(seen.last().map(String::as_str), Some(r#"{"n":11}"#));
     // Another writer again, then the flush: the waiting state is dropped, counts are kept.
     commit(other.as_ref(), &[], r#"{"n":100}"#);
     store.flush().unwrap();
     assert_eq!(other.state("api").unwrap().as_deref(), Some(r#"{"n":100}"#));
     assert_eq!(
         checks(other.as_ref(), Step::Minute),
-        [("fra".into(), 3, 0, 3)]
+        [("fra".into(), 4, 0, 4)]
     );
+    // Any write of this store notices the other writer, not only a flush: here a durable
+    // tick of another monitor.
+    quiet_tick(store.as_ref(), &[result("fra", 4, true, 1.0)], &mut seen).unwrap();
+    assert_eq!(seen.last().map(String::as_str), Some(r#"{"n":100}"#));
+    store.flush().unwrap();
+    commit(other.as_ref(), &[], r#"{"n":1000}"#);
+    let mut web = result("fra", 5, true, 1.0);
+    web.monitor = "web".into();
+    store
+        .commit_tick("web", &[web], &mut |_| {
+            Ok(Transition {
+                state: "{}".into(),
+                notifications: vec![],
+                incident: None,
+            })
+        })
+        .unwrap();
+    quiet_tick(store.as_ref(), &[result("fra", 6, true, 1.0)], &mut seen).unwrap();
+    assert_eq!(seen.last().map(String::as_str), Some(r#"{"n":1000}"#));
 }
 
 fn dropping_the_store_writes_what_waits(b: Backend) {

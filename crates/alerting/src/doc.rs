@@ -59,6 +59,14 @@ pub fn state_to_json(state: &MonitorState) -> String {
 /// Read a stored state document: v1, or the unversioned form of earlier releases (converted).
 /// Anything else is a [`DocError`]; a newer version says so.
 pub fn state_from_json(text: &str) -> Result<MonitorState, DocError> {
+    // The common case, read straight into the struct (a quiet tick reads its state every
+    // time): a v1 document as `state_to_json` writes it. Anything else, or any doubt, takes
+    // the general path below, which also words the errors.
+    if text.starts_with(r#"{"v":1,"#)
+        && let Ok(doc) = serde_json::from_str::<StateV1>(text)
+    {
+        return Ok(doc.into());
+    }
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| DocError::NotJson(e.to_string()))?;
     let Some(object) = value.as_object() else {

@@ -211,15 +211,7 @@ pub async fn observe(
             .as_ref()
             .map(|e| format!("{} {}", e.phase, e.kind)),
     };
-    let mut check = observation.report(ok);
-    // The target as written in the config (its `${VAR}`s unexpanded), then every other string
-    // (headers, answers, error messages) cleaned of secrets.
-    if let Some(url) = check.get_mut("url") {
-        *url = serde_json::Value::String(monitor.target.clone());
-    }
-    redact_json(&mut check, secrets);
-    let check = serde_json::value::to_raw_value(&check)
-        .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned());
+    let check = report_json(&observation, ok, &monitor.target, secrets);
     Observed {
         observations: vec![Observation {
             location: location.into(),
@@ -232,6 +224,29 @@ pub async fn observe(
         probe_state,
         not_run: None,
     }
+}
+
+/// The check's report as stored and printed: the target as written in the config (its
+/// `${VAR}`s unexpanded), every other string (headers, answers, error messages) cleaned of
+/// secrets. Serialized straight to text; only when some form of a secret occurs in that text
+/// is the document built and each of its strings cleaned ([`redact_json`]: structure and
+/// numbers are never touched).
+fn report_json(
+    observation: &watchpost_probes::Observation,
+    ok: bool,
+    target: &str,
+    secrets: &Secrets,
+) -> Box<serde_json::value::RawValue> {
+    let view = || observation.report_view(ok).with_url(target);
+    if let Ok(raw) = serde_json::value::to_raw_value(&view())
+        && matches!(secrets.redact(raw.get()), std::borrow::Cow::Borrowed(_))
+    {
+        return raw;
+    }
+    let mut check = serde_json::to_value(view()).unwrap_or_default();
+    redact_json(&mut check, secrets);
+    serde_json::value::to_raw_value(&check)
+        .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
 }
 
 /// What [`commit`] needs besides the tick itself.
@@ -668,5 +683,76 @@ pub async fn prune(store: Arc<dyn Store>, config: &Config) {
             config.secrets.redact(&e.to_string())
         ),
         Err(e) => tracing::warn!("cannot prune old results: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use watchpost_probes::{CheckKind, Detail, HttpDetail, Observation};
+    use watchpost_units::{Metric, Unit};
+
+    fn observation(header: &str) -> Observation {
+        Observation {
+            kind: CheckKind::Http,
+            url: "http://127.0.0.1:9/health?token=s3cr3t-t0ken".into(),
+            metrics: vec![
+                Metric::new("total", 12.5, Unit::Ms),
+                Metric::new("status", 200.0, Unit::Count),
+            ],
+            error: None,
+            detail: Detail::Http(HttpDetail {
+                status: Some(200),
+                http_version: Some("HTTP/1.1"),
+                remote_addr: None,
+                redirects: 0,
+                final_url: String::new(),
+                size: 4242,
+                headers: BTreeMap::from([("x-echo".to_string(), header.to_string())]),
+                body: Default::default(),
+                tls: None,
+            }),
+        }
+    }
+
+    fn secrets() -> Secrets {
+        let mut s = Secrets::new();
+        s.add("TOKEN", "s3cr3t-t0ken");
+        // A value that also spells a number of the report: only strings are cleaned.
+        s.add("SIZE", "4242");
+        s
+    }
+
+    #[test]
+    fn the_stored_report_is_the_printed_report_with_the_target_as_written() {
+        let o = observation("plain");
+        let target = "http://127.0.0.1:9/health?token=${TOKEN}";
+        let raw = report_json(&o, true, target, &secrets());
+        let mut expected = o.report(true);
+        expected["url"] = target.into();
+        let stored: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+        assert_eq!(stored, expected);
+        assert_eq!(stored["size_bytes"], 4242);
+        // Same keys, same order as `check --json`.
+        assert_eq!(
+            raw.get(),
+            serde_json::to_string(&expected).unwrap(),
+            "key order"
+        );
+    }
+
+    #[test]
+    fn a_secret_anywhere_in_a_string_is_masked_and_numbers_are_left_alone() {
+        let o = observation("echo: GET /health?token=s3cr3t-t0ken and \"quoted\" 4242");
+        let raw = report_json(&o, false, "http://127.0.0.1:9/health", &secrets());
+        assert!(!raw.get().contains("s3cr3t-t0ken"), "{}", raw.get());
+        let stored: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+        assert_eq!(
+            stored["headers"]["x-echo"],
+            "echo: GET /health?token=${TOKEN} and \"quoted\" ${SIZE}"
+        );
+        assert_eq!(stored["size_bytes"], 4242);
+        assert_eq!(stored["ok"], false);
     }
 }

@@ -20,7 +20,7 @@ pub mod tls;
 pub use error::{ErrorKind, Phase, ProbeError, RequestError};
 pub use kind::{CheckKind, CheckSpec, DEFAULT_TIMEOUT};
 pub use net::ProberOptions;
-pub use observation::{Detail, HttpDetail, Observation};
+pub use observation::{Detail, HttpDetail, Observation, Report};
 
 use http::HttpProber;
 use std::collections::HashMap;

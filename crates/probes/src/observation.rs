@@ -8,7 +8,8 @@ use crate::http::timing::ms;
 use crate::kafka::KafkaLagDetail;
 use crate::net::tls::TlsInfo;
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -186,72 +187,107 @@ impl Observation {
     /// "total"}, ..., "error"}` with the kind's fields (docs/contracts.md). `ok` is the
     /// caller's verdict.
     pub fn report(&self, ok: bool) -> Value {
-        let mut m = Map::new();
-        m.insert("url".into(), json!(self.url));
-        m.insert("kind".into(), json!(self.kind.as_str()));
-        m.insert("ok".into(), json!(ok));
-        let value = |name: &str| self.metric(name).map(|m| m.value);
-        let timings: Map<String, Value> = self
-            .kind
-            .timings()
-            .iter()
-            .map(|name| ((*name).to_string(), json!(value(name))))
-            .collect();
-        let addr = |a: &Option<SocketAddr>| json!(a.map(|a| a.to_string()));
-        match &self.detail {
+        serde_json::to_value(self.report_view(ok)).unwrap_or(Value::Null)
+    }
+
+    /// [`Observation::report`] without building it: serialize it straight to text (the
+    /// pipeline does, once per tick).
+    pub fn report_view(&self, ok: bool) -> Report<'_> {
+        Report {
+            observation: self,
+            ok,
+            url: &self.url,
+        }
+    }
+}
+
+/// The `check --json` document of an observation, borrowed (see [`Observation::report`]).
+pub struct Report<'a> {
+    observation: &'a Observation,
+    ok: bool,
+    url: &'a str,
+}
+
+impl<'a> Report<'a> {
+    /// The same document with `url` in place of the observation's (the target as the config
+    /// writes it).
+    pub fn with_url(self, url: &'a str) -> Self {
+        Report { url, ..self }
+    }
+}
+
+/// The kind's timings, `null` for a phase not reached.
+struct Timings<'a>(&'a Observation);
+
+impl Serialize for Timings<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let names = self.0.kind.timings();
+        let mut m = s.serialize_map(Some(names.len()))?;
+        for name in names {
+            m.serialize_entry(name, &self.0.metric(name).map(|m| m.value))?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for Report<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let o = self.observation;
+        let value = |name: &str| o.metric(name).map(|m| m.value);
+        let addr = |a: &Option<SocketAddr>| a.map(|a| a.to_string());
+        let timings = Timings(o);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("url", self.url)?;
+        m.serialize_entry("kind", o.kind.as_str())?;
+        m.serialize_entry("ok", &self.ok)?;
+        match &o.detail {
             Detail::Http(d) => {
-                m.insert("status".into(), json!(d.status));
-                m.insert("http_version".into(), json!(d.http_version));
-                m.insert("remote_addr".into(), addr(&d.remote_addr));
-                m.insert("redirects".into(), json!(d.redirects));
-                m.insert("timings_ms".into(), Value::Object(timings));
-                m.insert("size_bytes".into(), json!(d.size));
-                m.insert(
-                    "speed_bytes_per_sec".into(),
-                    json!(value("speed").unwrap_or_default()),
-                );
-                m.insert("headers".into(), json!(d.headers));
-                m.insert(
-                    "tls".into(),
-                    json!(d.tls.as_ref().map(crate::http::HttpTls::new)),
-                );
+                m.serialize_entry("status", &d.status)?;
+                m.serialize_entry("http_version", &d.http_version)?;
+                m.serialize_entry("remote_addr", &addr(&d.remote_addr))?;
+                m.serialize_entry("redirects", &d.redirects)?;
+                m.serialize_entry("timings_ms", &timings)?;
+                m.serialize_entry("size_bytes", &d.size)?;
+                m.serialize_entry("speed_bytes_per_sec", &value("speed").unwrap_or_default())?;
+                m.serialize_entry("headers", &d.headers)?;
+                m.serialize_entry("tls", &d.tls.as_ref().map(crate::http::HttpTls::new))?;
             }
             Detail::Tcp {
                 remote_addr,
                 banner,
             } => {
-                m.insert("remote_addr".into(), addr(remote_addr));
-                m.insert("timings_ms".into(), Value::Object(timings));
-                m.insert("banner".into(), json!(banner));
+                m.serialize_entry("remote_addr", &addr(remote_addr))?;
+                m.serialize_entry("timings_ms", &timings)?;
+                m.serialize_entry("banner", banner)?;
             }
             Detail::Tls { remote_addr, tls } => {
-                m.insert("remote_addr".into(), addr(remote_addr));
-                m.insert("timings_ms".into(), Value::Object(timings));
-                m.insert("tls".into(), json!(tls));
+                m.serialize_entry("remote_addr", &addr(remote_addr))?;
+                m.serialize_entry("timings_ms", &timings)?;
+                m.serialize_entry("tls", tls)?;
             }
             Detail::Dns {
                 server,
                 rcode,
                 answers,
             } => {
-                m.insert("server".into(), addr(server));
-                m.insert("rcode".into(), json!(rcode));
-                m.insert("answers".into(), json!(answers));
-                m.insert("timings_ms".into(), Value::Object(timings));
+                m.serialize_entry("server", &addr(server))?;
+                m.serialize_entry("rcode", rcode)?;
+                m.serialize_entry("answers", answers)?;
+                m.serialize_entry("timings_ms", &timings)?;
             }
             Detail::KafkaLag(d) => {
-                m.insert("group".into(), json!(d.group));
-                m.insert("state".into(), json!(d.state));
-                m.insert("members".into(), json!(d.members));
-                m.insert("lag".into(), json!(d.lag));
-                m.insert("partition_lag".into(), json!(value("partition_lag")));
-                m.insert("status".into(), json!(d.status));
-                m.insert("time_lag_secs".into(), json!(d.time_lag_secs));
-                m.insert("topics".into(), json!(d.topics));
+                m.serialize_entry("group", &d.group)?;
+                m.serialize_entry("state", &d.state)?;
+                m.serialize_entry("members", &d.members)?;
+                m.serialize_entry("lag", &d.lag)?;
+                m.serialize_entry("partition_lag", &value("partition_lag"))?;
+                m.serialize_entry("status", &d.status)?;
+                m.serialize_entry("time_lag_secs", &d.time_lag_secs)?;
+                m.serialize_entry("topics", &d.topics)?;
             }
         }
-        m.insert("error".into(), json!(self.error));
-        Value::Object(m)
+        m.serialize_entry("error", &o.error)?;
+        m.end()
     }
 }
 

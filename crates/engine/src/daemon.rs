@@ -91,8 +91,11 @@ fn jobs(config: &Config) -> Vec<Job> {
 }
 
 /// How often the results of quiet ticks are written (see `Store::flush`): what a crash may
-/// lose of passing ticks' counts, and how stale another process's `status` may be.
-pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+/// lose of passing ticks' counts, and how stale another process's `status` may be. A flush
+/// writes a few rows per monitor however many ticks it holds (its state, latest result and
+/// rollup rows, each read and rewritten): the longer the interval, the less each tick costs
+/// (BENCHMARKS.md section 6), while memory stays the same (one entry per monitor).
+pub const FLUSH_EVERY: Duration = Duration::from_secs(15);
 
 /// The runner for one config generation: a tick = observe (within the scheduler's deadline)
 /// + commit, then wake the delivery worker.

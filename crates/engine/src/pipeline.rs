@@ -279,15 +279,18 @@ pub fn prepare(monitor: &Monitor, at: DateTime<Utc>, observed: Observed) -> Prep
         ..
     } = observed;
     // The kind's main metrics are summarized (percentiles); a status code is not.
-    let summarized: Vec<String> = rows
-        .iter()
-        .flat_map(|r| &r.metrics)
-        .filter(|m| m.name != "status" && monitor.check.kind().columns().contains(&&*m.name))
-        .map(|m| m.key())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let results: Vec<ResultRow> = observations
+    let columns = monitor.check.kind().columns();
+    let mut summarized: Vec<String> = Vec::new();
+    for m in rows.iter().flat_map(|r| &r.metrics) {
+        if m.name != "status" && columns.contains(&&*m.name) {
+            let key = m.key();
+            if !summarized.contains(&key) {
+                summarized.push(key);
+            }
+        }
+    }
+    summarized.sort_unstable();
+    let mut results: Vec<ResultRow> = observations
         .iter()
         .map(|o| ResultRow {
             monitor: monitor.name.clone(),
@@ -300,9 +303,16 @@ pub fn prepare(monitor: &Monitor, at: DateTime<Utc>, observed: Observed) -> Prep
                 .find(|r| r.location == o.location)
                 .map(|r| r.metrics.iter().map(|m| (m.key(), m.value)).collect())
                 .unwrap_or_default(),
-            summarize: summarized.clone(),
+            summarize: Vec::new(),
         })
         .collect();
+    // The last row takes the list itself; the others a copy.
+    if let Some((last, others)) = results.split_last_mut() {
+        for row in others {
+            row.summarize.clone_from(&summarized);
+        }
+        last.summarize = summarized;
+    }
     let failing = observations.iter().filter(|o| !o.ok).count() as u32;
     let tick = Tick {
         at,

@@ -58,11 +58,12 @@ impl Metric {
             Unit::Days => "_days",
             Unit::Count => "",
         };
-        if self.name.ends_with(suffix) {
-            self.name.to_string()
-        } else {
-            format!("{}{suffix}", self.name)
+        let mut key = String::with_capacity(self.name.len() + suffix.len());
+        key.push_str(&self.name);
+        if !self.name.ends_with(suffix) {
+            key.push_str(suffix);
         }
+        key
     }
 }
 

@@ -230,11 +230,12 @@ impl Serialize for Timings<'_> {
     }
 }
 
-impl Serialize for Report<'_> {
+impl<'a> Serialize for Report<'a> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let o = self.observation;
         let value = |name: &str| o.metric(name).map(|m| m.value);
-        let addr = |a: &Option<SocketAddr>| a.map(|a| a.to_string());
+        // serde writes an address as its text (`127.0.0.1:80`, `[::1]:80`) without allocating.
+        let addr = |a: &'a Option<SocketAddr>| a;
         let timings = Timings(o);
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("url", self.url)?;

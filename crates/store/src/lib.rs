@@ -240,7 +240,8 @@ pub trait Store: Send + Sync {
 
     /// Writes what quiet ticks left waiting ([`Store::commit_quiet_tick`]) in one transaction
     /// (on SQLite without the full sync: a crash may lose it, a power cut may not corrupt
-    /// anything). Reads of results and rollups flush first. Returns the number of entries
+    /// anything). A read of a monitor's results or rollups flushes first when something of
+    /// that monitor waits (reading many monitors in a row flushes once). Returns the number of entries
     /// written. A failed flush keeps its entries for the next one.
     fn flush(&self) -> Result<usize, StoreError> {
         Ok(0)

@@ -80,6 +80,11 @@ impl Pending {
         self.entries >= MAX_PENDING
     }
 
+    /// Whether anything of `monitor` waits (its state, latest rows or rollups).
+    pub fn waits_for(&self, monitor: &str) -> bool {
+        self.monitors.contains_key(monitor)
+    }
+
     /// The quiet state derived from stored `version`, if one waits.
     pub fn state(&self, monitor: &str, version: i64) -> Option<&str> {
         self.monitors
@@ -481,6 +486,16 @@ pub(crate) fn supersede_latest(pending: &Mutex<Pending>, rows: &[ResultRow], ats
     for (row, at) in rows.iter().zip(ats) {
         pending.supersede_latest(row, *at);
     }
+}
+
+/// Whether a read of `monitor` has to flush first: only when something of its own waits. A
+/// read sees every tick of the monitor it reads, and reading many monitors one after another
+/// (`status`, `/metrics`) costs one flush, not one per monitor while ticks keep arriving.
+pub(crate) fn read_needs_flush(pending: &Mutex<Pending>, monitor: &str) -> bool {
+    pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .waits_for(monitor)
 }
 
 /// [`crate::Store::flush`] for any backend: `write` writes what waits in one transaction; if

@@ -275,6 +275,16 @@ fn error_text(e: &postgres::Error) -> String {
 }
 
 impl PgStore {
+    /// Flush before a read of `monitor`, when something of its own waits
+    /// ([`pending::read_needs_flush`]).
+    fn flush_for(&self, monitor: &str) -> Result<usize, StoreError> {
+        if pending::read_needs_flush(&self.pending, monitor) {
+            self.flush()
+        } else {
+            Ok(0)
+        }
+    }
+
     /// Connects to the database named by `url` (`postgres://` or `postgresql://`) and applies
     /// the pending migrations, under an advisory lock so that processes opening it at once
     /// migrate it once. A database migrated by a newer build is [`StoreError::SchemaTooNew`].
@@ -1144,7 +1154,7 @@ impl Store for PgStore {
     }
 
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError> {
-        self.flush()?;
+        self.flush_for(monitor)?;
         let mut conn = self.conn()?;
         let rows = conn
             .query(
@@ -1177,7 +1187,7 @@ impl Store for PgStore {
         since: DateTime<Utc>,
     ) -> Result<Vec<Rollup>, StoreError> {
         let since = bucket_of(to_db(since)?, step);
-        self.flush()?;
+        self.flush_for(monitor)?;
         let mut conn = self.conn()?;
         let rows = conn
             .query(

@@ -359,6 +359,16 @@ impl SqliteStore {
         }
     }
 
+    /// Flush before a read of `monitor`, when something of its own waits
+    /// ([`pending::read_needs_flush`]).
+    fn flush_for(&self, monitor: &str) -> Result<usize, StoreError> {
+        if pending::read_needs_flush(&self.pending, monitor) {
+            self.flush()
+        } else {
+            Ok(0)
+        }
+    }
+
     fn forget_all(&self) {
         self.known
             .lock()
@@ -1155,7 +1165,7 @@ impl Store for SqliteStore {
     }
 
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError> {
-        self.flush()?;
+        self.flush_for(monitor)?;
         let conn = self.lock()?;
         let mut stmt = conn.prepare_cached(
             "SELECT monitor, location, at, ok, data, metrics FROM latest \
@@ -1182,7 +1192,7 @@ impl Store for SqliteStore {
         since: DateTime<Utc>,
     ) -> Result<Vec<Rollup>, StoreError> {
         let since = bucket_of(to_db(since)?, step);
-        self.flush()?;
+        self.flush_for(monitor)?;
         let conn = self.lock()?;
         let mut stmt = conn.prepare_cached(
             "SELECT location, bucket, checks, failures, metrics FROM rollups \

@@ -286,6 +286,17 @@ fn reads_of_rollups_and_latest_flush_first(b: Backend) {
     commit(store.as_ref(), &[result("fra", 0, true, 1.0)], r#"{"n":0}"#);
     let mut seen = Vec::new();
     quiet_tick(store.as_ref(), &[result("fra", 61, true, 1.0)], &mut seen).unwrap();
+    // A read of another monitor, of which nothing waits, writes nothing: reading many
+    // monitors in a row costs one flush, not one per monitor.
+    assert!(store.latest_results("web").unwrap().is_empty());
+    assert!(store.rollups("web", Step::Minute, t(0)).unwrap().is_empty());
+    let other = db.open();
+    assert_eq!(
+        other.latest_results("api").unwrap()[0].at,
+        t(0),
+        "still waiting"
+    );
+    drop(other);
     // The same store reads its own waiting ticks.
     assert_eq!(store.latest_results("api").unwrap()[0].at, t(61));
     assert_eq!(

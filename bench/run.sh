@@ -204,7 +204,7 @@ read -r user0 sys0 < <(proc_user_sys "$WP_PID")
 wb0=$(proc_write_bytes "$WP_PID")
 # /metrics first: a scrape writes what quiet ticks left waiting (see Store::flush), so the
 # store's counts are current when sampled.
-curl -sS --max-time 5 "http://127.0.0.1:$WP_PORT/metrics" >"$WORK/metrics0.txt" || true
+scrape0=$(curl -sS --max-time 5 -w "%{time_total}" -o "$WORK/metrics0.txt" "http://127.0.0.1:$WP_PORT/metrics" || echo " failed")
 store_sample | split_kv >"$WORK/s0.txt"
 sleep_until_ns $((t0 + DURATION * 1000000000))
 t1=$(now_ns)
@@ -213,7 +213,7 @@ read -r user1 sys1 < <(proc_user_sys "$WP_PID")
 wb1=$(proc_write_bytes "$WP_PID")
 # /metrics first: a scrape writes what quiet ticks left waiting (see Store::flush), so the
 # store's counts are current when sampled.
-curl -sS --max-time 5 "http://127.0.0.1:$WP_PORT/metrics" >"$WORK/metrics1.txt" || true
+scrape1=$(curl -sS --max-time 5 -w "%{time_total}" -o "$WORK/metrics1.txt" "http://127.0.0.1:$WP_PORT/metrics" || echo " failed")
 store_sample | split_kv >"$WORK/s1.txt"
 load1=$(loadavg1)
 hwm=$(proc_hwm_kib "$WP_PID")
@@ -286,6 +286,7 @@ error_lines=$(grep -c ' ERROR ' "$WORK/watchpost.log" || true)
     echo "io_write_bytes=$((wb1 - wb0)) io_write_bytes_per_check=$io_per_check"
     cat "$WORK/final.txt"
     echo "sched_p99_lateness=$p99_lateness (from /metrics watchpost_scheduler_lateness_seconds, the bucket bound)"
+    echo "metrics_scrape_s=$scrape0 $scrape1 (GET /metrics at the window's start and end, 5-s limit)"
     echo "healthz_at_end=$health"
     echo "exit_code=$wp_rc warn_lines=$warn_lines error_lines=$error_lines"
     echo "log (first 20 lines):"

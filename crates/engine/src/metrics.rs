@@ -13,13 +13,13 @@
 
 use crate::Generation;
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use watchpost_scheduler::Stats;
-use watchpost_store::Store;
+use watchpost_store::{ResultRow, Store};
 
 /// Seconds: the upper bounds of the histograms' buckets.
 const BOUNDS: [f64; 12] = [
@@ -119,8 +119,15 @@ pub fn render(
     let mut phases = String::new();
     let mut status = String::new();
     let mut expiry = String::new();
+    // One read for every monitor: a page scraped every few seconds must not cost a query per
+    // monitor. Rows of monitors no longer configured are left out.
+    let all = store.all_latest_results().unwrap_or_default();
+    let mut by_monitor: HashMap<&str, Vec<&ResultRow>> = HashMap::new();
+    for r in &all {
+        by_monitor.entry(r.monitor.as_str()).or_default().push(r);
+    }
     for m in &generation.config.monitors {
-        let Ok(rows) = store.latest_results(&m.name) else {
+        let Some(rows) = by_monitor.get(m.name.as_str()) else {
             continue;
         };
         for r in rows {

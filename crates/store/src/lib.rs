@@ -258,6 +258,10 @@ pub trait Store: Send + Sync {
     /// The latest result of each location of `monitor`, ordered by location.
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError>;
 
+    /// The latest result of each location of every monitor stored, ordered by monitor and
+    /// location: one flush and one read for pages about every monitor (`/metrics`).
+    fn all_latest_results(&self) -> Result<Vec<ResultRow>, StoreError>;
+
     /// `monitor`'s rollups of `step` whose bucket starts at or after `since`, by location and
     /// bucket. Every result written ([`Store::commit_tick`], [`Store::record_results`]) is
     /// counted in its minute and its hour, in the same transaction.

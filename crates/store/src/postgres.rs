@@ -275,6 +275,39 @@ fn error_text(e: &postgres::Error) -> String {
 }
 
 impl PgStore {
+    /// The `latest` rows of `monitor` (of every monitor when `None`), by monitor and location.
+    fn read_latest(&self, monitor: Option<&str>) -> Result<Vec<ResultRow>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows = match monitor {
+            Some(monitor) => conn.query(
+                "SELECT monitor, location, at, ok, data, metrics FROM latest \
+                 WHERE monitor = $1 ORDER BY location",
+                &[&monitor],
+            ),
+            None => conn.query(
+                "SELECT monitor, location, at, ok, data, metrics FROM latest \
+                 ORDER BY monitor, location",
+                &[],
+            ),
+        }
+        .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| ResultRow {
+                monitor: r.get(0),
+                location: r.get(1),
+                at: from_db(r.get(2)),
+                ok: r.get(3),
+                data: r.get(4),
+                metrics: serde_json::from_str::<BTreeMap<String, f64>>(r.get(5))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+                summarize: Vec::new(),
+            })
+            .collect())
+    }
+
     /// Flush before a read of `monitor`, when something of its own waits
     /// ([`pending::read_needs_flush`]).
     fn flush_for(&self, monitor: &str) -> Result<usize, StoreError> {
@@ -1155,29 +1188,12 @@ impl Store for PgStore {
 
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError> {
         self.flush_for(monitor)?;
-        let mut conn = self.conn()?;
-        let rows = conn
-            .query(
-                "SELECT monitor, location, at, ok, data, metrics FROM latest \
-                 WHERE monitor = $1 ORDER BY location",
-                &[&monitor],
-            )
-            .map_err(db)?;
-        Ok(rows
-            .iter()
-            .map(|r| ResultRow {
-                monitor: r.get(0),
-                location: r.get(1),
-                at: from_db(r.get(2)),
-                ok: r.get(3),
-                data: r.get(4),
-                metrics: serde_json::from_str::<BTreeMap<String, f64>>(r.get(5))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect(),
-                summarize: Vec::new(),
-            })
-            .collect())
+        self.read_latest(Some(monitor))
+    }
+
+    fn all_latest_results(&self) -> Result<Vec<ResultRow>, StoreError> {
+        self.flush()?;
+        self.read_latest(None)
     }
 
     fn rollups(

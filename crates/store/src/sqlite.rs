@@ -369,6 +369,31 @@ impl SqliteStore {
         }
     }
 
+    /// The `latest` rows of `monitor` (of every monitor when `None`), by monitor and location.
+    fn read_latest(&self, monitor: Option<&str>) -> Result<Vec<ResultRow>, StoreError> {
+        let conn = self.lock()?;
+        // Two statements, so that the one of a monitor uses the index.
+        let mut stmt = conn.prepare_cached(if monitor.is_some() {
+            "SELECT monitor, location, at, ok, data, metrics FROM latest \
+             WHERE monitor = ?1 ORDER BY location"
+        } else {
+            "SELECT monitor, location, at, ok, data, metrics FROM latest \
+             WHERE ?1 IS NULL ORDER BY monitor, location"
+        })?;
+        let rows = stmt
+            .query_map([monitor], |r| {
+                let mut row = result_row(r)?;
+                let metrics: String = lenient_text(r, 5)?;
+                row.metrics = serde_json::from_str::<BTreeMap<String, f64>>(&metrics)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                Ok(row)
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     fn forget_all(&self) {
         self.known
             .lock()
@@ -1166,23 +1191,12 @@ impl Store for SqliteStore {
 
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError> {
         self.flush_for(monitor)?;
-        let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT monitor, location, at, ok, data, metrics FROM latest \
-             WHERE monitor = ?1 ORDER BY location",
-        )?;
-        let rows = stmt
-            .query_map([monitor], |r| {
-                let mut row = result_row(r)?;
-                let metrics: String = lenient_text(r, 5)?;
-                row.metrics = serde_json::from_str::<BTreeMap<String, f64>>(&metrics)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
-                Ok(row)
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        self.read_latest(Some(monitor))
+    }
+
+    fn all_latest_results(&self) -> Result<Vec<ResultRow>, StoreError> {
+        self.flush()?;
+        self.read_latest(None)
     }
 
     fn rollups(

@@ -142,6 +142,7 @@ fn latest_results_per_location(b: Backend) {
     };
     let store = db.open();
     assert!(store.latest_results("api").unwrap().is_empty());
+    assert!(store.all_latest_results().unwrap().is_empty());
     let rows = [
         result("api", "fra", 0, true),
         result("api", "fra", 60, false),
@@ -156,8 +157,21 @@ fn latest_results_per_location(b: Backend) {
     store.record_results(std::slice::from_ref(&again)).unwrap();
 
     let latest = store.latest_results("api").unwrap();
-    assert_eq!(latest, vec![rows[1].clone(), rows[3].clone(), again]);
+    assert_eq!(
+        latest,
+        vec![rows[1].clone(), rows[3].clone(), again.clone()]
+    );
     assert_eq!(store.latest_results("web").unwrap(), vec![rows[4].clone()]);
+    // Every monitor at once: by monitor, then location.
+    assert_eq!(
+        store.all_latest_results().unwrap(),
+        vec![
+            rows[1].clone(),
+            rows[3].clone(),
+            again.clone(),
+            rows[4].clone()
+        ]
+    );
 
     // A batch with one bad row writes nothing.
     let mut bad = result("api", "fra", 500, true);

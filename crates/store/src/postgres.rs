@@ -1,7 +1,7 @@
 //! [`PgStore`]: the [`Store`] on a PostgreSQL database.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -967,25 +967,97 @@ fn add_to_rollup_row(
     Ok(())
 }
 
-/// What quiet ticks left (see [`Store::flush`]), in one transaction; rows in key order, so
-/// that two processes flushing at once can't deadlock on each other's row locks.
+/// What quiet ticks left (see [`Store::flush`]), in one transaction of a few statements over
+/// arrays (`unnest`), whatever the number of monitors: states, latest rows, then rollups
+/// (created empty where missing, locked in key order, merged here, updated), so that two
+/// processes flushing at once can't deadlock on each other's row locks.
 fn write_pending(tx: &mut Transaction<'_>, pending: &Pending) -> Result<usize, Failed> {
     let mut n = 0;
-    for (monitor, version, state) in pending.states() {
+    let states = pending.states();
+    if !states.is_empty() {
+        let monitors: Vec<&str> = states.iter().map(|s| s.0).collect();
+        let versions: Vec<i64> = states.iter().map(|s| s.1).collect();
+        let docs: Vec<&str> = states.iter().map(|s| s.2).collect();
         n += tx.execute(
-            "UPDATE monitor_state SET state = $2 WHERE monitor = $1 AND version = $3",
-            &[&monitor, &state, &version],
+            "UPDATE monitor_state AS s SET state = v.state \
+             FROM unnest($1::text[], $2::int8[], $3::text[]) AS v(monitor, version, state) \
+             WHERE s.monitor = v.monitor AND s.version = v.version",
+            &[&monitors, &versions, &docs],
         )? as usize;
     }
-    for waiting in pending.latest() {
-        n += upsert_latest(tx, &waiting.row, waiting.at)? as usize;
+
+    let latest = pending.latest();
+    if !latest.is_empty() {
+        let monitors: Vec<&str> = latest.iter().map(|w| w.row.monitor.as_str()).collect();
+        let locations: Vec<&str> = latest.iter().map(|w| w.row.location.as_str()).collect();
+        let ats: Vec<i64> = latest.iter().map(|w| w.at).collect();
+        let oks: Vec<bool> = latest.iter().map(|w| w.row.ok).collect();
+        let data: Vec<&str> = latest.iter().map(|w| w.row.data.as_str()).collect();
+        let metrics: Vec<String> = latest.iter().map(|w| latest_metrics(&w.row)).collect();
+        n += tx.execute(
+            "INSERT INTO latest (monitor, location, at, ok, data, metrics) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::bool[], $5::text[], \
+                                  $6::text[]) \
+             ON CONFLICT (monitor, location) DO UPDATE SET \
+                 at = excluded.at, ok = excluded.ok, data = excluded.data, \
+                 metrics = excluded.metrics \
+             WHERE excluded.at >= latest.at",
+            &[&monitors, &locations, &ats, &oks, &data, &metrics],
+        )? as usize;
     }
-    for (monitor, location, step, bucket, delta) in pending.rollups() {
-        let key: [&(dyn ToSql + Sync); 4] = [&monitor, &location, &step.seconds(), &bucket];
-        add_to_rollup_row(tx, key, delta.checks, delta.failures, &|stored| {
-            merge_rollup_delta(stored, &delta.metrics)
-        })?;
-        n += 1;
+
+    let rollups = pending.rollups();
+    if !rollups.is_empty() {
+        let monitors: Vec<&str> = rollups.iter().map(|r| r.0).collect();
+        let locations: Vec<&str> = rollups.iter().map(|r| r.1).collect();
+        let steps: Vec<i64> = rollups.iter().map(|r| r.2.seconds()).collect();
+        let buckets: Vec<i64> = rollups.iter().map(|r| r.3).collect();
+        let keys: [&(dyn ToSql + Sync); 4] = [&monitors, &locations, &steps, &buckets];
+        // Empty rows where there are none yet (or the ones a concurrent writer just made).
+        tx.execute(
+            "INSERT INTO rollups (monitor, location, step, bucket, checks, failures, metrics) \
+             SELECT m, l, s, b, 0, 0, '{}' \
+             FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[]) AS k(m, l, s, b) \
+             ON CONFLICT (monitor, location, step, bucket) DO NOTHING",
+            &keys,
+        )?;
+        let stored = tx.query(
+            "SELECT r.monitor, r.location, r.step, r.bucket, r.checks, r.metrics \
+             FROM rollups AS r \
+             JOIN unnest($1::text[], $2::text[], $3::int8[], $4::int8[]) AS k(m, l, s, b) \
+               ON r.monitor = k.m AND r.location = k.l AND r.step = k.s AND r.bucket = k.b \
+             ORDER BY r.monitor, r.location, r.step, r.bucket \
+             FOR UPDATE OF r",
+            &keys,
+        )?;
+        // An empty row (ours or a concurrent writer's) reads as new, as in SQLite.
+        let stored: HashMap<(&str, &str, i64, i64), &str> = stored
+            .iter()
+            .filter(|r| r.get::<_, i64>(4) > 0)
+            .map(|r| ((r.get(0), r.get(1), r.get(2), r.get(3)), r.get(5)))
+            .collect();
+        let mut checks = Vec::with_capacity(rollups.len());
+        let mut failures = Vec::with_capacity(rollups.len());
+        let mut merged = Vec::with_capacity(rollups.len());
+        for (monitor, location, step, bucket, delta) in &rollups {
+            let before = stored
+                .get(&(*monitor, *location, step.seconds(), *bucket))
+                .copied();
+            merged.push(merge_rollup_delta(before, &delta.metrics)?);
+            checks.push(delta.checks);
+            failures.push(delta.failures);
+        }
+        tx.execute(
+            "UPDATE rollups AS r SET checks = r.checks + v.c, failures = r.failures + v.f, \
+                 metrics = v.metrics \
+             FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], \
+                         $6::int8[], $7::text[]) AS v(m, l, s, b, c, f, metrics) \
+             WHERE r.monitor = v.m AND r.location = v.l AND r.step = v.s AND r.bucket = v.b",
+            &[
+                &monitors, &locations, &steps, &buckets, &checks, &failures, &merged,
+            ],
+        )?;
+        n += rollups.len();
     }
     Ok(n)
 }

@@ -360,7 +360,15 @@ pub struct RawAlert {
     pub success_threshold: Option<S<u32>>,
     pub send_resolved: Option<bool>,
     pub repeat: Option<S<String>>,
-    pub quorum: Option<S<u32>>,
+    pub quorum: Option<S<RawQuorum>>,
+}
+
+/// `quorum: 2` or `quorum: 50%` (of the monitor's locations, rounded up).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawQuorum {
+    Count(i64),
+    Text(String),
 }
 
 #[derive(Debug, Deserialize)]

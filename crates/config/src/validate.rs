@@ -657,7 +657,6 @@ fn monitor(
                 &a.success_threshold,
                 &mut alert.success_threshold,
             ),
-            ("quorum", &a.quorum, &mut alert.quorum),
         ] {
             if let Some(v) = value {
                 if v.value == 0 {
@@ -667,19 +666,12 @@ fn monitor(
                 *target = v.value.max(1);
             }
         }
-        if let Some(q) = &a.quorum
-            && q.value as usize > locs.len()
-        {
+        if let Some(q) = &a.quorum {
             let (l, c) = pos(q);
-            r.at(
-                l,
-                c,
-                format!(
-                    "quorum {} is more than the monitor's {} location(s)",
-                    q.value,
-                    locs.len()
-                ),
-            );
+            match quorum(&q.value, locs.len()) {
+                Ok(n) => alert.quorum = n,
+                Err(e) => r.at(l, c, e),
+            }
         }
         if let Some(b) = a.send_resolved {
             alert.send_resolved = b;
@@ -722,6 +714,49 @@ fn monitor(
         alert,
         maintenance,
     })
+}
+
+/// `quorum:` as a number of the monitor's `locations` locations: a count from 1 to
+/// `locations`, or a percentage of them (`50%`, rounded up, at least 1).
+fn quorum(raw: &crate::raw::RawQuorum, locations: usize) -> Result<u32, String> {
+    use crate::raw::RawQuorum;
+    let usage =
+        "quorum must be a number of locations (1, 2, ...) or a percentage of them (\"50%\")";
+    let count = match raw {
+        RawQuorum::Count(n) => *n,
+        RawQuorum::Text(text) => {
+            let text = text.trim();
+            match text.strip_suffix('%') {
+                Some(pct) => {
+                    let pct: f64 = pct
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|p: &f64| p.is_finite())
+                        .ok_or_else(|| format!("{usage}, not {text:?}"))?;
+                    if !(pct > 0.0 && pct <= 100.0) {
+                        return Err(format!(
+                            "quorum {text} is not a percentage above 0% and at most 100%"
+                        ));
+                    }
+                    // Rounded up: 50% of 3 locations is 2; never below 1.
+                    ((pct / 100.0 * locations as f64) - 1e-9).ceil().max(1.0) as i64
+                }
+                None => text
+                    .parse::<i64>()
+                    .map_err(|_| format!("{usage}, not {text:?}"))?,
+            }
+        }
+    };
+    if count < 1 {
+        return Err("quorum must be at least 1".into());
+    }
+    if count as u64 > locations as u64 {
+        return Err(format!(
+            "quorum {count} is more than the monitor's {locations} location(s)"
+        ));
+    }
+    Ok(count as u32)
 }
 
 #[cfg(test)]

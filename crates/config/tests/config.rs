@@ -798,3 +798,50 @@ fn retention_is_one_duration_or_one_per_granularity() {
         ]
     );
 }
+
+#[test]
+fn quorum_is_a_count_or_a_percentage_of_the_locations() {
+    let config = |quorum: &str| {
+        format!(
+            "monitors:\n  - name: a\n    type: http\n    url: http://127.0.0.1:9/\n    alert: {{quorum: {quorum}}}\n"
+        )
+    };
+    for (written, want) in [
+        ("1", 1),
+        ("\"1\"", 1),
+        ("100%", 1),
+        ("\"50%\"", 1),
+        ("0.5%", 1),
+    ] {
+        let parsed = parse("watchpost.yaml", &config(written))
+            .unwrap_or_else(|e| panic!("{written}: {e:?}"));
+        assert_eq!(parsed.monitors[0].alert.quorum, want, "{written}");
+    }
+    for (written, want) in [
+        ("0", "watchpost.yaml:5:21: quorum must be at least 1"),
+        ("-2", "watchpost.yaml:5:21: quorum must be at least 1"),
+        (
+            "2",
+            "watchpost.yaml:5:21: quorum 2 is more than the monitor's 1 location(s)",
+        ),
+        (
+            "0%",
+            "watchpost.yaml:5:21: quorum 0% is not a percentage above 0% and at most 100%",
+        ),
+        (
+            "150%",
+            "watchpost.yaml:5:21: quorum 150% is not a percentage above 0% and at most 100%",
+        ),
+        (
+            "most",
+            "watchpost.yaml:5:21: quorum must be a number of locations (1, 2, ...) or a percentage of them (\"50%\"), not \"most\"",
+        ),
+        (
+            "abc%",
+            "watchpost.yaml:5:21: quorum must be a number of locations (1, 2, ...) or a percentage of them (\"50%\"), not \"abc%\"",
+        ),
+    ] {
+        let errs = errors(&config(written));
+        assert_eq!(errs, vec![want.to_string()], "{written}");
+    }
+}

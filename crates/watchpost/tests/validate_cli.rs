@@ -451,3 +451,21 @@ fn a_relative_ca_file_is_next_to_the_config_whatever_the_working_directory() {
         assert!(stderr.contains(line), "{stderr}");
     }
 }
+
+#[test]
+fn quorum_as_a_percentage_is_checked_against_the_locations() {
+    let config = |quorum: &str| {
+        format!(
+            "monitors:\n  - {{name: a, type: http, url: \"http://127.0.0.1:9/\", alert: {{quorum: {quorum}}}}}\n"
+        )
+    };
+    let (code, out, err) = validate(&config("100%"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("ok: 1 monitor(s)"), "{out}");
+    let (code, _, err) = validate(&config("150%"));
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("FILE:2:71: quorum 150% is not a percentage above 0% and at most 100%"),
+        "{err}"
+    );
+}

@@ -72,7 +72,7 @@ pub struct RawDelivery {
 pub struct RawLocation {
     pub region: Option<String>,
     pub isp: Option<String>,
-    pub token: Option<String>,
+    pub token: Option<S<String>>,
 }
 
 /// The monitor kinds (`type:`): a closed set. Each kind takes its own settings (see

@@ -14,6 +14,9 @@ use std::time::Duration;
 use watchpost_cron::{Schedule, Tz, local_tz, parse_tz};
 
 /// Why a location other than `local` is refused.
+/// The shortest token a location may have: it is the only thing that lets an agent report.
+const MIN_TOKEN_CHARS: usize = 16;
+
 const NO_AGENTS: &str =
     "probe agents are not available in this version: only `local` (this machine) can run checks";
 
@@ -481,6 +484,13 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
         .map(|(k, _)| k.value.as_str())
         .collect();
 
+    let declared: BTreeSet<&str> = raw
+        .locations
+        .0
+        .iter()
+        .map(|(k, _)| k.value.as_str())
+        .filter(|k| *k != "local")
+        .collect();
     let mut locations = BTreeMap::new();
     for (key, loc) in &raw.locations.0 {
         check_name(&mut r, "location", key);
@@ -490,7 +500,49 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
             c,
             format!("location {}: {NO_AGENTS}", escaped(&key.value)),
         );
-        let token = loc.token.as_deref().map(|t| r.interpolate(t));
+        if key.value == "local" {
+            r.at(
+                l,
+                c,
+                "`local` is this machine (every monitor's default location): it can't be declared",
+            );
+        }
+        let token = match &loc.token {
+            None => {
+                r.at(
+                    l,
+                    c,
+                    format!(
+                        "location {} needs a `token:`, taken from the environment \
+                         (token: \"${{MY_LOCATION_TOKEN}}\")",
+                        escaped(&key.value)
+                    ),
+                );
+                None
+            }
+            Some(t) => {
+                let (tl, tc) = pos(t);
+                let token = r.interpolate(&t.value);
+                if !t.value.contains("${") {
+                    r.at(
+                        tl,
+                        tc,
+                        "token: write it as \"${VARIABLE}\" and set it in the environment, \
+                         not in the file",
+                    );
+                } else if !token.is_empty() && token.chars().count() < MIN_TOKEN_CHARS {
+                    r.at(
+                        tl,
+                        tc,
+                        format!(
+                            "token: at least {MIN_TOKEN_CHARS} characters (it is the agent's \
+                             password)"
+                        ),
+                    );
+                }
+                Some(token)
+            }
+        };
         locations.insert(
             key.value.clone(),
             LocationSpec {
@@ -530,7 +582,7 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
             );
         }
         kinds::refuse_foreign_keys(&mut r, m, keys.get(i));
-        if let Some(monitor) = monitor(&mut r, text, m, &channel_names, timezone, now) {
+        if let Some(monitor) = monitor(&mut r, text, m, &channel_names, &declared, timezone, now) {
             monitors.push(monitor);
         }
     }
@@ -556,6 +608,7 @@ fn monitor(
     text: &str,
     m: &RawMonitor,
     channels: &BTreeSet<&str>,
+    declared: &BTreeSet<&str>,
     zone_default: Option<Tz>,
     now: DateTime<Utc>,
 ) -> Option<Monitor> {
@@ -603,7 +656,24 @@ fn monitor(
     let mut locs: Vec<String> = Vec::new();
     for loc in &m.locations {
         let (l, c) = pos(loc);
-        if loc.value != "local" {
+        if loc.value != "local" && !declared.contains(loc.value.as_str()) {
+            r.at(
+                l,
+                c,
+                format!(
+                    "unknown location {} (`local`, or one declared under locations:{})",
+                    escaped(&loc.value),
+                    if declared.is_empty() {
+                        " none are".to_string()
+                    } else {
+                        format!(
+                            " {}",
+                            declared.iter().copied().collect::<Vec<_>>().join(", ")
+                        )
+                    }
+                ),
+            );
+        } else if loc.value != "local" {
             r.at(
                 l,
                 c,

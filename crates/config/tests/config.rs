@@ -159,7 +159,7 @@ monitors:
         "watchpost.yaml:2:10: storage: use sqlite://PATH",
         "watchpost.yaml:6:10: url: unsupported URL scheme \"ftp\"",
         "watchpost.yaml:7:15: schedule: \"0 0 0 30 2 * *\" never fires",
-        "watchpost.yaml:8:24: location \"mars\": probe agents are not available in this version: only `local` (this machine) can run checks",
+        "watchpost.yaml:8:24: unknown location \"mars\" (`local`, or one declared under locations: none are)",
         "watchpost.yaml:9:21: quorum 3 is more than the monitor's 2 location(s)",
         "watchpost.yaml:9:43: failure_threshold must be at least 1",
         "watchpost.yaml:10:11: monitor \"b\": type http needs a `url:`",

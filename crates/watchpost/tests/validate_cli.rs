@@ -199,8 +199,11 @@ fn durations_too_long_are_errors_never_crashes() {
 fn what_this_version_cannot_do_is_refused_at_its_position() {
     let agents = "probe agents are not available in this version: only `local` (this machine) can run checks";
     let (code, out, err) = validate_with_env(
-        "storage: \"postgres://watchpost:${WP_TEST_DB_PW}@db.internal/watchpost?sslmode=${WP_TEST_DB_PW}\"\nlocations:\n  bj: {region: beijing}\nmonitors:\n  - name: a\n    type: http\n    url: http://admin:hunter2@127.0.0.1:9/\n    locations: [local, bj]\n    alert: {quorum: 2}\n  - name: b\n    type: http\n    url: http://127.0.0.1:9/\n    schedule: \"0 0 0 1 1 * 2020\"\n",
-        &[("WP_TEST_DB_PW", "pg-sekrit-4411")],
+        "storage: \"postgres://watchpost:${WP_TEST_DB_PW}@db.internal/watchpost?sslmode=${WP_TEST_DB_PW}\"\nlocations:\n  bj: {region: beijing, token: \"${WP_TEST_BJ_TOKEN}\"}\nmonitors:\n  - name: a\n    type: http\n    url: http://admin:hunter2@127.0.0.1:9/\n    locations: [local, bj]\n    alert: {quorum: 2}\n  - name: b\n    type: http\n    url: http://127.0.0.1:9/\n    schedule: \"0 0 0 1 1 * 2020\"\n",
+        &[
+            ("WP_TEST_DB_PW", "pg-sekrit-4411"),
+            ("WP_TEST_BJ_TOKEN", "bj-sekrit-token-0123456789"),
+        ],
     );
     assert_eq!(code, 2, "{err}");
     assert!(out.is_empty());
@@ -221,7 +224,7 @@ fn what_this_version_cannot_do_is_refused_at_its_position() {
         "{}",
         lines[4]
     );
-    for secret in ["hunter2", "pg-sekrit", "admin:"] {
+    for secret in ["hunter2", "pg-sekrit", "admin:", "bj-sekrit"] {
         assert!(!err.contains(secret), "{secret} in {err}");
     }
 
@@ -468,4 +471,35 @@ fn quorum_as_a_percentage_is_checked_against_the_locations() {
         err.starts_with("FILE:2:71: quorum 150% is not a percentage above 0% and at most 100%"),
         "{err}"
     );
+}
+
+#[test]
+fn a_location_needs_a_token_from_the_environment() {
+    let (code, _, err) = validate_with_env(
+        "locations:\n  local: {region: here, token: \"${WP_TEST_LONG_TOKEN}\"}\n  gz: {region: 广东佛山, isp: 电信}\n  sh: {token: plain-text-token-in-the-file}\n  bj: {token: \"${WP_TEST_SHORT_TOKEN}\"}\nmonitors:\n  - {name: a, type: http, url: \"http://127.0.0.1:9/\", locations: [local, mars]}\n",
+        &[
+            ("WP_TEST_LONG_TOKEN", "long-enough-token-0123456789"),
+            ("WP_TEST_SHORT_TOKEN", "short-tok"),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let want = [
+        "FILE:2:3: location \"local\": probe agents",
+        "FILE:2:3: `local` is this machine (every monitor's default location): it can't be declared",
+        "FILE:3:3: location \"gz\": probe agents",
+        "FILE:3:3: location \"gz\" needs a `token:`, taken from the environment (token: \"${MY_LOCATION_TOKEN}\")",
+        "FILE:4:3: location \"sh\": probe agents",
+        "FILE:4:15: token: write it as \"${VARIABLE}\" and set it in the environment, not in the file",
+        "FILE:5:3: location \"bj\": probe agents",
+        "FILE:5:15: token: at least 16 characters (it is the agent's password)",
+        "FILE:7:74: unknown location \"mars\" (`local`, or one declared under locations: bj, gz, sh)",
+    ];
+    assert_eq!(lines.len(), want.len() + 1, "{err}");
+    for (got, want) in lines.iter().zip(want) {
+        assert!(got.starts_with(want), "got {got:?}\nwant {want:?}");
+    }
+    for secret in ["short-tok", "long-enough"] {
+        assert!(!err.contains(secret), "{secret} in {err}");
+    }
 }

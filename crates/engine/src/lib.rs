@@ -12,6 +12,7 @@
 //! - [`health`]: what `/healthz` and the next alert say about watchpost itself.
 //! - [`web`]: the bounded HTTP listener and its routes (the only module that knows axum).
 
+pub mod buffer;
 pub mod daemon;
 pub mod due;
 #[cfg(feature = "fault-injection")]

@@ -311,10 +311,7 @@ async fn settle(
     let now = Utc::now();
     let (s, w, id) = (store.clone(), worker.to_string(), item.id);
     let what = format!("{} → {}", item.idempotency_key, item.channel);
-    let (settled, op): (
-        Settled,
-        Box<dyn FnOnce() -> Result<(), watchpost_store::StoreError> + Send>,
-    ) = match outcome {
+    let (settled, op): (Settled, StoreOp) = match outcome {
         Outcome::Sent(delivery) => {
             tracing::info!(
                 "delivered {what} ({})",
@@ -325,7 +322,7 @@ async fn settle(
             );
             (
                 Settled::Sent,
-                Box::new(move || s.mark_delivered(id, &w, now)),
+                Arc::new(move || s.mark_delivered(id, &w, now)),
             )
         }
         Outcome::HeldBack => {
@@ -335,7 +332,7 @@ async fn settle(
                 .to_string();
             (
                 Settled::Retry,
-                Box::new(move || s.mark_retry(id, &w, now, &message)),
+                Arc::new(move || s.mark_retry(id, &w, now, &message)),
             )
         }
         Outcome::Failed(e) => {
@@ -353,7 +350,7 @@ async fn settle(
                         .unwrap_or(now);
                     (
                         Settled::Retry,
-                        Box::new(move || s.mark_retry(id, &w, next, &message)),
+                        Arc::new(move || s.mark_retry(id, &w, next, &message)),
                     )
                 }
                 _ => {
@@ -363,18 +360,48 @@ async fn settle(
                     );
                     (
                         Settled::GaveUp,
-                        Box::new(move || s.mark_gave_up(id, &w, now, &message)),
+                        Arc::new(move || s.mark_gave_up(id, &w, now, &message)),
                     )
                 }
             }
         }
     };
-    tokio::task::spawn_blocking(op)
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| secrets.redact(&e.to_string()).into_owned())?;
-    Ok(settled)
+    // The send has happened: recording it must not fail on a passing store hiccup (a lock
+    // held past the busy timeout), or the item would be sent again after its lease. Retried
+    // with backoff for up to a quarter of the lease.
+    let mut waits = SETTLE_RETRIES.iter();
+    loop {
+        let attempt = op.clone();
+        let result = tokio::task::spawn_blocking(move || attempt())
+            .await
+            .map_err(|e| e.to_string())?;
+        match (result, waits.next()) {
+            (Ok(()), _) => return Ok(settled),
+            (Err(e), Some(wait)) if e.is_transient() => {
+                tracing::warn!(
+                    "cannot record the outcome of {what} yet ({}); trying again in {wait:?}",
+                    secrets.redact(&e.to_string())
+                );
+                tokio::time::sleep(*wait).await;
+            }
+            (Err(e), _) => return Err(secrets.redact(&e.to_string()).into_owned()),
+        }
+    }
 }
+
+/// A store write settling one item, run (and maybe re-run) on the blocking pool.
+type StoreOp = Arc<dyn Fn() -> Result<(), watchpost_store::StoreError> + Send + Sync>;
+
+/// The waits between attempts to record a delivery outcome: 15.75 s in all, a quarter of
+/// [`LEASE`].
+const SETTLE_RETRIES: [Duration; 6] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+];
 
 #[cfg(test)]
 mod tests {

@@ -68,6 +68,15 @@ pub enum StoreError {
     Database(String),
 }
 
+impl StoreError {
+    /// Whether the same call may well succeed if made again shortly: another writer held the
+    /// database past the busy timeout. Everything else (bad input, a lost lease, a damaged
+    /// row, a full disk) is reported at once.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Busy)
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};

@@ -1,6 +1,7 @@
 //! Delivery end to end, through the real binary: alerts arrive in the order they were made,
 //! one channel's trouble (or a store error while settling it) never stops another's, a
-//! corrupt state row stops nothing, and a second SIGTERM stops a flush at once without losing
+//! corrupt state row stops nothing, a delivery is recorded even past a lock held longer than
+//! the busy timeout, and a second SIGTERM stops a flush at once without losing
 //! what was queued.
 
 mod common;
@@ -195,4 +196,55 @@ async fn a_second_sigterm_during_the_flush_stops_at_once_and_keeps_the_alert_que
         )
         .unwrap();
     assert_eq!(pending, 1, "the DOWN is still queued for the next start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_recorded_even_when_the_store_is_locked_for_a_while() {
+    let target = server(503).await;
+    // The webhook answers after 1 s; meanwhile another process takes the database's write
+    // lock and keeps it longer than the busy timeout (5 s).
+    let mut hook = Receiver::start(vec![
+        Reply::status(200, "ok").delayed(Duration::from_secs(1)),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "channels:\n  hook: {{type: webhook, url: \"{}\"}}\nmonitors:\n  - {{name: shop, type: http, url: \"http://{}/\", alert: {{channels: [hook], failure_threshold: 1}}}}\n",
+            hook.url("/a"),
+            target.addr
+        ),
+    );
+    let c = config.display().to_string();
+    let run = tokio::spawn(async move { watchpost(&["once", "--json", "-c", &c], &[]).await });
+    hook.next().await;
+    let db = dir.path().join("state.db");
+    let locker = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        std::thread::sleep(Duration::from_secs(7));
+        conn.execute_batch("ROLLBACK").unwrap();
+    });
+    let out = run.await.unwrap();
+    locker.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "DOWN, delivered: {stderr}");
+    assert!(stderr.contains("trying again"), "{stderr}");
+    assert!(
+        !stderr.contains("cannot record the delivery outcome"),
+        "{stderr}"
+    );
+    // Recorded as delivered (not left leased, to be sent again when the lease ends).
+    let conn = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
+    let (delivered, all): (i64, i64) = conn
+        .query_row(
+            "SELECT count(delivered_at), count(*) FROM outbox",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((delivered, all), (1, 1));
+    assert!(hook.next_within(Duration::from_millis(300)).await.is_none());
 }

@@ -661,16 +661,9 @@ fn monitor(
                 l,
                 c,
                 format!(
-                    "unknown location {} (`local`, or one declared under locations:{})",
+                    "unknown location {} (`local`, or one declared under locations: {})",
                     escaped(&loc.value),
-                    if declared.is_empty() {
-                        " none are".to_string()
-                    } else {
-                        format!(
-                            " {}",
-                            declared.iter().copied().collect::<Vec<_>>().join(", ")
-                        )
-                    }
+                    listed(declared, "none are")
                 ),
             );
         } else if loc.value != "local" {
@@ -706,11 +699,7 @@ fn monitor(
                     format!(
                         "unknown channel {} (defined under channels: {})",
                         escaped(&ch.value),
-                        if channels.is_empty() {
-                            "none".to_string()
-                        } else {
-                            channels.iter().copied().collect::<Vec<_>>().join(", ")
-                        }
+                        listed(channels, "none")
                     ),
                 );
             }
@@ -784,6 +773,15 @@ fn monitor(
         alert,
         maintenance,
     })
+}
+
+/// The names of `names`, comma-separated, or `none` when there are none.
+fn listed(names: &BTreeSet<&str>, none: &str) -> String {
+    if names.is_empty() {
+        none.to_string()
+    } else {
+        names.iter().copied().collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// `quorum:` as a number of the monitor's `locations` locations: a count from 1 to

@@ -488,14 +488,19 @@ pub(crate) fn supersede_latest(pending: &Mutex<Pending>, rows: &[ResultRow], ats
     }
 }
 
-/// Whether a read of `monitor` has to flush first: only when something of its own waits. A
-/// read sees every tick of the monitor it reads, and reading many monitors one after another
+/// Before a read of `monitor`: `flush` only when something of its own waits. A read sees
+/// every tick of the monitor it reads, and reading many monitors one after another
 /// (`status`, `/metrics`) costs one flush, not one per monitor while ticks keep arriving.
-pub(crate) fn read_needs_flush(pending: &Mutex<Pending>, monitor: &str) -> bool {
-    pending
+pub(crate) fn flush_before_read(
+    pending: &Mutex<Pending>,
+    monitor: &str,
+    flush: impl FnOnce() -> Result<usize, StoreError>,
+) -> Result<usize, StoreError> {
+    let waits = pending
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .waits_for(monitor)
+        .waits_for(monitor);
+    if waits { flush() } else { Ok(0) }
 }
 
 /// [`crate::Store::flush`] for any backend: `write` writes what waits in one transaction; if

@@ -308,16 +308,6 @@ impl PgStore {
             .collect())
     }
 
-    /// Flush before a read of `monitor`, when something of its own waits
-    /// ([`pending::read_needs_flush`]).
-    fn flush_for(&self, monitor: &str) -> Result<usize, StoreError> {
-        if pending::read_needs_flush(&self.pending, monitor) {
-            self.flush()
-        } else {
-            Ok(0)
-        }
-    }
-
     /// Connects to the database named by `url` (`postgres://` or `postgresql://`) and applies
     /// the pending migrations, under an advisory lock so that processes opening it at once
     /// migrate it once. A database migrated by a newer build is [`StoreError::SchemaTooNew`].
@@ -1259,7 +1249,7 @@ impl Store for PgStore {
     }
 
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError> {
-        self.flush_for(monitor)?;
+        pending::flush_before_read(&self.pending, monitor, || self.flush())?;
         self.read_latest(Some(monitor))
     }
 
@@ -1275,7 +1265,7 @@ impl Store for PgStore {
         since: DateTime<Utc>,
     ) -> Result<Vec<Rollup>, StoreError> {
         let since = bucket_of(to_db(since)?, step);
-        self.flush_for(monitor)?;
+        pending::flush_before_read(&self.pending, monitor, || self.flush())?;
         let mut conn = self.conn()?;
         let rows = conn
             .query(

@@ -359,16 +359,6 @@ impl SqliteStore {
         }
     }
 
-    /// Flush before a read of `monitor`, when something of its own waits
-    /// ([`pending::read_needs_flush`]).
-    fn flush_for(&self, monitor: &str) -> Result<usize, StoreError> {
-        if pending::read_needs_flush(&self.pending, monitor) {
-            self.flush()
-        } else {
-            Ok(0)
-        }
-    }
-
     /// The `latest` rows of `monitor` (of every monitor when `None`), by monitor and location.
     fn read_latest(&self, monitor: Option<&str>) -> Result<Vec<ResultRow>, StoreError> {
         let conn = self.lock()?;
@@ -378,10 +368,10 @@ impl SqliteStore {
              WHERE monitor = ?1 ORDER BY location"
         } else {
             "SELECT monitor, location, at, ok, data, metrics FROM latest \
-             WHERE ?1 IS NULL ORDER BY monitor, location"
+             ORDER BY monitor, location"
         })?;
         let rows = stmt
-            .query_map([monitor], |r| {
+            .query_map(rusqlite::params_from_iter(monitor), |r| {
                 let mut row = result_row(r)?;
                 let metrics: String = lenient_text(r, 5)?;
                 row.metrics = serde_json::from_str::<BTreeMap<String, f64>>(&metrics)
@@ -1190,7 +1180,7 @@ impl Store for SqliteStore {
     }
 
     fn latest_results(&self, monitor: &str) -> Result<Vec<ResultRow>, StoreError> {
-        self.flush_for(monitor)?;
+        pending::flush_before_read(&self.pending, monitor, || self.flush())?;
         self.read_latest(Some(monitor))
     }
 
@@ -1206,7 +1196,7 @@ impl Store for SqliteStore {
         since: DateTime<Utc>,
     ) -> Result<Vec<Rollup>, StoreError> {
         let since = bucket_of(to_db(since)?, step);
-        self.flush_for(monitor)?;
+        pending::flush_before_read(&self.pending, monitor, || self.flush())?;
         let conn = self.lock()?;
         let mut stmt = conn.prepare_cached(
             "SELECT location, bucket, checks, failures, metrics FROM rollups \

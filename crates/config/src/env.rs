@@ -25,6 +25,39 @@ fn references(text: &str) -> Vec<(u64, u64, &str)> {
     out
 }
 
+thread_local! {
+    /// Set by [`with_env`]: `${NAME}`s are read from this map instead of the process's
+    /// environment (a probe agent validates the config its server sent with the values the
+    /// server sent along).
+    static OVERRIDE: std::cell::RefCell<Option<std::collections::BTreeMap<String, String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The value of `${name}`: from the map of [`with_env`] while one is set, else the process's
+/// environment.
+fn lookup(name: &str) -> Option<String> {
+    OVERRIDE.with(|o| match &*o.borrow() {
+        Some(map) => map.get(name).cloned(),
+        None => std::env::var(name).ok(),
+    })
+}
+
+/// Run `f` (a config parse on this thread) with `${NAME}`s read from `env` only.
+pub(crate) fn with_env<T>(
+    env: &std::collections::BTreeMap<String, String>,
+    f: impl FnOnce() -> T,
+) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            OVERRIDE.with(|o| *o.borrow_mut() = None);
+        }
+    }
+    OVERRIDE.with(|o| *o.borrow_mut() = Some(env.clone()));
+    let _reset = Reset;
+    f()
+}
+
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
@@ -42,7 +75,7 @@ pub(crate) fn check(text: &str, report: &mut Report<'_>) {
         }
         if !valid_name(name) {
             report.at(line, column, format!("invalid variable name ${{{name}}}"));
-        } else if std::env::var_os(name).is_none() {
+        } else if lookup(name).is_none() {
             report.at(
                 line,
                 column,
@@ -67,7 +100,7 @@ pub(crate) fn interpolate_recording(value: &str, secrets: &mut Secrets) -> Strin
         match after.find('}') {
             Some(end) if valid_name(&after[..end]) => {
                 let name = &after[..end];
-                let substituted = std::env::var(name).unwrap_or_default();
+                let substituted = lookup(name).unwrap_or_default();
                 secrets.add(name, &substituted);
                 out.push_str(&rest[..start]);
                 out.push_str(&substituted);

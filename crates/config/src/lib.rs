@@ -112,8 +112,8 @@ pub struct Config {
     /// How long the outbox keeps retrying a notification before giving it up (default 24h).
     pub delivery_max_age: Duration,
     pub channels: BTreeMap<String, ChannelSpec>,
-    /// Probe locations declared under `locations:`. Always empty in this version: probe agents
-    /// are not available, and a declared location is a config error.
+    /// Probe locations declared under `locations:` (agents elsewhere; `local` is this machine
+    /// and is never declared).
     pub locations: BTreeMap<String, LocationSpec>,
     pub monitors: Vec<Monitor>,
     /// Valid but probably not meant (e.g. no monitors), with positions like errors. Show them
@@ -122,6 +122,9 @@ pub struct Config {
     /// Every value substituted from `${NAME}`: mask them with [`Secrets::redact`] in anything
     /// shown, logged, stored or sent.
     pub secrets: Secrets,
+    /// The text the config was read from (`${VAR}`s as written): what a probe agent's
+    /// assignment is cut from.
+    pub text: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -182,7 +185,13 @@ impl std::fmt::Debug for ChannelSpec {
 pub struct LocationSpec {
     pub region: Option<String>,
     pub isp: Option<String>,
+    /// What its agent sends as `Authorization: Bearer TOKEN` (substituted from `${VAR}`).
     pub token: Option<String>,
+    /// How long it may go without a report before its dead-man alert: `silent_after:`, or 3 ×
+    /// the longest period among its monitors, at least a minute.
+    pub silent_after: Duration,
+    /// Where its dead-man alert goes: `channels:`, or every channel of its monitors.
+    pub channels: Vec<String>,
 }
 
 impl std::fmt::Debug for LocationSpec {
@@ -191,6 +200,8 @@ impl std::fmt::Debug for LocationSpec {
             .field("region", &self.region)
             .field("isp", &self.isp)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("silent_after", &self.silent_after)
+            .field("channels", &self.channels)
             .finish()
     }
 }
@@ -211,7 +222,8 @@ pub struct Monitor {
     /// `every:` schedules are spread over their period; cron ones fire on the dot.
     pub spread: bool,
     pub timeout: Duration,
-    /// Where it runs: `["local"]` in this version.
+    /// Where it runs: `local` (this machine) and declared locations (agents), in the order
+    /// listed; `["local"]` by default.
     pub locations: Vec<String>,
     /// What must hold, parsed against the kind's operands; the kind's default conditions are
     /// included unless a condition names their operand (HTTP: `status 200-399` unless
@@ -322,4 +334,14 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigErrors> {
 /// [`parse`] as of `now`: schedules whose last fire time is before `now` are errors.
 pub fn parse_at(file: &str, text: &str, now: DateTime<Utc>) -> Result<Config, ConfigErrors> {
     validate::validate(file, text, now)
+}
+
+/// [`parse`] with `${NAME}`s read from `env` instead of the process's environment: how a
+/// probe agent reads the config its server assigned it, with the values sent along.
+pub fn parse_with_env(
+    file: &str,
+    text: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<Config, ConfigErrors> {
+    env::with_env(env, || parse(file, text))
 }

@@ -73,6 +73,10 @@ pub struct RawLocation {
     pub region: Option<String>,
     pub isp: Option<String>,
     pub token: Option<S<String>>,
+    /// How long the location may go without a report before its own alert.
+    pub silent_after: Option<S<String>>,
+    /// Where that alert goes (default: every channel of the location's monitors).
+    pub channels: Option<Vec<S<String>>>,
 }
 
 /// The monitor kinds (`type:`): a closed set. Each kind takes its own settings (see

@@ -56,6 +56,14 @@ impl Secrets {
         self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
+    /// The value substituted for `${name}` (the first one, if it had several).
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// True when no `${NAME}` was substituted.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 use watchpost_cron::{Schedule, Tz, local_tz, parse_tz};
 
-/// Why a location other than `local` is refused.
 /// The shortest token a location may have: it is the only thing that lets an agent report.
 const MIN_TOKEN_CHARS: usize = 16;
 
-const NO_AGENTS: &str =
-    "probe agents are not available in this version: only `local` (this machine) can run checks";
+/// The shortest `silent_after:` (and the floor of its default): agents push at least every
+/// few seconds, so less would alert on a slow push.
+const MIN_SILENT_AFTER: Duration = Duration::from_secs(60);
 
 /// Why a URL with `user:password@` is refused.
 const NO_URL_CREDENTIALS: &str =
@@ -492,14 +492,12 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
         .filter(|k| *k != "local")
         .collect();
     let mut locations = BTreeMap::new();
+    // Locations whose `silent_after:` is to be computed from their monitors.
+    let mut silent_default: BTreeSet<String> = BTreeSet::new();
+    let mut channels_default: BTreeSet<String> = BTreeSet::new();
     for (key, loc) in &raw.locations.0 {
         check_name(&mut r, "location", key);
         let (l, c) = pos(key);
-        r.at(
-            l,
-            c,
-            format!("location {}: {NO_AGENTS}", escaped(&key.value)),
-        );
         if key.value == "local" {
             r.at(
                 l,
@@ -543,12 +541,53 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
                 Some(token)
             }
         };
+        let silent_after = match &loc.silent_after {
+            None => {
+                silent_default.insert(key.value.clone());
+                MIN_SILENT_AFTER
+            }
+            Some(s) => match duration(&mut r, s, "silent_after") {
+                Some(d) if d < MIN_SILENT_AFTER => {
+                    let (sl, sc) = pos(s);
+                    r.at(sl, sc, "silent_after: at least 1m");
+                    d
+                }
+                Some(d) => d,
+                None => MIN_SILENT_AFTER,
+            },
+        };
+        let mut location_channels = Vec::new();
+        match &loc.channels {
+            None => {
+                channels_default.insert(key.value.clone());
+            }
+            Some(list) => {
+                for ch in list {
+                    if !channel_names.contains(ch.value.as_str()) {
+                        let (cl, cc) = pos(ch);
+                        r.at(
+                            cl,
+                            cc,
+                            format!(
+                                "unknown channel {} (defined under channels: {})",
+                                escaped(&ch.value),
+                                listed(&channel_names, "none")
+                            ),
+                        );
+                    } else if !location_channels.contains(&ch.value) {
+                        location_channels.push(ch.value.clone());
+                    }
+                }
+            }
+        }
         locations.insert(
             key.value.clone(),
             LocationSpec {
                 region: loc.region.clone(),
                 isp: loc.isp.clone(),
                 token,
+                silent_after,
+                channels: location_channels,
             },
         );
     }
@@ -586,6 +625,25 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
             monitors.push(monitor);
         }
     }
+    // Defaults that depend on the monitors: 3 × the longest period of a location's monitors
+    // (at least a minute), and the union of their channels.
+    for (name, spec) in locations.iter_mut() {
+        let mine = monitors.iter().filter(|m| m.locations.contains(name));
+        if silent_default.contains(name) {
+            let longest = mine
+                .clone()
+                .filter_map(|m| period(&m.schedule))
+                .max()
+                .unwrap_or_default();
+            spec.silent_after = (longest * 3).max(MIN_SILENT_AFTER);
+        }
+        if channels_default.contains(name) {
+            let mut all: Vec<String> = mine.flat_map(|m| m.alert.channels.clone()).collect();
+            all.sort();
+            all.dedup();
+            spec.channels = all;
+        }
+    }
     let finished = r.finish()?;
     Ok(Config {
         file: file.to_string(),
@@ -600,6 +658,7 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
         monitors,
         warnings: finished.warnings,
         secrets: finished.secrets,
+        text: text.to_string(),
     })
 }
 
@@ -665,12 +724,6 @@ fn monitor(
                     escaped(&loc.value),
                     listed(declared, "none are")
                 ),
-            );
-        } else if loc.value != "local" {
-            r.at(
-                l,
-                c,
-                format!("location {}: {NO_AGENTS}", escaped(&loc.value)),
             );
         } else if locs.contains(&loc.value) {
             r.at(
@@ -776,6 +829,19 @@ fn monitor(
 }
 
 /// The names of `names`, comma-separated, or `none` when there are none.
+/// The gap between a schedule's next two fire times (its `every:` period, or a cron
+/// schedule's current gap); `None` for a schedule that fires less than twice from now.
+fn period(schedule: &Schedule) -> Option<Duration> {
+    if let Some(every) = schedule.every() {
+        return Some(every);
+    }
+    let next = schedule.upcoming(&Utc::now(), 2);
+    match next.as_slice() {
+        [a, b] => (*b - *a).to_std().ok(),
+        _ => None,
+    }
+}
+
 fn listed(names: &BTreeSet<&str>, none: &str) -> String {
     if names.is_empty() {
         none.to_string()

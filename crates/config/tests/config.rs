@@ -318,7 +318,7 @@ fn the_longest_durations_work_end_to_end() {
 }
 
 #[test]
-fn only_local_can_run_checks() {
+fn locations_are_declared_and_listed_once_and_quorum_fits_them() {
     let text = r#"locations:
   bj: {region: beijing, isp: telecom, token: "${WATCHPOST_TEST_HOOK_TOKEN}"}
 monitors:
@@ -338,10 +338,7 @@ monitors:
     alert: {quorum: 2}
 "#;
     let errs = errors(text);
-    let agents = "probe agents are not available in this version: only `local` (this machine) can run checks";
     let want = [
-        format!("watchpost.yaml:2:3: location \"bj\": {agents}"),
-        format!("watchpost.yaml:7:24: location \"bj\": {agents}"),
         "watchpost.yaml:12:24: location \"local\" is listed twice".to_string(),
         "watchpost.yaml:13:21: quorum 2 is more than the monitor's 1 location(s)".to_string(),
         "watchpost.yaml:17:21: quorum 2 is more than the monitor's 1 location(s)".to_string(),
@@ -844,4 +841,77 @@ fn quorum_is_a_count_or_a_percentage_of_the_locations() {
         let errs = errors(&config(written));
         assert_eq!(errs, vec![want.to_string()], "{written}");
     }
+}
+
+#[test]
+fn locations_get_their_silence_limit_and_channels_from_their_monitors_unless_given() {
+    setup_env();
+    let text = r#"
+channels:
+  ops: {type: console}
+  pager: {type: console}
+locations:
+  gz: {region: 广东佛山, isp: 电信, token: "${WATCHPOST_TEST_HOOK_TOKEN}"}
+  hrb: {region: 黑龙江哈尔滨, isp: 联通, token: "${WATCHPOST_TEST_HOOK_TOKEN}", silent_after: 5m, channels: [pager]}
+monitors:
+  - name: a
+    type: tcp
+    address: 127.0.0.1:9
+    every: 30s
+    locations: [local, gz, hrb]
+    alert: {channels: [ops], quorum: 66%}
+  - name: b
+    type: tcp
+    address: 127.0.0.1:9
+    every: 10s
+    locations: [gz]
+"#;
+    let config = parse("watchpost.yaml", text).unwrap();
+    let gz = &config.locations["gz"];
+    assert_eq!(gz.region.as_deref(), Some("广东佛山"));
+    assert_eq!(gz.isp.as_deref(), Some("电信"));
+    assert_eq!(gz.token.as_deref(), Some("s3cret #not a comment"));
+    // 3 × the longest period of its monitors (30s), above the 1-minute floor.
+    assert_eq!(gz.silent_after, Duration::from_secs(90));
+    assert_eq!(gz.channels, ["ops"]);
+    let hrb = &config.locations["hrb"];
+    assert_eq!(hrb.silent_after, Duration::from_secs(300));
+    assert_eq!(hrb.channels, ["pager"]);
+    assert_eq!(config.monitors[0].locations, ["local", "gz", "hrb"]);
+    assert_eq!(config.monitors[0].alert.quorum, 2);
+    assert_eq!(config.monitors[1].locations, ["gz"]);
+    assert!(!format!("{config:?}").contains("s3cret"));
+
+    let errs = errors(
+        r#"
+locations:
+  gz: {token: "${WATCHPOST_TEST_HOOK_TOKEN}", silent_after: 10s, channels: [nope]}
+monitors: []
+"#,
+    );
+    assert_eq!(
+        errs,
+        [
+            "watchpost.yaml:3:61: silent_after: at least 1m",
+            "watchpost.yaml:3:77: unknown channel \"nope\" (defined under channels: none)",
+        ]
+    );
+}
+
+#[test]
+fn a_config_can_be_read_with_values_given_instead_of_the_environment() {
+    let env = std::collections::BTreeMap::from([(
+        "WATCHPOST_AGENT_ONLY".to_string(),
+        "agent-secret-value".to_string(),
+    )]);
+    let text = "monitors:\n  - {name: a, type: http, url: \"http://127.0.0.1:9/?k=${WATCHPOST_AGENT_ONLY}\"}\n";
+    let config = watchpost_config::parse_with_env("assignment", text, &env).unwrap();
+    assert_eq!(config.secrets.value("WATCHPOST_AGENT_ONLY"), Some("agent-secret-value"));
+    assert_eq!(config.monitors[0].target, "http://127.0.0.1:9/?k=${WATCHPOST_AGENT_ONLY}");
+    // The process's environment is read again afterwards.
+    let errs = errors(text);
+    assert_eq!(
+        errs,
+        ["watchpost.yaml:2:55: environment variable WATCHPOST_AGENT_ONLY is not set (used as ${WATCHPOST_AGENT_ONLY})"]
+    );
 }

@@ -204,6 +204,51 @@ pub struct Job {
     pub timeout: Duration,
 }
 
+impl Job {
+    /// The job's spread offset ([`spread_offset`] of its period for a spread `every:`
+    /// schedule, zero otherwise): every process computes the same, so a probe agent's ticks
+    /// land on the server's slots.
+    pub fn offset(&self) -> Duration {
+        match (self.spread, self.schedule.every()) {
+            (true, Some(period)) => spread_offset(&self.name, period),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// The job's first fire time strictly after `t` (spread included); `None` when there is
+    /// none or it is out of range.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let offset = TimeDelta::from_std(self.offset()).ok()?;
+        let local = t.checked_sub_signed(offset)?.with_timezone(&self.tz);
+        let next = self
+            .schedule
+            .next_after(&local)?
+            .with_timezone(&Utc)
+            .checked_add_signed(offset)?;
+        (next > t).then_some(next)
+    }
+
+    /// Whether `t` is one of the job's fire times.
+    pub fn fires_at(&self, t: DateTime<Utc>) -> bool {
+        t.checked_sub_signed(TimeDelta::nanoseconds(1))
+            .and_then(|before| self.next_after(before))
+            == Some(t)
+    }
+
+    /// The job's latest fire time at or before `t`, looking back at most `within`.
+    pub fn latest_at_or_before(&self, t: DateTime<Utc>, within: Duration) -> Option<DateTime<Utc>> {
+        let start = t.checked_sub_signed(TimeDelta::from_std(within).ok()?)?;
+        let mut at = self.next_after(start)?;
+        if at > t {
+            return None;
+        }
+        while let Some(next) = self.next_after(at).filter(|n| *n <= t) {
+            at = next;
+        }
+        Some(at)
+    }
+}
+
 /// One tick handed to the runner.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -395,7 +440,6 @@ struct Plan {
 
 pub struct Scheduler<C: Clock> {
     jobs: Arc<Vec<Job>>,
-    offsets: Vec<Duration>,
     clock: Arc<C>,
     permits: Arc<Semaphore>,
     stats: Arc<Stats>,
@@ -404,16 +448,8 @@ pub struct Scheduler<C: Clock> {
 impl<C: Clock> Scheduler<C> {
     /// `concurrency` is clamped to `1..=Semaphore::MAX_PERMITS`.
     pub fn new(jobs: Vec<Job>, concurrency: usize, clock: C) -> Self {
-        let offsets = jobs
-            .iter()
-            .map(|j| match (j.spread, j.schedule.every()) {
-                (true, Some(period)) => spread_offset(&j.name, period),
-                _ => Duration::ZERO,
-            })
-            .collect();
         Scheduler {
             jobs: Arc::new(jobs),
-            offsets,
             clock: Arc::new(clock),
             permits: Arc::new(Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS))),
             stats: Arc::new(Stats::default()),
@@ -431,16 +467,8 @@ impl<C: Clock> Scheduler<C> {
     /// The job's first fire time strictly after `t`; `None` when there is none or it is out of
     /// range.
     fn next_fire(&self, i: usize, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let job = &self.jobs[i];
-        let offset = TimeDelta::from_std(self.offsets[i]).ok()?;
-        let local = t.checked_sub_signed(offset)?.with_timezone(&job.tz);
-        let next = job
-            .schedule
-            .next_after(&local)?
-            .with_timezone(&Utc)
-            .checked_add_signed(offset)?;
         // Strictly later, or the loop could spin on one instant.
-        (next > t).then_some(next)
+        self.jobs[i].next_after(t)
     }
 
     /// Put job `i` in the heap at its first fire time after `t`, or mark it unscheduled

@@ -109,6 +109,27 @@
 //! write transaction: all of it or nothing. [`Store::record_results`] and
 //! [`Store::transition`] are its two halves on their own.
 //!
+//! # Observations from other locations
+//!
+//! Probe agents in other locations push what they observed; the server stores each
+//! observation with [`Store::record_observations`] as an [`ObservationRow`], keyed by monitor,
+//! location and slot (the tick it stands for). A key already stored is skipped and counted as
+//! a duplicate, so a re-sent batch is harmless. The same transaction records when each
+//! location of the batch last reported ([`Store::location_reports`], for its dead-man switch).
+//! [`Store::observations`] reads every location's observation of one slot; [`Store::prune`]
+//! deletes those of old slots.
+//!
+//! # Shard leases
+//!
+//! Several processes on one database share the monitors by [`SHARDS`] shards: a monitor
+//! belongs to shard [`shard_of`] of its name, and a process runs the monitors of the shards it
+//! holds. Each process calls [`Store::claim_shards`] every few seconds with a lease a few times
+//! that long: it renews its leases, gives up what exceeds its fair share (all shards divided by
+//! the live processes, rounded up) and takes free or expired shards up to it. No shard is ever
+//! leased to two processes at once; a process that dies loses its shards when their leases
+//! end, and one that stops gives them up at once ([`Store::release_shards`]). A lease that
+//! ends more than [`MAX_LEASE`] after `now` counts as expired (the clock went back).
+//!
 //! # Unreadable state
 //!
 //! The store never interprets a monitor's state: a state that is not valid JSON (edited by
@@ -159,6 +180,20 @@ pub const RETRY_GAP_CAP: Duration = Duration::from_secs(60 * 60);
 /// An item whose last attempt (or creation) lies more than this after `now` is due at once:
 /// the wall clock went back.
 pub const CLOCK_BACK_TOLERANCE: Duration = Duration::from_secs(5);
+
+/// The number of shards monitors are split into (see *Shard leases* in the crate
+/// documentation).
+pub const SHARDS: u32 = 64;
+
+/// The shard of the monitor named `name`: the 64-bit FNV-1a hash of its UTF-8 bytes, modulo
+/// [`SHARDS`]. Stable across builds, platforms and versions (processes of different builds
+/// sharing a database must agree on it): never change it.
+pub fn shard_of(name: &str) -> u32 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hash % u64::from(SHARDS)) as u32
+}
 
 /// Opens the store named by `url`: `sqlite://PATH` (`sqlite:///abs/path` or
 /// `sqlite://relative/path`; `sqlite:PATH` also works) or `sqlite::memory:` for a private
@@ -277,9 +312,11 @@ pub trait Store: Send + Sync {
     /// of rows deleted.
     fn prune_rollups(&self, step: Step, older_than: DateTime<Utc>) -> Result<usize, StoreError>;
 
-    /// Retention: deletes results taken before `older_than` and outbox items delivered or given
-    /// up before `older_than`, and the latest result of a location that has reported nothing
-    /// since, in chunks. Pending items, states, incidents and the rollups are kept. Returns the number of rows deleted.
+    /// Retention: deletes results taken before `older_than`, outbox items delivered or given
+    /// up before `older_than`, the latest result of a location that has reported nothing
+    /// since, and observations of slots before `older_than`, in chunks. Pending items, states,
+    /// incidents, the rollups and the locations' report times are kept. Returns the number of
+    /// rows deleted.
     ///
     /// A pruned item's idempotency key is forgotten, so keep the retention longer than any
     /// window in which the same key could be produced again.
@@ -409,6 +446,88 @@ pub trait Store: Send + Sync {
     /// The latest fire time claimed for `monitor` ([`Store::claim_fired`]), `None` before its
     /// first claim.
     fn fired_at(&self, monitor: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Stores observations pushed by probe agents, in one write transaction, and records
+    /// that each location of the batch reported at `received_at` (its
+    /// [`Store::location_reports`] time becomes the later of the stored one and this, even
+    /// when every row is a duplicate).
+    ///
+    /// Idempotent: a row whose key (monitor, location, slot) is already stored — or comes
+    /// earlier in the same batch — is skipped and counted in
+    /// [`ObservationsRecorded::duplicates`]; the stored one is kept as it is.
+    ///
+    /// Errors: an empty monitor or location name is [`StoreError::InvalidInput`], a time
+    /// outside the storable range [`StoreError::TimeOutOfRange`]; nothing is stored then.
+    /// No rows store nothing and record no report.
+    fn record_observations(
+        &self,
+        rows: &[ObservationRow],
+        received_at: DateTime<Utc>,
+    ) -> Result<ObservationsRecorded, StoreError>;
+
+    /// Every location's observation of `monitor`'s `slot`, ordered by location. One index
+    /// range.
+    fn observations(
+        &self,
+        monitor: &str,
+        slot: DateTime<Utc>,
+    ) -> Result<Vec<ObservationRow>, StoreError>;
+
+    /// How many observations are stored: all of them, or those of `location`.
+    fn observation_count(&self, location: Option<&str>) -> Result<u64, StoreError>;
+
+    /// When each location last reported ([`Store::record_observations`]), by location name.
+    fn location_reports(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+
+    /// Renews and takes shard leases for `holder`, in one write transaction, and returns the
+    /// shards it holds now (leased until `now + ttl`), sorted.
+    ///
+    /// The live holders are those whose last claim's lease has not ended at `now` (whether they
+    /// hold shards or not), and `holder` itself; its fair share is [`SHARDS`] divided by their
+    /// number, rounded up. `holder` keeps (renews) its shards up to its fair share, the lowest
+    /// first, and releases the others at once; then takes free or expired shards, the lowest
+    /// first, until it holds its fair share or none is left. A shard leased to another holder
+    /// is never taken before its lease ends (or ends more than [`MAX_LEASE`] after `now`: the
+    /// clock went back), so no shard is ever leased to two holders at once, however many
+    /// processes call this at the same moment.
+    ///
+    /// Errors: an empty `holder`, a zero `ttl` or one longer than [`MAX_LEASE`] are
+    /// [`StoreError::InvalidInput`]; `now + ttl` outside the storable range is
+    /// [`StoreError::TimeOutOfRange`].
+    fn claim_shards(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Vec<u32>, StoreError>;
+
+    /// Gives up `holder`'s shards at once (a process stopping): another holder can take them
+    /// in its next [`Store::claim_shards`], and `holder` no longer counts as live. An empty
+    /// `holder` is [`StoreError::InvalidInput`].
+    fn release_shards(&self, holder: &str) -> Result<(), StoreError>;
+}
+
+/// One location's observation of one slot (a scheduled tick) of a monitor, as an agent pushed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationRow {
+    pub monitor: String,
+    pub location: String,
+    /// The tick (scheduled time) it stands for; with monitor and location, its key.
+    pub slot: DateTime<Utc>,
+    /// When the agent made it.
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    /// The observation's JSON document (opaque to the store).
+    pub data: String,
+}
+
+/// What [`Store::record_observations`] did with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObservationsRecorded {
+    /// Rows stored.
+    pub stored: usize,
+    /// Rows skipped because their key was already stored (or came earlier in the batch).
+    pub duplicates: usize,
 }
 
 /// What `decide` asks [`Store::transition`] to write.

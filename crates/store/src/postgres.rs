@@ -16,15 +16,17 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::pending::{self, Pending, QuietReads};
 use crate::shared::{
-    self, Candidate, CheckedTransition, ClaimTimes, Scan, bucket_of, check_lease, check_not_empty,
-    check_results, check_tick, check_transition, fired_input, future_limit, latest_metrics,
-    merge_rollup_delta, merge_rollup_metrics, next_version, to_count,
+    self, Candidate, CheckedObservations, CheckedTransition, ClaimTimes, Lease, Scan, bucket_of,
+    check_lease, check_not_empty, check_observations, check_results, check_tick, check_transition,
+    fired_input, future_limit, latest_metrics, merge_rollup_delta, merge_rollup_metrics,
+    next_version, plan_shards, to_count,
 };
 use crate::time::{add, duration_from_db, from_db, nanos, opt_from_db, to_db};
 use crate::url::redact_url;
 use crate::{
-    CLOCK_BACK_TOLERANCE, Incident, IncidentChange, OutboxEntry, OutboxItem, PendingInfo,
-    RETRY_GAP_CAP, ResultRow, Rollup, Step, Store, StoreError, Transition, TransitionOutcome,
+    CLOCK_BACK_TOLERANCE, Incident, IncidentChange, ObservationRow, ObservationsRecorded,
+    OutboxEntry, OutboxItem, PendingInfo, RETRY_GAP_CAP, ResultRow, Rollup, Step, Store,
+    StoreError, Transition, TransitionOutcome,
 };
 
 /// The PostgreSQL migrations, in order; migration `i` (0-based) brings the database to schema
@@ -33,6 +35,7 @@ use crate::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
     include_str!("../migrations/postgres/0002_schedule_runs.sql"),
+    include_str!("../migrations/postgres/0003_observations_and_shards.sql"),
 ];
 
 /// The PostgreSQL schema version this build writes (the `watchpost_schema` table). The two
@@ -42,6 +45,10 @@ pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// The advisory lock key the migration holds (for its transaction), so that processes opening
 /// the same database at once migrate it once.
 const MIGRATION_LOCK: i64 = 0x7761_7463_6870_6f73; // "watchpos"
+
+/// The advisory lock key [`Store::claim_shards`] and [`Store::release_shards`] hold (for their
+/// transaction): they run one at a time, each seeing the leases the previous one wrote.
+const SHARD_LOCK: i64 = 0x7770_7368_6172_6473; // "wpshards"
 
 /// Connections per store.
 pub const POOL_SIZE: usize = 4;
@@ -74,7 +81,9 @@ const SCAN_PAGE: i64 = 256;
 ///   claims never wait for each other nor share an item; an earlier item of the same incident
 ///   and channel that another transaction holds counts as not claimable (the delivery order
 ///   holds);
-/// - rollups are read and written under a row lock, so concurrent ticks lose no count.
+/// - rollups are read and written under a row lock, so concurrent ticks lose no count;
+/// - observations are inserted in key order (concurrent batches wait for each other's keys
+///   without deadlocking), and shard leases change under one advisory transaction lock.
 ///
 /// # TLS
 ///
@@ -1318,7 +1327,12 @@ impl Store for PgStore {
              (SELECT monitor, location FROM latest WHERE at < $1 LIMIT $2)",
             before,
         )?;
-        Ok(results + outbox + latest)
+        let observations = self.delete_in_chunks(
+            "DELETE FROM observations WHERE (monitor, slot, location) IN \
+             (SELECT monitor, slot, location FROM observations WHERE slot < $1 LIMIT $2)",
+            before,
+        )?;
+        Ok(results + outbox + latest + observations)
     }
 
     fn claim_due(
@@ -1563,6 +1577,185 @@ impl Store for PgStore {
             )
             .map_err(db)?;
         Ok(row.map(|r| from_db(r.get(0))))
+    }
+
+    fn record_observations(
+        &self,
+        rows: &[ObservationRow],
+        received_at: DateTime<Utc>,
+    ) -> Result<ObservationsRecorded, StoreError> {
+        let CheckedObservations { times, locations } = check_observations(rows)?;
+        let received = to_db(received_at)?;
+        if rows.is_empty() {
+            return Ok(ObservationsRecorded {
+                stored: 0,
+                duplicates: 0,
+            });
+        }
+        let monitors: Vec<&str> = rows.iter().map(|r| r.monitor.as_str()).collect();
+        let slots: Vec<i64> = times.iter().map(|t| t.0).collect();
+        let places: Vec<&str> = rows.iter().map(|r| r.location.as_str()).collect();
+        let ats: Vec<i64> = times.iter().map(|t| t.1).collect();
+        let oks: Vec<bool> = rows.iter().map(|r| r.ok).collect();
+        let data: Vec<&str> = rows.iter().map(|r| r.data.as_str()).collect();
+        let locations: Vec<&str> = locations.into_iter().collect();
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(db)?;
+        // In key order (the first of a key in the batch wins), so that concurrent batches
+        // wait for each other's keys in one order.
+        let stored = tx
+            .execute(
+                "INSERT INTO observations (monitor, slot, location, at, ok, data) \
+                 SELECT m, s, l, a, k, d \
+                 FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::bool[], \
+                             $6::text[]) WITH ORDINALITY AS o(m, s, l, a, k, d, n) \
+                 ORDER BY m, s, l, n \
+                 ON CONFLICT DO NOTHING",
+                &[&monitors, &slots, &places, &ats, &oks, &data],
+            )
+            .map_err(db)? as usize;
+        tx.execute(
+            "INSERT INTO location_reports (location, last_report_at) \
+             SELECT l, $2 FROM unnest($1::text[]) AS u(l) ORDER BY l \
+             ON CONFLICT (location) DO UPDATE SET last_report_at = \
+                 GREATEST(location_reports.last_report_at, excluded.last_report_at)",
+            &[&locations, &received],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(ObservationsRecorded {
+            stored,
+            duplicates: rows.len() - stored,
+        })
+    }
+
+    fn observations(
+        &self,
+        monitor: &str,
+        slot: DateTime<Utc>,
+    ) -> Result<Vec<ObservationRow>, StoreError> {
+        let slot = to_db(slot)?;
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(
+                "SELECT monitor, location, slot, at, ok, data FROM observations \
+                 WHERE monitor = $1 AND slot = $2 ORDER BY location",
+                &[&monitor, &slot],
+            )
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| ObservationRow {
+                monitor: r.get(0),
+                location: r.get(1),
+                slot: from_db(r.get(2)),
+                at: from_db(r.get(3)),
+                ok: r.get(4),
+                data: r.get(5),
+            })
+            .collect())
+    }
+
+    fn observation_count(&self, location: Option<&str>) -> Result<u64, StoreError> {
+        let mut conn = self.conn()?;
+        let row = match location {
+            Some(location) => conn.query_one(
+                "SELECT count(*) FROM observations WHERE location = $1",
+                &[&location],
+            ),
+            None => conn.query_one("SELECT count(*) FROM observations", &[]),
+        }
+        .map_err(db)?;
+        Ok(to_count(row.get(0))? as u64)
+    }
+
+    fn location_reports(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(
+                "SELECT location, last_report_at FROM location_reports ORDER BY location",
+                &[],
+            )
+            .map_err(db)?;
+        Ok(rows.iter().map(|r| (r.get(0), from_db(r.get(1)))).collect())
+    }
+
+    fn claim_shards(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Vec<u32>, StoreError> {
+        check_not_empty("holder", holder)?;
+        check_lease(ttl)?;
+        let until = to_db(add(now, ttl)?)?;
+        let times = ClaimTimes::new(to_db(now)?);
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(db)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SHARD_LOCK])
+            .map_err(db)?;
+        tx.execute(
+            "DELETE FROM shard_holders WHERE until <= $1 OR until > $2",
+            &[&times.now, &times.lease_cap],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO shard_holders (holder, until) VALUES ($1, $2) \
+             ON CONFLICT (holder) DO UPDATE SET until = excluded.until",
+            &[&holder, &until],
+        )
+        .map_err(db)?;
+        let others: Vec<String> = tx
+            .query(
+                "SELECT holder FROM shard_holders WHERE until > $1 AND until <= $2 \
+                 UNION SELECT holder FROM shard_leases \
+                 WHERE until > $1 AND until <= $2 AND holder IS NOT NULL",
+                &[&times.now, &times.lease_cap],
+            )
+            .map_err(db)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let leases: Vec<Lease> = tx
+            .query("SELECT shard, holder, until FROM shard_leases", &[])
+            .map_err(db)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let plan = plan_shards(holder, &others, &leases, times);
+        let released: Vec<i64> = plan.released.iter().map(|&s| i64::from(s)).collect();
+        let held: Vec<i64> = plan.held.iter().map(|&s| i64::from(s)).collect();
+        tx.execute(
+            "UPDATE shard_leases SET holder = NULL, until = NULL WHERE shard = ANY($1)",
+            &[&released],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO shard_leases (shard, holder, until) \
+             SELECT s, $2, $3 FROM unnest($1::int8[]) AS u(s) \
+             ON CONFLICT (shard) DO UPDATE SET holder = excluded.holder, until = excluded.until",
+            &[&held, &holder, &until],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(plan.held)
+    }
+
+    fn release_shards(&self, holder: &str) -> Result<(), StoreError> {
+        check_not_empty("holder", holder)?;
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(db)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SHARD_LOCK])
+            .map_err(db)?;
+        tx.execute("DELETE FROM shard_holders WHERE holder = $1", &[&holder])
+            .map_err(db)?;
+        tx.execute(
+            "UPDATE shard_leases SET holder = NULL, until = NULL WHERE holder = $1",
+            &[&holder],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(())
     }
 }
 

@@ -1,15 +1,15 @@
 //! What the backends share: input checks, the rollup merge, and the choice of items
 //! [`crate::Store::claim_due`] leases. Pure logic; each backend runs its own SQL around it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::time::{nanos, to_db};
 use crate::{
-    CLOCK_BACK_TOLERANCE, IncidentChange, MAX_LEASE, ResultRow, Step, StoreError, Summary,
-    Transition,
+    CLOCK_BACK_TOLERANCE, IncidentChange, MAX_LEASE, ObservationRow, ResultRow, SHARDS, Step,
+    StoreError, Summary, Transition,
 };
 
 pub(crate) fn check_json(what: &'static str, text: &str) -> Result<(), StoreError> {
@@ -88,6 +88,77 @@ pub(crate) fn check_results(rows: &[ResultRow]) -> Result<Vec<i64>, StoreError> 
             to_db(row.at)
         })
         .collect()
+}
+
+/// Observation rows, checked: each one's slot and time in nanoseconds, and the batch's
+/// distinct locations in name order.
+pub(crate) struct CheckedObservations<'a> {
+    pub times: Vec<(i64, i64)>,
+    pub locations: BTreeSet<&'a str>,
+}
+
+/// Checks observation rows before any lock is taken.
+pub(crate) fn check_observations(
+    rows: &[ObservationRow],
+) -> Result<CheckedObservations<'_>, StoreError> {
+    let mut times = Vec::with_capacity(rows.len());
+    let mut locations = BTreeSet::new();
+    for row in rows {
+        check_not_empty("monitor name", &row.monitor)?;
+        check_not_empty("location name", &row.location)?;
+        times.push((to_db(row.slot)?, to_db(row.at)?));
+        locations.insert(row.location.as_str());
+    }
+    Ok(CheckedObservations { times, locations })
+}
+
+/// What [`crate::Store::claim_shards`] does: the shards `holder` holds afterwards (to renew or
+/// take), sorted, and those it releases.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ShardPlan {
+    pub held: Vec<u32>,
+    pub released: Vec<u32>,
+}
+
+/// A stored shard lease: shard, holder and until (ns); no holder: free.
+pub(crate) type Lease = (i64, Option<String>, Option<i64>);
+
+/// Plans [`crate::Store::claim_shards`] for `holder` given the other live holders (`others`,
+/// it may name `holder` too) and the stored leases.
+/// A lease is live when it ends after `now` and at most [`MAX_LEASE`] after it.
+pub(crate) fn plan_shards(
+    holder: &str,
+    others: &[String],
+    leases: &[Lease],
+    times: ClaimTimes,
+) -> ShardPlan {
+    let ClaimTimes { now, lease_cap, .. } = times;
+    let live_holders: HashSet<&str> = others.iter().map(String::as_str).chain([holder]).collect();
+    let fair = SHARDS.div_ceil(live_holders.len() as u32) as usize;
+    let mut mine = BTreeSet::new();
+    let mut taken = BTreeSet::new();
+    for (shard, by, until) in leases {
+        let Some(shard) = u32::try_from(*shard).ok().filter(|s| *s < SHARDS) else {
+            continue;
+        };
+        match by.as_deref() {
+            Some(by) if by == holder => {
+                mine.insert(shard);
+            }
+            Some(_) if until.is_some_and(|until| until > now && until <= lease_cap) => {
+                taken.insert(shard);
+            }
+            _ => {}
+        }
+    }
+    let released: Vec<u32> = mine.iter().copied().skip(fair).collect();
+    let free: Vec<u32> = (0..SHARDS)
+        .filter(|s| !taken.contains(s) && !mine.contains(s))
+        .take(fair.saturating_sub(mine.len()))
+        .collect();
+    let mut held: Vec<u32> = mine.into_iter().take(fair).chain(free).collect();
+    held.sort_unstable();
+    ShardPlan { held, released }
 }
 
 /// The next version after `version`, for `monitor`'s state.
@@ -304,4 +375,56 @@ pub(crate) fn select_claims(
         })?;
     }
     Ok(selected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(shard: i64, holder: &str, until: i64) -> Lease {
+        (shard, Some(holder.to_string()), Some(until))
+    }
+
+    #[test]
+    fn shards_are_shared_fairly() {
+        let now = 1_000;
+        let times = ClaimTimes::new(now);
+        let alone = plan_shards("a", &[], &[], times);
+        assert_eq!(alone.held, (0..SHARDS).collect::<Vec<_>>());
+        assert!(alone.released.is_empty());
+
+        // "b" is live: "a" keeps its lowest 32 and releases the rest.
+        let all_a: Vec<_> = (0..64).map(|s| lease(s, "a", now + 10)).collect();
+        let halved = plan_shards("a", &["a".into(), "b".into()], &all_a, times);
+        assert_eq!(halved.held, (0..32).collect::<Vec<_>>());
+        assert_eq!(halved.released, (32..64).collect::<Vec<_>>());
+        // "b" takes nothing leased to "a" while it lasts.
+        assert!(
+            plan_shards("b", &["a".into()], &all_a, times)
+                .held
+                .is_empty()
+        );
+        // An expired lease, a released one or one ending past now + MAX_LEASE is free.
+        let leases = [
+            lease(0, "a", now),
+            (1, None, None),
+            lease(2, "a", now + nanos(MAX_LEASE) + 1),
+            lease(3, "a", now + 1),
+        ];
+        let b = plan_shards("b", &["a".into()], &leases, times);
+        assert_eq!(b.held.len(), 32);
+        assert_eq!(&b.held[..3], &[0, 1, 2]);
+        assert!(!b.held.contains(&3));
+        // Rows out of range are ignored.
+        let odd = plan_shards(
+            "a",
+            &[],
+            &[lease(-1, "b", now + 1), lease(64, "b", now + 1)],
+            times,
+        );
+        assert_eq!(odd.held.len(), 64);
+        // More holders than shards: one shard each at most.
+        let many: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+        assert_eq!(plan_shards("x", &many, &[], times).held, [0]);
+    }
 }

@@ -13,15 +13,17 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::pending::{self, Known, Pending, QuietReads};
 use crate::shared::{
-    self, Candidate, CheckedTransition, ClaimTimes, Scan, bucket_of, check_lease, check_not_empty,
-    check_results, check_tick, check_transition, fired_input, future_limit, latest_metrics,
-    merge_rollup_delta, merge_rollup_metrics, next_version, to_count,
+    self, Candidate, CheckedObservations, CheckedTransition, ClaimTimes, Scan, bucket_of,
+    check_lease, check_not_empty, check_observations, check_results, check_tick, check_transition,
+    fired_input, future_limit, latest_metrics, merge_rollup_delta, merge_rollup_metrics,
+    next_version, plan_shards, to_count,
 };
 use crate::time::{add, duration_from_db, from_db, nanos, opt_from_db, to_db};
 use crate::url::{Target, parse_url, redacted_path};
 use crate::{
-    CLOCK_BACK_TOLERANCE, Incident, IncidentChange, OutboxEntry, OutboxItem, PendingInfo,
-    RETRY_GAP_CAP, ResultRow, Rollup, Step, Store, StoreError, Transition, TransitionOutcome,
+    CLOCK_BACK_TOLERANCE, Incident, IncidentChange, ObservationRow, ObservationsRecorded,
+    OutboxEntry, OutboxItem, PendingInfo, RETRY_GAP_CAP, ResultRow, Rollup, Step, Store,
+    StoreError, Transition, TransitionOutcome,
 };
 
 /// The migrations, in order; migration `i` (0-based) brings the file to `user_version` `i + 1`.
@@ -31,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_order_and_retry_time.sql"),
     include_str!("../migrations/0003_latest_and_rollups.sql"),
     include_str!("../migrations/0004_schedule_runs.sql"),
+    include_str!("../migrations/0005_observations_and_shards.sql"),
 ];
 
 /// Rows deleted per transaction by retention.
@@ -72,8 +75,8 @@ const BUSY_GAP: Duration = Duration::from_millis(20);
 ///
 /// # Group commit
 ///
-/// Ticks ([`Store::commit_tick`], [`Store::transition`], [`Store::record_results`]) are
-/// committed in batches, so that many monitors finishing at once cost one `fsync`, not one
+/// Ticks ([`Store::commit_tick`], [`Store::transition`], [`Store::record_results`]) and
+/// pushed observations ([`Store::record_observations`]) are committed in batches, so that many monitors finishing at once cost one `fsync`, not one
 /// each. The first caller to find no batch open begins one (`BEGIN IMMEDIATE`) and runs its
 /// tick in it; callers arriving meanwhile join the open batch, each running its own tick —
 /// its own `decide`, on its own thread — inside a savepoint of it, so a tick that fails (or
@@ -1249,7 +1252,8 @@ impl Store for SqliteStore {
         if latest > 0 {
             self.forget_all();
         }
-        Ok(results + outbox + latest)
+        let observations = self.delete_in_chunks(PRUNE_OBSERVATIONS_SQL, &[&before])?;
+        Ok(results + outbox + latest + observations)
     }
 
     fn claim_due(
@@ -1476,7 +1480,174 @@ impl Store for SqliteStore {
             .optional()?;
         Ok(at.map(from_db))
     }
+
+    fn record_observations(
+        &self,
+        rows: &[ObservationRow],
+        received_at: DateTime<Utc>,
+    ) -> Result<ObservationsRecorded, StoreError> {
+        let CheckedObservations { times, locations } = check_observations(rows)?;
+        let received = to_db(received_at)?;
+        if rows.is_empty() {
+            return Ok(ObservationsRecorded {
+                stored: 0,
+                duplicates: 0,
+            });
+        }
+        let stored = self.batched(&mut |conn| {
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO observations (monitor, slot, location, at, ok, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            )?;
+            let mut stored = 0;
+            for (row, (slot, at)) in rows.iter().zip(&times) {
+                stored += insert.execute(params![
+                    row.monitor,
+                    slot,
+                    row.location,
+                    at,
+                    row.ok,
+                    row.data
+                ])?;
+            }
+            let mut report = conn.prepare_cached(
+                "INSERT INTO location_reports (location, last_report_at) VALUES (?1, ?2) \
+                 ON CONFLICT (location) DO UPDATE SET \
+                     last_report_at = max(last_report_at, excluded.last_report_at)",
+            )?;
+            for location in &locations {
+                report.execute(params![location, received])?;
+            }
+            Ok(stored)
+        })?;
+        Ok(ObservationsRecorded {
+            stored,
+            duplicates: rows.len() - stored,
+        })
+    }
+
+    fn observations(
+        &self,
+        monitor: &str,
+        slot: DateTime<Utc>,
+    ) -> Result<Vec<ObservationRow>, StoreError> {
+        let slot = to_db(slot)?;
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(OBSERVATIONS_SQL)?;
+        let rows = stmt
+            .query_map(params![monitor, slot], |r| {
+                Ok(ObservationRow {
+                    monitor: lenient_text(r, 0)?,
+                    location: lenient_text(r, 1)?,
+                    slot: from_db(r.get(2)?),
+                    at: from_db(r.get(3)?),
+                    ok: r.get(4)?,
+                    data: lenient_text(r, 5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn observation_count(&self, location: Option<&str>) -> Result<u64, StoreError> {
+        let conn = self.lock()?;
+        let n: i64 = conn
+            .prepare_cached(if location.is_some() {
+                COUNT_OF_LOCATION_SQL
+            } else {
+                "SELECT count(*) FROM observations"
+            })?
+            .query_row(rusqlite::params_from_iter(location), |r| r.get(0))?;
+        Ok(to_count(n)? as u64)
+    }
+
+    fn location_reports(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT location, last_report_at FROM location_reports ORDER BY location",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((lenient_text(r, 0)?, from_db(r.get(1)?))))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn claim_shards(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Vec<u32>, StoreError> {
+        check_not_empty("holder", holder)?;
+        check_lease(ttl)?;
+        let until = to_db(add(now, ttl)?)?;
+        let times = ClaimTimes::new(to_db(now)?);
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached("DELETE FROM shard_holders WHERE until <= ?1 OR until > ?2")?
+            .execute(params![times.now, times.lease_cap])?;
+        tx.prepare_cached(
+            "INSERT INTO shard_holders (holder, until) VALUES (?1, ?2) \
+             ON CONFLICT (holder) DO UPDATE SET until = excluded.until",
+        )?
+        .execute(params![holder, until])?;
+        let others = tx
+            .prepare_cached(LIVE_HOLDERS_SQL)?
+            .query_map(params![times.now, times.lease_cap], |r| lenient_text(r, 0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let leases = tx
+            .prepare_cached("SELECT shard, holder, until FROM shard_leases")?
+            .query_map([], |r| Ok((r.get(0)?, lenient_opt_text(r, 1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let plan = plan_shards(holder, &others, &leases, times);
+        {
+            let mut release = tx.prepare_cached(
+                "UPDATE shard_leases SET holder = NULL, until = NULL WHERE shard = ?1",
+            )?;
+            for shard in &plan.released {
+                release.execute([shard])?;
+            }
+            let mut take = tx.prepare_cached(
+                "INSERT INTO shard_leases (shard, holder, until) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (shard) DO UPDATE SET holder = excluded.holder, until = excluded.until",
+            )?;
+            for shard in &plan.held {
+                take.execute(params![shard, holder, until])?;
+            }
+        }
+        tx.commit()?;
+        Ok(plan.held)
+    }
+
+    fn release_shards(&self, holder: &str) -> Result<(), StoreError> {
+        check_not_empty("holder", holder)?;
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM shard_holders WHERE holder = ?1", [holder])?;
+        tx.execute(
+            "UPDATE shard_leases SET holder = NULL, until = NULL WHERE holder = ?1",
+            [holder],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
 }
+
+/// Every location's observation of one slot: a range of the primary key, in location order.
+const OBSERVATIONS_SQL: &str = "SELECT monitor, location, slot, at, ok, data FROM observations \
+     WHERE monitor = ?1 AND slot = ?2 ORDER BY location";
+
+/// Observations of slots before `?1`, a chunk of `?2`. Uses `observations_slot`.
+const PRUNE_OBSERVATIONS_SQL: &str = "DELETE FROM observations WHERE rowid IN \
+     (SELECT rowid FROM observations WHERE slot < ?1 LIMIT ?2)";
+
+/// Uses `observations_location`.
+const COUNT_OF_LOCATION_SQL: &str = "SELECT count(*) FROM observations WHERE location = ?1";
+
+/// The holders whose presence or a shard lease is live: ending after `?1` (now) and at most at
+/// `?2` (now + MAX_LEASE).
+const LIVE_HOLDERS_SQL: &str = "SELECT holder FROM shard_holders WHERE until > ?1 AND until <= ?2 \
+     UNION SELECT holder FROM shard_leases WHERE until > ?1 AND until <= ?2 AND holder IS NOT NULL";
 
 /// Run `write` with `synchronous = NORMAL` (its commit appends to the log without syncing it;
 /// the next full commit or checkpoint syncs it), then back to `FULL`.
@@ -1535,5 +1706,21 @@ mod tests {
         let earlier = plan(&conn, EARLIER_SQL, &[&"i", &"ops", &a, &a, &b, &c]);
         assert!(earlier.contains("outbox_order"), "{earlier}");
         assert!(!earlier.contains("TEMP B-TREE"), "{earlier}");
+    }
+
+    #[test]
+    fn the_observation_queries_use_their_keys() {
+        let store = SqliteStore::open("sqlite::memory:").unwrap();
+        let conn = store.lock().unwrap();
+        let slot = plan(&conn, OBSERVATIONS_SQL, &[&"api", &1_i64]);
+        assert!(
+            slot.contains("sqlite_autoindex_observations_1 (monitor=? AND slot=?)"),
+            "{slot}"
+        );
+        assert!(!slot.contains("TEMP B-TREE"), "{slot}");
+        let count = plan(&conn, COUNT_OF_LOCATION_SQL, &[&"gz"]);
+        assert!(count.contains("observations_location"), "{count}");
+        let old = plan(&conn, PRUNE_OBSERVATIONS_SQL, &[&1_i64, &2_i64]);
+        assert!(old.contains("observations_slot"), "{old}");
     }
 }

@@ -406,7 +406,7 @@ fn a_version_1_file_is_migrated_in_place_and_its_pending_rows_stay_claimable() {
     v1_file(&db);
     let store = db.open();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
 
     let entries = store.list_outbox().unwrap();
     assert_eq!(entries.len(), 4);

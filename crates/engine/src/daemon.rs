@@ -76,18 +76,21 @@ pub enum Exit {
     Fatal(String),
 }
 
-fn jobs(config: &Config) -> Vec<Job> {
-    config
-        .monitors
-        .iter()
-        .map(|m| Job {
-            name: m.name.clone(),
-            schedule: m.schedule.clone(),
-            tz: config.timezone,
-            spread: m.spread,
-            timeout: m.timeout,
-        })
-        .collect()
+/// The scheduler's job for monitor `index` of `config` (agents build the same, so their
+/// ticks land on the server's slots).
+pub fn job(config: &Config, index: usize) -> Job {
+    let m = &config.monitors[index];
+    Job {
+        name: m.name.clone(),
+        schedule: m.schedule.clone(),
+        tz: config.timezone,
+        spread: m.spread,
+        timeout: m.timeout,
+    }
+}
+
+pub fn jobs(config: &Config) -> Vec<Job> {
+    (0..config.monitors.len()).map(|i| job(config, i)).collect()
 }
 
 /// How often the results of quiet ticks are written (see `Store::flush`): what a crash may
@@ -107,9 +110,14 @@ fn runner(
     move |run: Run| {
         let (engine, generation, wake) = (engine.clone(), generation.clone(), wake.clone());
         Box::pin(async move {
+            let monitor = &generation.config.monitors[run.job];
+            // With replicas, another process schedules the monitors of shards it holds.
+            if !engine.shards.owns(&monitor.name) {
+                return;
+            }
             crate::metrics::TELEMETRY.lateness.observe(run.lateness());
             let outcome = engine
-                .tick(&generation, run.job, run.scheduled_at, Some(run.deadline))
+                .tick_waiting(&generation, run.job, run.scheduled_at, Some(run.deadline))
                 .await;
             tracing::info!(
                 target: CHECKS_TARGET,
@@ -171,6 +179,7 @@ pub async fn run(
         health: engine.health.clone(),
         store: engine.store.clone(),
         generation: generation.clone(),
+        hub: engine.hub.clone(),
     });
     let web = tokio::spawn(web::serve(listener, app, limits, async {
         let _ = web_stopped.await;
@@ -239,6 +248,16 @@ pub async fn run(
         })
     };
     let _flusher = AbortOnDrop::new(flusher);
+    // Replicas on one PostgreSQL database share the monitors by shard leases.
+    let _shards = engine.shards.is_leased().then(|| {
+        AbortOnDrop::new(tokio::spawn(crate::locations::keep_shards(engine.clone())))
+    });
+    // Silent probe locations raise their own alert.
+    let _deadman = AbortOnDrop::new(tokio::spawn(crate::locations::deadman::watch(
+        engine.clone(),
+        generation.clone(),
+        wake.clone(),
+    )));
 
     let fatal = |why: String| {
         tracing::error!("{why}; stopping so that a supervisor can restart watchpost");
@@ -310,5 +329,13 @@ pub async fn run(
     let _ = web_stop.send(());
     let _ = web.await;
     engine.maintain(&current(&generation)).await;
+    if engine.shards.is_leased() {
+        // Hand the shards over at once rather than when their leases run out.
+        let (store, holder) = (engine.store.clone(), engine.worker.clone());
+        let released = tokio::task::spawn_blocking(move || store.release_shards(&holder)).await;
+        if let Ok(Err(e)) = released {
+            tracing::warn!("replicas: cannot release shard leases: {e}");
+        }
+    }
     Exit::Stopped
 }

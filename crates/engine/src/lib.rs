@@ -12,12 +12,14 @@
 //! - [`health`]: what `/healthz` and the next alert say about watchpost itself.
 //! - [`web`]: the bounded HTTP listener and its routes (the only module that knows axum).
 
+pub mod agent;
 pub mod buffer;
 pub mod daemon;
 pub mod due;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod health;
+pub mod locations;
 pub mod metrics;
 pub mod once;
 pub mod outbox;
@@ -35,6 +37,19 @@ use watchpost_channels::{Channel, ChannelConfig, Locale};
 use watchpost_config::{ChannelSpec, Config};
 use watchpost_probes::{ProberOptions, Probes};
 use watchpost_store::Store;
+
+/// `KIND-HOST-PID-RANDOM`: a name for this process that no other process on any host shares
+/// (outbox leases, shard leases, an agent's pushes).
+pub fn process_id(kind: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{kind}-{host}-{}-{nanos:08x}", std::process::id())
+}
 
 /// What can stop the engine from starting or working.
 #[derive(Debug, thiserror::Error)]
@@ -129,8 +144,12 @@ pub struct Engine {
     pub store: Arc<dyn Store>,
     pub probes: Arc<Probes>,
     pub health: Arc<Health>,
-    /// This process's id in outbox leases.
+    /// This process's id in outbox leases and shard leases.
     pub worker: String,
+    /// What ingest tells ticks waiting for their agents.
+    pub hub: Arc<locations::Hub>,
+    /// Which monitors this process schedules (all of them, unless replicas share the work).
+    pub shards: Arc<locations::Shards>,
 }
 
 impl Engine {
@@ -157,6 +176,8 @@ impl Engine {
             probes,
             health: Health::new(),
             worker: worker.into(),
+            hub: locations::Hub::new(),
+            shards: locations::Shards::all(),
         }
     }
 
@@ -172,10 +193,47 @@ impl Engine {
         pipeline::tick(
             self.store.clone(),
             &self.probes,
+            &self.hub,
             generation.config.clone(),
             index,
             at,
             deadline,
+            None,
+            self.health.clone(),
+        )
+        .await
+    }
+
+    /// [`Engine::tick`] of a scheduled slot `at`, waiting for the monitor's agents to report
+    /// it (until its timeout and [`locations::slot::PUSH_GRACE`] after the slot, at most 90%
+    /// of its period).
+    pub async fn tick_waiting(
+        &self,
+        generation: &Generation,
+        index: usize,
+        at: chrono::DateTime<chrono::Utc>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> MonitorOutcome {
+        let config = &generation.config;
+        let monitor = &config.monitors[index];
+        let until = locations::slot::remote(monitor).next().map(|_| {
+            let job = daemon::job(config, index);
+            let period = job.next_after(at).and_then(|n| (n - at).to_std().ok());
+            let end = at
+                + chrono::Duration::from_std(locations::slot::wait_after_slot(monitor, period))
+                    .unwrap_or_default();
+            let left = (end - chrono::Utc::now()).to_std().unwrap_or_default();
+            tokio::time::Instant::now() + left
+        });
+        pipeline::tick(
+            self.store.clone(),
+            &self.probes,
+            &self.hub,
+            config.clone(),
+            index,
+            at,
+            deadline,
+            until,
             self.health.clone(),
         )
         .await

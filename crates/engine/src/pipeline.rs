@@ -425,71 +425,108 @@ pub fn commit_prepared(
         muted,
         ..
     } = prepared;
-    let at = tick.at;
     let kind = monitor.check.kind();
     let mut status = Status::Pending;
+    let alert = Alert {
+        kind: AlertKind::Down,
+        monitor: monitor.name.clone(),
+        incident_id: String::new(),
+        at: tick.at,
+        since: None,
+        failures: failures.clone(),
+        locations: rows.clone(),
+        check: Some(kind.as_str().to_string()),
+        columns: kind.columns().iter().map(|c| c.to_string()).collect(),
+        url: Some(monitor.target.clone()),
+        timezone: Some(ctx.tz.name().to_string()),
+        notes: Vec::new(),
+        message: None,
+    };
     let mut decide_fn = |previous: Option<String>| -> Result<Transition, String> {
-        let previous: Option<MonitorState> = previous.and_then(|json| {
-            watchpost_alerting::state_from_json(&json)
-                .map_err(|e| {
-                    // One unreadable row must not stop this monitor (or any other) for good:
-                    // start it afresh, and say so.
-                    tracing::warn!(
-                        "monitor {:?}: its stored alert state is unreadable ({e}); starting it \
-                         from a fresh state",
-                        monitor.name
-                    );
-                })
-                .ok()
-        });
-        let mut d = decide(&monitor.name, previous, tick, &monitor.alert, muted);
-        if let Some(state) = probe_state {
-            d.state.probe = Some(state.clone());
-        }
-        status = d.state.status;
-        let notes: Vec<String> = if d.events.is_empty() {
-            Vec::new()
-        } else {
-            ctx.health.take_note(ctx.tz).into_iter().collect()
+        let (transition, s) = transition_for(
+            &monitor.name,
+            previous,
+            tick,
+            &monitor.alert,
+            muted,
+            probe_state.as_ref(),
+            &alert,
+            ctx,
+        )?;
+        status = s;
+        Ok(transition)
+    };
+    let outcome: TransitionOutcome = store.commit_tick(&monitor.name, results, &mut decide_fn)?;
+    Ok(prepared.outcome(monitor, status, outcome.notifications_inserted))
+}
+
+/// The alert engine's decision on `tick` from the `previous` stored state, as the store's
+/// [`Transition`]: the new state (carrying `probe_state` when given), one notification per
+/// event and channel (`alert` filled in for the event; watchpost's own notes added), the
+/// incident change. Also the new status.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn transition_for(
+    name: &str,
+    previous: Option<String>,
+    tick: &Tick,
+    policy: &watchpost_alerting::AlertPolicy,
+    muted: bool,
+    probe_state: Option<&serde_json::Value>,
+    alert: &Alert,
+    ctx: &CommitContext<'_>,
+) -> Result<(Transition, Status), String> {
+    let previous: Option<MonitorState> = previous.and_then(|json| {
+        watchpost_alerting::state_from_json(&json)
+            .map_err(|e| {
+                // One unreadable row must not stop this monitor (or any other) for good:
+                // start it afresh, and say so.
+                tracing::warn!(
+                    "monitor {name:?}: its stored alert state is unreadable ({e}); starting it \
+                     from a fresh state"
+                );
+            })
+            .ok()
+    });
+    let mut d = decide(name, previous, tick, policy, muted);
+    if let Some(state) = probe_state {
+        d.state.probe = Some(state.clone());
+    }
+    let notes: Vec<String> = if d.events.is_empty() {
+        Vec::new()
+    } else {
+        ctx.health.take_note(ctx.tz).into_iter().collect()
+    };
+    let mut notifications = Vec::new();
+    for event in &d.events {
+        let mut alert = alert.clone();
+        alert.kind = match event.kind {
+            EventKind::Down => AlertKind::Down,
+            EventKind::Reminder => AlertKind::Reminder,
+            EventKind::Resolved => AlertKind::Resolved,
         };
-        let mut notifications = Vec::new();
-        for event in &d.events {
-            let alert = Alert {
-                kind: match event.kind {
-                    EventKind::Down => AlertKind::Down,
-                    EventKind::Reminder => AlertKind::Reminder,
-                    EventKind::Resolved => AlertKind::Resolved,
-                },
-                monitor: monitor.name.clone(),
-                incident_id: event.incident_id.clone(),
-                at,
-                since: Some(event.incident_opened_at),
-                failures: failures.clone(),
-                locations: rows.clone(),
-                check: Some(kind.as_str().to_string()),
-                columns: kind.columns().iter().map(|c| c.to_string()).collect(),
-                url: Some(monitor.target.clone()),
-                timezone: Some(ctx.tz.name().to_string()),
-                notes: notes.clone(),
-                message: None,
-            };
-            // Every string was cleaned on the way in; the document is cleaned once more as a
-            // whole, so nothing added later can carry a secret out.
-            let mut payload: serde_json::Value =
-                serde_json::from_str(&alert.to_json()).map_err(|e| e.to_string())?;
-            redact_json(&mut payload, ctx.secrets);
-            let payload = payload.to_string();
-            for channel in &monitor.alert.channels {
-                notifications.push(NewNotification {
-                    idempotency_key: format!("{}:{channel}", event.key),
-                    incident: Some(event.incident_id.clone()),
-                    channel: channel.clone(),
-                    payload: payload.clone(),
-                    created_at: at,
-                });
-            }
+        alert.incident_id = event.incident_id.clone();
+        alert.at = tick.at;
+        alert.since = Some(event.incident_opened_at);
+        alert.notes = notes.clone();
+        // Every string was cleaned on the way in; the document is cleaned once more as a
+        // whole, so nothing added later can carry a secret out.
+        let mut payload: serde_json::Value =
+            serde_json::from_str(&alert.to_json()).map_err(|e| e.to_string())?;
+        redact_json(&mut payload, ctx.secrets);
+        let payload = payload.to_string();
+        for channel in &policy.channels {
+            notifications.push(NewNotification {
+                idempotency_key: format!("{}:{channel}", event.key),
+                incident: Some(event.incident_id.clone()),
+                channel: channel.clone(),
+                payload: payload.clone(),
+                created_at: tick.at,
+            });
         }
-        Ok(Transition {
+    }
+    let status = d.state.status;
+    Ok((
+        Transition {
             state: watchpost_alerting::state_to_json(&d.state),
             notifications,
             incident: d.incident.map(|c| match c {
@@ -499,27 +536,31 @@ pub fn commit_prepared(
                     reason,
                 } => IncidentChange::Open {
                     id,
-                    monitor: monitor.name.clone(),
+                    monitor: name.to_string(),
                     opened_at,
                     reason,
                 },
                 EngineIncident::Close { id, closed_at } => IncidentChange::Close { id, closed_at },
             }),
-        })
-    };
-    let outcome: TransitionOutcome = store.commit_tick(&monitor.name, results, &mut decide_fn)?;
-    Ok(prepared.outcome(monitor, status, outcome.notifications_inserted))
+        },
+        status,
+    ))
 }
 
 /// Observe and commit one tick of `monitor`, reporting watchpost's own failures to `health`
-/// (and never as the target's). The commit runs on the blocking pool.
+/// (and never as the target's). The commit runs on the blocking pool. A monitor with remote
+/// locations also takes its agents' observations of the tick's slot, waiting for them until
+/// `agents_until` (see [`crate::locations::slot`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn tick(
     store: Arc<dyn Store>,
     probes: &Probes,
+    hub: &crate::locations::Hub,
     config: Arc<Config>,
     index: usize,
     at: DateTime<Utc>,
     deadline: Option<tokio::time::Instant>,
+    agents_until: Option<tokio::time::Instant>,
     health: Arc<Health>,
 ) -> MonitorOutcome {
     let monitor = &config.monitors[index];
@@ -528,16 +569,50 @@ pub async fn tick(
     } else {
         None
     };
-    let observed = observe(probes, monitor, deadline, &config.secrets, previous_state).await;
-    if let Some(reason) = &observed.not_run {
+    let remote = crate::locations::slot::remote(monitor).next().is_some();
+    let local = if monitor.locations.iter().any(|l| l == "local") {
+        Some(observe(probes, monitor, deadline, &config.secrets, previous_state).await)
+    } else {
+        None
+    };
+    let not_run = |observed: &Observed| -> Option<String> {
+        let reason = observed.not_run.as_ref()?;
         health.check_not_run(at, reason);
         tracing::error!(
             "{}: watchpost could not run the check: {reason}",
             monitor.name
         );
-        let reason = format!("watchpost could not run the check: {reason}");
-        return MonitorOutcome::failed(&monitor.name, at, reason, Some(observed));
-    }
+        Some(format!("watchpost could not run the check: {reason}"))
+    };
+    let observed = if remote {
+        // The local check that could not run counts as missing; the agents still count.
+        let local = local.filter(|l| not_run(l).is_none());
+        let job = crate::daemon::job(&config, index);
+        let slot = if job.fires_at(at) {
+            at
+        } else {
+            job.latest_at_or_before(at, std::time::Duration::from_secs(86_400))
+                .unwrap_or(at)
+        };
+        let rows = crate::locations::slot::gather(&store, hub, monitor, slot, agents_until).await;
+        let merged = crate::locations::slot::merge(&config, monitor, local, rows);
+        if merged.observations.is_empty() {
+            let reason = format!(
+                "no location reported for this tick (missing: {})",
+                monitor.locations.join(", ")
+            );
+            return MonitorOutcome::failed(&monitor.name, at, reason, Some(merged));
+        }
+        merged
+    } else {
+        let Some(observed) = local else {
+            return MonitorOutcome::failed(&monitor.name, at, "no location".into(), None);
+        };
+        if let Some(reason) = not_run(&observed) {
+            return MonitorOutcome::failed(&monitor.name, at, reason, Some(observed));
+        }
+        observed
+    };
     let name = monitor.name.clone();
     let started = std::time::Instant::now();
     let prepared = prepare(monitor, at, observed);

@@ -101,6 +101,8 @@ pub struct AppState {
     pub health: Arc<Health>,
     pub store: Arc<dyn Store>,
     pub generation: Arc<RwLock<Arc<Generation>>>,
+    /// Where ingest tells waiting ticks that observations arrived.
+    pub hub: Arc<crate::locations::Hub>,
 }
 
 /// The daemon's routes.
@@ -112,6 +114,16 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/v1/monitors/{name}/history",
             axum::routing::get(api_history),
+        )
+        .route(
+            "/api/v1/ingest",
+            axum::routing::post(api_ingest).layer(axum::extract::DefaultBodyLimit::max(
+                crate::locations::wire::MAX_BODY_BYTES,
+            )),
+        )
+        .route(
+            "/api/v1/agent/assignment",
+            axum::routing::post(api_assignment),
         )
         .with_state(state)
 }
@@ -208,6 +220,77 @@ async fn api_history(
     })
     .await;
     json_reply(history, &generation.config.secrets)
+}
+
+/// A refusal as a reply: its status and reason (one line).
+fn refused(r: crate::locations::wire::Refused) -> (StatusCode, String) {
+    (
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST),
+        format!("{}\n", r.reason),
+    )
+}
+
+fn authorization(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// `POST /api/v1/ingest`: a probe agent's push of observations (docs/locations.md). `401`
+/// for a missing or wrong token or another location's; `403` when a monitor is not assigned
+/// to the location; `413` for a body over 4 MiB; `400` naming the field for anything
+/// malformed. Nothing of a refused push is stored; a re-sent one is stored once.
+async fn api_ingest(
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<JsonReply, (StatusCode, String)> {
+    use crate::locations::server;
+    let generation = current(&app.generation);
+    let config = &generation.config;
+    let location = server::authorize(config, authorization(&headers)).map_err(refused)?;
+    let (rows, dropped) =
+        server::read_batch(config, location, &body, Utc::now()).map_err(refused)?;
+    if dropped > 0 {
+        tracing::warn!(
+            "location {location}: its agent dropped {dropped} observation(s) (its buffer was full)"
+        );
+    }
+    let accepted = server::store_batch(app.store.clone(), config, location, rows)
+        .await
+        .map_err(refused)?;
+    app.hub.arrived(location, accepted.stored, dropped);
+    Ok(Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        format!("{}\n", serde_json::to_string(&accepted).unwrap_or_default()),
+    )))
+}
+
+/// `POST /api/v1/agent/assignment`: the monitors the token's location runs
+/// ([`crate::locations::wire::Assignment`]); `401` as for ingest.
+async fn api_assignment(
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<JsonReply, (StatusCode, String)> {
+    use crate::locations::server;
+    let generation = current(&app.generation);
+    let config = &generation.config;
+    let location = server::authorize(config, authorization(&headers)).map_err(refused)?;
+    if let Some(named) = headers
+        .get(crate::locations::wire::LOCATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|n| *n != location)
+    {
+        return Err(refused(crate::locations::wire::Refused::new(
+            401,
+            format!("the token is not location {named:?}'s"),
+        )));
+    }
+    let assignment = server::assignment(config, location).map_err(refused)?;
+    Ok(Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string(&assignment).unwrap_or_default(),
+    )))
 }
 
 /// `GET /metrics`: the Prometheus text format (`crate::metrics`), secrets masked.

@@ -61,6 +61,9 @@ enum Command {
     /// Serverless: serve invocations as a Tencent SCF or AWS Lambda custom runtime, or over
     /// HTTP (Alibaba FC, Cloud Run, Knative); each runs the monitors its event selects.
     Function(commands::function::FunctionArgs),
+    /// A probe agent for one location: checks the monitors the server assigns to it and
+    /// pushes the results to the server (buffered on disk while it can't be reached).
+    Probe(commands::probe::ProbeArgs),
 }
 
 /// Exit code for bad usage or bad config.
@@ -140,5 +143,6 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Notify(args) => commands::notify::run(args),
         Command::Function(args) => commands::function::run(args),
+        Command::Probe(args) => commands::probe::run(args),
     }
 }

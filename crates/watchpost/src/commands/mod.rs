@@ -6,6 +6,7 @@ pub mod function;
 pub mod lag;
 pub mod notify;
 pub mod once;
+pub mod probe;
 pub mod run;
 pub mod status;
 pub mod validate;

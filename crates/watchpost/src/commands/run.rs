@@ -51,8 +51,14 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let engine = match Engine::open(&generation.config, format!("run-{}", std::process::id())) {
-        Ok(e) => Arc::new(e),
+    let engine = match Engine::open(&generation.config, watchpost_engine::process_id("run")) {
+        Ok(e) => {
+            if generation.config.storage.starts_with("postgres") {
+                // Replicas on one database share the monitors (README "Locations").
+                e.shards.lease();
+            }
+            Arc::new(e)
+        }
         Err(e) => {
             tracing::error!("{e}");
             return ExitCode::from(EXIT_INTERNAL);

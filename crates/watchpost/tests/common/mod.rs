@@ -458,3 +458,42 @@ pub async fn cli_json(args: &[&str], code: i32) -> Value {
     );
     json(&out)
 }
+
+/// `POST PATH` on 127.0.0.1:port with `headers` (`Name: value` lines) and `body`: (status
+/// code, body), or None when nothing answers.
+pub fn http_post(port: u16, path: &str, headers: &[&str], body: &[u8]) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).ok()?;
+    // A server may answer (413) before reading a large body: a failed write is fine.
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let code = out.get(9..12)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((code, body))
+}
+
+/// Rows in the `observations` table of the SQLite store in `dir` (`state.db`), per location.
+pub fn stored_observations(dir: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
+    let db = rusqlite::Connection::open(dir.join("state.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT location, COUNT(*) FROM observations GROUP BY location")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}

@@ -20,6 +20,7 @@ fn main() {
             ok,
             metrics,
             error: None,
+            ..LocationRow::default()
         }
     };
     let failed = |location: &str, operand: &str, expected: &str, actual: &str| FailedCondition {
@@ -72,6 +73,7 @@ fn main() {
                 ok: false,
                 metrics: vec![ms("dns", 4.0), ms("total", 2504.0)],
                 error: Some("connect timeout: no answer within 2.50s".into()),
+                ..LocationRow::default()
             },
         ],
         url: Some("https://www.anycodes.cn/".into()),

@@ -108,6 +108,7 @@ mod tests {
                 ok: false,
                 metrics: vec![ms("dns", 1.5), ms("connect", 250.0), ms("total", 251.5)],
                 error: None,
+                ..crate::LocationRow::default()
             }],
             url: Some("tcp://db.example.com:5432".into()),
             timezone: None,

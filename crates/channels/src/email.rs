@@ -68,7 +68,7 @@
 //!   `timeout`.
 
 use crate::http::{Redact, timeout};
-use crate::message::model::FactKind;
+use crate::message::model::{FactKind, Outcome};
 use crate::message::{Alert, AlertKind, Locale, one_line};
 use crate::{ConfigError, Delivery, SendError};
 use lettre::Message;
@@ -718,34 +718,24 @@ pub fn html(alert: &Alert, locale: Locale) -> String {
             );
         }
         out.push_str("</tr></thead>\n<tbody>\n");
+        let numeric = table.numeric();
+        let verdict = table.verdict_index();
         for row in &table.rows {
-            let td = |out: &mut String, numeric: bool, extra: &str, text: &str| {
+            out.push_str("<tr>");
+            for (i, text) in row.texts(table).iter().enumerate() {
+                // The verdict is coloured: green, red and bold, grey and italic.
+                let extra = match row.outcome {
+                    _ if i != verdict => "",
+                    Outcome::Passed => " color: #1e8449;",
+                    Outcome::Failed => " color: #c0392b; font-weight: bold;",
+                    Outcome::Missing => " color: #7f8c8d; font-style: italic;",
+                };
                 let _ = write!(
                     out,
                     "<td style=\"{cell} text-align: {};{extra}\">{}</td>",
-                    align(numeric),
+                    align(numeric[i]),
                     escape(text)
                 );
-            };
-            out.push_str("<tr>");
-            td(&mut out, false, "", &row.location);
-            // The verdict is coloured.
-            let colour = if row.ok {
-                " color: #1e8449;"
-            } else {
-                " color: #c0392b; font-weight: bold;"
-            };
-            td(&mut out, false, colour, row.verdict);
-            for (column, value) in table.columns.iter().zip(&row.cells) {
-                td(
-                    &mut out,
-                    column.numeric,
-                    "",
-                    value.as_deref().unwrap_or("-"),
-                );
-            }
-            if table.error_label.is_some() {
-                td(&mut out, false, "", row.error.as_deref().unwrap_or(""));
             }
             out.push_str("</tr>\n");
         }
@@ -807,6 +797,7 @@ mod tests {
             ok: false,
             metrics: vec![samples::ms("dns", 4.0), samples::ms("connect", 27.0)],
             error: Some("connect refused: <eof>".into()),
+            ..LocationRow::default()
         });
         a.url = Some("https://www.example.com/?a=1&b=\"2\"".into());
         a
@@ -1093,5 +1084,84 @@ mod tests {
         assert!(long.starts_with("=E7=9B=91"), "{long}");
         assert_ne!(long, id_part(&format!("{}x", "监控".repeat(100))));
         assert_eq!(long, id_part(&"监控".repeat(100)));
+    }
+
+    #[test]
+    fn html_table_shows_region_isp_and_a_missing_location() {
+        let cells = |row: &str| -> Vec<String> {
+            row.split("<td")
+                .skip(1)
+                .map(|c| {
+                    let start = c.find('>').unwrap() + 1;
+                    let end = c.find("</td>").unwrap();
+                    c[start..end].to_string()
+                })
+                .collect()
+        };
+        let a = samples::multi_location();
+        let en = html(&a, Locale::En);
+        assert!(
+            en.contains(
+                "<p>homepage is DOWN. Failing at 1 of 2 reporting locations: hrb-unicom \
+                 (1 missing: sh-mobile).</p>"
+            ),
+            "{en}"
+        );
+        let rows: Vec<&str> = en
+            .lines()
+            .filter(|l| l.starts_with("<tr><td style=\"border"))
+            .collect();
+        assert_eq!(rows.len(), 3, "{en}");
+        assert_eq!(
+            cells(rows[0])[..5],
+            ["gz-telecom", "广东佛山", "电信", "OK", "200"]
+        );
+        assert_eq!(
+            cells(rows[1])[..5],
+            ["hrb-unicom", "黑龙江哈尔滨", "-", "FAIL", "200"]
+        );
+        assert_eq!(
+            cells(rows[2]),
+            [
+                "sh-mobile",
+                "上海",
+                "移动",
+                "MISSING",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                ""
+            ]
+        );
+        // The verdict (fourth cell) is coloured by its outcome; a missing one is neither red
+        // nor green.
+        assert!(
+            rows[2]
+                .contains("text-align: left; color: #7f8c8d; font-style: italic;\">MISSING</td>")
+        );
+        assert!(!rows[2].contains("#c0392b") && !rows[2].contains("#1e8449"));
+        assert!(rows[1].contains("color: #c0392b; font-weight: bold;\">FAIL</td>"));
+        assert!(rows[0].contains("color: #1e8449;\">OK</td>"));
+        assert!(
+            en.contains(
+                "<th style=\"border: 1px solid #ccc; padding: 4px 8px; text-align: left; \
+                 background: #f4f4f4;\">Region</th><th style=\"border: 1px solid #ccc; \
+                 padding: 4px 8px; text-align: left; background: #f4f4f4;\">ISP</th>"
+            ),
+            "{en}"
+        );
+        let zh = html(&a, Locale::ZhCn);
+        assert!(
+            zh.contains(">地区</th>") && zh.contains(">运营商</th>"),
+            "{zh}"
+        );
+        assert!(zh.contains("font-style: italic;\">未上报</td>"), "{zh}");
+        assert!(
+            zh.contains("<p>监控 homepage 发生故障。1/2 个上报地点失败：hrb-unicom（1 个未上报：sh-mobile）。</p>"),
+            "{zh}"
+        );
     }
 }

@@ -542,8 +542,9 @@ mod tests {
                 if s.contains("```") {
                     assert!(s.ends_with("\n```"), "{s}");
                     assert!(s.contains("```\nLocation"), "the header row repeats: {s}");
+                    // (The summary names the first failing locations too.)
+                    rows += s.matches("location-").count();
                 }
-                rows += s.matches("location-").count();
             }
         }
         assert_eq!(rows, 300, "no row lost");
@@ -647,5 +648,52 @@ mod tests {
         let header = m["blocks"][0]["text"]["text"].as_str().unwrap();
         assert_eq!(header.chars().count(), MAX_HEADER);
         assert!(header.ends_with('…'));
+    }
+
+    #[test]
+    fn region_isp_and_a_missing_location_in_the_table() {
+        let a = crate::message::samples::multi_location();
+        let messages = payloads(std::slice::from_ref(&a), Locale::En);
+        assert_eq!(messages.len(), 1);
+        let sections = sections_of(&messages[0]);
+        assert!(
+            sections[0].starts_with(
+                "homepage is DOWN. Failing at 1 of 2 reporting locations: hrb-unicom \
+                 (1 missing: sh-mobile).\n\n"
+            ),
+            "{}",
+            sections[0]
+        );
+        let table = sections.iter().find(|s| s.contains("```")).unwrap();
+        assert!(
+            table.ends_with(
+                "```\n\
+                 Location    Region        ISP   Result   Status     DNS  Connect     TLS    Wait  Download   Total\n\
+                 gz-telecom  广东佛山      电信  OK          200   1.2ms  0.080ms   3.4ms   140ms     100ms   251ms\n\
+                 hrb-unicom  黑龙江哈尔滨  -     FAIL        200  12.0ms   27.0ms  55.0ms  1310ms    17.0ms  1430ms\n\
+                 sh-mobile   上海          移动  MISSING\n\
+                 ```"
+            ),
+            "{table}"
+        );
+        let zh = payloads(std::slice::from_ref(&a), Locale::ZhCn);
+        let sections = sections_of(&zh[0]);
+        assert!(
+            sections[0].starts_with(
+                "监控 homepage 发生故障。1/2 个上报地点失败：hrb-unicom（1 个未上报：sh-mobile）。\n"
+            ),
+            "{}",
+            sections[0]
+        );
+        let table = sections.iter().find(|s| s.contains("```")).unwrap();
+        assert!(
+            table.contains("\nsh-mobile   上海          移动    未上报\n```"),
+            "{table}"
+        );
+        // The notification fallback names the failing locations too.
+        assert_eq!(
+            zh[0]["text"],
+            "【故障】homepage\n监控 homepage 发生故障。1/2 个上报地点失败：hrb-unicom（1 个未上报：sh-mobile）。"
+        );
     }
 }

@@ -718,7 +718,8 @@ mod tests {
         let t = &texts[0];
         assert!(
             t.starts_with(
-                "<b>[DOWN] homepage</b>\nhomepage is DOWN.\n\n<b>Time:</b> 2026-01-02 03:00:00 +00:00\n"
+                "<b>[DOWN] homepage</b>\nhomepage is DOWN. Failing at 2 of 2 reporting locations: \
+                 探测点-0000, 探测点-0001.\n\n<b>Time:</b> 2026-01-02 03:00:00 +00:00\n"
             ),
             "{t}"
         );
@@ -790,7 +791,8 @@ mod tests {
                     "{t}"
                 );
             }
-            rows += v.matches("探测点-").count();
+            // Table rows (the summary names the first failing locations too).
+            rows += v.lines().filter(|l| l.starts_with("探测点-")).count();
         }
         assert_eq!(rows, 400);
     }

@@ -8,8 +8,9 @@
 //! `idempotency_key`, `at`, `since` (RFC 3339 UTC, or none), `locale`, `title`, `text` (plain
 //! rendering), `markdown`, `check` (`http`, `tcp`, `tls`, `dns`), `url`, `message` (a test
 //! alert's), `failures`, `columns`, `locations` (list of `{location, ok, metrics: [{name,
-//! value, unit}], error}`), `notes` (list of watchpost's own remarks, usually empty), plus
-//! `summary` (one sentence), `status` (`DOWN`/`RESOLVED`/… or `故障`/`恢复`/…, in the alert's
+//! value, unit}], error}`, plus `region`, `isp` and `missing: true` only when set), `notes`
+//! (list of watchpost's own remarks, usually empty), plus `summary` (what happened; with
+//! several locations, also which fail), `status` (`DOWN`/`RESOLVED`/… or `故障`/`恢复`/…, in the alert's
 //! language), `at_local` and `since_local` (`2026-11-30 11:30:29 +08:00`, in the configured
 //! `timezone`; `since_local` none when `since` is).
 //!
@@ -154,6 +155,7 @@ impl Template {
                     ms("total", 1430.0),
                 ],
                 error: None,
+                ..LocationRow::default()
             }],
             url: Some("https://www.example.com/".into()),
             timezone: Some("Asia/Shanghai".into()),

@@ -48,7 +48,9 @@
 //! "actual":"connect refused: ...", "text": the same}`. A test alert (`watchpost notify`) has
 //! its message in `message` and no failures. Each location carries every metric its check
 //! measured, with its unit (`ms`, `bytes`, `bytes_per_sec`, `count`, `days`); `columns` names
-//! the ones messages show. `notes` lists watchpost's own remarks about the alert (e.g. checks
+//! the ones messages show. A probe location may also carry `region` and `isp` (when known)
+//! and `"missing": true` (it did not report for this tick: `ok` false, no metrics); the
+//! fields are left out when unset. `notes` lists watchpost's own remarks about the alert (e.g. checks
 //! it could not run), empty when there are none. The key is the same on every retry of an
 //! alert, so a receiver can drop duplicates.
 //!

@@ -68,7 +68,9 @@ async fn a_signed_markdown_message_with_mentions_zh() {
             "at": {"atMobiles": ["13800001111", "+8613900002222"], "isAtAll": false},
         })
     );
-    assert!(text.starts_with("### 【故障】homepage\n\n监控 homepage 发生故障。\n"));
+    assert!(text.starts_with(
+        "### 【故障】homepage\n\n监控 homepage 发生故障。1/2 个上报地点失败：广东佛山[电信]。\n"
+    ));
     assert!(text.contains(
         "- **广东佛山[电信]**： 异常 · 状态码 200 · DNS解析 12.0ms · 连接耗时 27.0ms · TLS握手 55.0ms · \
          等待响应 1319ms · 下载耗时 17.0ms · 总耗时 1430ms\n"

@@ -66,7 +66,7 @@ async fn a_signed_red_card_zh() {
     let (ts, body) = check_signature(&seen, SECRET);
     assert!(ts >= before && ts <= Utc::now().timestamp(), "{ts}");
     let content = "\
-监控 homepage 发生故障。
+监控 homepage 发生故障。1/2 个上报地点失败：广东佛山[电信]。
 
 - **时间：** 2026-01-02 11:00:00 +08:00
 - **故障开始：** 2026-01-02 10:55:00 +08:00
@@ -128,7 +128,9 @@ async fn several_alerts_go_out_as_one_card() {
         card("red", "【watchpost】3 条告警：故障 2，恢复 1", &content)
     );
     assert!(
-        content.starts_with("**【故障】homepage**\n\n监控 homepage 发生故障。\n"),
+        content.starts_with(
+            "**【故障】homepage**\n\n监控 homepage 发生故障。1/2 个上报地点失败：广东佛山[电信]。\n"
+        ),
         "{content}"
     );
     assert!(

@@ -62,7 +62,7 @@ async fn console() {
     console.send(&noted(), Locale::En).await.unwrap();
     let out = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
     assert!(
-        out.contains(&format!("homepage is DOWN.\n\nNote: {NOTE}\n\nTime:")),
+        out.contains(&format!("homepage is DOWN. Failing at 1 of 2 reporting locations: 广东佛山[电信].\n\nNote: {NOTE}\n\nTime:")),
         "{out}"
     );
     assert!(out.contains(&format!("Time:        {AT_LOCAL}\n")), "{out}");

@@ -53,11 +53,11 @@ async fn posts_the_documented_block_kit_message_in_english() {
     assert_eq!(
         seen.json(),
         json!({
-            "text": "[DOWN] homepage\nhomepage is DOWN.",
+            "text": "[DOWN] homepage\nhomepage is DOWN. Failing at 1 of 2 reporting locations: 广东佛山[电信].",
             "blocks": [
                 header("[DOWN] homepage"),
                 section(
-                    "homepage is DOWN.\n\n\
+                    "homepage is DOWN. Failing at 1 of 2 reporting locations: 广东佛山[电信].\n\n\
                      *Time:* 2026-01-02 11:00:00 +08:00\n\
                      *Down since:* 2026-01-02 10:55:00 +08:00\n\
                      *URL:* <https://www.example.com/?a=1&amp;b=2|https://www.example.com/?a=1&amp;b=2>\n\
@@ -122,11 +122,13 @@ async fn control_characters_are_escaped_and_plain_text_is_literal() {
     assert_eq!(body["blocks"][0], header("[DOWN] <b>&\"x\""));
     assert_eq!(
         body["text"],
-        "[DOWN] &lt;b&gt;&amp;\"x\"\n&lt;b&gt;&amp;\"x\" is DOWN."
+        "[DOWN] &lt;b&gt;&amp;\"x\"\n&lt;b&gt;&amp;\"x\" is DOWN. Failing at 1 of 2 reporting locations: 广东佛山[电信]."
     );
     let facts = body["blocks"][1]["text"]["text"].as_str().unwrap();
     assert!(
-        facts.starts_with("&lt;b&gt;&amp;\"x\" is DOWN.\n"),
+        facts.starts_with(
+            "&lt;b&gt;&amp;\"x\" is DOWN. Failing at 1 of 2 reporting locations: 广东佛山[电信].\n"
+        ),
         "{facts}"
     );
     // A URL that can't be a link is text.
@@ -176,7 +178,7 @@ async fn several_alerts_make_one_message() {
     );
     assert_eq!(
         body["text"],
-        "[watchpost] 3 alerts: 2 DOWN, 1 RESOLVED\nhomepage is DOWN.\napi has RECOVERED (was down for 5m).\ndb is DOWN."
+        "[watchpost] 3 alerts: 2 DOWN, 1 RESOLVED\nhomepage is DOWN. Failing at 1 of 2 reporting locations: 广东佛山[电信].\napi has RECOVERED (was down for 5m).\ndb is DOWN. Failing at 1 of 2 reporting locations: 广东佛山[电信]."
     );
     let dividers = blocks.iter().filter(|b| b["type"] == "divider").count();
     assert_eq!(dividers, 2);

@@ -71,7 +71,7 @@ async fn posts_send_message_with_html_in_english() {
     assert_eq!(seen.uri, format!("/bot{TOKEN}/sendMessage"));
     assert_eq!(seen.header("content-type"), "application/json");
     let text = "<b>[DOWN] homepage</b>\n\
-        homepage is DOWN.\n\
+        homepage is DOWN. Failing at 1 of 2 reporting locations: 广东佛山[电信].\n\
         \n\
         <b>Time:</b> 2026-01-02 11:00:00 +08:00\n\
         <b>Down since:</b> 2026-01-02 10:55:00 +08:00\n\
@@ -160,7 +160,7 @@ async fn html_is_escaped() {
     t.send(&[a], Locale::En).await.unwrap();
     let text = text_of(&rx.next().await);
     assert!(
-        text.starts_with("<b>[DOWN] &lt;b&gt;&amp;\"x\"</b>\n&lt;b&gt;&amp;\"x\" is DOWN.\n"),
+        text.starts_with("<b>[DOWN] &lt;b&gt;&amp;\"x\"</b>\n&lt;b&gt;&amp;\"x\" is DOWN. Failing at 1 of 2 reporting locations: 广东佛山[电信].\n"),
         "{text}"
     );
     assert!(
@@ -208,6 +208,7 @@ async fn long_texts_go_as_several_messages_within_the_limit() {
                 ],
             ),
             error: None,
+            ..LocationRow::default()
         })
         .collect();
     let delivery = t

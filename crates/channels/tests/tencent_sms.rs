@@ -42,6 +42,7 @@ fn alert() -> Alert {
         ok: false,
         metrics: Vec::new(),
         error: None,
+        ..LocationRow::default()
     }];
     a.url = None;
     a

@@ -53,7 +53,7 @@ async fn one_alert_is_one_markdown_message_zh() {
     let content = "\
 ### 【故障】homepage
 
-监控 homepage 发生故障。
+监控 homepage 发生故障。1/2 个上报地点失败：广东佛山[电信]。
 
 - **时间：** 2026-01-02 11:00:00 +08:00
 - **故障开始：** 2026-01-02 10:55:00 +08:00

@@ -262,6 +262,7 @@ fn from_legacy(d: Legacy) -> Alert {
                 ok: r.ok,
                 metrics,
                 error: r.error,
+                ..LocationRow::default()
             }
         })
         .collect();
@@ -411,5 +412,68 @@ mod tests {
         assert_ne!(a.idempotency_key(), b.idempotency_key());
         let stored = Alert::from_json(&a.to_json()).unwrap();
         assert_eq!(stored.idempotency_key(), a.idempotency_key());
+    }
+
+    #[test]
+    fn a_version_1_document_without_region_isp_or_missing_loads_and_renders_as_before() {
+        // As the release before these fields wrote it.
+        let old = concat!(
+            r#"{"v":1,"kind":"down","monitor":"smtps","incident_id":"smtps:1767322800000","#,
+            r#""at":"2026-01-02T03:00:00Z","since":"2026-01-02T03:00:00Z","check":"tls","#,
+            r#""url":"tls://mail.example.com:465","timezone":null,"message":null,"#,
+            r#""failures":[{"location":"local","operand":"cert_days","op":">","expected":"14","#,
+            r#""actual":"9.5d","text":"cert_days 9.5d > 14"}],"#,
+            r#""columns":["connect","tls","total","cert_days"],"#,
+            r#""locations":[{"location":"local","ok":false,"#,
+            r#""metrics":[{"name":"dns","value":0.9,"unit":"ms"},"#,
+            r#"{"name":"connect","value":11.0,"unit":"ms"},"#,
+            r#"{"name":"tls","value":35.2,"unit":"ms"},"#,
+            r#"{"name":"total","value":47.1,"unit":"ms"},"#,
+            r#"{"name":"cert_days","value":9.5,"unit":"days"}],"#,
+            r#""error":null}],"notes":[]}"#
+        );
+        let a = Alert::from_json(old).unwrap();
+        assert_eq!(a, tls_down());
+        let row = &a.locations[0];
+        assert_eq!((&row.region, &row.isp, row.missing), (&None, &None, false));
+        for locale in [Locale::En, Locale::ZhCn] {
+            assert_eq!(a.plain(locale), tls_down().plain(locale));
+            assert_eq!(a.markdown(locale), tls_down().markdown(locale));
+        }
+        assert!(a.plain(Locale::En).contains(
+            "Location  Result  Connect     TLS   Total  Cert days\n\
+                 local     FAIL     11.0ms  35.2ms  47.1ms       9.5d\n"
+        ));
+        // And it is written as it was: no new field when unset.
+        assert_eq!(a.to_json(), old);
+    }
+
+    #[test]
+    fn region_isp_and_missing_are_stored_when_set() {
+        let a = multi_location();
+        let json = a.to_json();
+        assert!(
+            json.contains(
+                "{\"location\":\"gz-telecom\",\"ok\":true,\"metrics\":[{\"name\":\"status\""
+            ),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"error\":null,\"region\":\"广东佛山\",\"isp\":\"电信\"}"),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"error\":null,\"region\":\"黑龙江哈尔滨\"}"),
+            "{json}"
+        );
+        assert!(
+            json.contains(
+                "{\"location\":\"sh-mobile\",\"ok\":false,\"metrics\":[],\"error\":null,\
+                 \"region\":\"上海\",\"isp\":\"移动\",\"missing\":true}"
+            ),
+            "{json}"
+        );
+        assert_eq!(Alert::from_json(&json).unwrap(), a);
+        assert!(!down().to_json().contains("\"missing\""));
     }
 }

@@ -45,7 +45,8 @@ pub enum TitleStyle {
 /// For robots that render only the basics: the title as `title` says, bold, lists, code
 /// spans and links, but no tables — each
 /// location is one list line (`- **local**: FAIL · Status 200 · DNS 1.20ms · … · Total
-/// 1.43s`).
+/// 1.43s`; `- **gz-telecom**: OK · Region 广东佛山 · ISP 电信 · Status 200 · …`;
+/// `- **sh-mobile**: MISSING`).
 ///
 /// The URL is an inline link (`[https://…](https://…)`): these robots don't know autolinks,
 /// and WeCom drops `<https://…>` as an unknown tag.
@@ -63,6 +64,14 @@ pub fn render_lite(m: &Message, title: TitleStyle) -> String {
                 md_text(&row.location),
                 row.verdict
             ));
+            for (label, value) in [
+                (table.region_label, &row.region),
+                (table.isp_label, &row.isp),
+            ] {
+                if let (Some(label), Some(value)) = (label, value) {
+                    out.push_str(&format!(" · {label} {}", md_text(value)));
+                }
+            }
             for (column, cell) in table.columns.iter().zip(&row.cells) {
                 if let Some(cell) = cell {
                     out.push_str(&format!(" · {} {cell}", column.label));
@@ -123,16 +132,9 @@ fn gfm_table(table: &Table, out: &mut String) {
     }
     out.push('\n');
     for row in &table.rows {
-        // The location and the error are free text; the verdict and the values are ours.
-        let mut cells = vec![md_text(&row.location), row.verdict.to_string()];
-        cells.extend(
-            row.cells
-                .iter()
-                .map(|c| c.clone().unwrap_or_else(|| "-".into())),
-        );
-        if table.error_label.is_some() {
-            cells.push(row.error.as_deref().map(md_text).unwrap_or_default());
-        }
+        // The location, region, ISP and error are free text; the verdict and the values are
+        // ours.
+        let cells = row.texts_with(table, md_text);
         out.push('|');
         for c in cells {
             out.push_str(&format!(" {} |", cell(&c)));
@@ -324,7 +326,13 @@ mod tests {
                 ""
             ]
         );
-        assert!(md.starts_with("### 【故障】homepage\n\n监控 homepage 发生故障。\n"));
+        assert!(
+            md.starts_with(
+                "### 【故障】homepage\n\n监控 homepage 发生故障。\
+                 2/3 个上报地点失败：广东佛山[电信]、hrb-unicom。\n"
+            ),
+            "{md}"
+        );
         assert!(
             md.contains("- **时间：** 2026-01-02 03:00:00 +00:00\n"),
             "{md}"
@@ -490,7 +498,13 @@ mod tests {
         assert_eq!(md, expected);
         // For a card whose header has the title (Feishu).
         let one = digest_card_lite(std::slice::from_ref(&a), Locale::En);
-        assert!(one.starts_with("homepage is DOWN.\n\n"), "{one}");
+        assert!(
+            one.starts_with(
+                "homepage is DOWN. Failing at 2 of 3 reporting locations: 广东佛山[电信], \
+                 hrb-unicom.\n\n"
+            ),
+            "{one}"
+        );
         let two = digest_card_lite(&[a.clone(), b], Locale::En);
         assert!(
             two.starts_with("**[DOWN] homepage**\n\nhomepage is DOWN."),
@@ -518,7 +532,8 @@ mod tests {
         let md = a.markdown(Locale::En);
         assert!(
             md.contains(
-                "homepage is DOWN.\n\n**Note:** watchpost could not run 12 checks since \
+                "homepage is DOWN. Failing at 2 of 3 reporting locations: 广东佛山[电信], \
+                 hrb-unicom.\n\n**Note:** watchpost could not run 12 checks since \
                  2026-01-02 10:50:00 +08:00: too many open files\n\n**Note:** second note with \
                  \\`code\\` and \\*stars\\*\n\n- **Time:**"
             ),
@@ -536,6 +551,103 @@ mod tests {
         assert_eq!(
             digest.matches("**Note:** watchpost could not run").count(),
             2
+        );
+    }
+
+    #[test]
+    fn markdown_shows_region_isp_and_a_missing_location() {
+        let a = multi_location();
+        let md = a.markdown(Locale::En);
+        assert!(
+            md.starts_with(
+                "### [DOWN] homepage\n\nhomepage is DOWN. Failing at 1 of 2 reporting \
+                 locations: hrb-unicom (1 missing: sh-mobile).\n"
+            ),
+            "{md}"
+        );
+        let table = md_table(&md);
+        assert_eq!(
+            table[0],
+            [
+                "Location", "Region", "ISP", "Result", "Status", "DNS", "Connect", "TLS", "Wait",
+                "Download", "Total"
+            ]
+        );
+        assert_eq!(
+            table[1],
+            [
+                ":--", ":--", ":--", ":--", "--:", "--:", "--:", "--:", "--:", "--:", "--:"
+            ]
+        );
+        assert_eq!(table[2][..4], ["gz-telecom", "广东佛山", "电信", "OK"]);
+        assert_eq!(
+            table[3][..5],
+            ["hrb-unicom", "黑龙江哈尔滨", "-", "FAIL", "200"]
+        );
+        assert_eq!(
+            table[4],
+            [
+                "sh-mobile",
+                "上海",
+                "移动",
+                "MISSING",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                ""
+            ]
+        );
+
+        let zh = a.markdown(Locale::ZhCn);
+        assert!(
+            zh.contains("监控 homepage 发生故障。1/2 个上报地点失败：hrb-unicom（1 个未上报：sh-mobile）。\n"),
+            "{zh}"
+        );
+        let table = md_table(&zh);
+        assert_eq!(table[0][..4], ["位置", "地区", "运营商", "结果"]);
+        assert_eq!(
+            table[4],
+            [
+                "sh-mobile",
+                "上海",
+                "移动",
+                "未上报",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                ""
+            ]
+        );
+
+        let lite = a.markdown_lite(Locale::En);
+        assert!(
+            lite.contains(
+                "- **gz-telecom**: OK · Region 广东佛山 · ISP 电信 · Status 200 · DNS 1.2ms · "
+            ),
+            "{lite}"
+        );
+        assert!(
+            lite.contains("- **hrb-unicom**: FAIL · Region 黑龙江哈尔滨 · Status 200 · "),
+            "{lite}"
+        );
+        assert!(
+            lite.contains("- **sh-mobile**: MISSING · Region 上海 · ISP 移动\n"),
+            "{lite}"
+        );
+        let lite = a.markdown_lite(Locale::ZhCn);
+        assert!(
+            lite.contains("- **sh-mobile**： 未上报 · 地区 上海 · 运营商 移动\n"),
+            "{lite}"
+        );
+        assert!(
+            lite.contains("1/2 个上报地点失败：hrb-unicom（1 个未上报：sh-mobile）。"),
+            "{lite}"
         );
     }
 }

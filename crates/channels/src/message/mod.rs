@@ -23,6 +23,14 @@
 //! `+00:00`): see [`Alert::local_time`]. Fields for machines (the webhook payload's `at` and
 //! `since`, Alertmanager's `startsAt`/`endsAt`, the e-mail `Date` header) stay RFC 3339 UTC.
 //!
+//! A monitor checked from several probe locations has a row per location, each with its
+//! region and ISP when known ([`LocationRow::region`], [`LocationRow::isp`]: the table gets
+//! `Region`/`地区` and `ISP`/`运营商` columns when some row has one) and possibly
+//! [`LocationRow::missing`]: the location did not report for the tick, shown as
+//! `MISSING`/`未上报` with empty values — neither passing nor failing. The summary of a down
+//! alert or reminder with more than one location names the failing ones, of how many
+//! reported, and the missing ones ([`Alert::locations_sentence`]).
+//!
 //! [`Alert::notes`] are watchpost's own remarks about the alert (`watchpost could not run 12
 //! checks since …: too many open files`): every rendering shows them apart from the
 //! monitor's facts, one line each, as `Note: …` / `注意：…`.
@@ -76,11 +84,14 @@ impl fmt::Display for AlertKind {
 }
 
 /// One location's result in the tick that triggered the alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `region`, `isp` and `missing` are left out of the stored document when unset (and read as
+/// unset from a document without them), so a single-location alert is stored as before.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LocationRow {
     /// `local` or a probe agent's name (`gz-telecom`, `广东佛山[电信]`).
     pub location: String,
-    /// Whether this location passed its conditions.
+    /// Whether this location passed its conditions (false when it is [`LocationRow::missing`]).
     pub ok: bool,
     /// Every metric the check measured there (`dns`, `connect`, `tls`, ..., `status`,
     /// `cert_days`, `query`), in the probe's order.
@@ -89,9 +100,33 @@ pub struct LocationRow {
     /// The probe's error (`connect refused: ...`), when the check failed on the network.
     #[serde(default)]
     pub error: Option<String>,
+    /// Where the location is (`广东佛山`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The network it probes from (`电信`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isp: Option<String>,
+    /// The location did not report for this tick: it neither passed nor failed (`ok` is
+    /// false, `metrics` empty, `error` None). Messages show it as missing (`MISSING` / `未上报`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missing: bool,
 }
 
 impl LocationRow {
+    /// A location that did not report for this tick ([`LocationRow::missing`]).
+    pub fn not_reported(location: impl Into<String>) -> LocationRow {
+        LocationRow {
+            location: location.into(),
+            missing: true,
+            ..LocationRow::default()
+        }
+    }
+
+    /// Whether it reported and failed its conditions (a missing location did not).
+    pub fn failed(&self) -> bool {
+        !self.ok && !self.missing
+    }
+
     /// The metric called `name`, if measured here.
     pub fn metric(&self, name: &str) -> Option<&Metric> {
         self.metrics.iter().find(|m| m.name == name)
@@ -348,8 +383,88 @@ impl Alert {
         }
     }
 
-    /// One sentence saying what happened.
+    /// What happened, in a sentence; with more than one location, followed by which
+    /// locations fail, of how many that reported, and which did not report (see
+    /// [`Alert::locations_sentence`]).
     pub fn summary(&self, locale: Locale) -> String {
+        let kind = self.kind_sentence(locale);
+        match self.locations_sentence(locale) {
+            Some(l) if locale == Locale::En => format!("{kind} {l}"),
+            Some(l) => format!("{kind}{l}"),
+            None => kind,
+        }
+    }
+
+    /// For a down alert or a reminder with more than one location row (some failing or
+    /// missing), the locations in a sentence — how many of those that reported fail, which
+    /// (the first [`NAMED_LOCATIONS`]), and which did not report:
+    ///
+    /// - `Failing at 2 of 3 reporting locations: gz-telecom, hrb-unicom (1 missing:
+    ///   sh-mobile).`
+    /// - `2/3 个上报地点失败：gz-telecom、hrb-unicom（1 个未上报：sh-mobile）。`
+    ///
+    /// Without a failing location: `Failing at 0 of 2 reporting locations (1 missing:
+    /// sh-mobile).`; when none reported: `No location reported (3 missing: a, b, c).` /
+    /// `没有地点上报（3 个未上报：a、b、c）。`
+    pub fn locations_sentence(&self, locale: Locale) -> Option<String> {
+        let down = matches!(self.kind, AlertKind::Down | AlertKind::Reminder);
+        if !down || self.locations.len() < 2 {
+            return None;
+        }
+        let names = |pick: fn(&LocationRow) -> bool| -> Vec<String> {
+            self.locations
+                .iter()
+                .filter(|l| pick(l))
+                .map(|l| one_line(&l.location))
+                .collect()
+        };
+        let failing = names(LocationRow::failed);
+        let missing = names(|l| l.missing);
+        if failing.is_empty() && missing.is_empty() {
+            return None;
+        }
+        let reported = self.locations.len() - missing.len();
+        let (f, k) = (failing.len(), missing.len());
+        Some(match locale {
+            Locale::En => {
+                let mut s = if reported == 0 {
+                    "No location reported".to_string()
+                } else {
+                    let plural = if reported == 1 { "" } else { "s" };
+                    format!("Failing at {f} of {reported} reporting location{plural}")
+                };
+                if f > 0 {
+                    s.push_str(&format!(": {}", name_list(&failing, locale)));
+                }
+                if k > 0 {
+                    s.push_str(&format!(" ({k} missing: {})", name_list(&missing, locale)));
+                }
+                s.push('.');
+                s
+            }
+            Locale::ZhCn => {
+                let mut s = if reported == 0 {
+                    "没有地点上报".to_string()
+                } else {
+                    format!("{f}/{reported} 个上报地点失败")
+                };
+                if f > 0 {
+                    s.push_str(&format!("：{}", name_list(&failing, locale)));
+                }
+                if k > 0 {
+                    s.push_str(&format!(
+                        "（{k} 个未上报：{}）",
+                        name_list(&missing, locale)
+                    ));
+                }
+                s.push('。');
+                s
+            }
+        })
+    }
+
+    /// What happened, in one sentence.
+    fn kind_sentence(&self, locale: Locale) -> String {
         let m = one_line(&self.monitor);
         let d = self.duration().map(|d| human_duration(d, locale));
         match (locale, self.kind) {
@@ -425,6 +540,23 @@ impl Alert {
     }
 }
 
+/// How many locations [`Alert::locations_sentence`] names in each list; the others are
+/// counted (`a, b, c, d, e and 2 more` / `a、b、c、d、e 等 7 个`).
+pub const NAMED_LOCATIONS: usize = 5;
+
+/// `names` joined: `a, b` / `a、b`, the first [`NAMED_LOCATIONS`] of a longer list followed
+/// by `and N more` / `等 TOTAL 个`.
+fn name_list(names: &[String], locale: Locale) -> String {
+    let shown = &names[..names.len().min(NAMED_LOCATIONS)];
+    let more = names.len() - shown.len();
+    match locale {
+        Locale::En if more > 0 => format!("{} and {more} more", shown.join(", ")),
+        Locale::En => shown.join(", "),
+        Locale::ZhCn if more > 0 => format!("{} 等 {} 个", shown.join("、"), names.len()),
+        Locale::ZhCn => shown.join("、"),
+    }
+}
+
 /// `2026-11-30 11:30:29 +08:00`: `t` in the IANA zone `zone` (UTC when `None` or unknown),
 /// whole seconds, with the offset.
 pub fn local_time(t: DateTime<Utc>, zone: Option<&str>) -> String {
@@ -493,6 +625,114 @@ pub(crate) fn html_text(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::samples::*;
+    use super::*;
+
+    #[test]
+    fn the_summary_names_failing_and_missing_locations() {
+        let a = multi_location();
+        assert_eq!(
+            a.summary(Locale::En),
+            "homepage is DOWN. Failing at 1 of 2 reporting locations: hrb-unicom \
+             (1 missing: sh-mobile)."
+        );
+        assert_eq!(
+            a.summary(Locale::ZhCn),
+            "监控 homepage 发生故障。1/2 个上报地点失败：hrb-unicom（1 个未上报：sh-mobile）。"
+        );
+        // The title stays the monitor's.
+        assert_eq!(a.title(Locale::En), "[DOWN] homepage");
+
+        let mut r = a.clone();
+        r.kind = AlertKind::Reminder;
+        r.at = at(3, 30, 5);
+        assert_eq!(
+            r.summary(Locale::En),
+            "homepage is still DOWN (for 30m 5s). Failing at 1 of 2 reporting locations: \
+             hrb-unicom (1 missing: sh-mobile)."
+        );
+
+        // Two failing, one missing, none passing.
+        let mut b = a.clone();
+        b.locations[0].ok = false;
+        assert_eq!(
+            b.locations_sentence(Locale::En).unwrap(),
+            "Failing at 2 of 2 reporting locations: gz-telecom, hrb-unicom (1 missing: \
+             sh-mobile)."
+        );
+        assert_eq!(
+            b.locations_sentence(Locale::ZhCn).unwrap(),
+            "2/2 个上报地点失败：gz-telecom、hrb-unicom（1 个未上报：sh-mobile）。"
+        );
+
+        // Only a missing one.
+        let mut c = a.clone();
+        c.locations[1].ok = true;
+        assert_eq!(
+            c.locations_sentence(Locale::En).unwrap(),
+            "Failing at 0 of 2 reporting locations (1 missing: sh-mobile)."
+        );
+        // One reporting location.
+        c.locations[0] = LocationRow::not_reported("gz-telecom");
+        c.locations[1].ok = false;
+        assert_eq!(
+            c.locations_sentence(Locale::En).unwrap(),
+            "Failing at 1 of 1 reporting location: hrb-unicom (2 missing: gz-telecom, sh-mobile)."
+        );
+        // None reported.
+        c.locations[1] = LocationRow::not_reported("hrb-unicom");
+        assert_eq!(
+            c.locations_sentence(Locale::En).unwrap(),
+            "No location reported (3 missing: gz-telecom, hrb-unicom, sh-mobile)."
+        );
+        assert_eq!(
+            c.locations_sentence(Locale::ZhCn).unwrap(),
+            "没有地点上报（3 个未上报：gz-telecom、hrb-unicom、sh-mobile）。"
+        );
+    }
+
+    #[test]
+    fn no_locations_sentence_for_one_location_a_recovery_or_a_test() {
+        // One `local` row: the summary is as it always was.
+        assert_eq!(tls_down().locations_sentence(Locale::En), None);
+        assert_eq!(tls_down().summary(Locale::En), "smtps is DOWN.");
+        assert_eq!(tls_down().summary(Locale::ZhCn), "监控 smtps 发生故障。");
+        let mut one = multi_location();
+        one.locations.truncate(2);
+        one.locations.remove(0);
+        assert_eq!(one.summary(Locale::En), "homepage is DOWN.");
+        // A recovery does not list locations.
+        let mut r = multi_location();
+        r.kind = AlertKind::Resolved;
+        assert_eq!(
+            r.summary(Locale::En),
+            "homepage has RECOVERED (was down for 0s)."
+        );
+        assert_eq!(r.locations_sentence(Locale::ZhCn), None);
+        // Every location passing: nothing to say.
+        let mut ok = multi_location();
+        ok.locations.truncate(2);
+        ok.locations[1].ok = true;
+        assert_eq!(ok.locations_sentence(Locale::En), None);
+    }
+
+    #[test]
+    fn long_lists_of_locations_are_cut() {
+        let a = sample_rows("homepage", "p", 12);
+        assert_eq!(
+            a.locations_sentence(Locale::En).unwrap(),
+            "Failing at 12 of 12 reporting locations: p-0000, p-0001, p-0002, p-0003, p-0004 \
+             and 7 more."
+        );
+        assert_eq!(
+            a.locations_sentence(Locale::ZhCn).unwrap(),
+            "12/12 个上报地点失败：p-0000、p-0001、p-0002、p-0003、p-0004 等 12 个。"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -580,23 +820,57 @@ pub(crate) mod samples {
                     ok: true,
                     metrics: http_metrics(200, [1.2, 0.08, 3.4, 140.5, 100.2, 250.8]),
                     error: None,
+                    ..LocationRow::default()
                 },
                 LocationRow {
                     location: "广东佛山[电信]".into(),
                     ok: false,
                     metrics: http_metrics(200, [12.0, 27.0, 55.0, 1310.0, 17.0, 1430.0]),
                     error: None,
+                    ..LocationRow::default()
                 },
                 LocationRow {
                     location: "hrb-unicom".into(),
                     ok: false,
                     metrics: vec![ms("dns", 2.1), ms("total", 3.5)],
                     error: Some("connect refused: connection refused".into()),
+                    ..LocationRow::default()
                 },
             ],
             url: Some("https://www.example.com/".into()),
             timezone: None,
             notes: Vec::new(),
+        }
+    }
+
+    /// A down HTTP alert from three probe locations with region and ISP: `gz-telecom`
+    /// passes, `hrb-unicom` fails (no ISP known), `sh-mobile` did not report.
+    pub fn multi_location() -> Alert {
+        Alert {
+            failures: vec![failed("hrb-unicom", "total", ">", "1000ms", "1430ms")],
+            locations: vec![
+                LocationRow {
+                    location: "gz-telecom".into(),
+                    ok: true,
+                    metrics: http_metrics(200, [1.2, 0.08, 3.4, 140.5, 100.2, 250.8]),
+                    region: Some("广东佛山".into()),
+                    isp: Some("电信".into()),
+                    ..LocationRow::default()
+                },
+                LocationRow {
+                    location: "hrb-unicom".into(),
+                    ok: false,
+                    metrics: http_metrics(200, [12.0, 27.0, 55.0, 1310.0, 17.0, 1430.0]),
+                    region: Some("黑龙江哈尔滨".into()),
+                    ..LocationRow::default()
+                },
+                LocationRow {
+                    region: Some("上海".into()),
+                    isp: Some("移动".into()),
+                    ..LocationRow::not_reported("sh-mobile")
+                },
+            ],
+            ..down()
         }
     }
 
@@ -626,6 +900,7 @@ pub(crate) mod samples {
                     Metric::new("cert_days", 9.5, Unit::Days),
                 ],
                 error: None,
+                ..LocationRow::default()
             }],
             url: Some("tls://mail.example.com:465".into()),
             timezone: None,
@@ -658,6 +933,7 @@ pub(crate) mod samples {
                         ms("total", 1430.0),
                     ],
                     error: None,
+                    ..LocationRow::default()
                 })
                 .collect(),
             url: Some("https://www.example.com/?a=1&b=2".into()),

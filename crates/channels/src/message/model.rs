@@ -2,7 +2,8 @@
 //!
 //! Every renderer lays this out in its own format; none reads another renderer's output, and
 //! none finds a part by its position or its translated label — facts carry a [`FactKind`],
-//! table columns a numeric flag, rows their verdict, cells and error separately.
+//! table columns a numeric flag, rows their [`Outcome`], region, ISP, cells and error
+//! separately.
 
 use super::texts::{Texts, metric_label};
 use super::{Alert, AlertKind, Locale, human_duration, one_line};
@@ -14,7 +15,8 @@ pub struct Message {
     pub locale: Locale,
     /// `[DOWN] homepage` / `【故障】homepage`.
     pub title: String,
-    /// One sentence: `homepage is DOWN.`
+    /// What happened: `homepage is DOWN.`, with several locations followed by which fail
+    /// ([`Alert::locations_sentence`]).
     pub summary: String,
     /// The word in front of each note (`Note` / `注意`).
     pub note_label: &'static str,
@@ -57,14 +59,19 @@ pub struct Failures {
     pub items: Vec<String>,
 }
 
-/// The per-location table: a location column, a verdict column, one column per metric, and
-/// an error column when some row has an error.
+/// The per-location table: a location column, region and ISP columns when some row has
+/// one, a verdict column, one column per metric, and an error column when some row has an
+/// error.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     /// `Locations` / `各地探测`.
     pub heading: &'static str,
     /// `Location` / `位置`.
     pub location_label: &'static str,
+    /// `Region` / `地区`, when some row has a region (None: no region column).
+    pub region_label: Option<&'static str>,
+    /// `ISP` / `运营商`, when some row has an ISP (None: no ISP column).
+    pub isp_label: Option<&'static str>,
     /// `Result` / `结果`.
     pub verdict_label: &'static str,
     /// The metric columns, in order.
@@ -85,28 +92,44 @@ pub struct Column {
     pub numeric: bool,
 }
 
+/// How a location fared in the tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It reported and passed its conditions.
+    Passed,
+    /// It reported and failed them.
+    Failed,
+    /// It did not report: neither passed nor failed.
+    Missing,
+}
+
 /// One location.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// The location's name, one line.
     pub location: String,
-    pub ok: bool,
-    /// `OK` / `FAIL` (`正常` / `异常`).
+    /// Where it is (`广东佛山`), one line; None when unknown.
+    pub region: Option<String>,
+    /// Its network (`电信`), one line; None when unknown.
+    pub isp: Option<String>,
+    pub outcome: Outcome,
+    /// `OK` / `FAIL` / `MISSING` (`正常` / `异常` / `未上报`).
     pub verdict: &'static str,
     /// One per column: the value as people read it (`27.0ms`, `200`, `9.5d`), None when not
-    /// measured here.
+    /// measured here (always None for a missing location).
     pub cells: Vec<Option<String>>,
     /// The probe's error, one line.
     pub error: Option<String>,
 }
 
 impl Table {
-    /// Every label of the header in order: location, verdict, the metrics, error.
+    /// Every label of the header in order: location, region, ISP, verdict, the metrics,
+    /// error (region, ISP and error only when the table has them).
     pub fn header(&self) -> Vec<String> {
-        let mut h = vec![
-            self.location_label.to_string(),
-            self.verdict_label.to_string(),
-        ];
+        let mut h = vec![self.location_label.to_string()];
+        h.extend(self.region_label.map(str::to_string));
+        h.extend(self.isp_label.map(str::to_string));
+        h.push(self.verdict_label.to_string());
         h.extend(self.columns.iter().map(|c| c.label.clone()));
         h.extend(self.error_label.map(str::to_string));
         h
@@ -114,27 +137,48 @@ impl Table {
 
     /// Whether each header column is numeric (see [`Table::header`]).
     pub fn numeric(&self) -> Vec<bool> {
-        let mut n = vec![false, false];
+        let mut n = vec![false; self.verdict_index() + 1];
         n.extend(self.columns.iter().map(|c| c.numeric));
         if self.error_label.is_some() {
             n.push(false);
         }
         n
     }
+
+    /// The position of the verdict in [`Table::header`] (and in [`Row::texts`]).
+    pub fn verdict_index(&self) -> usize {
+        1 + usize::from(self.region_label.is_some()) + usize::from(self.isp_label.is_some())
+    }
 }
 
 impl Row {
-    /// Every cell of the row as text, in [`Table::header`]'s order; `-` for a value not
-    /// measured, empty for no error.
+    /// Every cell of the row as text, in [`Table::header`]'s order: `-` for an unknown
+    /// region or ISP and for a value not measured, empty metric cells for a missing
+    /// location, empty for no error.
     pub fn texts(&self, table: &Table) -> Vec<String> {
-        let mut out = vec![self.location.clone(), self.verdict.to_string()];
-        out.extend(
-            self.cells
-                .iter()
-                .map(|c| c.clone().unwrap_or_else(|| "-".into())),
-        );
+        self.texts_with(table, |s| s.to_string())
+    }
+
+    /// [`Row::texts`], the free text (location, region, ISP, error) passed through `free`
+    /// (an escape); the verdict and the values are ours.
+    pub fn texts_with(&self, table: &Table, free: impl Fn(&str) -> String) -> Vec<String> {
+        let known = |v: &Option<String>| v.as_deref().map(&free).unwrap_or_else(|| "-".into());
+        let mut out = vec![free(&self.location)];
+        if table.region_label.is_some() {
+            out.push(known(&self.region));
+        }
+        if table.isp_label.is_some() {
+            out.push(known(&self.isp));
+        }
+        out.push(self.verdict.to_string());
+        let missing = self.outcome == Outcome::Missing;
+        out.extend(self.cells.iter().map(|c| match c {
+            Some(v) => v.clone(),
+            None if missing => String::new(),
+            None => "-".into(),
+        }));
         if table.error_label.is_some() {
-            out.push(self.error.clone().unwrap_or_default());
+            out.push(self.error.as_deref().map(&free).unwrap_or_default());
         }
         out
     }
@@ -215,12 +259,13 @@ fn failures(alert: &Alert, locale: Locale) -> Option<Failures> {
 }
 
 /// The metric names shown as columns: the alert's list, or every metric of the rows in the
-/// order first seen; in both cases only those some row has.
+/// order first seen; in both cases only those some row that reported has.
 fn column_names(alert: &Alert) -> Vec<String> {
-    let present = |name: &str| alert.locations.iter().any(|l| l.metric(name).is_some());
+    let reported = || alert.locations.iter().filter(|l| !l.missing);
+    let present = |name: &str| reported().any(|l| l.metric(name).is_some());
     let mut names: Vec<String> = Vec::new();
     if alert.columns.is_empty() {
-        for l in &alert.locations {
+        for l in reported() {
             for m in &l.metrics {
                 if !names.iter().any(|n| *n == m.name) {
                     names.push(m.name.to_string());
@@ -251,24 +296,49 @@ fn table(alert: &Alert, locale: Locale) -> Option<Table> {
             numeric: true,
         })
         .collect();
-    let rows = alert
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(one_line)
+            .filter(|v: &String| !v.is_empty())
+    };
+    let rows: Vec<Row> = alert
         .locations
         .iter()
-        .map(|l| Row {
-            location: one_line(&l.location),
-            ok: l.ok,
-            verdict: if l.ok { t.ok } else { t.fail },
-            cells: names
-                .iter()
-                .map(|n| l.metric(n).map(|m| m.display()))
-                .collect(),
-            error: l.error.as_deref().map(one_line),
+        .map(|l| {
+            let outcome = if l.missing {
+                Outcome::Missing
+            } else if l.ok {
+                Outcome::Passed
+            } else {
+                Outcome::Failed
+            };
+            let missing = outcome == Outcome::Missing;
+            Row {
+                location: one_line(&l.location),
+                region: text(&l.region),
+                isp: text(&l.isp),
+                outcome,
+                verdict: match outcome {
+                    Outcome::Passed => t.ok,
+                    Outcome::Failed => t.fail,
+                    Outcome::Missing => t.missing,
+                },
+                cells: names
+                    .iter()
+                    .map(|n| l.metric(n).filter(|_| !missing).map(|m| m.display()))
+                    .collect(),
+                error: l.error.as_deref().map(one_line).filter(|_| !missing),
+            }
         })
         .collect();
-    let with_error = alert.locations.iter().any(|l| l.error.is_some());
+    let with_error = rows.iter().any(|r| r.error.is_some());
+    let with_region = rows.iter().any(|r| r.region.is_some());
+    let with_isp = rows.iter().any(|r| r.isp.is_some());
     Some(Table {
         heading: t.locations,
         location_label: t.location,
+        region_label: with_region.then_some(t.region),
+        isp_label: with_isp.then_some(t.isp),
         verdict_label: t.result,
         columns,
         error_label: with_error.then_some(t.error),
@@ -327,5 +397,50 @@ mod tests {
                 ("Incident", FactKind::Code)
             ]
         );
+    }
+
+    #[test]
+    fn a_missing_location_is_its_own_outcome_with_no_values() {
+        let mut a = multi_location();
+        // Whatever a missing row carries, it shows no value and no error.
+        a.locations[2].metrics = vec![ms("total", 9.0)];
+        a.locations[2].error = Some("stale".into());
+        a.locations[2].ok = true;
+        let table = a.model(Locale::En).table.unwrap();
+        let outcomes: Vec<Outcome> = table.rows.iter().map(|r| r.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [Outcome::Passed, Outcome::Failed, Outcome::Missing]
+        );
+        assert_eq!(table.rows[2].verdict, "MISSING");
+        assert!(table.rows[2].cells.iter().all(Option::is_none));
+        assert_eq!(table.rows[2].error, None);
+        assert_eq!(table.error_label, None);
+        assert_eq!(table.region_label, Some("Region"));
+        assert_eq!(table.isp_label, Some("ISP"));
+        assert_eq!(table.verdict_index(), 3);
+        assert_eq!(table.rows[1].isp, None);
+        let zh = a.model(Locale::ZhCn).table.unwrap();
+        assert_eq!(
+            (zh.region_label, zh.isp_label, zh.rows[2].verdict),
+            (Some("地区"), Some("运营商"), "未上报")
+        );
+        // A single-location alert has neither column.
+        let single = tls_down().model(Locale::En).table.unwrap();
+        assert_eq!((single.region_label, single.isp_label), (None, None));
+        assert_eq!(single.verdict_index(), 1);
+        // A blank region is no region.
+        let mut b = tls_down();
+        b.locations[0].region = Some("  ".into());
+        assert_eq!(b.model(Locale::En).table.unwrap().region_label, None);
+    }
+
+    #[test]
+    fn columns_come_from_the_locations_that_reported() {
+        let mut a = multi_location();
+        a.columns.clear();
+        a.locations[2].metrics = vec![ms("query", 1.0)];
+        let table = a.model(Locale::En).table.unwrap();
+        assert!(table.columns.iter().all(|c| c.name != "query"));
     }
 }

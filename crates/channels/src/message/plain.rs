@@ -136,7 +136,7 @@ mod tests {
         let text = down().plain(Locale::En);
         let expected = "\
 [DOWN] homepage
-homepage is DOWN.
+homepage is DOWN. Failing at 2 of 3 reporting locations: 广东佛山[电信], hrb-unicom.
 
 Time:        2026-01-02 03:00:00 +00:00
 Down since:  2026-01-02 03:00:00 +00:00
@@ -161,7 +161,7 @@ hrb-unicom      FAIL         -   2.1ms        -       -       -         -   3.5m
         let text = down().plain(Locale::ZhCn);
         let expected = "\
 【故障】homepage
-监控 homepage 发生故障。
+监控 homepage 发生故障。2/3 个上报地点失败：广东佛山[电信]、hrb-unicom。
 
 时间：2026-01-02 03:00:00 +00:00
 故障开始：2026-01-02 03:00:00 +00:00
@@ -309,7 +309,8 @@ hrb-unicom      异常       -    2.1ms         -        -         -         -  
         let en = a.plain(Locale::En);
         assert!(
             en.starts_with(
-                "[DOWN] homepage\nhomepage is DOWN.\n\nNote: watchpost could not run 12 checks \
+                "[DOWN] homepage\nhomepage is DOWN. Failing at 2 of 3 reporting locations: \
+                 广东佛山[电信], hrb-unicom.\n\nNote: watchpost could not run 12 checks \
                  since 2026-01-02 10:50:00 +08:00: too many open files\nNote: second note with \
                  `code` and *stars*\n\nTime:"
             ),
@@ -371,5 +372,67 @@ hrb-unicom      异常       -    2.1ms         -        -         -         -  
         );
         a.since = None;
         assert_eq!(a.since_local(), None);
+    }
+
+    #[test]
+    fn several_locations_with_region_isp_and_a_missing_one() {
+        let a = multi_location();
+        let en = a.plain(Locale::En);
+        let expected = "\
+[DOWN] homepage
+homepage is DOWN. Failing at 1 of 2 reporting locations: hrb-unicom (1 missing: sh-mobile).
+
+Time:        2026-01-02 03:00:00 +00:00
+Down since:  2026-01-02 03:00:00 +00:00
+URL:         https://www.example.com/
+Incident:    homepage:1767322800000
+
+Failing conditions:
+  - hrb-unicom: total 1430ms > 1000ms
+
+Locations:
+Location    Region        ISP   Result   Status     DNS  Connect     TLS    Wait  Download   Total
+gz-telecom  广东佛山      电信  OK          200   1.2ms  0.080ms   3.4ms   140ms     100ms   251ms
+hrb-unicom  黑龙江哈尔滨  -     FAIL        200  12.0ms   27.0ms  55.0ms  1310ms    17.0ms  1430ms
+sh-mobile   上海          移动  MISSING
+";
+        assert_eq!(en, expected, "\n{en}");
+        let zh = a.plain(Locale::ZhCn);
+        assert!(
+            zh.starts_with(
+                "【故障】homepage\n监控 homepage 发生故障。1/2 个上报地点失败：hrb-unicom\
+                 （1 个未上报：sh-mobile）。\n\n"
+            ),
+            "{zh}"
+        );
+        assert!(
+            zh.ends_with(
+                "各地探测：\n\
+                 位置        地区          运营商  结果    状态码  DNS解析  连接耗时  TLS握手  等待响应  下载耗时  总耗时\n\
+                 gz-telecom  广东佛山      电信    正常       200    1.2ms   0.080ms    3.4ms     140ms     100ms   251ms\n\
+                 hrb-unicom  黑龙江哈尔滨  -       异常       200   12.0ms    27.0ms   55.0ms    1310ms    17.0ms  1430ms\n\
+                 sh-mobile   上海          移动    未上报\n"
+            ),
+            "{zh}"
+        );
+    }
+
+    #[test]
+    fn a_region_or_isp_column_only_when_some_row_has_one() {
+        let mut a = multi_location();
+        for l in &mut a.locations {
+            l.isp = None;
+        }
+        let text = a.plain_table(Locale::En);
+        assert!(
+            text.starts_with("Location    Region        Result   Status"),
+            "{text}"
+        );
+        for l in &mut a.locations {
+            l.region = None;
+        }
+        let text = a.plain_table(Locale::En);
+        assert!(text.starts_with("Location    Result   Status"), "{text}");
+        assert!(text.ends_with("\nsh-mobile   MISSING\n"), "{text}");
     }
 }

@@ -17,10 +17,13 @@ pub(crate) struct Texts {
     pub message: &'static str,
     pub locations: &'static str,
     pub location: &'static str,
+    pub region: &'static str,
+    pub isp: &'static str,
     pub result: &'static str,
     pub error: &'static str,
     pub ok: &'static str,
     pub fail: &'static str,
+    pub missing: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -36,10 +39,13 @@ const EN: Texts = Texts {
     message: "Message",
     locations: "Locations",
     location: "Location",
+    region: "Region",
+    isp: "ISP",
     result: "Result",
     error: "Error",
     ok: "OK",
     fail: "FAIL",
+    missing: "MISSING",
 };
 
 const ZH_CN: Texts = Texts {
@@ -55,10 +61,13 @@ const ZH_CN: Texts = Texts {
     message: "内容",
     locations: "各地探测",
     location: "位置",
+    region: "地区",
+    isp: "运营商",
     result: "结果",
     error: "错误",
     ok: "正常",
     fail: "异常",
+    missing: "未上报",
 };
 
 impl Texts {

@@ -80,12 +80,14 @@ pub fn alert(kind: AlertKind) -> Alert {
                 ok: true,
                 metrics: http_metrics(200, [1.2, 0.08, 3.4, 140.5, 100.2, 250.8]),
                 error: None,
+                ..LocationRow::default()
             },
             LocationRow {
                 location: "广东佛山[电信]".into(),
                 ok: false,
                 metrics: http_metrics(200, [12.0, 27.0, 55.0, 1319.0, 17.0, 1430.0]),
                 error: None,
+                ..LocationRow::default()
             },
         ],
         url: Some("https://www.example.com/".into()),
@@ -118,6 +120,7 @@ pub fn tls_alert() -> Alert {
             Metric::new("cert_days", 9.5, Unit::Days),
         ],
         error: None,
+        ..LocationRow::default()
     }];
     a
 }
@@ -164,6 +167,7 @@ pub fn many_locations(n: usize) -> Alert {
             ok: false,
             metrics: vec![ms("dns", 1.0), ms("total", 3.5 + i as f64)],
             error: Some("连接被拒绝：对端重置了连接（connection reset by peer）".into()),
+            ..LocationRow::default()
         })
         .collect();
     a

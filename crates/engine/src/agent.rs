@@ -16,7 +16,6 @@ use crate::locations::wire::{
     WireObservation,
 };
 use crate::pipeline::observe;
-use chrono::Utc;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

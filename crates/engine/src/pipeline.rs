@@ -210,6 +210,7 @@ pub async fn observe(
             .error
             .as_ref()
             .map(|e| format!("{} {}", e.phase, e.kind)),
+        ..LocationRow::default()
     };
     let check = report_json(&observation, ok, &monitor.target, secrets);
     Observed {

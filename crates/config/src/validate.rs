@@ -16,9 +16,12 @@ use watchpost_cron::{Schedule, Tz, local_tz, parse_tz};
 /// The shortest token a location may have: it is the only thing that lets an agent report.
 const MIN_TOKEN_CHARS: usize = 16;
 
-/// The shortest `silent_after:` (and the floor of its default): agents push at least every
-/// few seconds, so less would alert on a slow push.
-const MIN_SILENT_AFTER: Duration = Duration::from_secs(60);
+/// The shortest `silent_after:`: an agent pushes within seconds of each check, so less would
+/// alert on one slow push.
+const MIN_SILENT_AFTER: Duration = Duration::from_secs(10);
+
+/// The floor of the default `silent_after` (3 × the longest period of its monitors).
+const DEFAULT_SILENT_FLOOR: Duration = Duration::from_secs(60);
 
 /// Why a URL with `user:password@` is refused.
 const NO_URL_CREDENTIALS: &str =
@@ -544,16 +547,16 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
         let silent_after = match &loc.silent_after {
             None => {
                 silent_default.insert(key.value.clone());
-                MIN_SILENT_AFTER
+                DEFAULT_SILENT_FLOOR
             }
             Some(s) => match duration(&mut r, s, "silent_after") {
                 Some(d) if d < MIN_SILENT_AFTER => {
                     let (sl, sc) = pos(s);
-                    r.at(sl, sc, "silent_after: at least 1m");
+                    r.at(sl, sc, "silent_after: at least 10s");
                     d
                 }
                 Some(d) => d,
-                None => MIN_SILENT_AFTER,
+                None => DEFAULT_SILENT_FLOOR,
             },
         };
         let mut location_channels = Vec::new();
@@ -635,7 +638,7 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
                 .filter_map(|m| period(&m.schedule))
                 .max()
                 .unwrap_or_default();
-            spec.silent_after = (longest * 3).max(MIN_SILENT_AFTER);
+            spec.silent_after = (longest * 3).max(DEFAULT_SILENT_FLOOR);
         }
         if channels_default.contains(name) {
             let mut all: Vec<String> = mine.flat_map(|m| m.alert.channels.clone()).collect();

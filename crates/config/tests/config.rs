@@ -885,15 +885,15 @@ monitors:
     let errs = errors(
         r#"
 locations:
-  gz: {token: "${WATCHPOST_TEST_HOOK_TOKEN}", silent_after: 10s, channels: [nope]}
+  gz: {token: "${WATCHPOST_TEST_HOOK_TOKEN}", silent_after: 5s, channels: [nope]}
 monitors: []
 "#,
     );
     assert_eq!(
         errs,
         [
-            "watchpost.yaml:3:61: silent_after: at least 1m",
-            "watchpost.yaml:3:77: unknown channel \"nope\" (defined under channels: none)",
+            "watchpost.yaml:3:61: silent_after: at least 10s",
+            "watchpost.yaml:3:76: unknown channel \"nope\" (defined under channels: none)",
         ]
     );
 }

@@ -177,7 +177,7 @@ pub async fn run(
         let (generation, config) = match assignment {
             Ok(a) => match watchpost_config::parse_with_env(
                 &format!("assignment of {}", opts.location),
-                &a.config,
+                &mark_requests(&a.config, &opts.location),
                 &a.env,
             ) {
                 Ok(config) => (a.generation, Arc::new(config)),
@@ -263,6 +263,36 @@ pub async fn run(
         shared.observed.load(std::sync::atomic::Ordering::Relaxed)
     );
     Ok(())
+}
+
+/// The header every HTTP check of an agent sends, naming its location, so the target's logs
+/// (and a test's target) can tell the locations apart. A monitor's own header of that name
+/// wins.
+pub const LOCATION_REQUEST_HEADER: &str = "X-Watchpost-Location";
+
+/// The assignment's config with [`LOCATION_REQUEST_HEADER`] added to each HTTP monitor's
+/// `headers` (unchanged when it can't be read: validation then reports it).
+fn mark_requests(config: &str, location: &str) -> String {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(config) else {
+        return config.to_string();
+    };
+    if let Some(monitors) = doc.get_mut("monitors").and_then(|m| m.as_array_mut()) {
+        for m in monitors.iter_mut().filter_map(|m| m.as_object_mut()) {
+            let http = m.get("type").and_then(|t| t.as_str()).is_none_or(|t| t == "http");
+            if !http || !m.contains_key("url") {
+                continue;
+            }
+            let headers = m
+                .entry("headers")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(h) = headers.as_object_mut()
+                && !h.keys().any(|k| k.eq_ignore_ascii_case(LOCATION_REQUEST_HEADER))
+            {
+                h.insert(LOCATION_REQUEST_HEADER.into(), location.into());
+            }
+        }
+    }
+    doc.to_string()
 }
 
 /// Sleep `d` unless `stop` resolves first (then true).

@@ -50,12 +50,19 @@ pub struct Percentiles {
     pub p95: Option<f64>,
 }
 
-/// A location's latest result.
+/// A location's latest result, one per location the monitor lists (in its order).
 #[derive(Debug, Clone, Serialize)]
 pub struct LocationStatus {
     pub location: String,
+    /// The declared location's `region:` and `isp:` (`null` for `local` and when not given).
+    pub region: Option<String>,
+    pub isp: Option<String>,
+    /// The location has no result for the monitor's latest judged tick (its agent did not
+    /// report it); `ok`, `at`, `metrics` and `error` are then of its last result, if any.
+    pub missing: bool,
     pub ok: bool,
-    pub at: DateTime<Utc>,
+    /// When its last result was taken (`null` when it never reported).
+    pub at: Option<DateTime<Utc>>,
     pub metrics: BTreeMap<String, f64>,
     /// The check's error message, when it failed on the network.
     pub error: Option<String>,
@@ -97,13 +104,14 @@ pub fn status(
         .monitors
         .iter()
         .filter(|m| only.is_none_or(|n| n == m.name))
-        .map(|m| monitor_status(store, m, now))
+        .map(|m| monitor_status(store, config, m, now))
         .collect::<Result<_, _>>()?;
     Ok(StatusReport { monitors })
 }
 
 fn monitor_status(
     store: &dyn Store,
+    config: &Config,
     monitor: &Monitor,
     now: DateTime<Utc>,
 ) -> Result<MonitorStatus, StoreError> {
@@ -167,17 +175,34 @@ fn monitor_status(
         })
         .collect();
 
-    let locations = store
-        .latest_results(&monitor.name)?
-        .into_iter()
-        .map(|r| LocationStatus {
-            error: serde_json::from_str::<serde_json::Value>(&r.data)
-                .ok()
-                .and_then(|d| d["error"]["message"].as_str().map(str::to_string)),
-            location: r.location,
-            ok: r.ok,
-            at: r.at,
-            metrics: r.metrics.into_iter().collect(),
+    let mut latest = store.latest_results(&monitor.name)?;
+    let newest = latest.iter().map(|r| r.at).max();
+    let locations = monitor
+        .locations
+        .iter()
+        .map(|name| {
+            let spec = config.locations.get(name);
+            let mut row = LocationStatus {
+                location: name.clone(),
+                region: spec.and_then(|s| s.region.clone()),
+                isp: spec.and_then(|s| s.isp.clone()),
+                missing: true,
+                ok: false,
+                at: None,
+                metrics: BTreeMap::new(),
+                error: None,
+            };
+            if let Some(i) = latest.iter().position(|r| &r.location == name) {
+                let r = latest.swap_remove(i);
+                row.missing = Some(r.at) != newest;
+                row.error = serde_json::from_str::<serde_json::Value>(&r.data)
+                    .ok()
+                    .and_then(|d| d["error"]["message"].as_str().map(str::to_string));
+                row.ok = r.ok;
+                row.at = Some(r.at);
+                row.metrics = r.metrics.into_iter().collect();
+            }
+            row
         })
         .collect();
 

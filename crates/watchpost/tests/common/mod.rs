@@ -265,7 +265,20 @@ impl Daemon {
         envs: &[(&str, String)],
         adjust: impl FnOnce(&mut std::process::Command),
     ) -> Daemon {
-        let port = free_port();
+        Self::start_full(config, envs, free_port(), adjust)
+    }
+
+    /// Like [`Daemon::start`], listening on `port` (a restart on the same address).
+    pub fn start_on(config: &std::path::Path, envs: &[(&str, String)], port: u16) -> Daemon {
+        Self::start_full(config, envs, port, |_| {})
+    }
+
+    fn start_full(
+        config: &std::path::Path,
+        envs: &[(&str, String)],
+        port: u16,
+        adjust: impl FnOnce(&mut std::process::Command),
+    ) -> Daemon {
         let stderr = config.with_extension(format!("stderr-{port}.log"));
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"));
         cmd.args(["run", "-v", "--listen", &format!("127.0.0.1:{port}"), "-c"])

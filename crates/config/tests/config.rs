@@ -906,12 +906,20 @@ fn a_config_can_be_read_with_values_given_instead_of_the_environment() {
     )]);
     let text = "monitors:\n  - {name: a, type: http, url: \"http://127.0.0.1:9/?k=${WATCHPOST_AGENT_ONLY}\"}\n";
     let config = watchpost_config::parse_with_env("assignment", text, &env).unwrap();
-    assert_eq!(config.secrets.value("WATCHPOST_AGENT_ONLY"), Some("agent-secret-value"));
-    assert_eq!(config.monitors[0].target, "http://127.0.0.1:9/?k=${WATCHPOST_AGENT_ONLY}");
+    assert_eq!(
+        config.secrets.value("WATCHPOST_AGENT_ONLY"),
+        Some("agent-secret-value")
+    );
+    assert_eq!(
+        config.monitors[0].target,
+        "http://127.0.0.1:9/?k=${WATCHPOST_AGENT_ONLY}"
+    );
     // The process's environment is read again afterwards.
     let errs = errors(text);
     assert_eq!(
         errs,
-        ["watchpost.yaml:2:55: environment variable WATCHPOST_AGENT_ONLY is not set (used as ${WATCHPOST_AGENT_ONLY})"]
+        [
+            "watchpost.yaml:2:55: environment variable WATCHPOST_AGENT_ONLY is not set (used as ${WATCHPOST_AGENT_ONLY})"
+        ]
     );
 }

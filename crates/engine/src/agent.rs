@@ -12,8 +12,7 @@
 
 use crate::buffer::Buffer;
 use crate::locations::wire::{
-    Accepted, Assignment, BATCH_BYTES, LOCATION_HEADER, MAX_OBSERVATIONS, VERSION,
-    WireObservation,
+    Accepted, Assignment, BATCH_BYTES, LOCATION_HEADER, MAX_OBSERVATIONS, VERSION, WireObservation,
 };
 use crate::pipeline::observe;
 use std::collections::HashMap;
@@ -55,10 +54,7 @@ pub enum AgentError {
     #[error("--server: {0}")]
     Server(String),
     #[error("cannot open the buffer in {dir}: {source}")]
-    Buffer {
-        dir: String,
-        source: std::io::Error,
-    },
+    Buffer { dir: String, source: std::io::Error },
 }
 
 /// The agent's link to its server.
@@ -73,8 +69,12 @@ impl Link {
     fn new(opts: &AgentOptions) -> Result<Link, AgentError> {
         let base = opts.server.trim_end_matches('/');
         let endpoint = |path: &str| {
-            Endpoint::new(&format!("{base}{path}"), opts.ca_file.as_deref(), "--server")
-                .map_err(|e| AgentError::Server(e.to_string()))
+            Endpoint::new(
+                &format!("{base}{path}"),
+                opts.ca_file.as_deref(),
+                "--server",
+            )
+            .map_err(|e| AgentError::Server(e.to_string()))
         };
         let mut headers = axum::http::HeaderMap::new();
         let mut auth = axum::http::HeaderValue::from_str(&format!("Bearer {}", opts.token))
@@ -141,12 +141,11 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), AgentError> {
     let link = Arc::new(Link::new(&opts)?);
-    let buffer = Buffer::open(&opts.buffer_dir, opts.buffer_max).map_err(|source| {
-        AgentError::Buffer {
+    let buffer =
+        Buffer::open(&opts.buffer_dir, opts.buffer_max).map_err(|source| AgentError::Buffer {
             dir: opts.buffer_dir.display().to_string(),
             source,
-        }
-    })?;
+        })?;
     if !buffer.is_empty() {
         tracing::info!(
             "{} observation(s) from before wait in the buffer; sending them first",
@@ -257,7 +256,11 @@ pub async fn run(
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let left = shared.buffer.lock().unwrap_or_else(|e| e.into_inner()).len();
+    let left = shared
+        .buffer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .len();
     tracing::info!(
         "stopped after {} observation(s); {left} wait in the buffer for the next start",
         shared.observed.load(std::sync::atomic::Ordering::Relaxed)
@@ -278,15 +281,18 @@ fn mark_requests(config: &str, location: &str) -> String {
     };
     if let Some(monitors) = doc.get_mut("monitors").and_then(|m| m.as_array_mut()) {
         for m in monitors.iter_mut().filter_map(|m| m.as_object_mut()) {
-            let http = m.get("type").and_then(|t| t.as_str()).is_none_or(|t| t == "http");
+            let http = m
+                .get("type")
+                .and_then(|t| t.as_str())
+                .is_none_or(|t| t == "http");
             if !http || !m.contains_key("url") {
                 continue;
             }
-            let headers = m
-                .entry("headers")
-                .or_insert_with(|| serde_json::json!({}));
+            let headers = m.entry("headers").or_insert_with(|| serde_json::json!({}));
             if let Some(h) = headers.as_object_mut()
-                && !h.keys().any(|k| k.eq_ignore_ascii_case(LOCATION_REQUEST_HEADER))
+                && !h
+                    .keys()
+                    .any(|k| k.eq_ignore_ascii_case(LOCATION_REQUEST_HEADER))
             {
                 h.insert(LOCATION_REQUEST_HEADER.into(), location.into());
             }
@@ -499,7 +505,11 @@ async fn send_loop(link: Arc<Link>, shared: Arc<Shared>, agent: String) {
             Err(e) => {
                 tracing::warn!(
                     "cannot reach the server: {e}; {} observation(s) wait in the buffer; retrying in {backoff:?}",
-                    shared.buffer.lock().unwrap_or_else(|e| e.into_inner()).len()
+                    shared
+                        .buffer
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .len()
                 );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);

@@ -249,9 +249,10 @@ pub async fn run(
     };
     let _flusher = AbortOnDrop::new(flusher);
     // Replicas on one PostgreSQL database share the monitors by shard leases.
-    let _shards = engine.shards.is_leased().then(|| {
-        AbortOnDrop::new(tokio::spawn(crate::locations::keep_shards(engine.clone())))
-    });
+    let _shards = engine
+        .shards
+        .is_leased()
+        .then(|| AbortOnDrop::new(tokio::spawn(crate::locations::keep_shards(engine.clone()))));
     // Silent probe locations raise their own alert.
     let _deadman = AbortOnDrop::new(tokio::spawn(crate::locations::deadman::watch(
         engine.clone(),

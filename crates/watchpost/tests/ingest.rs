@@ -104,14 +104,24 @@ async fn refused_pushes_store_nothing_and_a_resent_push_is_stored_once() {
     assert_eq!(code, 401, "{body}");
     assert!(body.contains("\"gz\""), "{body}");
     // A monitor not assigned to the location.
-    let (code, body) = push(d.port, Some(GZ), &batch("gz", vec![observation("only-hrb", &s, true)]));
+    let (code, body) = push(
+        d.port,
+        Some(GZ),
+        &batch("gz", vec![observation("only-hrb", &s, true)]),
+    );
     assert_eq!(code, 403, "{body}");
-    assert!(body.contains("only-hrb") && body.contains("not assigned"), "{body}");
+    assert!(
+        body.contains("only-hrb") && body.contains("not assigned"),
+        "{body}"
+    );
     // A valid observation next to an unassigned one: the whole push is refused.
     let (code, _) = push(
         d.port,
         Some(GZ),
-        &batch("gz", vec![observation("shop", &s, true), observation("nope", &s, true)]),
+        &batch(
+            "gz",
+            vec![observation("shop", &s, true), observation("nope", &s, true)],
+        ),
     );
     assert_eq!(code, 403);
     // Malformed: not JSON, unknown version, a slot off the schedule, too far in the future,
@@ -128,10 +138,19 @@ async fn refused_pushes_store_nothing_and_a_resent_push_is_stored_once() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"{not json".to_vec(), "not a batch"),
         (serde_json::to_vec(&v2).unwrap(), "v: unknown version 2"),
-        (batch("gz", vec![observation("shop", &off, true)]), "observations[0].slot"),
-        (batch("gz", vec![observation("shop", &future, true)]), "in the future"),
         (
-            batch("gz", (0..501).map(|_| observation("shop", &s, true)).collect()),
+            batch("gz", vec![observation("shop", &off, true)]),
+            "observations[0].slot",
+        ),
+        (
+            batch("gz", vec![observation("shop", &future, true)]),
+            "in the future",
+        ),
+        (
+            batch(
+                "gz",
+                (0..501).map(|_| observation("shop", &s, true)).collect(),
+            ),
             "at most 500",
         ),
         (serde_json::to_vec(&typo).unwrap(), "okay"),
@@ -164,8 +183,14 @@ async fn refused_pushes_store_nothing_and_a_resent_push_is_stored_once() {
     let (code, body) = push(d.port, Some(GZ), &good);
     assert_eq!(code, 200, "{body}");
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((answer["stored"].as_u64(), answer["duplicates"].as_u64()), (Some(0), Some(1)));
-    assert_eq!(stored_observations(dir.path()), [("gz".to_string(), 1)].into());
+    assert_eq!(
+        (answer["stored"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        stored_observations(dir.path()),
+        [("gz".to_string(), 1)].into()
+    );
     // The secret the agent echoed is stored masked.
     let db = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
     let data: String = db
@@ -173,7 +198,10 @@ async fn refused_pushes_store_nothing_and_a_resent_push_is_stored_once() {
         .unwrap();
     assert!(!data.contains("shop-secret-key-42"), "{data}");
     assert!(data.contains("${SHOP_KEY}"), "{data}");
-    assert!(!d.log().contains(GZ) && !d.log().contains(HRB), "a token was logged");
+    assert!(
+        !d.log().contains(GZ) && !d.log().contains(HRB),
+        "a token was logged"
+    );
 }
 
 #[tokio::test]

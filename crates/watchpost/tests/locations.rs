@@ -39,9 +39,14 @@ async fn target() -> (Target, u16) {
                 if let Some(ms) = delay {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
-                let code = if t.failing.lock().unwrap().contains(&location) { 503 } else { 200 };
-                let reply =
-                    format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                let code = if t.failing.lock().unwrap().contains(&location) {
+                    503
+                } else {
+                    200
+                };
+                let reply = format!(
+                    "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                );
                 let _ = s.write_all(reply.as_bytes()).await;
             });
         }
@@ -75,7 +80,13 @@ impl Agent {
             .arg(dir.join(format!("buffer-{location}")))
             .env("WATCHPOST_TOKEN", token(location))
             .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::options().create(true).append(true).open(&log).unwrap())
+            .stderr(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
             .spawn()
             .unwrap();
         Agent { child, log }
@@ -163,36 +174,65 @@ async fn two_failing_locations_of_three_raise_one_alert_naming_them_and_one_does
         ),
     );
     let d = Daemon::start(&config, &token_env(&names));
-    wait_for("the daemon", Duration::from_secs(20), || common::healthz(d.port).is_some()).await;
-    let agents: Vec<Agent> = names.iter().map(|n| Agent::start(dir.path(), d.port, n)).collect();
+    wait_for("the daemon", Duration::from_secs(20), || {
+        common::healthz(d.port).is_some()
+    })
+    .await;
+    let agents: Vec<Agent> = names
+        .iter()
+        .map(|n| Agent::start(dir.path(), d.port, n))
+        .collect();
 
     // Every location reports; one fails: the ticks pass (quorum 2), no alert.
-    wait_for("three judged ticks with every location", Duration::from_secs(40), || {
-        let s = status(d.port);
-        let rows = s["monitors"][0]["locations"].as_array().cloned().unwrap_or_default();
-        rows.len() == 3 && rows.iter().all(|r| r["missing"] == false)
-            && t.hits.lock().unwrap().values().all(|n| *n >= 3)
-            && t.hits.lock().unwrap().len() == 3
-    })
+    wait_for(
+        "three judged ticks with every location",
+        Duration::from_secs(40),
+        || {
+            let s = status(d.port);
+            let rows = s["monitors"][0]["locations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            rows.len() == 3
+                && rows.iter().all(|r| r["missing"] == false)
+                && t.hits.lock().unwrap().values().all(|n| *n >= 3)
+                && t.hits.lock().unwrap().len() == 3
+        },
+    )
     .await;
     let s = status(d.port);
     let m = &s["monitors"][0];
     assert_eq!(m["state"], "up", "{s:#}");
     let rows = m["locations"].as_array().unwrap();
-    let by: BTreeMap<&str, &serde_json::Value> =
-        rows.iter().map(|r| (r["location"].as_str().unwrap(), r)).collect();
+    let by: BTreeMap<&str, &serde_json::Value> = rows
+        .iter()
+        .map(|r| (r["location"].as_str().unwrap(), r))
+        .collect();
     assert_eq!(by["fast"]["region"], "region-fast");
     assert_eq!(by["fast"]["isp"], "isp-fast");
     assert_eq!(by["fast"]["ok"], true);
     assert_eq!(by["bad"]["ok"], false);
     assert_eq!(by["bad"]["metrics"]["status"], 503.0);
-    assert!(by["slow"]["metrics"]["total_ms"].as_f64().unwrap() >= 1100.0, "{s:#}");
-    assert!(by["fast"]["metrics"]["total_ms"].as_f64().unwrap() < 1000.0, "{s:#}");
-    assert!(alerts(&hook).is_empty(), "one failing location alerted: {:?}", alerts(&hook));
+    assert!(
+        by["slow"]["metrics"]["total_ms"].as_f64().unwrap() >= 1100.0,
+        "{s:#}"
+    );
+    assert!(
+        by["fast"]["metrics"]["total_ms"].as_f64().unwrap() < 1000.0,
+        "{s:#}"
+    );
+    assert!(
+        alerts(&hook).is_empty(),
+        "one failing location alerted: {:?}",
+        alerts(&hook)
+    );
 
     // A second location fails: one DOWN naming both.
     t.failing.lock().unwrap().insert("slow".into());
-    wait_for("the DOWN alert", Duration::from_secs(30), || !alerts(&hook).is_empty()).await;
+    wait_for("the DOWN alert", Duration::from_secs(30), || {
+        !alerts(&hook).is_empty()
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     let got = alerts(&hook);
     assert_eq!(got.len(), 1, "{got:#?}");
@@ -223,7 +263,10 @@ async fn two_failing_locations_of_three_raise_one_alert_naming_them_and_one_does
 
     // Back to one failing location: resolved.
     t.failing.lock().unwrap().remove("slow");
-    wait_for("the RESOLVED alert", Duration::from_secs(30), || alerts(&hook).len() >= 2).await;
+    wait_for("the RESOLVED alert", Duration::from_secs(30), || {
+        alerts(&hook).len() >= 2
+    })
+    .await;
     assert_eq!(alerts(&hook)[1]["kind"], "resolved");
     drop(agents);
 }
@@ -242,9 +285,15 @@ async fn observations_made_while_the_server_is_down_are_stored_once_after_it_ret
     );
     let env = token_env(&names);
     let d = Daemon::start(&config, &env);
-    wait_for("the daemon", Duration::from_secs(20), || common::healthz(d.port).is_some()).await;
+    wait_for("the daemon", Duration::from_secs(20), || {
+        common::healthz(d.port).is_some()
+    })
+    .await;
     let server_port = d.port;
-    let agents: Vec<Agent> = names.iter().map(|n| Agent::start(dir.path(), server_port, n)).collect();
+    let agents: Vec<Agent> = names
+        .iter()
+        .map(|n| Agent::start(dir.path(), server_port, n))
+        .collect();
     wait_for("observations from both", Duration::from_secs(20), || {
         stored_observations(dir.path()).len() == 2
     })
@@ -256,16 +305,22 @@ async fn observations_made_while_the_server_is_down_are_stored_once_after_it_ret
     let before: u64 = stored_observations(dir.path()).values().sum();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(
-        agents.iter().any(|a| a.log().contains("cannot reach the server")),
+        agents
+            .iter()
+            .any(|a| a.log().contains("cannot reach the server")),
         "{}",
         agents[0].log()
     );
     // Back on the same port: the backlog arrives.
     let back = Daemon::start_on(&config, &env, server_port);
-    wait_for("the daemon back", Duration::from_secs(20), || common::healthz(back.port).is_some())
-        .await;
+    wait_for("the daemon back", Duration::from_secs(20), || {
+        common::healthz(back.port).is_some()
+    })
+    .await;
     wait_for("the backlog", Duration::from_secs(60), || {
-        agents.iter().all(|a| a.log().matches("cannot reach the server").count() > 0)
+        agents
+            .iter()
+            .all(|a| a.log().matches("cannot reach the server").count() > 0)
             && stored_observations(dir.path()).values().sum::<u64>() > before + 8
     })
     .await;
@@ -303,23 +358,35 @@ async fn a_silent_location_raises_one_alert_of_its_own_and_no_false_down() {
         ),
     );
     let d = Daemon::start(&config, &token_env(&names));
-    wait_for("the probe-missing alert", Duration::from_secs(40), || !alerts(&hook).is_empty()).await;
+    wait_for("the probe-missing alert", Duration::from_secs(40), || {
+        !alerts(&hook).is_empty()
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(8)).await;
     let got = alerts(&hook);
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0]["monitor"], "location:ghost");
     assert_eq!(got[0]["kind"], "down");
     let why = got[0]["failures"][0]["text"].as_str().unwrap();
-    assert!(why.contains("no report from location ghost (region-ghost isp-ghost)"), "{why}");
+    assert!(
+        why.contains("no report from location ghost (region-ghost isp-ghost)"),
+        "{why}"
+    );
     // The monitor stays up on its local check; ghost's row is missing.
     let s = status(d.port);
     assert_eq!(s["monitors"][0]["state"], "up", "{s:#}");
     let ghost = &s["monitors"][0]["locations"][1];
-    assert_eq!((ghost["location"].as_str(), ghost["missing"].as_bool()), (Some("ghost"), Some(true)));
+    assert_eq!(
+        (ghost["location"].as_str(), ghost["missing"].as_bool()),
+        (Some("ghost"), Some(true))
+    );
 
     // The agent starts: the location's alert resolves, once.
     let agent = Agent::start(dir.path(), d.port, "ghost");
-    wait_for("the resolved alert", Duration::from_secs(30), || alerts(&hook).len() >= 2).await;
+    wait_for("the resolved alert", Duration::from_secs(30), || {
+        alerts(&hook).len() >= 2
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     let got = alerts(&hook);
     assert_eq!(got.len(), 2, "{got:#?}");
@@ -333,11 +400,23 @@ async fn probe_refuses_a_server_url_it_cannot_use_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let buffer = dir.path().join("buffer").display().to_string();
     let out = common::watchpost(
-        &["probe", "--server", "ftp://x", "--location", "a", "--buffer-dir", &buffer],
+        &[
+            "probe",
+            "--server",
+            "ftp://x",
+            "--location",
+            "a",
+            "--buffer-dir",
+            &buffer,
+        ],
         &[("WATCHPOST_TOKEN", "0123456789abcdef0".to_string())],
     )
     .await;
     assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
-    assert!(common::stderr(&out).contains("--server"), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("--server"),
+        "{}",
+        common::stderr(&out)
+    );
     assert!(!common::stderr(&out).contains("0123456789abcdef0"));
 }

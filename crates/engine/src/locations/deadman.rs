@@ -26,7 +26,11 @@ pub fn state_name(location: &str) -> String {
 /// One look at every declared location this process is responsible for (its shard): a
 /// silent one fails its state machine, one that reported passes it; the store is written only
 /// when that changes something. Returns the notifications queued.
-pub async fn check(engine: &Engine, generation: &Generation, watching_since: DateTime<Utc>) -> usize {
+pub async fn check(
+    engine: &Engine,
+    generation: &Generation,
+    watching_since: DateTime<Utc>,
+) -> usize {
     let config = generation.config.clone();
     if config.locations.is_empty() {
         return 0;
@@ -82,7 +86,11 @@ pub async fn check(engine: &Engine, generation: &Generation, watching_since: Dat
                 at: now,
                 locations: 1,
                 failing: u32::from(silent),
-                reasons: if silent { vec![text.clone()] } else { Vec::new() },
+                reasons: if silent {
+                    vec![text.clone()]
+                } else {
+                    Vec::new()
+                },
             };
             let policy = AlertPolicy {
                 channels: spec.channels.clone(),

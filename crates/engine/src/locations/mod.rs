@@ -97,7 +97,9 @@ pub async fn keep_shards(engine: Arc<crate::Engine>) {
         }
         if last_ok.elapsed() >= SHARD_LEASE - SHARD_RENEW {
             if engine.shards.count() > 0 {
-                tracing::warn!("replicas: shard leases not renewed; scheduling nothing until they are");
+                tracing::warn!(
+                    "replicas: shard leases not renewed; scheduling nothing until they are"
+                );
             }
             engine.shards.set(&[]);
         }

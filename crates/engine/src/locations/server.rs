@@ -197,7 +197,10 @@ pub fn read_batch(
             )));
         }
         if o.metrics.iter().any(|m| !m.value.is_finite()) {
-            return Err(bad(format!("{}: a value is not a number", field("metrics"))));
+            return Err(bad(format!(
+                "{}: a value is not a number",
+                field("metrics")
+            )));
         }
         if o.report.get().len() > MAX_REPORT_BYTES {
             return Err(bad(format!(

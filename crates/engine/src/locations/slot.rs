@@ -109,7 +109,10 @@ pub async fn gather(
                 .filter(|r| monitor.locations.contains(&r.location))
                 .collect(),
             Ok(Err(e)) => {
-                tracing::warn!("{}: cannot read the agents' observations: {e}", monitor.name);
+                tracing::warn!(
+                    "{}: cannot read the agents' observations: {e}",
+                    monitor.name
+                );
                 return Vec::new();
             }
             Err(e) => {

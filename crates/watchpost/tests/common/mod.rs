@@ -505,8 +505,10 @@ pub fn stored_observations(dir: &std::path::Path) -> std::collections::BTreeMap<
     let mut stmt = db
         .prepare("SELECT location, COUNT(*) FROM observations GROUP BY location")
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
 }

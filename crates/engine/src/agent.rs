@@ -354,19 +354,8 @@ fn runner(
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(monitor.name.clone(), state);
             }
-            let Some(observation) = observed.observations.into_iter().next() else {
+            let Some(wire) = wire(monitor, run.scheduled_at, run.started_at, observed) else {
                 return;
-            };
-            let row = observed.rows.into_iter().next().unwrap_or_default();
-            let wire = WireObservation {
-                monitor: monitor.name.clone(),
-                slot: run.scheduled_at,
-                at: run.started_at,
-                ok: observation.ok,
-                failures: observed.failures,
-                metrics: row.metrics,
-                error: row.error,
-                report: observation.check,
             };
             tracing::info!(
                 target: crate::daemon::CHECKS_TARGET,
@@ -400,6 +389,172 @@ fn runner(
                 ),
             }
         }) as BoxFuture
+    }
+}
+
+/// An observed tick as the wire carries it (`None` when it holds no observation).
+fn wire(
+    monitor: &watchpost_config::Monitor,
+    slot: chrono::DateTime<chrono::Utc>,
+    at: chrono::DateTime<chrono::Utc>,
+    observed: crate::pipeline::Observed,
+) -> Option<WireObservation> {
+    let observation = observed.observations.into_iter().next()?;
+    let row = observed.rows.into_iter().next().unwrap_or_default();
+    Some(WireObservation {
+        monitor: monitor.name.clone(),
+        slot,
+        at,
+        ok: observation.ok,
+        failures: observed.failures,
+        metrics: row.metrics,
+        error: row.error,
+        report: observation.check,
+    })
+}
+
+/// A push's body: the batch's fields and `records` (each an observation's JSON) as its
+/// observations.
+fn batch_body(
+    location: &str,
+    agent: &str,
+    seq: u64,
+    generation: &str,
+    dropped: u64,
+    records: &[Vec<u8>],
+) -> Vec<u8> {
+    let mut body = serde_json::to_vec(&serde_json::json!({
+        "v": VERSION,
+        "location": location,
+        "agent": agent,
+        "seq": seq,
+        "generation": generation,
+        "dropped": dropped,
+    }))
+    .unwrap_or_default();
+    // Append the records (already JSON) as the observations array.
+    body.pop();
+    body.extend_from_slice(b",\"observations\":[");
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(r);
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+/// The agent as a serverless function (`watchpost function --location NAME`): each
+/// invocation pulls the assignment, checks every assigned monitor once for its latest slot
+/// and pushes the observations before it returns. No buffer: a push that fails fails the
+/// invocation, and the platform's retry checks the same slots again (the server keeps one
+/// observation per slot).
+pub struct FunctionAgent {
+    link: Link,
+    probes: Arc<Probes>,
+    agent: String,
+}
+
+impl FunctionAgent {
+    pub fn new(opts: &AgentOptions, probes: Arc<Probes>) -> Result<FunctionAgent, AgentError> {
+        Ok(FunctionAgent {
+            link: Link::new(opts)?,
+            probes,
+            agent: crate::process_id("function"),
+        })
+    }
+
+    /// One invocation judged at `at`, its checks within `deadline`: a JSON summary
+    /// (`location`, `observed`, `stored`, `duplicates`, `failing`, `skipped`), or why it
+    /// failed.
+    pub async fn invoke(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<serde_json::Value, String> {
+        let a = self.link.fetch().await?;
+        let config = watchpost_config::parse_with_env(
+            &format!("assignment of {}", self.link.location),
+            &mark_requests(&a.config, &self.link.location),
+            &a.env,
+        )
+        .map_err(|e| format!("the server's assignment is not valid here: {e}"))?;
+        // Keep a fifth of the time (at most 2 s) for the push.
+        let checks_until = deadline.map(|d| {
+            let left = d.saturating_duration_since(tokio::time::Instant::now());
+            d - (left / 5).min(Duration::from_secs(2))
+        });
+        let mut skipped = Vec::new();
+        let mut set = tokio::task::JoinSet::new();
+        let permits = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
+        let config = Arc::new(config);
+        for i in 0..config.monitors.len() {
+            let job = crate::daemon::job(&config, i);
+            let Some(slot) = job.latest_at_or_before(at, Duration::from_secs(86_400)) else {
+                skipped.push(config.monitors[i].name.clone());
+                continue;
+            };
+            let (config, probes, permits) = (config.clone(), self.probes.clone(), permits.clone());
+            set.spawn(async move {
+                let _permit = permits.acquire_owned().await.ok()?;
+                let monitor = &config.monitors[i];
+                let started = chrono::Utc::now();
+                let observed = observe(&probes, monitor, checks_until, &config.secrets, None).await;
+                if let Some(why) = &observed.not_run {
+                    tracing::error!("{}: could not run the check: {why}", monitor.name);
+                    return None;
+                }
+                wire(monitor, slot, started, observed)
+            });
+        }
+        let mut observations = Vec::new();
+        while let Some(done) = set.join_next().await {
+            if let Ok(Some(o)) = done {
+                observations.push(o);
+            }
+        }
+        observations.sort_by(|a, b| a.monitor.cmp(&b.monitor));
+        let failing: Vec<String> = observations
+            .iter()
+            .filter(|o| !o.ok)
+            .map(|o| o.monitor.clone())
+            .collect();
+        let (mut stored, mut duplicates) = (0, 0);
+        for (seq, chunk) in observations.chunks(MAX_OBSERVATIONS).enumerate() {
+            let records: Vec<Vec<u8>> = chunk
+                .iter()
+                .map(|o| serde_json::to_vec(o).unwrap_or_default())
+                .collect();
+            let body = batch_body(
+                &self.link.location,
+                &self.agent,
+                seq as u64 + 1,
+                &a.generation,
+                0,
+                &records,
+            );
+            let answer = self.link.post(&self.link.ingest, body).await?;
+            if !answer.status.is_success() {
+                return Err(format!(
+                    "the server refused the observations ({}): {}",
+                    answer.status,
+                    answer.short_body()
+                ));
+            }
+            let accepted: Accepted = serde_json::from_slice(&answer.body)
+                .map_err(|e| format!("the server's answer can't be read: {e}"))?;
+            stored += accepted.stored;
+            duplicates += accepted.duplicates;
+        }
+        Ok(serde_json::json!({
+            "location": self.link.location,
+            "observed": observations.len(),
+            "stored": stored,
+            "duplicates": duplicates,
+            "failing": failing,
+            "skipped": skipped,
+        }))
     }
 }
 
@@ -438,25 +593,14 @@ async fn send_loop(link: Arc<Link>, shared: Arc<Shared>, agent: String) {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let mut body = serde_json::to_vec(&serde_json::json!({
-            "v": VERSION,
-            "location": link.location,
-            "agent": agent,
-            "seq": seq,
-            "generation": generation,
-            "dropped": dropped,
-        }))
-        .unwrap_or_default();
-        // Append the records (already JSON) as the observations array.
-        body.pop();
-        body.extend_from_slice(b",\"observations\":[");
-        for (i, r) in peeked.records.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
-            }
-            body.extend_from_slice(r);
-        }
-        body.extend_from_slice(b"]}");
+        let body = batch_body(
+            &link.location,
+            &agent,
+            seq,
+            &generation,
+            dropped,
+            &peeked.records,
+        );
         let count = peeked.records.len();
         let ack = |what: &str| {
             if let Err(e) = shared

@@ -112,7 +112,8 @@ async fn invoke(
     let status = match &invocation {
         Invocation::Refused(_) => StatusCode::BAD_REQUEST,
         Invocation::Ran(s) if s.watchpost_failed => StatusCode::INTERNAL_SERVER_ERROR,
-        Invocation::Ran(_) => StatusCode::OK,
+        Invocation::Ran(_) | Invocation::Agent(Ok(_)) => StatusCode::OK,
+        Invocation::Agent(Err(_)) => StatusCode::BAD_GATEWAY,
     };
     (status, [JSON], answer)
 }

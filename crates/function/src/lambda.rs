@@ -54,6 +54,7 @@ async fn handle(invoker: &Invoker, event: LambdaEvent<Value>) -> Result<Value, D
         let error_type = match &invocation {
             Invocation::Refused(_) => "watchpost.BadEvent",
             Invocation::Ran(_) => "watchpost.NotRun",
+            Invocation::Agent(_) => "watchpost.NotPushed",
         };
         return Err(Diagnostic {
             error_type: error_type.into(),

@@ -131,6 +131,9 @@ pub struct Invoker {
     /// The config file, read again for an invocation that selects some of its monitors.
     pub config_path: PathBuf,
     pub budget: Budget,
+    /// Set for `watchpost function --location NAME`: each invocation is a probe agent's round
+    /// for that location (checks pushed to the server) instead of the server's own work.
+    pub agent: Option<Arc<watchpost_engine::agent::FunctionAgent>>,
 }
 
 /// What an invocation came to, for a runtime to report.
@@ -139,6 +142,8 @@ pub enum Invocation {
     Ran(Box<Summary>),
     /// It could not start (a bad event, an unknown monitor): report an error.
     Refused(FunctionError),
+    /// A probe agent's round: its summary, or why it failed (report an error).
+    Agent(Result<serde_json::Value, String>),
 }
 
 impl Invocation {
@@ -147,6 +152,7 @@ impl Invocation {
         match self {
             Invocation::Ran(s) => s.watchpost_failed,
             Invocation::Refused(_) => true,
+            Invocation::Agent(r) => r.is_err(),
         }
     }
 }
@@ -183,6 +189,15 @@ impl Invoker {
     pub async fn run(&self, event: Event, platform: Option<Instant>) -> Invocation {
         let start = Instant::now();
         let deadline = self.budget.deadline(start, platform);
+        if let Some(agent) = &self.agent {
+            let at = judged_at(&event.trigger, chrono::Utc::now()).unwrap_or_else(chrono::Utc::now);
+            let round = agent.invoke(at, deadline.map(|(d, _)| d)).await;
+            match &round {
+                Ok(summary) => tracing::info!("invocation: {summary}"),
+                Err(e) => tracing::error!("invocation failed: {e}"),
+            }
+            return Invocation::Agent(round);
+        }
         let generation = match self.generation_for(&event.selection) {
             Ok(g) => g,
             Err(e) => return Invocation::Refused(e),
@@ -265,6 +280,8 @@ impl Invoker {
         match invocation {
             Invocation::Ran(s) => s.to_json(secrets),
             Invocation::Refused(e) => summary::error_json(&e.to_string(), secrets),
+            Invocation::Agent(Ok(summary)) => summary.clone(),
+            Invocation::Agent(Err(e)) => summary::error_json(e, secrets),
         }
     }
 }

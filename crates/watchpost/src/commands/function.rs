@@ -42,6 +42,17 @@ pub struct FunctionArgs {
     /// tell it; with Lambda the smaller of this and Lambda's deadline counts.
     #[arg(long, value_parser = parse_duration)]
     pub deadline: Option<Duration>,
+    /// Be a probe agent for this location (declared on the server) instead of running the
+    /// config: each invocation checks the location's monitors once and pushes the results to
+    /// --server. No config file is read.
+    #[arg(long, requires = "server", conflicts_with = "config")]
+    pub location: Option<String>,
+    /// With --location: the central watchpost's base URL.
+    #[arg(long, env = "WATCHPOST_SERVER", requires = "location")]
+    pub server: Option<String>,
+    /// With --location: the location's token (better: the environment).
+    #[arg(long, env = "WATCHPOST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -88,11 +99,29 @@ pub fn run(args: FunctionArgs) -> ExitCode {
         _ => 0,
     };
     let path = watchpost_config::default_path(args.config.as_deref());
-    let config = match super::load_config(&path, true) {
-        Ok(c) => c,
+    let agent = match agent(&args) {
+        Ok(a) => a,
         Err(code) => return code,
     };
-    if let Some(warning) = watchpost_function::persistence::check(&config.storage).warning() {
+    let config = if agent.is_some() {
+        // An agent's work comes from its server; its own store holds nothing.
+        match watchpost_config::parse("--location", "storage: \"sqlite::memory:\"\nmonitors: []\n")
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_INTERNAL);
+            }
+        }
+    } else {
+        match super::load_config(&path, true) {
+            Ok(c) => c,
+            Err(code) => return code,
+        }
+    };
+    if agent.is_none()
+        && let Some(warning) = watchpost_function::persistence::check(&config.storage).warning()
+    {
         // Loud on purpose, once per cold start: every invocation of this instance shares it.
         tracing::warn!("{}", "!".repeat(78));
         tracing::warn!("{}", config.secrets.redact(&warning));
@@ -133,6 +162,7 @@ pub fn run(args: FunctionArgs) -> ExitCode {
         budget: Budget {
             limit: args.deadline,
         },
+        agent,
     });
     tracing::info!("watchpost function: runtime {}", runtime.name());
     let ended = rt.block_on(async {
@@ -153,6 +183,44 @@ pub fn run(args: FunctionArgs) -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}
+
+/// The probe agent of `--location`, when given (its token from `--token` or
+/// `WATCHPOST_TOKEN`).
+fn agent(
+    args: &FunctionArgs,
+) -> Result<Option<Arc<watchpost_engine::agent::FunctionAgent>>, ExitCode> {
+    let Some(location) = &args.location else {
+        return Ok(None);
+    };
+    let Some(token) = args.token.as_deref().filter(|t| !t.trim().is_empty()) else {
+        eprintln!(
+            "watchpost: --location needs the location's token in WATCHPOST_TOKEN (or --token)"
+        );
+        return Err(ExitCode::from(EXIT_USAGE));
+    };
+    let options = watchpost_engine::agent::AgentOptions {
+        server: args.server.clone().unwrap_or_default(),
+        token: token.to_string(),
+        location: location.clone(),
+        buffer_dir: PathBuf::new(),
+        buffer_max: 0,
+        ca_file: None,
+    };
+    let probes = match watchpost_probes::Probes::new(watchpost_probes::ProberOptions::default()) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            eprintln!("watchpost: cannot set up the probes: {e}");
+            return Err(ExitCode::from(EXIT_INTERNAL));
+        }
+    };
+    match watchpost_engine::agent::FunctionAgent::new(&options, probes) {
+        Ok(a) => Ok(Some(Arc::new(a))),
+        Err(e) => {
+            eprintln!("watchpost: {e}");
+            Err(ExitCode::from(EXIT_USAGE))
         }
     }
 }

@@ -249,10 +249,13 @@ pub async fn run(
     };
     let _flusher = AbortOnDrop::new(flusher);
     // Replicas on one PostgreSQL database share the monitors by shard leases.
-    let _shards = engine
-        .shards
-        .is_leased()
-        .then(|| AbortOnDrop::new(tokio::spawn(crate::locations::keep_shards(engine.clone()))));
+    let (shards_stop, shards_stopped) = oneshot::channel::<()>();
+    let mut shards = engine.shards.is_leased().then(|| {
+        AbortOnDrop::new(tokio::spawn(crate::locations::keep_shards(
+            engine.clone(),
+            shards_stopped,
+        )))
+    });
     // Silent probe locations raise their own alert.
     let _deadman = AbortOnDrop::new(tokio::spawn(crate::locations::deadman::watch(
         engine.clone(),
@@ -330,7 +333,11 @@ pub async fn run(
     let _ = web_stop.send(());
     let _ = web.await;
     engine.maintain(&current(&generation)).await;
-    if engine.shards.is_leased() {
+    if let Some(keeper) = shards.as_mut() {
+        // Stop renewing first, and wait for a claim in flight: a claim committed after the
+        // release would take the shards again for a whole lease.
+        let _ = shards_stop.send(());
+        let _ = (&mut keeper.0).await;
         // Hand the shards over at once rather than when their leases run out.
         let (store, holder) = (engine.store.clone(), engine.worker.clone());
         let released = tokio::task::spawn_blocking(move || store.release_shards(&holder)).await;

@@ -5,63 +5,8 @@
 
 mod common;
 
-use common::{kinds, server, watchpost};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// A database of its own on the test server, dropped with this.
-struct Database {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn new() -> Option<Database> {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let admin = std::env::var("WATCHPOST_TEST_POSTGRES")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!(
-            "wp_cli_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        // The blocking client runs its own runtime: off the test's.
-        let (a, n) = (admin.clone(), name.clone());
-        let created = std::thread::spawn(move || {
-            postgres::Client::connect(&a, postgres::NoTls).and_then(|mut c| {
-                c.batch_execute(&format!("DROP DATABASE IF EXISTS {n}"))?;
-                c.batch_execute(&format!("CREATE DATABASE {n}"))
-            })
-        })
-        .join()
-        .unwrap();
-        if let Err(e) = created {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "the test PostgreSQL can't be used (CI=true: this fails, never skips): {e:?}"
-            );
-            eprintln!("SKIP: the test PostgreSQL can't be used: {e:?}");
-            return None;
-        }
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
-        Some(Database { admin, name, url })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
-                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
-        })
-        .join();
-    }
-}
+use common::{Database, kinds, server, watchpost};
+use std::sync::atomic::Ordering;
 
 fn config(
     dir: &std::path::Path,
@@ -91,7 +36,7 @@ async fn once(config: &str, fault: Option<&str>) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_at_once_alert_once_and_resolve_once() {
-    let Some(db) = Database::new() else {
+    let Some(db) = Database::new("wp_cli") else {
         return;
     };
     let target = server(503).await;
@@ -133,7 +78,7 @@ async fn two_processes_at_once_alert_once_and_resolve_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_the_commit_the_next_run_delivers_once() {
-    let Some(db) = Database::new() else {
+    let Some(db) = Database::new("wp_cli") else {
         return;
     };
     let target = server(503).await;
@@ -156,7 +101,7 @@ async fn killed_after_the_commit_the_next_run_delivers_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_on_postgres_checks_serves_status_and_stops_cleanly() {
-    let Some(db) = Database::new() else {
+    let Some(db) = Database::new("wp_cli") else {
         return;
     };
     let target = server(200).await;

@@ -72,8 +72,9 @@ impl Shards {
 /// Keep this replica's shard leases ([`Store::claim_shards`](watchpost_store::Store)):
 /// renewed every [`SHARD_RENEW`]; when the store can't be reached for almost a lease's
 /// length, every shard is let go (another replica may have taken them), so a monitor is
-/// never scheduled twice.
-pub async fn keep_shards(engine: Arc<crate::Engine>) {
+/// never scheduled twice. Returns when `stop` fires (or its sender is gone), never in the
+/// middle of a claim: once it has returned, no claim of this process can follow a release.
+pub async fn keep_shards(engine: Arc<crate::Engine>, mut stop: tokio::sync::oneshot::Receiver<()>) {
     let mut last_ok = tokio::time::Instant::now();
     loop {
         let (store, holder) = (engine.store.clone(), engine.worker.clone());
@@ -103,6 +104,9 @@ pub async fn keep_shards(engine: Arc<crate::Engine>) {
             }
             engine.shards.set(&[]);
         }
-        tokio::time::sleep(SHARD_RENEW).await;
+        tokio::select! {
+            _ = tokio::time::sleep(SHARD_RENEW) => {}
+            _ = &mut stop => return,
+        }
     }
 }

@@ -512,3 +512,73 @@ pub fn stored_observations(dir: &std::path::Path) -> std::collections::BTreeMap<
     .map(Result::unwrap)
     .collect()
 }
+
+/// A database of its own on the test PostgreSQL (`WATCHPOST_TEST_POSTGRES`, by default
+/// `postgres://postgres@127.0.0.1:5432/postgres`), dropped with this.
+pub struct Database {
+    admin: String,
+    name: String,
+    /// The new database's URL.
+    pub url: String,
+}
+
+impl Database {
+    /// A fresh database named `PREFIX_PID_N`. None (the test skips) when the server can't be
+    /// used, unless `CI=true`: then the test fails, never skips.
+    pub fn new(prefix: &str) -> Option<Database> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let admin = std::env::var("WATCHPOST_TEST_POSTGRES")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!(
+            "{prefix}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        // The blocking client runs its own runtime: off the test's.
+        let (a, n) = (admin.clone(), name.clone());
+        let created = std::thread::spawn(move || {
+            postgres::Client::connect(&a, postgres::NoTls).and_then(|mut c| {
+                c.batch_execute(&format!("DROP DATABASE IF EXISTS {n}"))?;
+                c.batch_execute(&format!("CREATE DATABASE {n}"))
+            })
+        })
+        .join()
+        .unwrap();
+        if let Err(e) = created {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "the test PostgreSQL can't be used (CI=true: this fails, never skips): {e:?}"
+            );
+            eprintln!("SKIP: the test PostgreSQL can't be used: {e:?}");
+            return None;
+        }
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Some(Database { admin, name, url })
+    }
+
+    /// Run `sql` on this database (on a thread of its own: the blocking client runs its own
+    /// runtime) and return its rows.
+    pub fn query(&self, sql: &str) -> Result<Vec<postgres::Row>, postgres::Error> {
+        let (url, sql) = (self.url.clone(), sql.to_string());
+        std::thread::spawn(move || {
+            postgres::Client::connect(&url, postgres::NoTls)?.query(&sql, &[])
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        })
+        .join();
+    }
+}

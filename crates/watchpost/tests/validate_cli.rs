@@ -197,7 +197,6 @@ fn durations_too_long_are_errors_never_crashes() {
 
 #[test]
 fn what_this_version_cannot_do_is_refused_at_its_position() {
-    let agents = "probe agents are not available in this version: only `local` (this machine) can run checks";
     let (code, out, err) = validate_with_env(
         "storage: \"postgres://watchpost:${WP_TEST_DB_PW}@db.internal/watchpost?sslmode=${WP_TEST_DB_PW}\"\nlocations:\n  bj: {region: beijing, token: \"${WP_TEST_BJ_TOKEN}\"}\nmonitors:\n  - name: a\n    type: http\n    url: http://admin:hunter2@127.0.0.1:9/\n    locations: [local, bj]\n    alert: {quorum: 2}\n  - name: b\n    type: http\n    url: http://127.0.0.1:9/\n    schedule: \"0 0 0 1 1 * 2020\"\n",
         &[
@@ -207,22 +206,20 @@ fn what_this_version_cannot_do_is_refused_at_its_position() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(out.is_empty());
-    assert_error_lines(&err, 5);
+    assert_error_lines(&err, 3);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(
         lines[0],
         "FILE:1:10: storage: sslmode must be disable, prefer, require, verify-ca or verify-full"
     );
-    assert_eq!(lines[1], format!("FILE:3:3: location \"bj\": {agents}"));
     assert_eq!(
-        lines[2],
+        lines[1],
         "FILE:7:10: url: credentials in the URL are not sent; use headers: {Authorization: ...} with a ${VAR}"
     );
-    assert_eq!(lines[3], format!("FILE:8:24: location \"bj\": {agents}"));
     assert!(
-        lines[4].starts_with("FILE:13:15: schedule: \"0 0 0 1 1 * 2020\" does not fire any more: its last fire time has passed, at 2020-01-01 00:00:00"),
+        lines[2].starts_with("FILE:13:15: schedule: \"0 0 0 1 1 * 2020\" does not fire any more: its last fire time has passed, at 2020-01-01 00:00:00"),
         "{}",
-        lines[4]
+        lines[2]
     );
     for secret in ["hunter2", "pg-sekrit", "admin:", "bj-sekrit"] {
         assert!(!err.contains(secret), "{secret} in {err}");
@@ -485,13 +482,9 @@ fn a_location_needs_a_token_from_the_environment() {
     assert_eq!(code, 2, "{err}");
     let lines: Vec<&str> = err.lines().collect();
     let want = [
-        "FILE:2:3: location \"local\": probe agents",
         "FILE:2:3: `local` is this machine (every monitor's default location): it can't be declared",
-        "FILE:3:3: location \"gz\": probe agents",
         "FILE:3:3: location \"gz\" needs a `token:`, taken from the environment (token: \"${MY_LOCATION_TOKEN}\")",
-        "FILE:4:3: location \"sh\": probe agents",
         "FILE:4:15: token: write it as \"${VARIABLE}\" and set it in the environment, not in the file",
-        "FILE:5:3: location \"bj\": probe agents",
         "FILE:5:15: token: at least 16 characters (it is the agent's password)",
         "FILE:7:74: unknown location \"mars\" (`local`, or one declared under locations: bj, gz, sh)",
     ];

@@ -105,6 +105,9 @@ pub struct MonitorOutcome {
     pub observations: Vec<Observation>,
     /// Why watchpost could not judge this tick (the check could not run, or the store failed).
     pub error: Option<String>,
+    /// Locations that did not report this tick (never counted as passing or failing).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
     #[serde(skip)]
     pub rows: Vec<LocationRow>,
     /// The metrics a person reads first for the monitor's kind, in order
@@ -132,10 +135,19 @@ impl MonitorOutcome {
             notifications: 0,
             observations,
             error: Some(error),
+            missing: missing(&rows),
             rows,
             columns: &[],
         }
     }
+}
+
+/// The locations of `rows` that did not report.
+fn missing(rows: &[LocationRow]) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r.missing)
+        .map(|r| r.location.clone())
+        .collect()
 }
 
 /// The value of metric `name` on `row`, if the row has it.
@@ -350,6 +362,7 @@ impl Prepared {
             notifications,
             observations: self.observations,
             error: None,
+            missing: missing(&self.rows),
             rows: self.rows,
             columns: monitor.check.kind().columns(),
         }
@@ -726,8 +739,28 @@ pub fn one_line(o: &MonitorOutcome, tz: Tz) -> String {
         (None, true) => "PASS",
         (None, false) => "FAIL",
     };
+    // Several locations: each one's verdict and total instead of the first one's.
+    let measured = if o.rows.len() > 1 {
+        o.rows
+            .iter()
+            .map(|r| {
+                let v = if r.missing {
+                    "MISSING".to_string()
+                } else {
+                    let total = metric(r, "total")
+                        .map(|t| format!(" {t:.1}ms"))
+                        .unwrap_or_default();
+                    format!("{}{total}", if r.ok { "PASS" } else { "FAIL" })
+                };
+                format!("{}={v}", r.location)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        format!("{status}  {total}")
+    };
     format!(
-        "{}  {}  {verdict}  {status}  {total}  {}",
+        "{}  {}  {verdict}  {measured}  {}",
         o.at.with_timezone(&tz).format("%H:%M:%S"),
         o.name,
         why.join("; ")

@@ -420,3 +420,43 @@ async fn probe_refuses_a_server_url_it_cannot_use_with_exit_2() {
     );
     assert!(!common::stderr(&out).contains("0123456789abcdef0"));
 }
+
+#[tokio::test]
+async fn once_shows_every_location_and_a_location_without_a_report_as_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_t, port) = target().await;
+    let names = ["ghost"];
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}monitors:\n  - {{name: shop, type: http, url: \"http://127.0.0.1:{port}/\", locations: [local, ghost]}}\n",
+            locations_block(&names, "")
+        ),
+    );
+    let c = config.display().to_string();
+    let env = token_env(&names);
+    let out = common::watchpost(&["once", "-c", &c], &env).await;
+    let text = common::stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", common::stderr(&out));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("shop") && l.contains("local") && l.contains("PASS")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("ghost (region-ghost isp-ghost)") && l.contains("MISSING")),
+        "{text}"
+    );
+    let out = common::watchpost(&["once", "--json", "-c", &c], &env).await;
+    let report = common::json(&out);
+    assert_eq!(
+        report["monitors"][0]["missing"],
+        serde_json::json!(["ghost"]),
+        "{report:#}"
+    );
+    assert_eq!(report[0]["ok"], true, "{report:#}");
+}

@@ -219,7 +219,26 @@ fn table(outcomes: &[MonitorOutcome], skipped: &[Skipped], tz: watchpost_cron::T
             ]);
             continue;
         }
-        for (obs, row) in o.observations.iter().zip(&o.rows) {
+        for row in &o.rows {
+            let shown = match (&row.region, &row.isp) {
+                (Some(r), Some(i)) => format!("{} ({r} {i})", row.location),
+                (Some(x), None) | (None, Some(x)) => format!("{} ({x})", row.location),
+                (None, None) => row.location.clone(),
+            };
+            let Some(obs) = o
+                .observations
+                .iter()
+                .find(|obs| obs.location == row.location)
+            else {
+                lines.push([
+                    o.name.clone(),
+                    shown,
+                    "MISSING".into(),
+                    "—".into(),
+                    "no report from this location for this tick".into(),
+                ]);
+                continue;
+            };
             let result = match (&o.error, obs.ok) {
                 (Some(_), _) => "ERROR",
                 (None, true) => "PASS",
@@ -239,7 +258,7 @@ fn table(outcomes: &[MonitorOutcome], skipped: &[Skipped], tz: watchpost_cron::T
                 .collect();
             lines.push([
                 o.name.clone(),
-                obs.location.clone(),
+                shown,
                 result.into(),
                 if measured.is_empty() {
                     "—".into()

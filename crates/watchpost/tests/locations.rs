@@ -454,7 +454,7 @@ async fn once_shows_every_location_and_a_location_without_a_report_as_missing() 
     let out = common::watchpost(&["once", "--json", "-c", &c], &env).await;
     let report = common::json(&out);
     assert_eq!(
-        report["monitors"][0]["missing"],
+        report[0]["missing"],
         serde_json::json!(["ghost"]),
         "{report:#}"
     );

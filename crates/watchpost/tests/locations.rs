@@ -460,3 +460,80 @@ async fn once_shows_every_location_and_a_location_without_a_report_as_missing() 
     );
     assert_eq!(report[0]["ok"], true, "{report:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_covers_a_location_one_round_per_invocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, port) = target().await;
+    let names = ["cloud-fn"];
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}monitors:\n  - {{name: shop, type: http, url: \"http://127.0.0.1:{port}/\", every: 1h, locations: [local, cloud-fn]}}\n  - {{name: other, type: tcp, address: \"127.0.0.1:{port}\", every: 1h}}\n",
+            locations_block(&names, "")
+        ),
+    );
+    let d = Daemon::start(&config, &token_env(&names));
+    wait_for("the daemon", Duration::from_secs(20), || {
+        common::healthz(d.port).is_some()
+    })
+    .await;
+    let fn_port = common::free_port();
+    let log = dir.path().join("function.log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args([
+            "function",
+            "--runtime",
+            "http",
+            "--location",
+            "cloud-fn",
+            "--server",
+        ])
+        .arg(format!("http://127.0.0.1:{}", d.port))
+        .env("WATCHPOST_TOKEN", token("cloud-fn"))
+        .env("PORT", fn_port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _agent = Agent { child, log };
+    wait_for("the function to listen", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", fn_port)).is_ok()
+    })
+    .await;
+    let invoke = || {
+        let event =
+            serde_json::json!({"triggerTime": chrono::Utc::now().to_rfc3339(), "triggerName": "t"});
+        common::http_post(fn_port, "/invoke", &[], event.to_string().as_bytes()).unwrap()
+    };
+    let (code, body) = invoke();
+    assert_eq!(code, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["location"], "cloud-fn", "{answer:#}");
+    assert_eq!(answer["observed"], 1, "only its own monitor: {answer:#}");
+    assert_eq!(
+        (answer["stored"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let hits = t.hits.lock().unwrap().clone();
+    assert_eq!(hits.get("cloud-fn"), Some(&1), "{hits:?}");
+    // The same slot again (a retried event): checked again, stored once.
+    let (code, body) = invoke();
+    assert_eq!(code, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (answer["stored"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        stored_observations(dir.path()),
+        [("cloud-fn".to_string(), 1)].into()
+    );
+
+    // The server gone: the invocation fails (FC's failed invocation, retried by the platform).
+    drop(d);
+    let (code, body) = invoke();
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("\"ok\":false") && body.contains("Connection refused"), "{body}");
+    assert!(!body.contains(&token("cloud-fn")), "{body}");
+}

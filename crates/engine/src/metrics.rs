@@ -112,6 +112,7 @@ pub fn render(
     store: &dyn Store,
     generation: &Generation,
     scheduler: Option<&Stats>,
+    hub: &crate::locations::Hub,
     now: DateTime<Utc>,
 ) -> String {
     let mut success = String::new();
@@ -269,5 +270,56 @@ pub fn render(
         });
         let _ = writeln!(out, "watchpost_outbox_oldest_age_seconds {age}");
     }
+    locations(&mut out, store, generation, hub, now);
     out
+}
+
+/// Probe locations: how long since each declared location last reported (from the store, so
+/// every replica shows the same), and what this process took in from each and what their
+/// agents dropped from full buffers.
+fn locations(
+    out: &mut String,
+    store: &dyn Store,
+    generation: &Generation,
+    hub: &crate::locations::Hub,
+    now: DateTime<Utc>,
+) {
+    let declared = &generation.config.locations;
+    if declared.is_empty() {
+        return;
+    }
+    if let Ok(reports) = store.location_reports() {
+        family(
+            out,
+            "watchpost_location_last_report_age_seconds",
+            "gauge",
+            "Seconds since the location's agent last pushed (absent: never).",
+        );
+        for (name, at) in reports.iter().filter(|(n, _)| declared.contains_key(n)) {
+            let age = (now - *at).num_milliseconds().max(0) as f64 / 1000.0;
+            let _ = writeln!(
+                out,
+                "watchpost_location_last_report_age_seconds{{location=\"{}\"}} {age}",
+                label(name)
+            );
+        }
+    }
+    for (name, help, counts) in [
+        (
+            "watchpost_location_observations_total",
+            "Observations stored from the location's agent by this process.",
+            hub.ingested(),
+        ),
+        (
+            "watchpost_location_dropped_total",
+            "Observations the location's agent reported dropped (its buffer was full).",
+            hub.dropped(),
+        ),
+    ] {
+        family(out, name, "counter", help);
+        for location in declared.keys() {
+            let n = counts.get(location).copied().unwrap_or(0);
+            let _ = writeln!(out, "{name}{{location=\"{}\"}} {n}", label(location));
+        }
+    }
 }

@@ -302,13 +302,20 @@ async fn metrics(
     String,
 ) {
     let generation = current(&app.generation);
-    let (store, g, scheduler) = (
+    let (store, g, scheduler, hub) = (
         app.store.clone(),
         generation.clone(),
         app.health.scheduler(),
+        app.hub.clone(),
     );
     let page = tokio::task::spawn_blocking(move || {
-        crate::metrics::render(store.as_ref(), &g, scheduler.as_deref(), chrono::Utc::now())
+        crate::metrics::render(
+            store.as_ref(),
+            &g,
+            scheduler.as_deref(),
+            &hub,
+            chrono::Utc::now(),
+        )
     })
     .await;
     let content_type = [(

@@ -534,6 +534,9 @@ async fn a_function_covers_a_location_one_round_per_invocation() {
     drop(d);
     let (code, body) = invoke();
     assert_eq!(code, 404, "{body}");
-    assert!(body.contains("\"ok\":false") && body.contains("Connection refused"), "{body}");
+    assert!(
+        body.contains("\"ok\":false") && body.contains("Connection refused"),
+        "{body}"
+    );
     assert!(!body.contains(&token("cloud-fn")), "{body}");
 }

@@ -630,6 +630,20 @@ pub(crate) fn validate(file: &str, text: &str, now: DateTime<Utc>) -> Result<Con
     }
     // Defaults that depend on the monitors: 3 × the longest period of a location's monitors
     // (at least a minute), and the union of their channels.
+    for (key, _) in &raw.locations.0 {
+        if !monitors.iter().any(|m| m.locations.contains(&key.value)) {
+            let (l, c) = pos(key);
+            r.warn(
+                l,
+                c,
+                format!(
+                    "location {} is declared but no monitor lists it: its agent gets nothing \
+                     to check",
+                    escaped(&key.value)
+                ),
+            );
+        }
+    }
     for (name, spec) in locations.iter_mut() {
         let mine = monitors.iter().filter(|m| m.locations.contains(name));
         if silent_default.contains(name) {

@@ -496,3 +496,17 @@ fn a_location_needs_a_token_from_the_environment() {
         assert!(!err.contains(secret), "{secret} in {err}");
     }
 }
+
+#[test]
+fn a_location_no_monitor_lists_gets_a_warning() {
+    let (code, out, err) = validate_with_env(
+        "locations:\n  idle: {token: \"${WP_TEST_IDLE_TOKEN}\"}\nmonitors:\n  - {name: a, type: http, url: \"http://127.0.0.1:9/\"}\n",
+        &[("WP_TEST_IDLE_TOKEN", "idle-token-0123456789")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("ok"), "{out}");
+    assert!(
+        err.contains("warning: FILE:2:3: location \"idle\" is declared but no monitor lists it"),
+        "{err}"
+    );
+}

@@ -46,7 +46,9 @@ pub async fn check(
         let mut queued = 0;
         for (name, spec) in &config.locations {
             let key = state_name(name);
-            if !shards.owns(&key) {
+            // A location no monitor lists has nothing to push: it can't be silent.
+            let listed = config.monitors.iter().any(|m| m.locations.contains(name));
+            if !listed || !shards.owns(&key) {
                 continue;
             }
             let last = reports

@@ -1,5 +1,5 @@
 //! A durable, bounded queue of records on disk: what a probe agent has observed and not yet
-//! pushed to its server (docs/design-locations.md, "The agent"). A server outage or an agent
+//! pushed to its server (docs/locations.md, "The agent"). A server outage or an agent
 //! restart loses nothing; a long outage can't fill the disk: past `max_bytes` the oldest
 //! records are dropped first, and counted, so the loss is reported rather than silent.
 //!

@@ -1,4 +1,4 @@
-//! Replicas (issue 14, docs/design-locations.md "Replicas on PostgreSQL"): several `watchpost
+//! Replicas (issue 14, docs/locations.md "Replicas on PostgreSQL"): several `watchpost
 //! run` processes on one PostgreSQL database (the local test server, a database of its own
 //! per test) share the monitors by shard leases. Through the real binary: two replicas split
 //! the shards and check every monitor once per tick, never twice; an incident sends one DOWN

@@ -108,6 +108,10 @@ pub struct MonitorOutcome {
     /// Locations that did not report this tick (never counted as passing or failing).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// Why the tick got no verdict although watchpost did its job: too few locations
+    /// reported to tell whether `quorum` of them fail. The state is left as it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undecided: Option<String>,
     #[serde(skip)]
     pub rows: Vec<LocationRow>,
     /// The metrics a person reads first for the monitor's kind, in order
@@ -136,8 +140,29 @@ impl MonitorOutcome {
             observations,
             error: Some(error),
             missing: missing(&rows),
+            undecided: None,
             rows,
             columns: &[],
+        }
+    }
+}
+
+impl Prepared {
+    /// The outcome of a tick too few locations reported to judge (see
+    /// [`MonitorOutcome::undecided`]).
+    fn undecided(self, monitor: &Monitor, reason: String) -> MonitorOutcome {
+        MonitorOutcome {
+            name: monitor.name.clone(),
+            ok: self.failing == 0,
+            at: self.tick.at,
+            state: "unknown",
+            notifications: 0,
+            observations: self.observations,
+            error: None,
+            missing: missing(&self.rows),
+            undecided: Some(reason),
+            rows: self.rows,
+            columns: monitor.check.kind().columns(),
         }
     }
 }
@@ -363,6 +388,7 @@ impl Prepared {
             observations: self.observations,
             error: None,
             missing: missing(&self.rows),
+            undecided: None,
             rows: self.rows,
             columns: monitor.check.kind().columns(),
         }
@@ -610,12 +636,32 @@ pub async fn tick(
         };
         let rows = crate::locations::slot::gather(&store, hub, monitor, slot, agents_until).await;
         let merged = crate::locations::slot::merge(&config, monitor, local, rows);
-        if merged.observations.is_empty() {
-            let reason = format!(
-                "no location reported for this tick (missing: {})",
-                monitor.locations.join(", ")
-            );
-            return MonitorOutcome::failed(&monitor.name, at, reason, Some(merged));
+        let missing = merged.rows.iter().filter(|r| r.missing).count() as u32;
+        let failing = merged.observations.iter().filter(|o| !o.ok).count() as u32;
+        let quorum = monitor.alert.quorum.max(1);
+        if failing < quorum && failing + missing >= quorum {
+            // The missing locations could tip it either way: record what was seen, judge
+            // nothing (a missing location never counts as passing or failing).
+            let reason = if merged.observations.is_empty() {
+                "no location reported this tick".to_string()
+            } else {
+                format!(
+                    "not judged: {failing} location(s) failing, {missing} missing, quorum {quorum}"
+                )
+            };
+            let prepared = prepare(monitor, at, merged);
+            let results = prepared.results.clone();
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.record_results(&results)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(
+                    "{}: cannot record the locations' results: {}",
+                    monitor.name,
+                    config.secrets.redact(&e.to_string())
+                ),
+                Err(e) => tracing::warn!("{}: internal error recording results: {e}", monitor.name),
+            }
+            return prepared.undecided(monitor, reason);
         }
         merged
     } else {
@@ -733,9 +779,11 @@ pub fn one_line(o: &MonitorOutcome, tz: Tz) -> String {
         .iter()
         .flat_map(|obs| obs.failures.iter().map(String::as_str))
         .chain(o.error.as_deref())
+        .chain(o.undecided.as_deref())
         .collect();
     let verdict = match (&o.error, o.ok) {
         (Some(_), _) => "ERROR",
+        (None, _) if o.undecided.is_some() => "UNDECIDED",
         (None, true) => "PASS",
         (None, false) => "FAIL",
     };

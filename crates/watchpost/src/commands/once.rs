@@ -219,7 +219,9 @@ fn table(outcomes: &[MonitorOutcome], skipped: &[Skipped], tz: watchpost_cron::T
             ]);
             continue;
         }
-        for row in &o.rows {
+        for (i, row) in o.rows.iter().enumerate() {
+            // A tick too few locations reported to judge says so on its first line.
+            let undecided = o.undecided.as_deref().filter(|_| i == 0);
             let shown = match (&row.region, &row.isp) {
                 (Some(r), Some(i)) => format!("{} ({r} {i})", row.location),
                 (Some(x), None) | (None, Some(x)) => format!("{} ({x})", row.location),
@@ -235,7 +237,10 @@ fn table(outcomes: &[MonitorOutcome], skipped: &[Skipped], tz: watchpost_cron::T
                     shown,
                     "MISSING".into(),
                     "—".into(),
-                    "no report from this location for this tick".into(),
+                    std::iter::once("no report from this location for this tick")
+                        .chain(undecided)
+                        .collect::<Vec<_>>()
+                        .join("; "),
                 ]);
                 continue;
             };
@@ -255,6 +260,7 @@ fn table(outcomes: &[MonitorOutcome], skipped: &[Skipped], tz: watchpost_cron::T
                 .iter()
                 .map(String::as_str)
                 .chain(o.error.as_deref())
+                .chain(undecided)
                 .collect();
             lines.push([
                 o.name.clone(),

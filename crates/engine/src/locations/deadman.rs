@@ -32,6 +32,7 @@ pub async fn check(
     watching_since: DateTime<Utc>,
 ) -> usize {
     let config = generation.config.clone();
+    let zh = generation.locale == watchpost_channels::Locale::ZhCn;
     if config.locations.is_empty() {
         return 0;
     }
@@ -75,14 +76,19 @@ pub async fn check(
                 (Some(x), None) | (None, Some(x)) => format!("{name} ({x})"),
                 (None, None) => name.clone(),
             };
-            let text = if silent {
-                format!(
-                    "no report from location {shown} for {} (silent_after {})",
-                    crate::human_duration(quiet_for),
-                    crate::human_duration(spec.silent_after)
-                )
-            } else {
-                format!("location {shown} reports again")
+            let (quiet, limit) = (
+                crate::human_duration(quiet_for),
+                crate::human_duration(spec.silent_after),
+            );
+            let text = match (silent, zh) {
+                (true, false) => {
+                    format!("no report from location {shown} for {quiet} (silent_after {limit})")
+                }
+                (true, true) => {
+                    format!("探测点 {shown} 已 {quiet} 未上报（silent_after {limit}）")
+                }
+                (false, false) => format!("location {shown} reports again"),
+                (false, true) => format!("探测点 {shown} 恢复上报"),
             };
             let tick = Tick {
                 at: now,

@@ -22,7 +22,7 @@ use watchpost_store::{SHARDS, shard_of};
 const MONITORS: usize = 8;
 const PERIOD: Duration = Duration::from_secs(1);
 /// The shard lease and its renewal period (crates/engine/src/locations/mod.rs).
-const LEASE: Duration = Duration::from_secs(8);
+const LEASE: Duration = Duration::from_secs(6);
 const RENEW: Duration = Duration::from_secs(2);
 
 fn name(i: usize) -> String {
@@ -475,6 +475,8 @@ async fn a_killed_replicas_monitors_move_without_a_lost_or_doubled_alert() {
         gap < LEASE + RENEW + PERIOD + Duration::from_millis(500),
         "m0 unchecked for {gap:?} across the takeover"
     );
+    // What the issue asks: the other replica takes over within 10 s.
+    assert!(gap < Duration::from_secs(10), "m0 unchecked for {gap:?}");
     let log = c.replicas[survivor].log();
     assert!(
         log.contains("replicas: this process now schedules 64 of 64 shards"),

@@ -18,7 +18,7 @@ use watchpost_store::{SHARDS, shard_of};
 
 /// How long a shard lease lasts without renewal: a dead replica's monitors move within it
 /// and one renewal period.
-pub const SHARD_LEASE: Duration = Duration::from_secs(8);
+pub const SHARD_LEASE: Duration = Duration::from_secs(6);
 /// How often a replica renews its shard leases.
 pub const SHARD_RENEW: Duration = Duration::from_secs(2);
 

@@ -543,3 +543,68 @@ async fn a_function_covers_a_location_one_round_per_invocation() {
     );
     assert!(!body.contains(&token("cloud-fn")), "{body}");
 }
+
+#[tokio::test]
+async fn an_agent_follows_the_servers_config_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, first_port) = target().await;
+    let (second, second_port) = target().await;
+    let names = ["edge"];
+    let monitor = |name: &str, port: u16| {
+        format!(
+            "  - {{name: {name}, type: http, url: \"http://127.0.0.1:{port}/\", every: 1s, locations: [edge]}}\n"
+        )
+    };
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}monitors:\n{}",
+            locations_block(&names, ""),
+            monitor("a", first_port)
+        ),
+    );
+    let d = Daemon::start(&config, &token_env(&names));
+    wait_for("the daemon", Duration::from_secs(20), || {
+        common::healthz(d.port).is_some()
+    })
+    .await;
+    let agent = Agent::start(dir.path(), d.port, "edge");
+    wait_for("the agent checking a", Duration::from_secs(20), || {
+        first
+            .hits
+            .lock()
+            .unwrap()
+            .get("edge")
+            .is_some_and(|n| *n >= 2)
+    })
+    .await;
+    assert!(second.hits.lock().unwrap().is_empty());
+    // The server's config gains a monitor for the location; SIGHUP.
+    write_config(
+        dir.path(),
+        &format!(
+            "{}monitors:\n{}{}",
+            locations_block(&names, ""),
+            monitor("a", first_port),
+            monitor("b", second_port)
+        ),
+    );
+    d.signal("-HUP");
+    // The next push's answer names a new generation: the agent pulls it at once (well
+    // before its 30 s refresh).
+    wait_for("the agent checking b", Duration::from_secs(15), || {
+        second
+            .hits
+            .lock()
+            .unwrap()
+            .get("edge")
+            .is_some_and(|n| *n >= 2)
+    })
+    .await;
+    assert!(
+        agent.log().matches("running").count() >= 2,
+        "{}",
+        agent.log()
+    );
+    drop(agent);
+}

@@ -202,6 +202,26 @@ async fn refused_pushes_store_nothing_and_a_resent_push_is_stored_once() {
         !d.log().contains(GZ) && !d.log().contains(HRB),
         "a token was logged"
     );
+
+    // An agent whose buffer overflowed says how many it dropped: logged and counted.
+    let mut lossy: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    lossy["dropped"] = 7.into();
+    let (code, body) = push(d.port, Some(GZ), &serde_json::to_vec(&lossy).unwrap());
+    assert_eq!(code, 200, "{body}");
+    let (_, page) = common::http_get(d.port, "/metrics").unwrap();
+    assert!(
+        page.contains("watchpost_location_dropped_total{location=\"gz\"} 7"),
+        "{page}"
+    );
+    assert!(
+        page.contains("watchpost_location_observations_total{location=\"gz\"} 1"),
+        "{page}"
+    );
+    assert!(
+        d.log().contains("its agent dropped 7 observation(s)"),
+        "{}",
+        d.log()
+    );
 }
 
 #[tokio::test]

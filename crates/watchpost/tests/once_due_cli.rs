@@ -10,7 +10,6 @@ mod common;
 
 use common::{json, stderr, watchpost};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncWriteExt;
@@ -236,64 +235,9 @@ async fn two_processes_at_once_on_sqlite_run_each_due_monitor_once() {
     .await;
 }
 
-/// A database of its own on the local test server, dropped with this; `None` (SKIP) when the
-/// server can't be used, unless `CI=true`, where the test fails.
-struct Database {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn new() -> Option<Database> {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let admin = std::env::var("WATCHPOST_TEST_POSTGRES")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!(
-            "wp_due_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let (a, n) = (admin.clone(), name.clone());
-        let created = std::thread::spawn(move || {
-            postgres::Client::connect(&a, postgres::NoTls).and_then(|mut c| {
-                c.batch_execute(&format!("DROP DATABASE IF EXISTS {n}"))?;
-                c.batch_execute(&format!("CREATE DATABASE {n}"))
-            })
-        })
-        .join()
-        .unwrap();
-        if let Err(e) = created {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "the test PostgreSQL can't be used (CI=true: this fails, never skips): {e:?}"
-            );
-            eprintln!("SKIP: the test PostgreSQL can't be used: {e:?}");
-            return None;
-        }
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
-        Some(Database { admin, name, url })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
-                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
-        })
-        .join();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_at_once_on_postgres_run_each_due_monitor_once() {
-    let Some(db) = Database::new() else {
+    let Some(db) = common::Database::new("wp_due") else {
         return;
     };
     two_processes_at_once_run_each_due_monitor_once(&db.url).await;
